@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// One setting list for every target, as Hummingbird does.
+let swiftSettings: [SwiftSetting] = [
+    .unsafeFlags(["-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "codeinterview",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "codeinterview", targets: ["codeinterview"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // C shims: a module map over one header each, found through pkg-config.
+        .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+
+        // A small JSON value type: strict parser, byte serializer.
+        .target(name: "JSON", swiftSettings: swiftSettings),
+        // Transport: the libuv loop, TCP, HTTP/1.1 (and WebSocket) server.
+        .target(name: "Transport", dependencies: ["CLibUV", "CHTTPParser", "CCrypto",
+                                                  .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
+        // Redis client: hiredis async on the same libuv loop.
+        .target(name: "Redis", dependencies: ["CHiredis", "CLibUV", "CCrypto", "Transport",
+                                              .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
+        // Domain: sessions, participants, documents, languages, and their Lua scripts.
+        .target(name: "Interview", dependencies: ["Redis", "JSON", "CCrypto"], swiftSettings: swiftSettings),
+        // Gateway: routes, problems, OpenAPI document, configuration.
+        .target(name: "Gateway", dependencies: ["Transport", "Redis", "Interview", "JSON",
+                                                .product(name: "Logging", package: "swift-log")],
+                resources: [.copy("Resources/openapi.json")],
+                swiftSettings: swiftSettings),
+        .executableTarget(name: "codeinterview", dependencies: [
+            "Gateway",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON"]),
+    ]
+)

@@ -1,0 +1,21 @@
+/// Why a domain operation did not happen, in words an API user can act on.
+/// The gateway turns `status` and `detail` into a problem response.
+public struct InterviewError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable { case notFound, gone, full, forbidden, unauthorized, conflict, invalid, tooLarge, unavailable, internalError }
+    public let kind: Kind
+    public let detail: String
+    /// The request field the error is about, for validation errors.
+    public let field: String?
+
+    public init(_ kind: Kind, _ detail: String, field: String? = nil) {
+        self.kind = kind
+        self.detail = detail
+        self.field = field
+    }
+
+    public var description: String { detail }
+
+    public static func invalid(_ field: String, _ detail: String) -> InterviewError {
+        InterviewError(.invalid, detail, field: field)
+    }
+}

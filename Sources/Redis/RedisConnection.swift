@@ -1,0 +1,332 @@
+import CHiredis
+import CLibUV
+import Logging
+import Transport
+
+/// Where Redis listens: "host:port", "host", or "redis://host:port[/]".
+public struct RedisAddress: Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public init?(parsing text: String) {
+        var rest = Substring(text)
+        if rest.hasPrefix("redis://") { rest = rest.dropFirst("redis://".count) }
+        while rest.hasSuffix("/") { rest = rest.dropLast() }
+        guard !rest.isEmpty else { return nil }
+        if let colon = rest.lastIndex(of: ":") {
+            guard let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+            host = String(rest[..<colon])
+            self.port = port
+        } else {
+            host = String(rest)
+            port = 6379
+        }
+        guard !host.isEmpty else { return nil }
+    }
+
+    public var description: String { "\(host):\(port)" }
+}
+
+/// One hiredis async connection on the loop, reconnecting with backoff when Redis goes away.
+/// While it is down, commands fail at once with `RedisError.unavailable` instead of waiting, so
+/// callers can answer 503 right away. Scripts registered with `register` are loaded on every
+/// (re)connect, and EVALSHA falls back to EVAL after NOSCRIPT.
+public final class RedisConnection {
+    public typealias Completion = (Result<RedisValue, RedisError>) -> Void
+
+    enum State { case disconnected, connecting, connected, closing, closed }
+
+    public let address: RedisAddress
+    private let loop: EventLoop
+    private let logger: Logger
+    private var context: UnsafeMutablePointer<redisAsyncContext>?
+    private var state = State.disconnected
+    private var retryTimer: LoopTimer
+    private var watchdog: LoopTimer
+    private var backoffMillis: UInt64 = 100
+    private var scripts: [RedisScript] = []
+    /// Send times of the commands awaiting replies, oldest first (Redis answers in order).
+    private var sentAt: [UInt64] = []
+    private var sentHead = 0
+    private var closeCompletion: (() -> Void)?
+    private var lastError = "not connected yet"
+    private var everConnected = false
+
+    /// A command unanswered for this long drops the connection (Redis hung or the network did).
+    public var commandTimeoutMillis: UInt64 = 5_000
+    /// Called with true on every (re)connect and false on every loss.
+    public var onStateChange: ((Bool) -> Void)?
+    public private(set) var reconnectCount = 0
+
+    public init(loop: EventLoop, address: RedisAddress, logger: Logger) {
+        self.loop = loop
+        self.address = address
+        self.logger = logger
+        retryTimer = LoopTimer(loop: loop)
+        watchdog = LoopTimer(loop: loop)
+    }
+
+    public var isConnected: Bool { state == .connected }
+    /// Why Redis is unusable right now, for problem details and /health.
+    public var unavailableReason: String { "Redis at \(address) is unreachable (\(lastError))" }
+
+    /// Scripts to load on each connect; register before `start()`.
+    public func register(_ script: RedisScript) { scripts.append(script) }
+
+    public func start() {
+        watchdog.start(after: 250, repeat: 250) { [unowned self] in self.checkTimeouts() }
+        watchdog.unref()
+        connect()
+    }
+
+    // MARK: Commands
+
+    public func send(_ arguments: [String], _ completion: @escaping Completion) {
+        send(bytes: arguments.map { Array($0.utf8) }, completion)
+    }
+
+    public func send(bytes arguments: [[UInt8]], _ completion: @escaping Completion) {
+        guard state == .connected, let context else {
+            completion(.failure(.unavailable(unavailableReason)))
+            return
+        }
+        var storage: [UInt8] = []
+        storage.reserveCapacity(arguments.reduce(1) { $0 + $1.count })
+        var lengths: [Int] = []
+        lengths.reserveCapacity(arguments.count)
+        for argument in arguments {
+            storage += argument
+            lengths.append(argument.count)
+        }
+        storage.append(0) // never an empty buffer, so baseAddress is never nil
+        let pending = Unmanaged.passRetained(PendingCommand(completion)).toOpaque()
+        let status = storage.withUnsafeBufferPointer { buffer -> Int32 in
+            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+            var pointers: [UnsafePointer<CChar>?] = []
+            pointers.reserveCapacity(arguments.count)
+            var offset = 0
+            for length in lengths {
+                pointers.append(base + offset)
+                offset += length
+            }
+            return pointers.withUnsafeMutableBufferPointer { argv in
+                lengths.withUnsafeBufferPointer { argvlen in
+                    redisAsyncCommandArgv(context, commandCallback, pending, Int32(arguments.count),
+                                          argv.baseAddress, argvlen.baseAddress)
+                }
+            }
+        }
+        if status != REDIS_OK {
+            Unmanaged<PendingCommand>.fromOpaque(pending).release()
+            completion(.failure(.unavailable(unavailableReason)))
+            return
+        }
+        sentAt.append(loop.now)
+    }
+
+    /// EVALSHA with an EVAL fallback when the server lost its script cache (restart, SCRIPT FLUSH).
+    public func run(_ script: RedisScript, keys: [String], arguments: [String], _ completion: @escaping Completion) {
+        let tail = [String(keys.count)] + keys + arguments
+        send(["EVALSHA", script.sha1] + tail) { [weak self] result in
+            if case .failure(let error) = result, !error.isUnavailable, error.message.hasPrefix("NOSCRIPT"), let self {
+                self.logger.info("script \(script.name) missing on the server; sending its source")
+                self.send(["EVAL", script.source] + tail, completion)
+                return
+            }
+            completion(result)
+        }
+    }
+
+    /// Waits for pending replies, then disconnects; no reconnect afterwards.
+    public func close(_ completion: @escaping () -> Void) {
+        retryTimer.close()
+        watchdog.close()
+        switch state {
+        case .connected:
+            state = .closing
+            closeCompletion = completion
+            redisAsyncDisconnect(context)
+        case .connecting:
+            // Not connected yet: hiredis would never call the disconnect callback.
+            state = .closed
+            if let context { redisAsyncFree(context) }
+            context = nil
+            completion()
+        case .disconnected, .closed:
+            state = .closed
+            completion()
+        case .closing:
+            closeCompletion = completion
+        }
+    }
+
+    // MARK: Connection life cycle
+
+    private func connect() {
+        guard state == .disconnected else { return }
+        state = .connecting
+        guard let context = redisAsyncConnect(address.host, Int32(address.port)) else {
+            connectFailed("out of memory")
+            return
+        }
+        if context.pointee.err != 0 {
+            let reason = errorString(context)
+            redisAsyncFree(context)
+            connectFailed(reason)
+            return
+        }
+        context.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        if redisLibuvAttach(context, loop.raw) != REDIS_OK {
+            // A failed attach leaves a cleanup hook with no data behind: clear it before freeing.
+            context.pointee.ev.cleanup = nil
+            redisAsyncFree(context)
+            connectFailed("cannot attach to the event loop")
+            return
+        }
+        redisAsyncSetConnectCallback(context) { context, status in
+            let connection = Unmanaged<RedisConnection>.fromOpaque(context!.pointee.data).takeUnretainedValue()
+            if status == REDIS_OK {
+                connection.connected()
+            } else {
+                // hiredis frees a context whose connect failed, right after this callback.
+                let reason = errorString(context!)
+                connection.context = nil
+                connection.connectFailed(reason)
+            }
+        }
+        redisAsyncSetDisconnectCallback(context) { context, _ in
+            let connection = Unmanaged<RedisConnection>.fromOpaque(context!.pointee.data).takeUnretainedValue()
+            let reason = context!.pointee.err != 0 ? errorString(context!) : "connection closed"
+            connection.context = nil
+            connection.disconnected(reason)
+        }
+        self.context = context
+    }
+
+    private func connected() {
+        state = .connected
+        backoffMillis = 100
+        lastError = ""
+        sentAt.removeAll()
+        sentHead = 0
+        if everConnected { reconnectCount += 1 }
+        everConnected = true
+        if let context { redisEnableKeepAlive(&context.pointee.c) }
+        logger.info("connected to Redis at \(address)")
+        for script in scripts {
+            send(["SCRIPT", "LOAD", script.source]) { [logger] result in
+                if case .failure(let error) = result { logger.error("loading script \(script.name) failed: \(error)") }
+            }
+        }
+        onStateChange?(true)
+    }
+
+    private func connectFailed(_ reason: String) {
+        if state == .closing || state == .closed { state = .closed; return }
+        state = .disconnected
+        if lastError != reason { logger.warning("cannot connect to Redis at \(address): \(reason)") }
+        lastError = reason
+        scheduleReconnect()
+    }
+
+    private func disconnected(_ reason: String) {
+        sentAt.removeAll()
+        sentHead = 0
+        if state == .closing || state == .closed {
+            state = .closed
+            closeCompletion?()
+            closeCompletion = nil
+            return
+        }
+        state = .disconnected
+        lastError = reason
+        logger.warning("lost Redis at \(address): \(reason); reconnecting")
+        onStateChange?(false)
+        scheduleReconnect()
+    }
+
+    private func scheduleReconnect() {
+        let delay = backoffMillis
+        backoffMillis = min(backoffMillis * 2, 2_000)
+        retryTimer.start(after: delay) { [unowned self] in self.connect() }
+    }
+
+    fileprivate func replyArrived() {
+        if sentHead < sentAt.count { sentHead += 1 }
+        if sentHead == sentAt.count {
+            sentAt.removeAll(keepingCapacity: true)
+            sentHead = 0
+        }
+    }
+
+    private func checkTimeouts() {
+        guard state == .connected, sentHead < sentAt.count, let context else { return }
+        let age = loop.now - sentAt[sentHead]
+        guard age > commandTimeoutMillis else { return }
+        logger.error("Redis did not answer for \(age) ms; dropping the connection")
+        lastError = "no reply for \(age) ms"
+        // Runs from a libuv timer, never inside a hiredis callback, so freeing here is allowed;
+        // every pending callback then gets a NULL reply and the disconnect callback reconnects.
+        context.pointee.err = REDIS_ERR_OTHER
+        redisAsyncFree(context)
+    }
+}
+
+private final class PendingCommand {
+    let completion: RedisConnection.Completion
+    init(_ completion: @escaping RedisConnection.Completion) { self.completion = completion }
+}
+
+private func errorString(_ context: UnsafePointer<redisAsyncContext>) -> String {
+    withUnsafeBytes(of: context.pointee.errstr) { raw in
+        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+    }
+}
+
+private func errorString(_ context: UnsafeMutablePointer<redisAsyncContext>) -> String {
+    errorString(UnsafePointer(context))
+}
+
+/// hiredis calls this once per reply, or with a NULL reply when the connection is lost.
+private let commandCallback: @convention(c) (UnsafeMutablePointer<redisAsyncContext>?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void = { context, reply, privdata in
+    let pending = Unmanaged<PendingCommand>.fromOpaque(privdata!).takeRetainedValue()
+    if let data = context?.pointee.data {
+        Unmanaged<RedisConnection>.fromOpaque(data).takeUnretainedValue().replyArrived()
+    }
+    guard let reply else {
+        pending.completion(.failure(.connectionLost("the Redis connection was lost before the reply")))
+        return
+    }
+    let value = decode(reply.assumingMemoryBound(to: redisReply.self))
+    if case .error(let message) = value {
+        pending.completion(.failure(.server(message)))
+    } else {
+        pending.completion(.success(value))
+    }
+}
+
+private func decode(_ reply: UnsafePointer<redisReply>) -> RedisValue {
+    let r = reply.pointee
+    switch r.type {
+    case REDIS_REPLY_STRING:
+        return .string(r.len == 0 ? [] : Array(UnsafeRawBufferPointer(start: r.str, count: r.len)))
+    case REDIS_REPLY_STATUS:
+        return .status(String(decoding: UnsafeRawBufferPointer(start: r.str, count: r.len), as: UTF8.self))
+    case REDIS_REPLY_ERROR:
+        return .error(String(decoding: UnsafeRawBufferPointer(start: r.str, count: r.len), as: UTF8.self))
+    case REDIS_REPLY_INTEGER:
+        return .integer(Int(r.integer))
+    case REDIS_REPLY_ARRAY:
+        var values: [RedisValue] = []
+        values.reserveCapacity(r.elements)
+        for index in 0..<r.elements { values.append(decode(r.element[index]!)) }
+        return .array(values)
+    default:
+        return .null
+    }
+}

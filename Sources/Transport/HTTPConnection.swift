@@ -1,0 +1,475 @@
+import CHTTPParser
+import CLibUV
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Answers one request. It holds its connection strongly, so a late answer (after the client
+/// went away) is simply dropped; answering twice is a no-op.
+public struct HTTPResponder {
+    let connection: HTTPConnection
+    let serial: UInt64
+
+    public func respond(_ response: HTTPResponse) {
+        connection.respond(response, serial: serial)
+    }
+
+    /// True while the client is still there to receive an answer.
+    public var isConnected: Bool { connection.phase != .closed && connection.serial == serial }
+}
+
+/// One client connection: http_parser reads requests, one at a time; pipelined requests wait in
+/// `pending` (reading stops meanwhile) so responses always leave in request order.
+final class HTTPConnection {
+    enum Phase { case idle, receiving, handling, lingering, closed }
+
+    unowned let server: HTTPServer
+    let tcp = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
+    private let timer = UnsafeMutablePointer<uv_timer_t>.allocate(capacity: 1)
+    private let parser = UnsafeMutablePointer<http_parser>.allocate(capacity: 1)
+    private var openHandles = 2
+
+    fileprivate(set) var phase = Phase.idle
+    fileprivate(set) var serial: UInt64 = 0
+    private var remoteAddress = ""
+
+    // The request being parsed.
+    fileprivate var url: [UInt8] = []
+    fileprivate var fieldName: [UInt8] = []
+    fileprivate var fieldValue: [UInt8] = []
+    fileprivate var lastWasValue = false
+    fileprivate var headers = HTTPHeaders()
+    fileprivate var headerBytes = 0
+    fileprivate var headersDone = false
+    fileprivate var body: [UInt8] = []
+    fileprivate var keepAlive = true
+    fileprivate var isHead = false
+    fileprivate var failure: (status: Int, detail: String)?
+    fileprivate var completed: HTTPRequest?
+
+    /// Bytes read but not parsed yet (the pipelined requests behind the one being handled).
+    private var pending: [UInt8] = []
+    private var reading = false
+    private var draining = false
+    private var drainAgain = false
+    private var closeAfterResponse = false
+    private var writesInFlight = 0
+    private var closeWhenFlushed = false
+
+    init(server: HTTPServer) {
+        self.server = server
+        uv_tcp_init(server.loop.raw, tcp)
+        uv_timer_init(server.loop.raw, timer)
+        let this = Unmanaged.passUnretained(self).toOpaque()
+        tcp.pointee.data = this
+        timer.pointee.data = this
+        http_parser_init(parser, HTTP_REQUEST)
+        parser.pointee.data = this
+    }
+
+    deinit {
+        parser.deallocate()
+    }
+
+    func start() {
+        uv_tcp_nodelay(tcp, 1)
+        remoteAddress = peerAddress()
+        // Slow-loris guard: a connection that never completes a header block is dropped.
+        armTimer(server.configuration.headerTimeoutMillis)
+        startReading()
+    }
+
+    // MARK: Reading
+
+    private func startReading() {
+        guard !reading, phase != .closed else { return }
+        reading = true
+        uv_read_start(stream(tcp), { raw, _, buf in
+            let connection = Unmanaged<HTTPConnection>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
+            buf!.pointee = uv_buf_init(connection.server.readBuffer.assumingMemoryBound(to: CChar.self),
+                                       UInt32(connection.server.readBufferSize))
+        }, { raw, nread, buf in
+            let connection = Unmanaged<HTTPConnection>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
+            if nread > 0 {
+                connection.received(UnsafeRawPointer(buf!.pointee.base!), nread)
+            } else if nread < 0 {
+                connection.peerClosed()
+            }
+            // nread == 0 is EAGAIN: nothing to do.
+        })
+    }
+
+    private func stopReading() {
+        guard reading else { return }
+        reading = false
+        uv_read_stop(stream(tcp))
+    }
+
+    private func received(_ base: UnsafeRawPointer, _ count: Int) {
+        switch phase {
+        case .lingering, .closed, .handling:
+            return
+        case .idle, .receiving:
+            break
+        }
+        if phase == .receiving && headersDone { armTimer(server.configuration.idleTimeoutMillis) }
+        let consumed = parse(base, count)
+        if consumed < count && failure == nil {
+            pending.append(contentsOf: UnsafeRawBufferPointer(start: base + consumed, count: count - consumed))
+            stopReading()
+        }
+        afterParse()
+        drain()
+    }
+
+    private func peerClosed() {
+        stopReading()
+        close()
+    }
+
+    /// Feeds bytes to http_parser; returns how many it consumed (it pauses after each message).
+    private func parse(_ base: UnsafeRawPointer, _ count: Int) -> Int {
+        if parser.pointee.http_errno == HPE_PAUSED.rawValue { http_parser_pause(parser, 0) }
+        let consumed = http_parser_execute(parser, &requestParserSettings, base.assumingMemoryBound(to: CChar.self), count)
+        let errno = http_errno(parser.pointee.http_errno)
+        if failure == nil && errno != HPE_OK && errno != HPE_PAUSED {
+            if errno == HPE_HEADER_OVERFLOW {
+                failure = (431, "the request's header block is larger than \(server.configuration.maxHeaderBytes) bytes")
+            } else {
+                failure = (400, "malformed HTTP request: \(String(cString: http_errno_description(errno)))")
+            }
+        }
+        return consumed
+    }
+
+    private func afterParse() {
+        if let failure {
+            self.failure = nil
+            closeAfterResponse = true
+            pending.removeAll()
+            stopReading()
+            phase = .handling
+            serial &+= 1
+            let path = String(decoding: url.prefix(200), as: UTF8.self)
+            respond(server.errorBody(failure.status, failure.detail, path), serial: serial)
+            return
+        }
+        guard let request = completed else { return }
+        completed = nil
+        stopReading()
+        phase = .handling
+        stopTimer()
+        serial &+= 1
+        server.handler(request, HTTPResponder(connection: self, serial: serial))
+    }
+
+    /// Parses the pipelined bytes that wait in `pending`, one request at a time.
+    private func drain() {
+        if draining { drainAgain = true; return }
+        draining = true
+        repeat {
+            drainAgain = false
+            while (phase == .idle || phase == .receiving) && !pending.isEmpty {
+                let consumed = pending.withUnsafeBytes { parse($0.baseAddress!, $0.count) }
+                pending.removeFirst(consumed)
+                afterParse()
+            }
+        } while drainAgain
+        draining = false
+        if (phase == .idle || phase == .receiving) && pending.isEmpty { startReading() }
+    }
+
+    // MARK: Parser events (called from the C callbacks below)
+
+    fileprivate func messageBegin() {
+        phase = .receiving
+        url.removeAll(keepingCapacity: true)
+        fieldName.removeAll(keepingCapacity: true)
+        fieldValue.removeAll(keepingCapacity: true)
+        lastWasValue = false
+        headers = HTTPHeaders()
+        headerBytes = 0
+        headersDone = false
+        body = []
+        armTimer(server.configuration.headerTimeoutMillis)
+    }
+
+    fileprivate func countHeaderBytes(_ count: Int) -> Bool {
+        headerBytes += count
+        if headerBytes > server.configuration.maxHeaderBytes {
+            failure = (431, "the request's header block is larger than \(server.configuration.maxHeaderBytes) bytes")
+            return false
+        }
+        return true
+    }
+
+    fileprivate func flushField() {
+        if !fieldName.isEmpty {
+            headers.add(String(decoding: fieldName, as: UTF8.self), String(decoding: fieldValue, as: UTF8.self))
+        }
+        fieldName.removeAll(keepingCapacity: true)
+        fieldValue.removeAll(keepingCapacity: true)
+    }
+
+    fileprivate func headersComplete() -> Int32 {
+        flushField()
+        headersDone = true
+        keepAlive = http_should_keep_alive(parser) != 0
+        isHead = parser.pointee.method == HTTP_HEAD.rawValue
+        armTimer(server.configuration.idleTimeoutMillis)
+        let declared = parser.pointee.content_length
+        // content_length is ULLONG_MAX when absent.
+        if declared != UInt64.max && declared > UInt64(server.configuration.maxBodyBytes) {
+            failure = (413, "the request body (\(declared) bytes) is larger than the limit of \(server.configuration.maxBodyBytes) bytes")
+            http_parser_pause(parser, 1)
+            return 0
+        }
+        if let expect = headers["Expect"], expect.lowercased() == "100-continue" {
+            write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+        }
+        return 0
+    }
+
+    fileprivate func bodyChunk(_ base: UnsafePointer<CChar>, _ count: Int) -> Bool {
+        if body.count + count > server.configuration.maxBodyBytes {
+            failure = (413, "the request body is larger than the limit of \(server.configuration.maxBodyBytes) bytes")
+            return false
+        }
+        body.append(contentsOf: UnsafeRawBufferPointer(start: base, count: count))
+        return true
+    }
+
+    fileprivate func messageComplete() {
+        let target = String(decoding: url, as: UTF8.self)
+        let path: String
+        let query: String
+        if let mark = target.firstIndex(of: "?") {
+            path = String(target[..<mark])
+            query = String(target[target.index(after: mark)...])
+        } else {
+            path = target
+            query = ""
+        }
+        let method = String(cString: http_method_str(http_method(UInt32(parser.pointee.method))))
+        completed = HTTPRequest(method: method, path: path, query: query, headers: headers, body: body,
+                                httpVersion: (parser.pointee.http_major, parser.pointee.http_minor),
+                                remoteAddress: remoteAddress)
+        body = []
+        // One request at a time: the next one is parsed once this one is answered.
+        http_parser_pause(parser, 1)
+    }
+
+    // MARK: Writing
+
+    func respond(_ response: HTTPResponse, serial: UInt64) {
+        guard phase == .handling, serial == self.serial else { return }
+        let closing = closeAfterResponse || !keepAlive
+        write(encode(response, closing: closing))
+        if closing {
+            phase = .lingering
+            closeWhenFlushed = true
+            if writesInFlight == 0 { lingerThenClose() }
+            return
+        }
+        phase = .idle
+        armTimer(server.configuration.idleTimeoutMillis)
+        drain()
+    }
+
+    private func encode(_ response: HTTPResponse, closing: Bool) -> [UInt8] {
+        var out: [UInt8] = []
+        let hasBody = response.status != 204 && response.status != 304 && response.status >= 200
+        out.reserveCapacity(160 + response.body.count)
+        out += "HTTP/1.1 \(response.status) \(httpReasonPhrase(response.status))\r\n".utf8
+        out += "Date: ".utf8
+        out += server.dateHeaderValue()
+        out += "\r\nServer: codeinterview\r\n".utf8
+        for field in response.headers.fields {
+            out += field.name.utf8
+            out += ": ".utf8
+            out += field.value.utf8
+            out += "\r\n".utf8
+        }
+        if hasBody { out += "Content-Length: \(response.body.count)\r\n".utf8 }
+        if closing {
+            out += "Connection: close\r\n".utf8
+        } else if completedVersionIsHTTP10 {
+            out += "Connection: keep-alive\r\n".utf8
+        }
+        out += "\r\n".utf8
+        if hasBody && !isHead { out += response.body }
+        return out
+    }
+
+    private var completedVersionIsHTTP10: Bool { parser.pointee.http_major == 1 && parser.pointee.http_minor == 0 }
+
+    /// Writes what the socket takes now, queues the rest.
+    func write(_ bytes: [UInt8]) {
+        guard phase != .closed, !bytes.isEmpty else { return }
+        var written = 0
+        if writesInFlight == 0 {
+            written = bytes.withUnsafeBytes { raw -> Int in
+                var buf = uv_buf_init(UnsafeMutablePointer(mutating: raw.baseAddress!.assumingMemoryBound(to: CChar.self)),
+                                      UInt32(raw.count))
+                let result = uv_try_write(stream(tcp), &buf, 1)
+                return result > 0 ? Int(result) : (result == UV_EAGAIN.rawValue ? 0 : -1)
+            }
+            if written < 0 { close(); return }
+            if written == bytes.count { return }
+        }
+        let remaining = bytes.count - written
+        let request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: remaining, alignment: 1)
+        bytes.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress! + written, byteCount: remaining) }
+        request.pointee.data = copy
+        var buf = uv_buf_init(copy.assumingMemoryBound(to: CChar.self), UInt32(remaining))
+        writesInFlight += 1
+        let status = uv_write(request, stream(tcp), &buf, 1) { request, status in
+            let connection = Unmanaged<HTTPConnection>.fromOpaque(request!.pointee.handle.pointee.data).takeUnretainedValue()
+            request!.pointee.data.deallocate()
+            request!.deallocate()
+            connection.writeFinished(status: status)
+        }
+        if status != 0 {
+            writesInFlight -= 1
+            copy.deallocate()
+            request.deallocate()
+            close()
+        }
+    }
+
+    private func writeFinished(status: Int32) {
+        writesInFlight -= 1
+        if status != 0 { close(); return }
+        if writesInFlight == 0 && closeWhenFlushed { lingerThenClose() }
+    }
+
+    /// Half-closes and reads a little longer before closing, so a client still sending a body we
+    /// refused gets our answer instead of a reset (nginx's lingering close).
+    private func lingerThenClose() {
+        guard phase != .closed else { return }
+        closeWhenFlushed = false
+        phase = .lingering
+        let shutdown = UnsafeMutablePointer<uv_shutdown_t>.allocate(capacity: 1)
+        if uv_shutdown(shutdown, stream(tcp), { request, _ in request?.deallocate() }) != 0 {
+            shutdown.deallocate()
+            close()
+            return
+        }
+        armTimer(2_000)
+        startReading()
+    }
+
+    // MARK: Timers and closing
+
+    private func armTimer(_ milliseconds: UInt64) {
+        guard phase != .closed else { return }
+        uv_timer_start(timer, { raw in
+            Unmanaged<HTTPConnection>.fromOpaque(raw!.pointee.data).takeUnretainedValue().timerFired()
+        }, milliseconds, 0)
+    }
+
+    private func stopTimer() {
+        guard phase != .closed else { return }
+        uv_timer_stop(timer)
+    }
+
+    private func timerFired() {
+        switch phase {
+        case .receiving:
+            // The client started a request and stalled: tell it why, then hang up.
+            failure = (408, headersDone ? "the request body did not arrive in time" : "the request headers did not arrive in time")
+            pending.removeAll()
+            afterParse()
+        case .idle, .lingering:
+            close()
+        case .handling, .closed:
+            break
+        }
+    }
+
+    func serverStopping() {
+        closeAfterResponse = true
+        if phase == .idle { close() }
+    }
+
+    func close() {
+        guard phase != .closed else { return }
+        phase = .closed
+        reading = false
+        pending = []
+        let onClose: uv_close_cb = { raw in
+            let connection = Unmanaged<HTTPConnection>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
+            connection.handleClosed()
+        }
+        uv_close(handle(tcp), onClose)
+        uv_close(handle(timer), onClose)
+    }
+
+    private func handleClosed() {
+        openHandles -= 1
+        guard openHandles == 0 else { return }
+        tcp.deallocate()
+        timer.deallocate()
+        server.connectionClosed(self)
+    }
+
+    private func peerAddress() -> String {
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        let status = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getpeername(tcp, $0, &length) }
+        }
+        guard status == 0 else { return "" }
+        var name = [CChar](repeating: 0, count: 64)
+        if Int32(storage.ss_family) == AF_INET6 {
+            _ = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { uv_ip6_name($0, &name, 64) } }
+        } else {
+            _ = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { uv_ip4_name($0, &name, 64) } }
+        }
+        return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+@inline(__always) private func connection(_ parser: UnsafeMutablePointer<http_parser>?) -> HTTPConnection {
+    Unmanaged<HTTPConnection>.fromOpaque(parser!.pointee.data).takeUnretainedValue()
+}
+
+/// http_parser's callbacks; a non-zero return stops the parser with an error.
+nonisolated(unsafe) private var requestParserSettings: http_parser_settings = {
+    var settings = http_parser_settings()
+    settings.on_message_begin = { parser in
+        connection(parser).messageBegin()
+        return 0
+    }
+    settings.on_url = { parser, at, length in
+        let c = connection(parser)
+        if c.url.count + length > c.server.configuration.maxURLBytes {
+            c.failure = (414, "the request target is longer than \(c.server.configuration.maxURLBytes) bytes")
+            return 1
+        }
+        c.url.append(contentsOf: UnsafeRawBufferPointer(start: at, count: length))
+        return c.countHeaderBytes(length) ? 0 : 1
+    }
+    settings.on_header_field = { parser, at, length in
+        let c = connection(parser)
+        if c.lastWasValue { c.flushField(); c.lastWasValue = false }
+        c.fieldName.append(contentsOf: UnsafeRawBufferPointer(start: at, count: length))
+        return c.countHeaderBytes(length) ? 0 : 1
+    }
+    settings.on_header_value = { parser, at, length in
+        let c = connection(parser)
+        c.lastWasValue = true
+        c.fieldValue.append(contentsOf: UnsafeRawBufferPointer(start: at, count: length))
+        return c.countHeaderBytes(length) ? 0 : 1
+    }
+    settings.on_headers_complete = { parser in connection(parser).headersComplete() }
+    settings.on_body = { parser, at, length in
+        connection(parser).bodyChunk(at!, length) ? 0 : 1
+    }
+    settings.on_message_complete = { parser in
+        connection(parser).messageComplete()
+        return 0
+    }
+    return settings
+}()

@@ -1,0 +1,197 @@
+import CLibUV
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Limits and timeouts of the HTTP server. Every field has a safe default.
+public struct HTTPServerConfiguration: Sendable {
+    public var host = "0.0.0.0"
+    public var port = 8080
+    /// SO_REUSEPORT, so several gateway processes on one machine can share a port.
+    public var reusePort = true
+    public var backlog: Int32 = 1024
+    public var maxHeaderBytes = 16 * 1024
+    public var maxURLBytes = 8 * 1024
+    public var maxBodyBytes = 1024 * 1024
+    /// From a connection's first byte (or its accept) until the header block is complete.
+    public var headerTimeoutMillis: UInt64 = 10_000
+    /// Between requests on a keep-alive connection, and between reads of a body.
+    public var idleTimeoutMillis: UInt64 = 60_000
+    /// How long a graceful stop waits for requests in flight before closing what is left.
+    public var shutdownGraceMillis: UInt64 = 10_000
+
+    public init() {}
+}
+
+/// Called once per request; the handler answers through the responder, now or later.
+public typealias HTTPHandler = (HTTPRequest, HTTPResponder) -> Void
+
+/// Builds the body of an error the transport itself answers (431, 414, 413, 408, 400).
+public typealias HTTPErrorBody = (_ status: Int, _ detail: String, _ path: String) -> HTTPResponse
+
+/// The HTTP/1.1 server: one listening socket on the loop, one `HTTPConnection` per client.
+public final class HTTPServer {
+    public let loop: EventLoop
+    public let configuration: HTTPServerConfiguration
+    let handler: HTTPHandler
+    let errorBody: HTTPErrorBody
+    let logger: Logger
+
+    private var listener: UnsafeMutablePointer<uv_tcp_t>?
+    private var connections: [ObjectIdentifier: HTTPConnection] = [:]
+    private var stopping = false
+    private var graceTimer: LoopTimer?
+    private var onStopped: (() -> Void)?
+
+    /// Shared by every connection: a read is parsed inside its callback, so one buffer suffices.
+    let readBuffer = UnsafeMutableRawPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+    let readBufferSize = 64 * 1024
+
+    private var dateSecond: UInt64 = .max
+    private var cachedDate: [UInt8] = []
+
+    public init(loop: EventLoop, configuration: HTTPServerConfiguration, logger: Logger,
+                errorBody: @escaping HTTPErrorBody, handler: @escaping HTTPHandler) {
+        self.loop = loop
+        self.configuration = configuration
+        self.logger = logger
+        self.errorBody = errorBody
+        self.handler = handler
+    }
+
+    public var connectionCount: Int { connections.count }
+    public var isStopping: Bool { stopping }
+
+    /// Binds and listens. Throws a readable message when the address is unusable.
+    public func start() throws(TransportError) {
+        var storage = sockaddr_storage()
+        let family: Int32
+        if withUnsafeMutablePointer(to: &storage, { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+            uv_ip4_addr(configuration.host, Int32(configuration.port), $0) } }) == 0 {
+            family = AF_INET
+        } else if withUnsafeMutablePointer(to: &storage, { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+            uv_ip6_addr(configuration.host, Int32(configuration.port), $0) } }) == 0 {
+            family = AF_INET6
+        } else {
+            throw TransportError("'\(configuration.host)' is not an IPv4 or IPv6 address")
+        }
+        let tcp = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
+        // init_ex creates the socket now, so SO_REUSEPORT can be set before bind
+        // (libuv 1.44 has no UV_TCP_REUSEPORT flag).
+        var status = uv_tcp_init_ex(loop.raw, tcp, UInt32(family))
+        guard status == 0 else { tcp.deallocate(); throw TransportError("socket: \(uvErrorDescription(status))") }
+        tcp.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        listener = tcp
+        if configuration.reusePort {
+            var fd: uv_os_fd_t = -1
+            uv_fileno(handle(tcp), &fd)
+            var one: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
+        status = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_bind(tcp, $0, 0) }
+        }
+        if status == 0 {
+            status = uv_listen(stream(tcp), configuration.backlog) { server, status in
+                let this = Unmanaged<HTTPServer>.fromOpaque(server!.pointee.data).takeUnretainedValue()
+                this.accept(status: status)
+            }
+        }
+        guard status == 0 else {
+            closeListener()
+            throw TransportError("cannot listen on \(configuration.host):\(configuration.port): \(uvErrorDescription(status))")
+        }
+    }
+
+    /// The port actually bound (useful with port 0).
+    public var boundPort: Int {
+        guard let listener else { return 0 }
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getsockname(listener, $0, &length) }
+        }
+        return withUnsafePointer(to: &storage) { pointer -> Int in
+            pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+        }
+    }
+
+    private func accept(status: Int32) {
+        guard status == 0, !stopping, let listener else { return }
+        let connection = HTTPConnection(server: self)
+        guard uv_accept(stream(listener), stream(connection.tcp)) == 0 else {
+            connection.close()
+            connections[ObjectIdentifier(connection)] = connection
+            return
+        }
+        connections[ObjectIdentifier(connection)] = connection
+        connection.start()
+    }
+
+    func connectionClosed(_ connection: HTTPConnection) {
+        connections[ObjectIdentifier(connection)] = nil
+        if stopping && connections.isEmpty { finishStop() }
+    }
+
+    /// Graceful stop: no new connections; idle ones close now, busy ones after their response;
+    /// after the grace period whatever is left is closed. `completion` runs once all are gone.
+    public func stop(_ completion: @escaping () -> Void) {
+        guard !stopping else { return }
+        stopping = true
+        onStopped = completion
+        closeListener()
+        for connection in connections.values { connection.serverStopping() }
+        if connections.isEmpty { finishStop(); return }
+        let timer = LoopTimer(loop: loop)
+        graceTimer = timer
+        timer.start(after: configuration.shutdownGraceMillis) { [weak self] in
+            guard let self else { return }
+            self.logger.warning("shutdown grace period over; closing \(self.connections.count) connection(s)")
+            for connection in self.connections.values { connection.close() }
+        }
+    }
+
+    private func finishStop() {
+        graceTimer?.close()
+        graceTimer = nil
+        if let done = onStopped {
+            onStopped = nil
+            done()
+        }
+    }
+
+    private func closeListener() {
+        guard let listener else { return }
+        self.listener = nil
+        uv_close(handle(listener)) { $0?.deallocate() }
+    }
+
+    /// The Date header's value, formatted once per second.
+    func dateHeaderValue() -> [UInt8] {
+        let second = loop.now / 1000
+        if second != dateSecond {
+            dateSecond = second
+            var now = time(nil)
+            var parts = tm()
+            gmtime_r(&now, &parts)
+            var buffer = [CChar](repeating: 0, count: 64)
+            let length = strftime(&buffer, 64, "%a, %d %b %Y %H:%M:%S GMT", &parts)
+            cachedDate = buffer[0..<length].map { UInt8(bitPattern: $0) }
+        }
+        return cachedDate
+    }
+}
+
+public struct TransportError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+@inline(__always) func handle<T>(_ pointer: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<uv_handle_t> {
+    UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: uv_handle_t.self)
+}
+
+@inline(__always) func stream<T>(_ pointer: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<uv_stream_t> {
+    UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: uv_stream_t.self)
+}

@@ -1,0 +1,110 @@
+import ArgumentParser
+import Gateway
+
+struct GatewayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "Serve the HTTP API (and WebSocket) on one event loop; all state lives in Redis.",
+        discussion: "Run one gateway per core; with --reuse-port (the default) they can share one port. SIGTERM or SIGINT stops it gracefully: no new connections, requests in flight finish, then it exits 0.")
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "Address to listen on.")
+    var host: String = environment("HOST") ?? "0.0.0.0"
+
+    @Option(help: "TCP port to listen on.")
+    var port: Int = environment("PORT", 8080)
+
+    @Flag(inversion: .prefixedNo, help: "Set SO_REUSEPORT so several gateways on this machine share the port.")
+    var reusePort: Bool = environment("REUSE_PORT", true)
+
+    @Option(help: "Base URL of join links, e.g. https://interview.example.com (default: from the request's Host header).")
+    var publicURL: String = environment("PUBLIC_URL") ?? ""
+
+    @Option(help: "Comma-separated origins allowed by CORS; '*' allows any; empty allows none.")
+    var corsOrigins: String = environment("CORS_ORIGINS") ?? ""
+
+    @Option(help: "Seconds a session lives after it is created.")
+    var sessionTTL: Int = environment("SESSION_TTL", 86_400)
+
+    @Option(help: "Participants a session allows when its creator does not say.")
+    var maxParticipants: Int = environment("MAX_PARTICIPANTS", 10)
+
+    @Option(help: "The most participants a creator may ask for.")
+    var maxParticipantsLimit: Int = environment("MAX_PARTICIPANTS_LIMIT", 50)
+
+    @Option(help: "Largest request header block, in bytes (431 above).")
+    var maxHeaderBytes: Int = environment("MAX_HEADER_BYTES", 16_384)
+
+    @Option(help: "Longest request target, in bytes (414 above).")
+    var maxURLBytes: Int = environment("MAX_URL_BYTES", 8_192)
+
+    @Option(help: "Largest request body, in bytes (413 above).")
+    var maxBodyBytes: Int = environment("MAX_BODY_BYTES", 1_048_576)
+
+    @Option(help: "Largest document (session code), in bytes (413 above).")
+    var maxCodeBytes: Int = environment("MAX_CODE_BYTES", 262_144)
+
+    @Option(help: "Seconds a client has to send a request's headers (408 after).")
+    var headerTimeout: Double = environment("HEADER_TIMEOUT", 10)
+
+    @Option(help: "Seconds an idle keep-alive connection (or a stalled body) stays open.")
+    var idleTimeout: Double = environment("IDLE_TIMEOUT", 60)
+
+    @Option(help: "Events kept in a session's history.")
+    var historyLimit: Int = environment("HISTORY_LIMIT", 200)
+
+    @Option(help: "Seconds a graceful stop waits for requests in flight.")
+    var shutdownGrace: Double = environment("SHUTDOWN_GRACE", 10)
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard maxParticipantsLimit >= 1, maxParticipantsLimit <= 50 else { throw ValidationError("--max-participants-limit must be 1...50") }
+        guard (1...maxParticipantsLimit).contains(maxParticipants) else {
+            throw ValidationError("--max-participants must be between 1 and --max-participants-limit")
+        }
+        guard sessionTTL > 0, historyLimit > 0, maxHeaderBytes >= 1024, maxURLBytes >= 64, maxBodyBytes >= 1024, maxCodeBytes >= 1 else {
+            throw ValidationError("sizes, --session-ttl and --history-limit must be positive (header limit at least 1024, URL at least 64, body at least 1024)")
+        }
+        guard headerTimeout > 0, idleTimeout > 0, shutdownGrace >= 0 else { throw ValidationError("timeouts must be positive") }
+    }
+
+    func run() throws {
+        var configuration = GatewayConfiguration()
+        configuration.http.host = host
+        configuration.http.port = port
+        configuration.http.reusePort = reusePort
+        configuration.http.maxHeaderBytes = maxHeaderBytes
+        configuration.http.maxURLBytes = maxURLBytes
+        configuration.http.maxBodyBytes = maxBodyBytes
+        configuration.http.headerTimeoutMillis = UInt64(headerTimeout * 1000)
+        configuration.http.idleTimeoutMillis = UInt64(idleTimeout * 1000)
+        configuration.http.shutdownGraceMillis = UInt64(shutdownGrace * 1000)
+        configuration.redis = try common.redisAddress()
+        configuration.nodeID = common.nodeID
+        configuration.publicURL = publicURL
+        configuration.corsOrigins = corsOrigins.split(separator: ",").map { String($0).trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
+        configuration.sessions.ttlMillis = Int64(sessionTTL) * 1000
+        configuration.sessions.defaultMaxParticipants = maxParticipants
+        configuration.sessions.maxParticipantsLimit = maxParticipantsLimit
+        configuration.sessions.maxCodeBytes = maxCodeBytes
+        configuration.sessions.historyLimit = historyLimit
+        let logger = try common.makeLogger("codeinterview.gateway")
+        let gateway = try Gateway(configuration: configuration, logger: logger)
+        do {
+            try gateway.run()
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var text = Substring(self)
+        while let first = text.first, set.contains(first) { text.removeFirst() }
+        while let last = text.last, set.contains(last) { text.removeLast() }
+        return String(text)
+    }
+}
