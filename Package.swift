@@ -20,6 +20,8 @@ let package = Package(
         // C shims: a module map over one header each, found through pkg-config.
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        // hiredis' libuv adapter, with its error-status fix (see adapter.c).
+        .target(name: "CHiredisLibUV", dependencies: ["CHiredis", "CLibUV"]),
         .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
@@ -30,7 +32,7 @@ let package = Package(
                                                   .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
         // Redis client: hiredis async on the same libuv loop.
-        .target(name: "Redis", dependencies: ["CHiredis", "CLibUV", "CCrypto", "Transport",
+        .target(name: "Redis", dependencies: ["CHiredis", "CHiredisLibUV", "CLibUV", "CCrypto", "Transport",
                                               .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
         // Domain: sessions, participants, documents, languages, and their Lua scripts.

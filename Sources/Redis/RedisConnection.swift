@@ -1,4 +1,5 @@
 import CHiredis
+import CHiredisLibUV
 import CLibUV
 import Logging
 import Transport
@@ -181,9 +182,7 @@ public final class RedisConnection {
             return
         }
         context.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        if redisLibuvAttach(context, loop.raw) != REDIS_OK {
-            // A failed attach leaves a cleanup hook with no data behind: clear it before freeing.
-            context.pointee.ev.cleanup = nil
+        if ci_redis_libuv_attach(context, loop.raw) != 0 {
             redisAsyncFree(context)
             connectFailed("cannot attach to the event loop")
             return
@@ -201,7 +200,7 @@ public final class RedisConnection {
         }
         redisAsyncSetDisconnectCallback(context) { context, _ in
             let connection = Unmanaged<RedisConnection>.fromOpaque(context!.pointee.data).takeUnretainedValue()
-            let reason = context!.pointee.err != 0 ? errorString(context!) : "connection closed"
+            let reason = errorString(context!)
             connection.context = nil
             connection.disconnected(reason)
         }
@@ -282,10 +281,10 @@ private final class PendingCommand {
     init(_ completion: @escaping RedisConnection.Completion) { self.completion = completion }
 }
 
+/// The inner context's error: hiredis fills it before it copies it to the async context.
 private func errorString(_ context: UnsafePointer<redisAsyncContext>) -> String {
-    withUnsafeBytes(of: context.pointee.errstr) { raw in
-        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-    }
+    guard context.pointee.c.err != 0 else { return "connection closed" }
+    return withUnsafeBytes(of: context.pointee.c.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
 }
 
 private func errorString(_ context: UnsafeMutablePointer<redisAsyncContext>) -> String {
