@@ -42,13 +42,18 @@ let package = Package(
                                                 .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Resources/openapi.json")],
                 swiftSettings: swiftSettings),
+        // Runner: pulls execution jobs from Redis and runs them in a bubblewrap sandbox.
+        .target(name: "Runner", dependencies: ["Transport", "Redis", "Interview", "JSON", "CLibUV",
+                                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
         .executableTarget(name: "codeinterview", dependencies: [
-            "Gateway",
+            "Gateway", "Runner",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON"]),
+        .testTarget(name: "RunnerTests", dependencies: ["Runner", "JSON"]),
     ]
 )

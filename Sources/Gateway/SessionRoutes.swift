@@ -16,7 +16,7 @@ extension Gateway {
             Route(pattern: ["sessions", ":id", "history"], methods: [("GET", history)]),
             Route(pattern: ["languages"], methods: [("GET", languages)]),
             Route(pattern: ["languages", ":language", "template"], methods: [("GET", template)]),
-        ]
+        ] + executionRoutes()
     }
 
     // MARK: Sessions

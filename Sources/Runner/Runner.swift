@@ -1,0 +1,1 @@
+// The runner lands with issue 4.
