@@ -13,6 +13,8 @@ public final class Gateway {
     let logger: Logger
     let loop: EventLoop
     let redis: RedisConnection
+    /// The pub/sub connection: session channels while this gateway has members of them.
+    let subscriber: RedisSubscriber
     let sessions: Sessions
     private(set) var server: HTTPServer!
     private var signals: SignalWatcher?
@@ -26,6 +28,7 @@ public final class Gateway {
         self.logger = logger
         loop = EventLoop()
         redis = RedisConnection(loop: loop, address: configuration.redis, logger: logger)
+        subscriber = RedisSubscriber(loop: loop, address: configuration.redis, logger: logger)
         sessions = Sessions(redis: redis, settings: configuration.sessions)
         openAPIDocument = try OpenAPIDocument.load()
         router = Router(routes: routes())
@@ -38,6 +41,7 @@ public final class Gateway {
     public func run() throws {
         try server.start()
         redis.start()
+        subscriber.start()
         signals = SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT]) { [unowned self] signum in self.stop(signum) }
         logger.info("gateway \(configuration.nodeID) listening on \(configuration.http.host):\(server.boundPort), Redis at \(configuration.redis)")
         loop.run()
@@ -52,9 +56,11 @@ public final class Gateway {
         stopping = true
         logger.info("signal \(signum): no new connections; finishing \(server.connectionCount) open one(s)")
         server.stop { [unowned self] in
-            self.redis.close { [unowned self] in
-                self.signals?.close()
-                self.signals = nil
+            self.subscriber.close { [unowned self] in
+                self.redis.close { [unowned self] in
+                    self.signals?.close()
+                    self.signals = nil
+                }
             }
         }
     }

@@ -62,6 +62,8 @@ public final class RedisConnection {
     public var commandTimeoutMillis: UInt64 = 5_000
     /// Called with true on every (re)connect and false on every loss.
     public var onStateChange: ((Bool) -> Void)?
+    /// Receives every pub/sub reply (subscribe confirmations and messages) of `subscribe` calls.
+    var onPush: ((RedisValue) -> Void)?
     public private(set) var reconnectCount = 0
 
     public init(loop: EventLoop, address: RedisAddress, logger: Logger) {
@@ -129,6 +131,27 @@ public final class RedisConnection {
         }
         sentAt.append(loop.now)
     }
+
+    /// Sends SUBSCRIBE/UNSUBSCRIBE. Their replies (many per command) go to `onPush`; the
+    /// connection is then in subscriber mode and takes no other commands.
+    func sendSubscription(_ arguments: [String]) {
+        guard state == .connected, let context else { return }
+        let bytes = arguments.map { Array($0.utf8) }
+        var storage: [UInt8] = bytes.flatMap { $0 } + [0]
+        let lengths = bytes.map(\.count)
+        storage.withUnsafeMutableBufferPointer { buffer in
+            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+            var pointers: [UnsafePointer<CChar>?] = []
+            var offset = 0
+            for length in lengths {
+                pointers.append(base + offset)
+                offset += length
+            }
+            _ = redisAsyncCommandArgv(context, pushCallback, nil, Int32(bytes.count), &pointers, lengths)
+        }
+    }
+
+    fileprivate func push(_ value: RedisValue) { onPush?(value) }
 
     /// EVALSHA with an EVAL fallback when the server lost its script cache (restart, SCRIPT FLUSH).
     public func run(_ script: RedisScript, keys: [String], arguments: [String], _ completion: @escaping Completion) {
@@ -307,6 +330,14 @@ private let commandCallback: @convention(c) (UnsafeMutablePointer<redisAsyncCont
     } else {
         pending.completion(.success(value))
     }
+}
+
+/// Subscription replies: no privdata to own, since hiredis calls this many times per SUBSCRIBE
+/// and once more with NULL when the connection goes (which the disconnect callback handles).
+private let pushCallback: @convention(c) (UnsafeMutablePointer<redisAsyncContext>?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void = { context, reply, _ in
+    guard let reply, let data = context?.pointee.data else { return }
+    let connection = Unmanaged<RedisConnection>.fromOpaque(data).takeUnretainedValue()
+    connection.push(decode(reply.assumingMemoryBound(to: redisReply.self)))
 }
 
 private func decode(_ reply: UnsafePointer<redisReply>) -> RedisValue {
