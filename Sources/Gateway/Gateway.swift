@@ -20,7 +20,18 @@ public final class Gateway {
     private var signals: SignalWatcher?
     private var router = Router(routes: [])
     private let startedAt = EventLoop.hrtime()
-    private var stopping = false
+    let startedAtMillis = EventLoop.unixMillis()
+    private(set) var stopping = false
+    /// This process in the node registry: the node id plus a random suffix, so a restarted
+    /// gateway with the same node id is never mistaken for its dead predecessor.
+    let instanceID: String
+    var rooms: [String: Room] = [:]
+    var clients: [ObjectIdentifier: Client] = [:]
+    var connectionCounter = 0
+    var cursorsWaiting: [ObjectIdentifier: Client] = [:]
+    var cursorTimer: LoopTimer?
+    var heartbeatTimer: LoopTimer?
+    var sweeping: Set<String> = []
     let openAPIDocument: [UInt8]
 
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
@@ -31,6 +42,7 @@ public final class Gateway {
         subscriber = RedisSubscriber(loop: loop, address: configuration.redis, logger: logger)
         sessions = Sessions(redis: redis, settings: configuration.sessions)
         openAPIDocument = try OpenAPIDocument.load()
+        instanceID = "\(configuration.nodeID).\(Identifiers.participantID().dropFirst(2).prefix(8))"
         router = Router(routes: routes())
         server = HTTPServer(loop: loop, configuration: configuration.http, logger: logger,
                             errorBody: { status, detail, path in Problem(status, detail).response(path: path) },
@@ -42,6 +54,10 @@ public final class Gateway {
         try server.start()
         redis.start()
         subscriber.start()
+        subscriber.onStateChange = { [unowned self] up in
+            if up { for room in self.rooms.values { room.catchUp() } }
+        }
+        startHeartbeat()
         signals = SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT]) { [unowned self] signum in self.stop(signum) }
         logger.info("gateway \(configuration.nodeID) listening on \(configuration.http.host):\(server.boundPort), Redis at \(configuration.redis)")
         loop.run()
@@ -56,6 +72,8 @@ public final class Gateway {
         stopping = true
         logger.info("signal \(signum): no new connections; finishing \(server.connectionCount) open one(s)")
         server.stop { [unowned self] in
+            self.heartbeatTimer?.close()
+            self.cursorTimer?.close()
             self.subscriber.close { [unowned self] in
                 self.redis.close { [unowned self] in
                     self.signals?.close()

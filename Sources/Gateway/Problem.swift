@@ -48,7 +48,7 @@ struct Problem: Error {
         switch error.kind {
         case .notFound: self.init(404, error.detail)
         case .gone: self.init(410, error.detail)
-        case .full, .conflict: self.init(409, error.detail)
+        case .full, .conflict, .stale: self.init(409, error.detail)
         case .forbidden: self.init(403, error.detail)
         case .unauthorized:
             self.init(401, error.detail)

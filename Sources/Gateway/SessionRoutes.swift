@@ -16,7 +16,7 @@ extension Gateway {
             Route(pattern: ["sessions", ":id", "history"], methods: [("GET", history)]),
             Route(pattern: ["languages"], methods: [("GET", languages)]),
             Route(pattern: ["languages", ":language", "template"], methods: [("GET", template)]),
-        ] + executionRoutes()
+        ] + collaborationRoutes() + executionRoutes()
     }
 
     // MARK: Sessions
@@ -204,7 +204,7 @@ extension Gateway {
         return parts[1].trimmingCharacters(in: " \t")
     }
 
-    private func joinURL(_ context: RequestContext, _ id: String) -> String {
+    func joinURL(_ context: RequestContext, _ id: String) -> String {
         var base = configuration.publicURL
         if base.isEmpty {
             let host = context.request.headers["Host"] ?? "\(configuration.http.host):\(configuration.http.port)"

@@ -1,7 +1,7 @@
 /// Why a domain operation did not happen, in words an API user can act on.
 /// The gateway turns `status` and `detail` into a problem response.
 public struct InterviewError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case notFound, gone, full, forbidden, unauthorized, conflict, invalid, tooLarge, unavailable, internalError }
+    public enum Kind: Sendable { case notFound, gone, full, forbidden, unauthorized, conflict, invalid, tooLarge, stale, unavailable, internalError }
     public let kind: Kind
     public let detail: String
     /// The request field the error is about, for validation errors.

@@ -14,6 +14,8 @@ public struct Participant: Sendable {
     public var role: Role
     public var color: String
     public var joinedAt: Int64
+    /// Whether a live connection has it on any gateway (known where presence was read).
+    public var isOnline: Bool?
 
     init?(_ json: JSON) {
         guard let id = json["id"]?.stringValue, let name = json["name"]?.stringValue,
@@ -24,11 +26,14 @@ public struct Participant: Sendable {
         self.role = role
         self.color = color
         self.joinedAt = Int64(joinedAt)
+        isOnline = json["is_online"]?.boolValue
     }
 
     public var json: JSON {
-        ["id": .string(id), "name": .string(name), "role": .string(role.rawValue), "color": .string(color),
-         "joined_at": .integer(Int(joinedAt))]
+        var json: JSON = ["id": .string(id), "name": .string(name), "role": .string(role.rawValue), "color": .string(color),
+                          "joined_at": .integer(Int(joinedAt))]
+        if let isOnline { json.set("is_online", .bool(isOnline)) }
+        return json
     }
 }
 

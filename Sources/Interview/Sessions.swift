@@ -10,6 +10,10 @@ public struct SessionSettings: Sendable {
     public var maxCodeBytes = 256 * 1024
     /// How long a deleted or expired session still answers 410 instead of 404.
     public var goneRetentionMillis: Int64 = 24 * 3600 * 1000
+    /// Committed operations kept for catch-up; a client further behind reloads the document.
+    public var opLogLimit = 1000
+    /// WebSocket connections one session may have across all gateways (tabs count separately).
+    public var maxConnectionsPerSession = 100
 
     public init() {}
 }
@@ -58,11 +62,18 @@ public final class Sessions {
 
     public func update(_ id: String, _ changes: SessionChanges, token: String?,
                        _ completion: @escaping (Result<Session, InterviewError>) -> Void) {
+        update(id, changes, token: token, author: nil, connection: "", completion)
+    }
+
+    /// A change made by a connected participant: stamped with them, not echoed to `connection`.
+    public func update(_ id: String, _ changes: SessionChanges, token: String?, author: String?, connection: String,
+                       _ completion: @escaping (Result<Session, InterviewError>) -> Void) {
         let arguments = [hash(token), String(settings.historyLimit),
                          changes.code == nil ? "0" : "1", changes.code ?? "",
                          changes.language == nil ? "0" : "1", changes.language ?? "",
                          changes.status == nil ? "0" : "1", changes.status?.rawValue ?? "",
-                         changes.name == nil ? "0" : "1", changes.name ?? ""]
+                         changes.name == nil ? "0" : "1", changes.name ?? "",
+                         author ?? "", connection, String(settings.opLogLimit)]
         run(Scripts.update, id, arguments) { result in
             completion(result.flatMap { decodeView($0).map(Result.success) ?? .failure(malformed("update")) })
         }
@@ -91,14 +102,21 @@ public final class Sessions {
 
     public func leave(_ id: String, participant: String, token: String?,
                       _ completion: @escaping (Result<Void, InterviewError>) -> Void) {
-        run(Scripts.leave, id, [participant, hash(token), String(settings.historyLimit)]) { result in
+        leave(id, participant: participant, tokenHash: hash(token), completion)
+    }
+
+    /// Removal by a caller that holds the token's hash already (a joined WebSocket).
+    public func leave(_ id: String, participant: String, tokenHash: String,
+                      _ completion: @escaping (Result<Void, InterviewError>) -> Void) {
+        run(Scripts.leave, id, [participant, tokenHash, String(settings.historyLimit)]) { result in
             completion(result.map { _ in () })
         }
     }
 
     public func saveCode(_ id: String, code: String, language: String?, token: String?,
                          _ completion: @escaping (Result<CodeState, InterviewError>) -> Void) {
-        run(Scripts.saveCode, id, [code, language ?? "", hash(token), String(settings.historyLimit)]) { result in
+        run(Scripts.saveCode, id, [code, language ?? "", hash(token), String(settings.historyLimit),
+                                   String(settings.opLogLimit)]) { result in
             completion(result.flatMap { value in
                 guard let text = value.text, let json = try? JSON.parse(text),
                       let code = json["code"]?.stringValue, let language = json["language"]?.stringValue,
@@ -158,12 +176,12 @@ public final class Sessions {
 
     // MARK: Plumbing
 
-    private func hash(_ token: String?) -> String {
+    func hash(_ token: String?) -> String {
         guard let token, !token.isEmpty else { return "" }
         return Identifiers.tokenHash(token)
     }
 
-    private func run(_ script: RedisScript, _ id: String, _ arguments: [String],
+    func run(_ script: RedisScript, _ id: String, _ arguments: [String],
                      _ completion: @escaping (Result<RedisValue, InterviewError>) -> Void) {
         redis.run(script, keys: Scripts.keys(id), arguments: arguments) { result in
             completion(result.mapError { error in translate(error, session: id) })
@@ -181,7 +199,7 @@ private func malformed(_ script: String) -> InterviewError {
 }
 
 /// Maps a script's error reply (first word) or a connection problem to a domain error.
-private func translate(_ error: RedisError, session id: String = "") -> InterviewError {
+func translate(_ error: RedisError, session id: String = "") -> InterviewError {
     if error.isUnavailable { return InterviewError(.unavailable, error.message) }
     let message = error.message
     let word = message.prefix { $0 != " " }
@@ -200,6 +218,11 @@ private func translate(_ error: RedisError, session id: String = "") -> Intervie
     case "FORBIDDEN": return InterviewError(.forbidden, rest)
     case "UNAUTHORIZED": return InterviewError(.unauthorized, rest)
     case "CONFLICT": return InterviewError(.conflict, rest)
+    case "FUTURE": return InterviewError(.invalid, "that revision is from the future: the document is at revision \(rest)", field: "revision")
+    case "STALE": return InterviewError(.stale, "the document moved on too far (now at revision \(rest)) to catch up from that revision; join again to reload it", field: "revision")
+    case "INVALID": return InterviewError(.invalid, rest, field: "ops")
+    case "TOOLARGE": return InterviewError(.tooLarge, "the document would be \(rest) bytes, more than the limit", field: "ops")
+    case "TOOMANY": return InterviewError(.full, "session \(id) has too many open connections")
     default: return InterviewError(.internalError, "Redis script failed: \(message)")
     }
 }

@@ -16,15 +16,21 @@ public struct HTTPResponder {
 
     /// True while the client is still there to receive an answer.
     public var isConnected: Bool { connection.phase != .closed && connection.serial == serial }
+
+    /// Accepts a WebSocket upgrade (the caller checked the request): answers 101 with the
+    /// handshake and `headers`, and returns the connection that now owns the socket. The caller
+    /// sets its delegate and calls `start()`.
+    public func upgradeToWebSocket(key: String, headers: HTTPHeaders = HTTPHeaders()) -> WebSocketConnection? {
+        connection.upgrade(serial: serial, key: key, headers: headers)
+    }
 }
 
 /// One client connection: http_parser reads requests, one at a time; pipelined requests wait in
 /// `pending` (reading stops meanwhile) so responses always leave in request order.
-final class HTTPConnection {
-    enum Phase { case idle, receiving, handling, lingering, closed }
+final class HTTPConnection: StreamConnection {
+    enum Phase { case idle, receiving, handling, lingering, upgraded, closed }
 
     unowned let server: HTTPServer
-    let tcp = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
     private let timer = UnsafeMutablePointer<uv_timer_t>.allocate(capacity: 1)
     private let parser = UnsafeMutablePointer<http_parser>.allocate(capacity: 1)
     private var openHandles = 2
@@ -53,11 +59,13 @@ final class HTTPConnection {
     private var draining = false
     private var drainAgain = false
     private var closeAfterResponse = false
-    private var writesInFlight = 0
     private var closeWhenFlushed = false
+    /// Set once the socket belongs to a WebSocketConnection.
+    private var tcpHandedOver = false
 
     init(server: HTTPServer) {
         self.server = server
+        super.init(tcp: .allocate(capacity: 1))
         uv_tcp_init(server.loop.raw, tcp)
         uv_timer_init(server.loop.raw, timer)
         let this = Unmanaged.passUnretained(self).toOpaque()
@@ -107,7 +115,7 @@ final class HTTPConnection {
 
     private func received(_ base: UnsafeRawPointer, _ count: Int) {
         switch phase {
-        case .lingering, .closed, .handling:
+        case .lingering, .closed, .handling, .upgraded:
             return
         case .idle, .receiving:
             break
@@ -303,43 +311,11 @@ final class HTTPConnection {
 
     private var completedVersionIsHTTP10: Bool { parser.pointee.http_major == 1 && parser.pointee.http_minor == 0 }
 
-    /// Writes what the socket takes now, queues the rest.
-    func write(_ bytes: [UInt8]) {
-        guard phase != .closed, !bytes.isEmpty else { return }
-        var written = 0
-        if writesInFlight == 0 {
-            written = bytes.withUnsafeBytes { raw -> Int in
-                var buf = uv_buf_init(UnsafeMutablePointer(mutating: raw.baseAddress!.assumingMemoryBound(to: CChar.self)),
-                                      UInt32(raw.count))
-                let result = uv_try_write(stream(tcp), &buf, 1)
-                return result > 0 ? Int(result) : (result == UV_EAGAIN.rawValue ? 0 : -1)
-            }
-            if written < 0 { close(); return }
-            if written == bytes.count { return }
-        }
-        let remaining = bytes.count - written
-        let request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
-        let copy = UnsafeMutableRawPointer.allocate(byteCount: remaining, alignment: 1)
-        bytes.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress! + written, byteCount: remaining) }
-        request.pointee.data = copy
-        var buf = uv_buf_init(copy.assumingMemoryBound(to: CChar.self), UInt32(remaining))
-        writesInFlight += 1
-        let status = uv_write(request, stream(tcp), &buf, 1) { request, status in
-            let connection = Unmanaged<HTTPConnection>.fromOpaque(request!.pointee.handle.pointee.data).takeUnretainedValue()
-            request!.pointee.data.deallocate()
-            request!.deallocate()
-            connection.writeFinished(status: status)
-        }
-        if status != 0 {
-            writesInFlight -= 1
-            copy.deallocate()
-            request.deallocate()
-            close()
-        }
-    }
+    override var canWrite: Bool { phase != .closed && phase != .upgraded }
 
-    private func writeFinished(status: Int32) {
-        writesInFlight -= 1
+    override func writeFailed() { close() }
+
+    override func writeFinished(status: Int32) {
         if status != 0 { close(); return }
         if writesInFlight == 0 && closeWhenFlushed { lingerThenClose() }
     }
@@ -363,14 +339,14 @@ final class HTTPConnection {
     // MARK: Timers and closing
 
     private func armTimer(_ milliseconds: UInt64) {
-        guard phase != .closed else { return }
+        guard phase != .closed && phase != .upgraded else { return }
         uv_timer_start(timer, { raw in
             Unmanaged<HTTPConnection>.fromOpaque(raw!.pointee.data).takeUnretainedValue().timerFired()
         }, milliseconds, 0)
     }
 
     private func stopTimer() {
-        guard phase != .closed else { return }
+        guard phase != .closed && phase != .upgraded else { return }
         uv_timer_stop(timer)
     }
 
@@ -383,9 +359,33 @@ final class HTTPConnection {
             afterParse()
         case .idle, .lingering:
             close()
-        case .handling, .closed:
+        case .handling, .upgraded, .closed:
             break
         }
+    }
+
+    /// Answers 101 and hands the socket (and any bytes read past the request) to a new
+    /// WebSocketConnection; this object then only closes its timer and goes away.
+    func upgrade(serial: UInt64, key: String, headers: HTTPHeaders) -> WebSocketConnection? {
+        guard phase == .handling, serial == self.serial, !closeAfterResponse else { return nil }
+        var out: [UInt8] = Array("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n".utf8)
+        out += "Sec-WebSocket-Accept: \(WebSocketFrame.acceptValue(forKey: key))\r\n".utf8
+        for field in headers.fields { out += "\(field.name): \(field.value)\r\n".utf8 }
+        out += "\r\n".utf8
+        write(out)
+        guard phase == .handling else { return nil }
+        stopReading()
+        phase = .upgraded
+        tcpHandedOver = true
+        let socket = WebSocketConnection(server: server, tcp: tcp, writesInFlight: writesInFlight,
+                                         remoteAddress: remoteAddress, leftover: pending)
+        pending = []
+        writesInFlight = 0
+        openHandles -= 1
+        uv_close(handle(timer)) { raw in
+            Unmanaged<HTTPConnection>.fromOpaque(raw!.pointee.data).takeUnretainedValue().handleClosed()
+        }
+        return socket
     }
 
     func serverStopping() {
@@ -394,7 +394,7 @@ final class HTTPConnection {
     }
 
     func close() {
-        guard phase != .closed else { return }
+        guard phase != .closed && phase != .upgraded else { return }
         phase = .closed
         reading = false
         pending = []
@@ -409,7 +409,7 @@ final class HTTPConnection {
     private func handleClosed() {
         openHandles -= 1
         guard openHandles == 0 else { return }
-        tcp.deallocate()
+        if !tcpHandedOver { tcp.deallocate() }
         timer.deallocate()
         server.connectionClosed(self)
     }

@@ -20,6 +20,13 @@ public struct HTTPServerConfiguration: Sendable {
     public var idleTimeoutMillis: UInt64 = 60_000
     /// How long a graceful stop waits for requests in flight before closing what is left.
     public var shutdownGraceMillis: UInt64 = 10_000
+    /// Largest WebSocket message, after reassembling fragments (close 1009 above).
+    public var webSocketMaxMessageBytes = 1024 * 1024
+    /// Bytes a WebSocket may have waiting to be sent before it is closed as too slow (1008).
+    public var webSocketMaxQueueBytes = 4 * 1024 * 1024
+    public var webSocketPingIntervalMillis: UInt64 = 20_000
+    /// A WebSocket that sent nothing (not even a pong) for this long is dropped.
+    public var webSocketDeadPeerMillis: UInt64 = 60_000
 
     public init() {}
 }
@@ -40,6 +47,8 @@ public final class HTTPServer {
 
     private var listener: UnsafeMutablePointer<uv_tcp_t>?
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
+    private var webSockets: [ObjectIdentifier: WebSocketConnection] = [:]
+    private var tick: LoopTimer?
     private var stopping = false
     private var graceTimer: LoopTimer?
     private var onStopped: (() -> Void)?
@@ -61,6 +70,26 @@ public final class HTTPServer {
     }
 
     public var connectionCount: Int { connections.count }
+    public var webSocketCount: Int { webSockets.count }
+
+    func adopt(_ socket: WebSocketConnection) {
+        webSockets[ObjectIdentifier(socket)] = socket
+        if tick == nil {
+            // One timer for every WebSocket: pings, dead peers and close deadlines, once a second.
+            let timer = LoopTimer(loop: loop)
+            timer.start(after: 1_000, repeat: 1_000) { [unowned self] in
+                let now = self.loop.now
+                for socket in Array(self.webSockets.values) { socket.tick(now: now) }
+            }
+            timer.unref()
+            tick = timer
+        }
+    }
+
+    func release(_ socket: WebSocketConnection) {
+        webSockets[ObjectIdentifier(socket)] = nil
+        if stopping && connections.isEmpty && webSockets.isEmpty { finishStop() }
+    }
     public var isStopping: Bool { stopping }
 
     /// Binds and listens. Throws a readable message when the address is unusable.
@@ -131,7 +160,7 @@ public final class HTTPServer {
 
     func connectionClosed(_ connection: HTTPConnection) {
         connections[ObjectIdentifier(connection)] = nil
-        if stopping && connections.isEmpty { finishStop() }
+        if stopping && connections.isEmpty && webSockets.isEmpty { finishStop() }
     }
 
     /// Graceful stop: no new connections; idle ones close now, busy ones after their response;
@@ -142,19 +171,23 @@ public final class HTTPServer {
         onStopped = completion
         closeListener()
         for connection in connections.values { connection.serverStopping() }
-        if connections.isEmpty { finishStop(); return }
+        for socket in webSockets.values { socket.close(code: 1012, reason: "server restarting; reconnect") }
+        if connections.isEmpty && webSockets.isEmpty { finishStop(); return }
         let timer = LoopTimer(loop: loop)
         graceTimer = timer
         timer.start(after: configuration.shutdownGraceMillis) { [weak self] in
             guard let self else { return }
             self.logger.warning("shutdown grace period over; closing \(self.connections.count) connection(s)")
             for connection in self.connections.values { connection.close() }
+            for socket in self.webSockets.values { socket.closeNow(code: 1012) }
         }
     }
 
     private func finishStop() {
         graceTimer?.close()
         graceTimer = nil
+        tick?.close()
+        tick = nil
         if let done = onStopped {
             onStopped = nil
             done()

@@ -1,0 +1,349 @@
+import Interview
+import JSON
+import Transport
+
+/// One WebSocket client of a session on this gateway.
+///
+/// Life: connected (waiting for `join`) -> joining (room subscribed, state being read; channel
+/// messages are buffered) -> joined (welcome sent, buffered messages newer than it flushed).
+final class Client: WebSocketDelegate {
+    enum Phase { case connected, joining, joined, gone }
+    /// Earlier frontends speak `join_session` / `code_update` / `session_state` and want the
+    /// whole text on every change instead of operations.
+    enum Flavor { case current, legacy }
+
+    let socket: WebSocketConnection
+    unowned let gateway: Gateway
+    let sessionID: String
+    let connectionID: String
+    let joinURL: String
+    let connectedAt: UInt64
+    private(set) var phase = Phase.connected
+    private(set) var flavor = Flavor.current
+    private(set) var participant: Participant?
+    private var tokenHash = ""
+    /// The latest document revision this client has (welcome, delivered ops, acks): older
+    /// channel messages are not sent again.
+    private var revision = 0
+    private var buffered: [(body: [UInt8], revision: Int)] = []
+    private var room: Room?
+    /// Operations wait here while one is being committed: a client's ops commit in order.
+    private var pendingOps: [(op: TextOperation, base: Int)] = []
+    private var committing = false
+    /// Cursor throttling: the latest position not sent yet, and when the last one went.
+    var pendingCursor: [UInt8]?
+    var lastCursorAt: UInt64 = 0
+
+    init(socket: WebSocketConnection, gateway: Gateway, sessionID: String, connectionID: String, joinURL: String) {
+        self.socket = socket
+        self.joinURL = joinURL
+        self.gateway = gateway
+        self.sessionID = sessionID
+        self.connectionID = connectionID
+        connectedAt = gateway.loop.now
+    }
+
+    var isAwaitingJoin: Bool { phase == .connected }
+
+    // MARK: Sending
+
+    func send(type: String, _ data: JSON) {
+        let frame: JSON = ["type": .string(type), "data": data, "timestamp": .integer(Int(EventLoop.unixMillis()))]
+        socket.send(text: frame.bytes)
+    }
+
+    func sendError(_ code: String, _ detail: String, about request: String? = nil) {
+        var data: JSON = ["code": .string(code), "detail": .string(detail)]
+        if let request { data.set("request_type", .string(request)) }
+        send(type: "error", data)
+    }
+
+    func sendError(_ error: InterviewError, about request: String?) {
+        let code: String
+        switch error.kind {
+        case .notFound: code = "not_found"
+        case .gone: code = "session_ended"
+        case .full: code = "session_full"
+        case .forbidden: code = "forbidden"
+        case .unauthorized: code = "unauthorized"
+        case .conflict: code = "conflict"
+        case .invalid: code = "invalid"
+        case .tooLarge: code = "too_large"
+        case .stale: code = "stale_revision"
+        case .unavailable: code = "unavailable"
+        case .internalError: code = "internal"
+        }
+        var data: JSON = ["code": .string(code), "detail": .string(error.detail)]
+        if let field = error.field { data.set("field", .string(field)) }
+        if let request { data.set("request_type", .string(request)) }
+        send(type: "error", data)
+    }
+
+    /// A channel message for this session (already framed once for everybody).
+    func receive(frame: [UInt8], body: [UInt8], revision messageRevision: Int, legacyFrame: [UInt8]?) {
+        switch phase {
+        case .joining:
+            buffered.append((body, messageRevision))
+        case .joined:
+            if messageRevision > 0 {
+                guard messageRevision > revision else { return }
+                revision = messageRevision
+                if flavor == .legacy {
+                    if let legacyFrame { socket.send(frame: legacyFrame) }
+                    return
+                }
+            }
+            socket.send(frame: frame)
+        case .connected, .gone:
+            break
+        }
+    }
+
+    func sendLegacyDocument(_ frame: [UInt8], revision: Int) {
+        guard phase == .joined, revision >= self.revision else { return }
+        self.revision = revision
+        socket.send(frame: frame)
+    }
+
+    static func legacyCodeUpdate(text: String, revision: Int, author: JSON?) -> [UInt8] {
+        var data: JSON = ["code": .string(text), "revision": .integer(revision)]
+        for key in ["user_id", "name", "color"] { if let value = author?[key] { data.set(key, value) } }
+        let frame: JSON = ["type": "code_update", "data": data, "timestamp": .integer(Int(EventLoop.unixMillis()))]
+        return WebSocketFrame.text(frame.bytes)
+    }
+
+    // MARK: Receiving
+
+    func webSocket(_ socket: WebSocketConnection, didReceiveText text: UnsafeRawBufferPointer) {
+        let message: JSON
+        do {
+            message = try JSON.parse(text)
+        } catch {
+            return sendError("invalid_json", "the message is not valid JSON: \(error)")
+        }
+        guard let type = message["type"]?.stringValue else {
+            return sendError("invalid_message", "a message is a JSON object with a string \"type\" and a \"data\" object")
+        }
+        // Fields live in "data"; earlier clients put them at the top level.
+        let data = message["data"].flatMap { $0.objectValue != nil ? $0 : nil } ?? message
+        switch type {
+        case "join", "join_session":
+            guard phase == .connected else { return sendError("already_joined", "this connection has joined already", about: type) }
+            flavor = type == "join_session" ? .legacy : .current
+            join(data, request: type)
+        case "ping":
+            send(type: "pong", data["nonce"].map { ["nonce": $0] } ?? [:])
+        default:
+            guard phase == .joined, let participant else {
+                return sendError("not_joined", "send a join message first", about: type)
+            }
+            switch type {
+            case "op": submitOp(data, request: type)
+            case "code-update", "code_update": replaceText(data, request: type, author: participant)
+            case "cursor-position", "cursor_position", "cursor-update": cursor(data, request: type, author: participant)
+            case "language-change", "language_change": changeLanguage(data, request: type, author: participant)
+            case "leave": leave()
+            default:
+                sendError("unknown_type", "unknown message type '\(type)'; see the README's protocol section", about: type)
+            }
+        }
+    }
+
+    func webSocketDidClose(_ socket: WebSocketConnection, code: UInt16) {
+        let wasJoined = phase == .joined || phase == .joining
+        phase = .gone
+        gateway.clientClosed(self)
+        if wasJoined {
+            room?.remove(self)
+            gateway.sessions.disconnect(sessionID, connection: connectionID)
+            if let room, room.isEmpty { gateway.closeRoom(room) }
+        }
+        room = nil
+        buffered = []
+        pendingOps = []
+    }
+
+    // MARK: Join
+
+    private func join(_ data: JSON, request: String) {
+        var since: Int?
+        if let value = data["revision"], !value.isNull {
+            guard let number = value.intValue, number >= 0 else { return sendError("invalid", "revision must be a non-negative integer", about: request) }
+            since = number
+        }
+        let token = data["participant_token"]?.stringValue ?? data["token"]?.stringValue
+        let hostToken = data["host_token"]?.stringValue
+        var name: String?
+        var role = Role.candidate
+        if token == nil {
+            let given = data["name"]?.stringValue ?? data["user_name"]?.stringValue ?? data["username"]?.stringValue
+                ?? data["user"]?["name"]?.stringValue
+            guard let given else { return sendError("invalid", "join needs a name (or a participant_token to rejoin)", about: request) }
+            do {
+                name = try Sessions.validName(given, field: "name")
+            } catch {
+                return sendError(error, about: request)
+            }
+            if let text = data["role"]?.stringValue {
+                guard let parsed = Role(rawValue: text) else { return sendError("invalid", "role must be 'interviewer' or 'candidate'", about: request) }
+                role = parsed
+            }
+        }
+        phase = .joining
+        let room = gateway.room(for: sessionID)
+        self.room = room
+        room.add(self)
+        // Subscribe first, read second: nothing published in between is missed.
+        room.whenReady { [weak self] ok in
+            guard let self, self.phase == .joining else { return }
+            guard ok else { return self.refuse(InterviewError(.unavailable, "the session store is unreachable; reconnect shortly"), request: request, code: 1013) }
+            let sessions = self.gateway.sessions
+            let proceed: (Result<(Participant, String), InterviewError>) -> Void = { [weak self] result in
+                guard let self, self.phase == .joining else { return }
+                switch result {
+                case .failure(let error): self.refuse(error, request: request, code: 1008)
+                case .success(let (participant, token)): self.goOnline(participant, token: token, since: since, request: request)
+                }
+            }
+            if let token {
+                sessions.participant(forToken: token, in: self.sessionID) { proceed($0.map { ($0, token) }) }
+            } else {
+                sessions.join(self.sessionID, name: name!, role: role, token: hostToken, proceed)
+            }
+        }
+    }
+
+    private func goOnline(_ participant: Participant, token: String, since: Int?, request: String) {
+        gateway.sessions.connect(sessionID, connection: connectionID, participant: participant.id, since: since) { [weak self] result in
+            guard let self, self.phase == .joining else { return }
+            switch result {
+            case .failure(let error):
+                self.refuse(error, request: request, code: 1008)
+            case .success(let state):
+                self.participant = state.you
+                self.tokenHash = Identifiers.tokenHash(token)
+                self.revision = state.session.revision
+                self.phase = .joined
+                var data = state.session.json(joinURL: self.joinURL)
+                data.set("session_id", .string(state.session.id))
+                data.set("you", state.you.json)
+                data.set("user_id", .string(state.you.id))
+                data.set("participant_token", .string(token))
+                data.set("max_message_bytes", .integer(self.gateway.configuration.http.webSocketMaxMessageBytes))
+                data.set("position_unit", "unicode_scalar")
+                if let missed = state.missed {
+                    data.set("missed_ops", .array(missed.compactMap { (try? JSON.parse($0))?["data"] }))
+                } else if since != nil {
+                    data.set("resync", true)
+                }
+                if self.flavor == .legacy { self.room?.seedDocument(text: state.session.code, revision: state.session.revision) }
+                self.send(type: self.flavor == .legacy ? "session_state" : "welcome", data)
+                let waiting = self.buffered
+                self.buffered = []
+                for (body, revision) in waiting {
+                    self.receive(frame: WebSocketFrame.text(body), body: body, revision: revision, legacyFrame: nil)
+                }
+            }
+        }
+    }
+
+    private func refuse(_ error: InterviewError, request: String, code: UInt16) {
+        sendError(error, about: request)
+        socket.close(code: code, reason: String(error.detail.prefix(120)))
+    }
+
+    // MARK: Editing
+
+    private func submitOp(_ data: JSON, request: String) {
+        guard let base = data["revision"]?.intValue, base >= 0 else {
+            return sendError("invalid", "op needs the integer revision it was made against", about: request)
+        }
+        guard let ops = data["ops"] ?? data["operation"] else { return sendError("invalid", "op needs ops", about: request) }
+        let op: TextOperation
+        do {
+            op = try TextOperation(json: ops)
+        } catch {
+            return sendError(error, about: request)
+        }
+        pendingOps.append((op, base))
+        commitNext()
+    }
+
+    private func commitNext() {
+        guard !committing, phase == .joined, !pendingOps.isEmpty, let participant else { return }
+        let (op, base) = pendingOps.removeFirst()
+        committing = true
+        gateway.sessions.submit(sessionID, op: op, base: base, connection: connectionID, author: participant.id) { [weak self] result in
+            guard let self else { return }
+            self.committing = false
+            switch result {
+            case .success(let revision):
+                self.revision = max(self.revision, revision)
+                self.send(type: "ack", ["revision": .integer(revision)])
+            case .failure(let error):
+                self.sendError(error, about: "op")
+            }
+            self.commitNext()
+        }
+    }
+
+    private func replaceText(_ data: JSON, request: String, author: Participant) {
+        guard let code = data["code"]?.stringValue else { return sendError("invalid", "\(request) needs code (a string)", about: request) }
+        do {
+            _ = try gateway.sessions.validCode(code, field: "code")
+        } catch {
+            return sendError(error, about: request)
+        }
+        gateway.sessions.update(sessionID, SessionChanges(code: code), token: nil, author: author.id, connection: connectionID) { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .success(let session):
+                self.revision = max(self.revision, session.revision)
+                self.send(type: "ack", ["revision": .integer(session.revision)])
+            case .failure(let error):
+                self.sendError(error, about: request)
+            }
+        }
+    }
+
+    private func changeLanguage(_ data: JSON, request: String, author: Participant) {
+        guard let language = data["language"]?.stringValue else { return sendError("invalid", "\(request) needs language", about: request) }
+        do {
+            _ = try Sessions.validLanguage(language, field: "language")
+        } catch {
+            return sendError(error, about: request)
+        }
+        gateway.sessions.update(sessionID, SessionChanges(language: language), token: nil, author: author.id, connection: "") { [weak self] result in
+            if case .failure(let error) = result { self?.sendError(error, about: request) }
+        }
+    }
+
+    private func cursor(_ data: JSON, request: String, author: Participant) {
+        guard let position = data["position"]?.intValue, position >= 0 else {
+            return sendError("invalid", "cursor-position needs position, a non-negative integer", about: request)
+        }
+        var out: JSON = ["user_id": .string(author.id), "name": .string(author.name), "color": .string(author.color),
+                         "position": .integer(position)]
+        if let selection = data["selection"], !selection.isNull {
+            guard let anchor = (selection["anchor"] ?? selection["start"])?.intValue,
+                  let head = (selection["head"] ?? selection["end"])?.intValue, anchor >= 0, head >= 0 else {
+                return sendError("invalid", "selection must be {\"anchor\": int, \"head\": int}", about: request)
+            }
+            out.set("selection", ["anchor": .integer(anchor), "head": .integer(head)])
+        }
+        if let revision = data["revision"]?.intValue { out.set("revision", .integer(revision)) }
+        let frame: JSON = ["type": "cursor-position", "data": out, "timestamp": .integer(Int(EventLoop.unixMillis()))]
+        pendingCursor = Array("\(connectionID) 0\n".utf8) + frame.bytes
+        gateway.cursorMoved(self)
+    }
+
+    private func leave() {
+        guard let participant else { return }
+        phase = .gone
+        room?.remove(self)
+        gateway.sessions.leave(sessionID, participant: participant.id, tokenHash: tokenHash) { _ in }
+        socket.close(code: 1000, reason: "left the session")
+        if let room, room.isEmpty { gateway.closeRoom(room) }
+        room = nil
+    }
+}

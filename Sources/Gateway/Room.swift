@@ -1,0 +1,144 @@
+import Interview
+import JSON
+import Transport
+
+/// This gateway's members of one session. The room listens on the session's channel while it
+/// has members; each published message is framed once and the same bytes go to every member.
+final class Room {
+    let sessionID: String
+    unowned let gateway: Gateway
+    private(set) var members: [ObjectIdentifier: Client] = [:]
+    private var listenerID = 0
+    private var ready: Bool?
+    private var waiting: [(Bool) -> Void] = []
+    /// Highest document revision seen on the channel.
+    var revision = 0
+    /// The document text, kept only while a legacy (whole-text) client is here.
+    private var document: (text: String, revision: Int)?
+    private var refreshing = false
+
+    init(sessionID: String, gateway: Gateway) {
+        self.sessionID = sessionID
+        self.gateway = gateway
+    }
+
+    var isEmpty: Bool { members.isEmpty }
+
+    /// Subscribes; `whenReady` callbacks run once the subscription is confirmed.
+    func open() {
+        listenerID = gateway.subscriber.listen(Sessions.channel(sessionID), ready: { [weak self] ok in
+            guard let self else { return }
+            self.ready = ok
+            let callbacks = self.waiting
+            self.waiting = []
+            callbacks.forEach { $0(ok) }
+        }) { [weak self] payload in
+            self?.deliver(payload)
+        }
+        gateway.sessions.trackRoom(instance: gateway.instanceID, session: sessionID, open: true)
+    }
+
+    func close() {
+        gateway.subscriber.unlisten(Sessions.channel(sessionID), listenerID)
+        gateway.sessions.trackRoom(instance: gateway.instanceID, session: sessionID, open: false)
+        let callbacks = waiting
+        waiting = []
+        callbacks.forEach { $0(false) }
+    }
+
+    func whenReady(_ callback: @escaping (Bool) -> Void) {
+        if let ready { callback(ready) } else { waiting.append(callback) }
+    }
+
+    func add(_ client: Client) { members[ObjectIdentifier(client)] = client }
+
+    func remove(_ client: Client) { members[ObjectIdentifier(client)] = nil }
+
+    var hasLegacyMembers: Bool { members.values.contains { $0.flavor == .legacy } }
+
+    /// A legacy member joined with this state: start (or keep) the document copy.
+    func seedDocument(text: String, revision: Int) {
+        if document == nil || document!.revision < revision { document = (text, revision) }
+    }
+
+    // MARK: Fan-out
+
+    /// A channel message: "<exclude> <revision>\n<frame>".
+    func deliver(_ payload: [UInt8]) {
+        guard let newline = payload.firstIndex(of: 10) else { return }
+        var exclude = ""
+        var messageRevision = 0
+        let prefix = payload[..<newline]
+        if let space = prefix.firstIndex(of: 32) {
+            exclude = String(decoding: prefix[..<space], as: UTF8.self)
+            messageRevision = Int(String(decoding: prefix[(space + 1)...], as: UTF8.self)) ?? 0
+        } else {
+            exclude = String(decoding: prefix, as: UTF8.self)
+        }
+        let body = Array(payload[(newline + 1)...])
+        revision = max(revision, messageRevision)
+        let frame = WebSocketFrame.text(body)
+        var legacyFrame: [UInt8]?
+        if messageRevision > 0 && hasLegacyMembers { legacyFrame = legacyUpdate(body, revision: messageRevision) }
+        let kind = frameType(body)
+        for client in members.values where client.connectionID != exclude {
+            client.receive(frame: frame, body: body, revision: messageRevision, legacyFrame: legacyFrame)
+        }
+        switch kind {
+        case "user-left":
+            // A participant removed from the session loses its connections here too.
+            if let json = try? JSON.parse(body), json["data"]?["removed"]?.boolValue == true,
+               let user = json["data"]?["user_id"]?.stringValue {
+                for client in members.values where client.participant?.id == user {
+                    client.socket.close(code: 1008, reason: "removed from the session")
+                }
+            }
+        case "session-ended":
+            for client in members.values { client.socket.close(code: 1000, reason: "the session has ended") }
+        default:
+            break
+        }
+    }
+
+    /// The "type" of a frame, read from its first bytes (every frame starts {"type":"...").
+    private func frameType(_ body: [UInt8]) -> Substring {
+        let prefix: [UInt8] = Array(#"{"type":""#.utf8)
+        guard body.count > prefix.count, body.starts(with: prefix),
+              let end = body[prefix.count...].firstIndex(of: UInt8(ascii: "\"")) else { return "" }
+        return Substring(String(decoding: body[prefix.count..<end], as: UTF8.self))
+    }
+
+    /// Applies an op frame to the document copy and frames the whole text for legacy clients.
+    private func legacyUpdate(_ body: [UInt8], revision: Int) -> [UInt8]? {
+        guard let current = document, revision == current.revision + 1,
+              let json = try? JSON.parse(body), let ops = json["data"]?["ops"],
+              let op = try? TextOperation(json: ops, maxComponents: .max),
+              let text = try? op.padded(to: current.text.unicodeScalars.count).apply(current.text) else {
+            refreshDocument()
+            return nil
+        }
+        document = (text, revision)
+        return Client.legacyCodeUpdate(text: text, revision: revision, author: json["data"])
+    }
+
+    /// The copy fell behind (a gap or a reconnect): read the document and send it whole.
+    private func refreshDocument() {
+        guard !refreshing else { return }
+        refreshing = true
+        gateway.sessions.session(sessionID) { [weak self] result in
+            guard let self else { return }
+            self.refreshing = false
+            guard case .success(let session) = result else { return }
+            self.document = (session.code, session.revision)
+            let frame = Client.legacyCodeUpdate(text: session.code, revision: session.revision, author: nil)
+            for client in self.members.values where client.flavor == .legacy { client.sendLegacyDocument(frame, revision: session.revision) }
+        }
+    }
+
+    /// After the subscription was lost and restored: deliver the ops committed meanwhile.
+    func catchUp() {
+        gateway.sessions.frames(sessionID, after: revision) { [weak self] frames in
+            for (revision, frame) in frames { self?.deliver(Array(" \(revision)\n".utf8) + frame) }
+        }
+    }
+}

@@ -1,0 +1,436 @@
+// codeinterview-sandbox: the supervisor that runs as PID 1 inside each bubblewrap sandbox.
+//
+// The runner starts `bwrap ... --as-pid-1 -- /.ci/sandbox`; this program then
+//   1. reads the job spec from fd 3 (netstrings, see read_spec) and closes it,
+//   2. writes the job's files into the work directory (a tmpfs),
+//   3. runs each step (compile, then run) as a child with its own rlimits, a CPU-time limit over
+//      the whole process tree (polled from /proc every 50 ms), a memory limit over the tree's
+//      anonymous RSS (same poll), and a wall-clock limit; when the step ends (or is stopped),
+//      every process left in the sandbox is killed and reaped,
+//   4. reports each step on fd 4: exit code, signal, CPU time and peak RSS from wait4()'s rusage
+//      (the kernel's accounting), wall time, and why it was stopped.
+//
+// Being PID 1 of the sandbox's PID namespace, it cannot be killed from inside (the kernel drops
+// signals to a namespace's init that has no handler) and it reaps every orphan, so the rusage of
+// background processes is counted too. It is non-dumpable, so the program cannot ptrace it or
+// open its report descriptor through /proc. The report descriptor is close-on-exec.
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPEC_FD 3
+#define REPORT_FD 4
+#define MAX_STEPS 4
+#define MAX_ARGS 64
+#define MAX_ENV 64
+#define MAX_FILES 8
+#define POLL_MS 50
+
+struct step {
+    char *name;
+    long long cpu_ms, wall_ms, memory_kb, processes, file_size_kb, open_files, stack_kb, capture_bytes;
+    int stdin_from_parent;   // else /dev/null
+    int capture;             // stdout+stderr captured into the report (compile output); else inherited
+    int argc;
+    char *argv[MAX_ARGS + 1];
+};
+
+static struct step steps[MAX_STEPS];
+static int step_count;
+static char *env[MAX_ENV + 1];
+static int env_count;
+static struct { char *path; char *data; size_t length; int mode; } files[MAX_FILES];
+static int file_count;
+static char *workdir = "/work";
+
+static void fail(const char *fmt, ...) {
+    char buffer[512];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(buffer, sizeof buffer, fmt, args);
+    va_end(args);
+    dprintf(REPORT_FD, "error %s\n", buffer);
+    _exit(111);
+}
+
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+// ---- spec ------------------------------------------------------------------------------------
+
+static char *spec;
+static size_t spec_length, spec_pos;
+
+static void read_all_spec(void) {
+    size_t capacity = 1 << 16;
+    spec = malloc(capacity);
+    if (!spec) fail("out of memory");
+    for (;;) {
+        if (spec_length == capacity) {
+            capacity *= 2;
+            if (capacity > (64u << 20)) fail("spec too large");
+            spec = realloc(spec, capacity);
+            if (!spec) fail("out of memory");
+        }
+        ssize_t n = read(SPEC_FD, spec + spec_length, capacity - spec_length);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) fail("reading the spec: %s", strerror(errno));
+        if (n == 0) break;
+        spec_length += (size_t)n;
+    }
+    close(SPEC_FD);
+}
+
+// One netstring "<len>:<bytes>," as a NUL-terminated string (the bytes may contain NULs: length).
+static char *token(size_t *length) {
+    size_t n = 0;
+    int digits = 0;
+    while (spec_pos < spec_length && spec[spec_pos] >= '0' && spec[spec_pos] <= '9') {
+        n = n * 10 + (size_t)(spec[spec_pos++] - '0');
+        if (++digits > 9) fail("bad spec: length too long");
+    }
+    if (!digits || spec_pos >= spec_length || spec[spec_pos] != ':') fail("bad spec at byte %zu", spec_pos);
+    spec_pos++;
+    if (spec_length - spec_pos < n + 1 || spec[spec_pos + n] != ',') fail("bad spec: truncated token");
+    char *out = spec + spec_pos;
+    out[n] = 0;   // overwrite the ',' terminator
+    spec_pos += n + 1;
+    if (length) *length = n;
+    return out;
+}
+
+static long long number(void) {
+    char *text = token(NULL), *end;
+    long long value = strtoll(text, &end, 10);
+    if (*text == 0 || *end != 0 || value < 0) fail("bad spec: '%s' is not a number", text);
+    return value;
+}
+
+static void parse_spec(void) {
+    for (;;) {
+        char *kind = token(NULL);
+        if (!strcmp(kind, "end")) return;
+        if (!strcmp(kind, "workdir")) {
+            workdir = token(NULL);
+        } else if (!strcmp(kind, "env")) {
+            if (env_count == MAX_ENV) fail("too many env entries");
+            env[env_count++] = token(NULL);
+        } else if (!strcmp(kind, "file")) {
+            if (file_count == MAX_FILES) fail("too many files");
+            files[file_count].path = token(NULL);
+            files[file_count].mode = (int)number();
+            files[file_count].data = token(&files[file_count].length);
+            file_count++;
+        } else if (!strcmp(kind, "step")) {
+            if (step_count == MAX_STEPS) fail("too many steps");
+            struct step *s = &steps[step_count++];
+            s->name = token(NULL);
+            s->cpu_ms = number();
+            s->wall_ms = number();
+            s->memory_kb = number();
+            s->processes = number();
+            s->file_size_kb = number();
+            s->open_files = number();
+            s->stack_kb = number();
+            s->stdin_from_parent = (int)number();
+            s->capture = (int)number();
+            s->capture_bytes = number();
+            s->argc = (int)number();
+            if (s->argc < 1 || s->argc > MAX_ARGS) fail("bad argument count");
+            for (int i = 0; i < s->argc; i++) s->argv[i] = token(NULL);
+            s->argv[s->argc] = NULL;
+        } else {
+            fail("bad spec: unknown entry '%s'", kind);
+        }
+    }
+}
+
+static void write_files(void) {
+    if (chdir(workdir) != 0) fail("chdir %s: %s", workdir, strerror(errno));
+    for (int i = 0; i < file_count; i++) {
+        int fd = open(files[i].path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, files[i].mode);
+        if (fd < 0) fail("creating %s: %s", files[i].path, strerror(errno));
+        size_t done = 0;
+        while (done < files[i].length) {
+            ssize_t n = write(fd, files[i].data + done, files[i].length - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) fail("writing %s: %s", files[i].path, strerror(errno));
+            done += (size_t)n;
+        }
+        close(fd);
+    }
+}
+
+// ---- the process tree --------------------------------------------------------------------------
+
+static long clock_ticks;
+static long page_kb;
+
+// CPU time (ms) and anonymous RSS (KiB) of every live process in the sandbox but this one.
+static void sample_tree(long long *cpu_ms, long long *anon_kb) {
+    *cpu_ms = 0;
+    *anon_kb = 0;
+    DIR *proc = opendir("/proc");
+    if (!proc) return;
+    struct dirent *entry;
+    char path[64], buffer[1024];
+    while ((entry = readdir(proc))) {
+        char *end;
+        long pid = strtol(entry->d_name, &end, 10);
+        if (*end || pid <= 1) continue;
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t n = read(fd, buffer, sizeof buffer - 1);
+            close(fd);
+            if (n > 0) {
+                buffer[n] = 0;
+                // Fields after the command name (which may hold spaces) start past the last ')'.
+                char *p = strrchr(buffer, ')');
+                unsigned long long utime = 0, stime = 0;
+                if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) == 2) {
+                    *cpu_ms += (long long)((utime + stime) * 1000 / (unsigned long long)clock_ticks);
+                }
+            }
+        }
+        snprintf(path, sizeof path, "/proc/%ld/statm", pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t n = read(fd, buffer, sizeof buffer - 1);
+            close(fd);
+            if (n > 0) {
+                buffer[n] = 0;
+                long long size, resident, shared;
+                if (sscanf(buffer, "%lld %lld %lld", &size, &resident, &shared) == 3 && resident > shared) {
+                    *anon_kb += (resident - shared) * page_kb;
+                }
+            }
+        }
+    }
+    closedir(proc);
+}
+
+static void kill_all(void) {
+    // From PID 1 this reaches every other process of the namespace, detached or not.
+    kill(-1, SIGKILL);
+}
+
+static void set_limit(int resource, long long value) {
+    struct rlimit limit = {(rlim_t)value, (rlim_t)value};
+    if (setrlimit(resource, &limit) != 0) {
+        dprintf(2, "codeinterview-sandbox: setrlimit(%d): %s\n", resource, strerror(errno));
+        _exit(127);
+    }
+}
+
+static void child(struct step *s, int capture_fd, int exec_error_fd) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+    if (!s->stdin_from_parent) {
+        int null = open("/dev/null", O_RDONLY);
+        if (null >= 0) { dup2(null, 0); if (null != 0) close(null); }
+    }
+    if (s->capture) {
+        dup2(capture_fd, 1);
+        dup2(capture_fd, 2);
+    }
+    if (capture_fd > 2) close(capture_fd);
+    // CPU: the tree's total is enforced by the supervisor; this per-process limit is a backstop
+    // (SIGXCPU at the soft limit, SIGKILL one second later).
+    long long cpu_seconds = (s->cpu_ms + 999) / 1000 + 1;
+    struct rlimit cpu = {(rlim_t)cpu_seconds, (rlim_t)cpu_seconds + 1};
+    setrlimit(RLIMIT_CPU, &cpu);
+    // Memory: RLIMIT_DATA bounds each process's private writable mappings (heap, anonymous mmap),
+    // which runtimes that reserve large address ranges (JVM, V8, Go) tolerate, unlike RLIMIT_AS.
+    set_limit(RLIMIT_DATA, s->memory_kb * 1024);
+    set_limit(RLIMIT_STACK, s->stack_kb * 1024);
+    // Processes and threads of this sandbox's user (its own user namespace); +1 for this supervisor.
+    set_limit(RLIMIT_NPROC, s->processes + 1);
+    set_limit(RLIMIT_FSIZE, s->file_size_kb * 1024);
+    set_limit(RLIMIT_NOFILE, s->open_files);
+    set_limit(RLIMIT_CORE, 0);
+    set_limit(RLIMIT_MEMLOCK, 0);
+    set_limit(RLIMIT_MSGQUEUE, 0);
+    umask(022);
+    execvpe(s->argv[0], s->argv, env);
+    int error = errno;
+    ssize_t ignored = write(exec_error_fd, &error, sizeof error);
+    (void)ignored;
+    _exit(127);
+}
+
+static void write_output(const char *data, size_t length) {
+    dprintf(REPORT_FD, "output %zu\n", length);
+    size_t done = 0;
+    while (done < length) {
+        ssize_t n = write(REPORT_FD, data + done, length - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        done += (size_t)n;
+    }
+    dprintf(REPORT_FD, "\n");
+}
+
+// Runs one step; returns 1 when the next step may run (exit 0, not stopped).
+static int run_step(struct step *s, int signal_fd) {
+    int capture[2] = {-1, -1};
+    if (s->capture && pipe2(capture, O_CLOEXEC) != 0) fail("pipe: %s", strerror(errno));
+    int exec_error[2];
+    if (pipe2(exec_error, O_CLOEXEC) != 0) fail("pipe: %s", strerror(errno));
+
+    long long started = now_ms();
+    pid_t pid = fork();
+    if (pid < 0) fail("fork: %s", strerror(errno));
+    if (pid == 0) child(s, capture[1], exec_error[1]);
+    close(exec_error[1]);
+    if (s->capture) close(capture[1]);
+
+    char *output = NULL;
+    size_t output_length = 0, output_total = 0;
+    if (s->capture) output = malloc((size_t)s->capture_bytes + 1);
+
+    long long cpu_reaped = 0, max_rss_kb = 0, peak_anon_kb = 0;
+    int main_status = 0, main_done = 0, stopped = 0;
+    const char *reason = "none";
+    long long deadline = started + s->wall_ms;
+    long long main_ended = 0;
+
+    for (;;) {
+        // Reap whatever ended: the main child and any orphan the program left behind.
+        for (;;) {
+            int status;
+            struct rusage usage;
+            pid_t done = wait4(-1, &status, WNOHANG, &usage);
+            if (done <= 0) break;
+            cpu_reaped += (long long)usage.ru_utime.tv_sec * 1000 + usage.ru_utime.tv_usec / 1000
+                        + (long long)usage.ru_stime.tv_sec * 1000 + usage.ru_stime.tv_usec / 1000;
+            if (usage.ru_maxrss > max_rss_kb) max_rss_kb = usage.ru_maxrss;
+            if (done == pid) {
+                main_status = status;
+                main_done = 1;
+                main_ended = now_ms();
+            }
+        }
+        if (main_done) {
+            // Nothing of the step may outlive it; reap the rest, then report.
+            kill_all();
+            int status;
+            struct rusage usage;
+            pid_t done;
+            while ((done = wait4(-1, &status, 0, &usage)) > 0) {
+                cpu_reaped += (long long)usage.ru_utime.tv_sec * 1000 + usage.ru_utime.tv_usec / 1000
+                            + (long long)usage.ru_stime.tv_sec * 1000 + usage.ru_stime.tv_usec / 1000;
+                if (usage.ru_maxrss > max_rss_kb) max_rss_kb = usage.ru_maxrss;
+            }
+            break;
+        }
+        if (!stopped) {
+            long long cpu_live, anon_kb;
+            sample_tree(&cpu_live, &anon_kb);
+            if (anon_kb > peak_anon_kb) peak_anon_kb = anon_kb;
+            if (cpu_reaped + cpu_live > s->cpu_ms) { reason = "cpu"; stopped = 1; }
+            else if (anon_kb > s->memory_kb) { reason = "memory"; stopped = 1; }
+            else if (now_ms() >= deadline) { reason = "wall"; stopped = 1; }
+            if (stopped) kill_all();
+        }
+        struct pollfd fds[2] = {{signal_fd, POLLIN, 0}, {capture[0], POLLIN, 0}};
+        int count = s->capture && capture[0] >= 0 ? 2 : 1;
+        long long wait = POLL_MS;
+        if (!stopped && deadline - now_ms() < wait) wait = deadline - now_ms() < 0 ? 0 : deadline - now_ms();
+        int ready = poll(fds, (nfds_t)count, (int)wait);
+        if (ready > 0 && (fds[0].revents & POLLIN)) {
+            struct signalfd_siginfo info;
+            while (read(signal_fd, &info, sizeof info) == sizeof info) {}
+        }
+        if (ready > 0 && count == 2 && (fds[1].revents & (POLLIN | POLLHUP))) {
+            char buffer[16384];
+            ssize_t n = read(capture[0], buffer, sizeof buffer);
+            if (n > 0) {
+                size_t keep = (size_t)n;
+                if (output_length + keep > (size_t)s->capture_bytes) keep = (size_t)s->capture_bytes - output_length;
+                memcpy(output + output_length, buffer, keep);
+                output_length += keep;
+                output_total += (size_t)n;
+            } else if (n == 0) {
+                close(capture[0]);
+                capture[0] = -1;
+            }
+        }
+    }
+    long long wall = (main_ended ? main_ended : now_ms()) - started;
+
+    if (s->capture && capture[0] >= 0) {
+        // Whatever is still buffered in the pipe (every writer is gone now).
+        char buffer[16384];
+        ssize_t n;
+        while ((n = read(capture[0], buffer, sizeof buffer)) > 0) {
+            size_t keep = (size_t)n;
+            if (output_length + keep > (size_t)s->capture_bytes) keep = (size_t)s->capture_bytes - output_length;
+            memcpy(output + output_length, buffer, keep);
+            output_length += keep;
+            output_total += (size_t)n;
+        }
+        close(capture[0]);
+    }
+
+    int exec_errno = 0;
+    if (read(exec_error[0], &exec_errno, sizeof exec_errno) == sizeof exec_errno && exec_errno) reason = "exec";
+    close(exec_error[0]);
+
+    int code = WIFEXITED(main_status) ? WEXITSTATUS(main_status) : -1;
+    int sig = WIFSIGNALED(main_status) ? WTERMSIG(main_status) : 0;
+    // The per-process backstops also count as the tree's limits.
+    if (!stopped && (sig == SIGXCPU || (sig == SIGKILL && cpu_reaped >= s->cpu_ms))) reason = "cpu";
+    if (!stopped && sig == SIGXFSZ) reason = "file_size";
+    dprintf(REPORT_FD, "step %s exit %d signal %d cpu_ms %lld wall_ms %lld maxrss_kb %lld peak_anon_kb %lld reason %s errno %d truncated %d\n",
+            s->name, code, sig, cpu_reaped, wall, max_rss_kb, peak_anon_kb, reason, exec_errno,
+            output_total > output_length ? 1 : 0);
+    if (s->capture) write_output(output, output_length);
+    free(output);
+    return !stopped && !exec_errno && WIFEXITED(main_status) && code == 0 && strcmp(reason, "none") == 0;
+}
+
+int main(void) {
+    if (fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) != 0) return 110;
+    if (getpid() != 1) fail("must run as PID 1 of a sandbox (bwrap --as-pid-1 --unshare-pid)");
+    prctl(PR_SET_DUMPABLE, 0);
+    clock_ticks = sysconf(_SC_CLK_TCK);
+    page_kb = sysconf(_SC_PAGESIZE) / 1024;
+
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    int signal_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (signal_fd < 0) fail("signalfd: %s", strerror(errno));
+
+    read_all_spec();
+    parse_spec();
+    write_files();
+    for (int i = 0; i < step_count; i++) {
+        if (!run_step(&steps[i], signal_fd)) break;
+    }
+    dprintf(REPORT_FD, "done\n");
+    return 0;
+}

@@ -1,0 +1,250 @@
+import CLibUV
+
+/// What a WebSocket's owner hears. Both run on the loop.
+public protocol WebSocketDelegate: AnyObject {
+    /// A complete text message, already checked to be valid UTF-8.
+    func webSocket(_ socket: WebSocketConnection, didReceiveText text: UnsafeRawBufferPointer)
+    /// The connection is gone (after a close handshake, a failure, or a dead peer). Called once.
+    func webSocketDidClose(_ socket: WebSocketConnection, code: UInt16)
+}
+
+/// A server-side WebSocket (RFC 6455) on a socket taken over from an HTTPConnection.
+/// Client frames must be masked; fragments are reassembled up to the message limit; control
+/// frames may interleave. The server's HTTPServer tick sends pings, drops dead peers and
+/// enforces close deadlines.
+public final class WebSocketConnection: StreamConnection {
+    enum State { case open, closing, closed }
+
+    unowned let server: HTTPServer
+    public let remoteAddress: String
+    public var delegate: WebSocketDelegate?
+    private(set) var state = State.open
+
+    private var inbound: [UInt8]
+    private var inboundStart = 0
+    private var message: [UInt8] = []
+    /// Opcode of the fragmented message being assembled, or 0.
+    private var messageOpcode: UInt8 = 0
+    var lastSeen: UInt64
+    var lastPing: UInt64
+    var closeDeadline: UInt64 = .max
+    private var closeWhenFlushed = false
+    private var closeCode: UInt16 = 1006
+
+    init(server: HTTPServer, tcp: UnsafeMutablePointer<uv_tcp_t>, writesInFlight: Int, remoteAddress: String, leftover: [UInt8]) {
+        self.server = server
+        self.remoteAddress = remoteAddress
+        inbound = leftover
+        lastSeen = server.loop.now
+        lastPing = lastSeen
+        super.init(tcp: tcp)
+        self.writesInFlight = writesInFlight
+        tcp.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        server.adopt(self)
+    }
+
+    /// Starts reading; set `delegate` first.
+    public func start() {
+        guard state == .open else { return }
+        uv_read_start(stream(tcp), { raw, _, buf in
+            let socket = Unmanaged<WebSocketConnection>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
+            buf!.pointee = uv_buf_init(socket.server.readBuffer.assumingMemoryBound(to: CChar.self), UInt32(socket.server.readBufferSize))
+        }, { raw, nread, buf in
+            let socket = Unmanaged<WebSocketConnection>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
+            if nread > 0 {
+                socket.received(UnsafeRawBufferPointer(start: buf!.pointee.base, count: nread))
+            } else if nread < 0 {
+                socket.closeNow(code: 1006)
+            }
+        })
+        if !inbound.isEmpty { parseFrames() }
+    }
+
+    public var isOpen: Bool { state == .open }
+
+    /// Bytes waiting to go out; above the server's bound the peer is too slow and is dropped.
+    public var sendQueueBytes: Int { queuedBytes }
+
+    // MARK: Sending
+
+    /// Sends an already encoded frame (`WebSocketFrame.text(...)`): the fan-out path.
+    public func send(frame: [UInt8]) {
+        guard state == .open else { return }
+        write(frame)
+        checkBackPressure()
+    }
+
+    public func send(text: [UInt8]) { send(frame: WebSocketFrame.text(text)) }
+
+    public func send(text: String) { send(frame: WebSocketFrame.text(Array(text.utf8))) }
+
+    private func checkBackPressure() {
+        guard state == .open, queuedBytes > server.configuration.webSocketMaxQueueBytes else { return }
+        // The client cannot keep up; its queue must not grow without bound.
+        close(code: 1008, reason: "too slow: more than \(server.configuration.webSocketMaxQueueBytes) bytes waiting", waitMillis: 1_000)
+    }
+
+    /// Starts the close handshake; the socket closes when the peer answers or after `waitMillis`.
+    public func close(code: UInt16, reason: String, waitMillis: UInt64 = 2_000) {
+        guard state == .open else { return }
+        state = .closing
+        closeCode = code
+        write(WebSocketFrame.close(code: code, reason: reason))
+        closeDeadline = server.loop.now + waitMillis
+    }
+
+    /// Fails the connection (protocol error): sends the close frame, closes once it is out.
+    private func fail(code: UInt16, reason: String) {
+        guard state != .closed else { return }
+        if state == .open { write(WebSocketFrame.close(code: code, reason: reason)) }
+        state = .closing
+        closeCode = code
+        closeDeadline = server.loop.now + 1_000
+        closeWhenFlushed = true
+        uv_read_stop(stream(tcp))
+        if writesInFlight == 0 { closeNow(code: code) }
+    }
+
+    override var canWrite: Bool { state != .closed }
+
+    override func writeFailed() { closeNow(code: 1006) }
+
+    override func writeFinished(status: Int32) {
+        if status != 0 { closeNow(code: 1006); return }
+        if closeWhenFlushed && writesInFlight == 0 { closeNow(code: closeCode) }
+    }
+
+    // MARK: Receiving
+
+    private func received(_ bytes: UnsafeRawBufferPointer) {
+        guard state != .closed else { return }
+        lastSeen = server.loop.now
+        inbound.append(contentsOf: bytes)
+        parseFrames()
+    }
+
+    private func parseFrames() {
+        let limit = server.configuration.webSocketMaxMessageBytes
+        while state != .closed && !closeWhenFlushed {
+            let available = inbound.count - inboundStart
+            guard available >= 2 else { break }
+            let b0 = inbound[inboundStart], b1 = inbound[inboundStart + 1]
+            let fin = b0 & 0x80 != 0
+            let opcode = b0 & 0x0F
+            guard b0 & 0x70 == 0 else { return fail(code: 1002, reason: "reserved bits set without an extension") }
+            guard b1 & 0x80 != 0 else { return fail(code: 1002, reason: "client frames must be masked") }
+            var length = UInt64(b1 & 0x7F)
+            var header = 2
+            if length == 126 {
+                guard available >= 4 else { break }
+                length = UInt64(inbound[inboundStart + 2]) << 8 | UInt64(inbound[inboundStart + 3])
+                header = 4
+            } else if length == 127 {
+                guard available >= 10 else { break }
+                length = 0
+                for index in 0..<8 { length = length << 8 | UInt64(inbound[inboundStart + 2 + index]) }
+                guard length >> 63 == 0 else { return fail(code: 1002, reason: "invalid frame length") }
+                header = 10
+            }
+            header += 4
+            let isControl = opcode & 0x8 != 0
+            if isControl {
+                guard fin, length <= 125 else { return fail(code: 1002, reason: "control frames must be final and at most 125 bytes") }
+            } else if length > UInt64(limit) || UInt64(message.count) + length > UInt64(limit) {
+                return fail(code: 1009, reason: "message larger than \(limit) bytes")
+            }
+            guard available >= header + Int(length) else { break }
+            let maskAt = inboundStart + header - 4
+            let payloadAt = inboundStart + header
+            let count = Int(length)
+            var payload = [UInt8](repeating: 0, count: count)
+            for index in 0..<count { payload[index] = inbound[payloadAt + index] ^ inbound[maskAt + index & 3] }
+            inboundStart += header + count
+            handleFrame(opcode: opcode, fin: fin, payload: payload)
+        }
+        if inboundStart == inbound.count {
+            inbound.removeAll(keepingCapacity: inbound.capacity <= 16 * 1024)
+            inboundStart = 0
+        } else if inboundStart > 0 {
+            inbound.removeFirst(inboundStart)
+            inboundStart = 0
+        }
+    }
+
+    private func handleFrame(opcode: UInt8, fin: Bool, payload: [UInt8]) {
+        switch opcode {
+        case WebSocketFrame.text, WebSocketFrame.binary, 0:
+            if opcode == 0 {
+                guard messageOpcode != 0 else { return fail(code: 1002, reason: "continuation frame without a message") }
+            } else {
+                guard messageOpcode == 0 else { return fail(code: 1002, reason: "new message before the last one finished") }
+                messageOpcode = opcode
+            }
+            message += payload
+            guard fin else { return }
+            let kind = messageOpcode
+            messageOpcode = 0
+            let complete = message
+            message = []
+            guard kind == WebSocketFrame.text else { return fail(code: 1003, reason: "only text messages are accepted") }
+            guard String(validating: complete, as: UTF8.self) != nil else { return fail(code: 1007, reason: "text message is not valid UTF-8") }
+            guard state == .open else { return }
+            complete.withUnsafeBytes { delegate?.webSocket(self, didReceiveText: $0) }
+        case WebSocketFrame.ping:
+            if state == .open { write(WebSocketFrame.encode(opcode: WebSocketFrame.pong, payload: payload)) }
+        case WebSocketFrame.pong:
+            break
+        case WebSocketFrame.close:
+            var code: UInt16 = 1005
+            if payload.count == 1 { return fail(code: 1002, reason: "close frame with a one-byte body") }
+            if payload.count >= 2 {
+                code = UInt16(payload[0]) << 8 | UInt16(payload[1])
+                guard WebSocketFrame.isValidCloseCode(code) else { return fail(code: 1002, reason: "invalid close code \(code)") }
+                guard String(validating: payload[2...], as: UTF8.self) != nil else { return fail(code: 1007, reason: "close reason is not valid UTF-8") }
+            }
+            if state == .open {
+                // Echo the code, then close once it is written (the server closes TCP first).
+                write(WebSocketFrame.close(code: code == 1005 ? 1000 : code, reason: ""))
+            }
+            state = .closing
+            closeCode = code
+            closeWhenFlushed = true
+            uv_read_stop(stream(tcp))
+            if writesInFlight == 0 { closeNow(code: code) }
+        default:
+            fail(code: 1002, reason: "unknown opcode \(opcode)")
+        }
+    }
+
+    // MARK: Liveness (driven by the server's tick)
+
+    func tick(now: UInt64) {
+        switch state {
+        case .closing:
+            if now >= closeDeadline { closeNow(code: closeCode) }
+        case .open:
+            if now - lastSeen > server.configuration.webSocketDeadPeerMillis {
+                closeNow(code: 1006)
+            } else if now - lastPing >= server.configuration.webSocketPingIntervalMillis {
+                lastPing = now
+                write(WebSocketFrame.encode(opcode: WebSocketFrame.ping, payload: []))
+            }
+        case .closed:
+            break
+        }
+    }
+
+    /// Closes the socket now; the delegate hears it once.
+    func closeNow(code: UInt16) {
+        guard state != .closed else { return }
+        state = .closed
+        uv_close(handle(tcp)) { raw in
+            let socket = Unmanaged<WebSocketConnection>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
+            raw!.deallocate()
+            socket.server.release(socket)
+        }
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.webSocketDidClose(self, code: code)
+    }
+}
