@@ -99,12 +99,12 @@ extension Gateway {
     /// gateways whose lease ran out (their members go offline everywhere).
     func startHeartbeat() {
         let timer = LoopTimer(loop: loop)
-        timer.start(after: 0, repeat: 2_000) { [unowned self] in self.heartbeat() }
+        timer.start(after: 2_000, repeat: 2_000) { [unowned self] in self.heartbeat() }
         timer.unref()
         heartbeatTimer = timer
     }
 
-    private func heartbeat() {
+    func heartbeat() {
         let now = loop.now
         for client in clients.values where client.isAwaitingJoin && now - client.connectedAt > 10_000 {
             client.sendError("join_timeout", "send a join message within 10 seconds of connecting")

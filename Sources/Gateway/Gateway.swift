@@ -57,6 +57,8 @@ public final class Gateway {
         subscriber.onStateChange = { [unowned self] up in
             if up { for room in self.rooms.values { room.catchUp() } }
         }
+        // Register as soon as Redis is there, not only on the next tick.
+        redis.onStateChange = { [unowned self] up in if up { self.heartbeat() } }
         startHeartbeat()
         signals = SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT]) { [unowned self] signum in self.stop(signum) }
         logger.info("gateway \(configuration.nodeID) listening on \(configuration.http.host):\(server.boundPort), Redis at \(configuration.redis)")

@@ -123,7 +123,9 @@ extension Sessions {
 
     /// Records that `instance` has members of session `id`, so a survivor can clean up after it.
     public func trackRoom(instance: String, session id: String, open: Bool) {
-        redis.send([open ? "SADD" : "SREM", Self.gatewayKeys(instance)[2], id]) { _ in }
+        let key = Self.gatewayKeys(instance)[2]
+        redis.send([open ? "SADD" : "SREM", key, id]) { _ in }
+        if open { redis.send(["PEXPIRE", key, "3600000"]) { _ in } }
     }
 
     /// Marks every connection of a dead gateway offline, session by session, then forgets it.
