@@ -201,7 +201,9 @@ private func malformed(_ script: String) -> InterviewError {
 /// Maps a script's error reply (first word) or a connection problem to a domain error.
 func translate(_ error: RedisError, session id: String = "") -> InterviewError {
     if error.isUnavailable { return InterviewError(.unavailable, error.message) }
-    let message = error.message
+    var message = Substring(error.message)
+    // Redis prefixes "ERR " to a script error whose text has no space ("NOTFOUND").
+    if message.hasPrefix("ERR ") { message = message.dropFirst(4) }
     let word = message.prefix { $0 != " " }
     let rest = message.dropFirst(word.count).trimmingWhitespace()
     switch word {

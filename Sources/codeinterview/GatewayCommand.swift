@@ -57,6 +57,24 @@ struct GatewayCommand: ParsableCommand {
     @Option(help: "Seconds a graceful stop waits for requests in flight.")
     var shutdownGrace: Double = environment("SHUTDOWN_GRACE", 10)
 
+    @Option(help: "Largest WebSocket message in bytes, after reassembly (close 1009 above).")
+    var wsMaxMessageBytes: Int = environment("WS_MAX_MESSAGE_BYTES", 1_048_576)
+
+    @Option(help: "Bytes a WebSocket client may leave unread before it is closed as too slow (1008).")
+    var wsMaxQueueBytes: Int = environment("WS_MAX_QUEUE_BYTES", 4_194_304)
+
+    @Option(help: "Seconds between server pings on a WebSocket.")
+    var wsPingInterval: Double = environment("WS_PING_INTERVAL", 20)
+
+    @Option(help: "Seconds of silence after which a WebSocket peer is considered dead.")
+    var wsDeadPeerTimeout: Double = environment("WS_DEAD_PEER_TIMEOUT", 60)
+
+    @Option(help: "WebSocket connections one session may have across all gateways.")
+    var maxSessionConnections: Int = environment("MAX_SESSION_CONNECTIONS", 100)
+
+    @Option(help: "Committed operations kept per session for catch-up.")
+    var opLogLimit: Int = environment("OP_LOG_LIMIT", 1000)
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard maxParticipantsLimit >= 1, maxParticipantsLimit <= 50 else { throw ValidationError("--max-participants-limit must be 1...50") }
@@ -66,7 +84,15 @@ struct GatewayCommand: ParsableCommand {
         guard sessionTTL > 0, historyLimit > 0, maxHeaderBytes >= 1024, maxURLBytes >= 64, maxBodyBytes >= 1024, maxCodeBytes >= 1 else {
             throw ValidationError("sizes, --session-ttl and --history-limit must be positive (header limit at least 1024, URL at least 64, body at least 1024)")
         }
-        guard headerTimeout > 0, idleTimeout > 0, shutdownGrace >= 0 else { throw ValidationError("timeouts must be positive") }
+        guard headerTimeout > 0, idleTimeout > 0, shutdownGrace >= 0, wsPingInterval > 0, wsDeadPeerTimeout > 0 else {
+            throw ValidationError("timeouts must be positive")
+        }
+        guard wsMaxMessageBytes >= 1024, wsMaxQueueBytes >= 1024, maxSessionConnections >= 1, opLogLimit >= 1 else {
+            throw ValidationError("WebSocket limits must be at least 1024 bytes; connection and op log limits at least 1")
+        }
+        guard common.nodeID.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }), !common.nodeID.isEmpty else {
+            throw ValidationError("--node-id may contain only letters, digits, '.', '_' and '-'")
+        }
     }
 
     func run() throws {
@@ -80,6 +106,12 @@ struct GatewayCommand: ParsableCommand {
         configuration.http.headerTimeoutMillis = UInt64(headerTimeout * 1000)
         configuration.http.idleTimeoutMillis = UInt64(idleTimeout * 1000)
         configuration.http.shutdownGraceMillis = UInt64(shutdownGrace * 1000)
+        configuration.http.webSocketMaxMessageBytes = wsMaxMessageBytes
+        configuration.http.webSocketMaxQueueBytes = wsMaxQueueBytes
+        configuration.http.webSocketPingIntervalMillis = UInt64(wsPingInterval * 1000)
+        configuration.http.webSocketDeadPeerMillis = UInt64(wsDeadPeerTimeout * 1000)
+        configuration.sessions.maxConnectionsPerSession = maxSessionConnections
+        configuration.sessions.opLogLimit = opLogLimit
         configuration.redis = try common.redisAddress()
         configuration.nodeID = common.nodeID
         configuration.publicURL = publicURL
