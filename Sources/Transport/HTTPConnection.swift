@@ -1,4 +1,3 @@
-import CHTTPParser
 import CLibUV
 #if canImport(Glibc)
 import Glibc
@@ -32,26 +31,13 @@ final class HTTPConnection: StreamConnection {
 
     unowned let server: HTTPServer
     private let timer = UnsafeMutablePointer<uv_timer_t>.allocate(capacity: 1)
-    private let parser = UnsafeMutablePointer<http_parser>.allocate(capacity: 1)
     private var openHandles = 2
 
     fileprivate(set) var phase = Phase.idle
     fileprivate(set) var serial: UInt64 = 0
     private var remoteAddress = ""
 
-    // The request being parsed.
-    fileprivate var url: [UInt8] = []
-    fileprivate var fieldName: [UInt8] = []
-    fileprivate var fieldValue: [UInt8] = []
-    fileprivate var lastWasValue = false
-    fileprivate var headers = HTTPHeaders()
-    fileprivate var headerBytes = 0
-    fileprivate var headersDone = false
-    fileprivate var body: [UInt8] = []
-    fileprivate var keepAlive = true
-    fileprivate var isHead = false
-    fileprivate var failure: (status: Int, detail: String)?
-    fileprivate var completed: HTTPRequest?
+    private let parser: HTTPRequestParser
 
     /// Bytes read but not parsed yet (the pipelined requests behind the one being handled).
     private var pending: [UInt8] = []
@@ -65,23 +51,30 @@ final class HTTPConnection: StreamConnection {
 
     init(server: HTTPServer) {
         self.server = server
+        let configuration = server.configuration
+        parser = HTTPRequestParser(limits: .init(maxHeaderBytes: configuration.maxHeaderBytes,
+                                                 maxURLBytes: configuration.maxURLBytes,
+                                                 maxBodyBytes: configuration.maxBodyBytes))
         super.init(tcp: .allocate(capacity: 1))
         uv_tcp_init(server.loop.raw, tcp)
         uv_timer_init(server.loop.raw, timer)
         let this = Unmanaged.passUnretained(self).toOpaque()
         tcp.pointee.data = this
         timer.pointee.data = this
-        http_parser_init(parser, HTTP_REQUEST)
-        parser.pointee.data = this
-    }
-
-    deinit {
-        parser.deallocate()
+        parser.onMessageBegin = { [unowned self] in
+            self.phase = .receiving
+            self.armTimer(self.server.configuration.headerTimeoutMillis)
+        }
+        parser.onHeadersComplete = { [unowned self] expectsContinue in
+            self.armTimer(self.server.configuration.idleTimeoutMillis)
+            if expectsContinue { self.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) }
+        }
     }
 
     func start() {
         uv_tcp_nodelay(tcp, 1)
         remoteAddress = peerAddress()
+        parser.remoteAddress = remoteAddress
         // Slow-loris guard: a connection that never completes a header block is dropped.
         armTimer(server.configuration.headerTimeoutMillis)
         startReading()
@@ -120,9 +113,9 @@ final class HTTPConnection: StreamConnection {
         case .idle, .receiving:
             break
         }
-        if phase == .receiving && headersDone { armTimer(server.configuration.idleTimeoutMillis) }
-        let consumed = parse(base, count)
-        if consumed < count && failure == nil {
+        if phase == .receiving && parser.headersDone { armTimer(server.configuration.idleTimeoutMillis) }
+        let consumed = parser.parse(UnsafeRawBufferPointer(start: base, count: count))
+        if consumed < count && parser.failure == nil {
             pending.append(contentsOf: UnsafeRawBufferPointer(start: base + consumed, count: count - consumed))
             stopReading()
         }
@@ -135,35 +128,19 @@ final class HTTPConnection: StreamConnection {
         close()
     }
 
-    /// Feeds bytes to http_parser; returns how many it consumed (it pauses after each message).
-    private func parse(_ base: UnsafeRawPointer, _ count: Int) -> Int {
-        if parser.pointee.http_errno == HPE_PAUSED.rawValue { http_parser_pause(parser, 0) }
-        let consumed = http_parser_execute(parser, &requestParserSettings, base.assumingMemoryBound(to: CChar.self), count)
-        let errno = http_errno(parser.pointee.http_errno)
-        if failure == nil && errno != HPE_OK && errno != HPE_PAUSED {
-            if errno == HPE_HEADER_OVERFLOW {
-                failure = (431, "the request's header block is larger than \(server.configuration.maxHeaderBytes) bytes")
-            } else {
-                failure = (400, "malformed HTTP request: \(String(cString: http_errno_description(errno)))")
-            }
-        }
-        return consumed
-    }
-
     private func afterParse() {
-        if let failure {
-            self.failure = nil
+        if let failure = parser.failure {
+            guard phase != .handling else { return }
             closeAfterResponse = true
             pending.removeAll()
             stopReading()
             phase = .handling
             serial &+= 1
-            let path = String(decoding: url.prefix(200), as: UTF8.self)
-            respond(server.errorBody(failure.status, failure.detail, path), serial: serial)
+            respond(server.errorBody(failure.status, failure.detail, parser.target), serial: serial)
             return
         }
-        guard let request = completed else { return }
-        completed = nil
+        guard let request = parser.completed else { return }
+        parser.completed = nil
         stopReading()
         phase = .handling
         stopTimer()
@@ -178,7 +155,7 @@ final class HTTPConnection: StreamConnection {
         repeat {
             drainAgain = false
             while (phase == .idle || phase == .receiving) && !pending.isEmpty {
-                let consumed = pending.withUnsafeBytes { parse($0.baseAddress!, $0.count) }
+                let consumed = pending.withUnsafeBytes { parser.parse($0) }
                 pending.removeFirst(consumed)
                 afterParse()
             }
@@ -187,91 +164,11 @@ final class HTTPConnection: StreamConnection {
         if (phase == .idle || phase == .receiving) && pending.isEmpty { startReading() }
     }
 
-    // MARK: Parser events (called from the C callbacks below)
-
-    fileprivate func messageBegin() {
-        phase = .receiving
-        url.removeAll(keepingCapacity: true)
-        fieldName.removeAll(keepingCapacity: true)
-        fieldValue.removeAll(keepingCapacity: true)
-        lastWasValue = false
-        headers = HTTPHeaders()
-        headerBytes = 0
-        headersDone = false
-        body = []
-        armTimer(server.configuration.headerTimeoutMillis)
-    }
-
-    fileprivate func countHeaderBytes(_ count: Int) -> Bool {
-        headerBytes += count
-        if headerBytes > server.configuration.maxHeaderBytes {
-            failure = (431, "the request's header block is larger than \(server.configuration.maxHeaderBytes) bytes")
-            return false
-        }
-        return true
-    }
-
-    fileprivate func flushField() {
-        if !fieldName.isEmpty {
-            headers.add(String(decoding: fieldName, as: UTF8.self), String(decoding: fieldValue, as: UTF8.self))
-        }
-        fieldName.removeAll(keepingCapacity: true)
-        fieldValue.removeAll(keepingCapacity: true)
-    }
-
-    fileprivate func headersComplete() -> Int32 {
-        flushField()
-        headersDone = true
-        keepAlive = http_should_keep_alive(parser) != 0
-        isHead = parser.pointee.method == HTTP_HEAD.rawValue
-        armTimer(server.configuration.idleTimeoutMillis)
-        let declared = parser.pointee.content_length
-        // content_length is ULLONG_MAX when absent.
-        if declared != UInt64.max && declared > UInt64(server.configuration.maxBodyBytes) {
-            failure = (413, "the request body (\(declared) bytes) is larger than the limit of \(server.configuration.maxBodyBytes) bytes")
-            http_parser_pause(parser, 1)
-            return 0
-        }
-        if let expect = headers["Expect"], expect.lowercased() == "100-continue" {
-            write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
-        }
-        return 0
-    }
-
-    fileprivate func bodyChunk(_ base: UnsafePointer<CChar>, _ count: Int) -> Bool {
-        if body.count + count > server.configuration.maxBodyBytes {
-            failure = (413, "the request body is larger than the limit of \(server.configuration.maxBodyBytes) bytes")
-            return false
-        }
-        body.append(contentsOf: UnsafeRawBufferPointer(start: base, count: count))
-        return true
-    }
-
-    fileprivate func messageComplete() {
-        let target = String(decoding: url, as: UTF8.self)
-        let path: String
-        let query: String
-        if let mark = target.firstIndex(of: "?") {
-            path = String(target[..<mark])
-            query = String(target[target.index(after: mark)...])
-        } else {
-            path = target
-            query = ""
-        }
-        let method = String(cString: http_method_str(http_method(UInt32(parser.pointee.method))))
-        completed = HTTPRequest(method: method, path: path, query: query, headers: headers, body: body,
-                                httpVersion: (parser.pointee.http_major, parser.pointee.http_minor),
-                                remoteAddress: remoteAddress)
-        body = []
-        // One request at a time: the next one is parsed once this one is answered.
-        http_parser_pause(parser, 1)
-    }
-
     // MARK: Writing
 
     func respond(_ response: HTTPResponse, serial: UInt64) {
         guard phase == .handling, serial == self.serial else { return }
-        let closing = closeAfterResponse || !keepAlive
+        let closing = closeAfterResponse || !parser.keepAlive
         write(encode(response, closing: closing))
         if closing {
             phase = .lingering
@@ -301,15 +198,13 @@ final class HTTPConnection: StreamConnection {
         if hasBody { out += "Content-Length: \(response.body.count)\r\n".utf8 }
         if closing {
             out += "Connection: close\r\n".utf8
-        } else if completedVersionIsHTTP10 {
+        } else if parser.isHTTP10 {
             out += "Connection: keep-alive\r\n".utf8
         }
         out += "\r\n".utf8
-        if hasBody && !isHead { out += response.body }
+        if hasBody && !parser.isHead { out += response.body }
         return out
     }
-
-    private var completedVersionIsHTTP10: Bool { parser.pointee.http_major == 1 && parser.pointee.http_minor == 0 }
 
     override var canWrite: Bool { phase != .closed && phase != .upgraded }
 
@@ -354,7 +249,7 @@ final class HTTPConnection: StreamConnection {
         switch phase {
         case .receiving:
             // The client started a request and stalled: tell it why, then hang up.
-            failure = (408, headersDone ? "the request body did not arrive in time" : "the request headers did not arrive in time")
+            parser.fail(408, parser.headersDone ? "the request body did not arrive in time" : "the request headers did not arrive in time")
             pending.removeAll()
             afterParse()
         case .idle, .lingering:
@@ -431,45 +326,3 @@ final class HTTPConnection: StreamConnection {
     }
 }
 
-@inline(__always) private func connection(_ parser: UnsafeMutablePointer<http_parser>?) -> HTTPConnection {
-    Unmanaged<HTTPConnection>.fromOpaque(parser!.pointee.data).takeUnretainedValue()
-}
-
-/// http_parser's callbacks; a non-zero return stops the parser with an error.
-nonisolated(unsafe) private var requestParserSettings: http_parser_settings = {
-    var settings = http_parser_settings()
-    settings.on_message_begin = { parser in
-        connection(parser).messageBegin()
-        return 0
-    }
-    settings.on_url = { parser, at, length in
-        let c = connection(parser)
-        if c.url.count + length > c.server.configuration.maxURLBytes {
-            c.failure = (414, "the request target is longer than \(c.server.configuration.maxURLBytes) bytes")
-            return 1
-        }
-        c.url.append(contentsOf: UnsafeRawBufferPointer(start: at, count: length))
-        return c.countHeaderBytes(length) ? 0 : 1
-    }
-    settings.on_header_field = { parser, at, length in
-        let c = connection(parser)
-        if c.lastWasValue { c.flushField(); c.lastWasValue = false }
-        c.fieldName.append(contentsOf: UnsafeRawBufferPointer(start: at, count: length))
-        return c.countHeaderBytes(length) ? 0 : 1
-    }
-    settings.on_header_value = { parser, at, length in
-        let c = connection(parser)
-        c.lastWasValue = true
-        c.fieldValue.append(contentsOf: UnsafeRawBufferPointer(start: at, count: length))
-        return c.countHeaderBytes(length) ? 0 : 1
-    }
-    settings.on_headers_complete = { parser in connection(parser).headersComplete() }
-    settings.on_body = { parser, at, length in
-        connection(parser).bodyChunk(at!, length) ? 0 : 1
-    }
-    settings.on_message_complete = { parser in
-        connection(parser).messageComplete()
-        return 0
-    }
-    return settings
-}()

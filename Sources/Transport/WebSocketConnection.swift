@@ -20,11 +20,7 @@ public final class WebSocketConnection: StreamConnection {
     public var delegate: WebSocketDelegate?
     private(set) var state = State.open
 
-    private var inbound: [UInt8]
-    private var inboundStart = 0
-    private var message: [UInt8] = []
-    /// Opcode of the fragmented message being assembled, or 0.
-    private var messageOpcode: UInt8 = 0
+    private var decoder: WebSocketFrameDecoder
     var lastSeen: UInt64
     var lastPing: UInt64
     var closeDeadline: UInt64 = .max
@@ -34,7 +30,8 @@ public final class WebSocketConnection: StreamConnection {
     init(server: HTTPServer, tcp: UnsafeMutablePointer<uv_tcp_t>, writesInFlight: Int, remoteAddress: String, leftover: [UInt8]) {
         self.server = server
         self.remoteAddress = remoteAddress
-        inbound = leftover
+        decoder = WebSocketFrameDecoder(maxMessageBytes: server.configuration.webSocketMaxMessageBytes)
+        decoder.append(leftover)
         lastSeen = server.loop.now
         lastPing = lastSeen
         super.init(tcp: tcp)
@@ -57,7 +54,7 @@ public final class WebSocketConnection: StreamConnection {
                 socket.closeNow(code: 1006)
             }
         })
-        if !inbound.isEmpty { parseFrames() }
+        decode()
     }
 
     public var isOpen: Bool { state == .open }
@@ -119,100 +116,33 @@ public final class WebSocketConnection: StreamConnection {
     private func received(_ bytes: UnsafeRawBufferPointer) {
         guard state != .closed else { return }
         lastSeen = server.loop.now
-        inbound.append(contentsOf: bytes)
-        parseFrames()
+        decoder.append(bytes)
+        decode()
     }
 
-    private func parseFrames() {
-        let limit = server.configuration.webSocketMaxMessageBytes
-        while state != .closed && !closeWhenFlushed {
-            let available = inbound.count - inboundStart
-            guard available >= 2 else { break }
-            let b0 = inbound[inboundStart], b1 = inbound[inboundStart + 1]
-            let fin = b0 & 0x80 != 0
-            let opcode = b0 & 0x0F
-            guard b0 & 0x70 == 0 else { return fail(code: 1002, reason: "reserved bits set without an extension") }
-            guard b1 & 0x80 != 0 else { return fail(code: 1002, reason: "client frames must be masked") }
-            var length = UInt64(b1 & 0x7F)
-            var header = 2
-            if length == 126 {
-                guard available >= 4 else { break }
-                length = UInt64(inbound[inboundStart + 2]) << 8 | UInt64(inbound[inboundStart + 3])
-                header = 4
-            } else if length == 127 {
-                guard available >= 10 else { break }
-                length = 0
-                for index in 0..<8 { length = length << 8 | UInt64(inbound[inboundStart + 2 + index]) }
-                guard length >> 63 == 0 else { return fail(code: 1002, reason: "invalid frame length") }
-                header = 10
+    private func decode() {
+        while state != .closed && !closeWhenFlushed, let output = decoder.next() {
+            switch output {
+            case .text(let message):
+                guard state == .open else { continue }
+                message.withUnsafeBytes { delegate?.webSocket(self, didReceiveText: $0) }
+            case .ping(let payload):
+                if state == .open { write(WebSocketFrame.encode(opcode: WebSocketFrame.pong, payload: payload)) }
+            case .pong:
+                break
+            case .close(let code):
+                if state == .open {
+                    // Echo the code, then close once it is written (the server closes TCP first).
+                    write(WebSocketFrame.close(code: code == 1005 ? 1000 : code, reason: ""))
+                }
+                state = .closing
+                closeCode = code
+                closeWhenFlushed = true
+                uv_read_stop(stream(tcp))
+                if writesInFlight == 0 { closeNow(code: code) }
+            case .failure(let code, let reason):
+                fail(code: code, reason: reason)
             }
-            header += 4
-            let isControl = opcode & 0x8 != 0
-            if isControl {
-                guard fin, length <= 125 else { return fail(code: 1002, reason: "control frames must be final and at most 125 bytes") }
-            } else if length > UInt64(limit) || UInt64(message.count) + length > UInt64(limit) {
-                return fail(code: 1009, reason: "message larger than \(limit) bytes")
-            }
-            guard available >= header + Int(length) else { break }
-            let maskAt = inboundStart + header - 4
-            let payloadAt = inboundStart + header
-            let count = Int(length)
-            var payload = [UInt8](repeating: 0, count: count)
-            for index in 0..<count { payload[index] = inbound[payloadAt + index] ^ inbound[maskAt + index & 3] }
-            inboundStart += header + count
-            handleFrame(opcode: opcode, fin: fin, payload: payload)
-        }
-        if inboundStart == inbound.count {
-            inbound.removeAll(keepingCapacity: inbound.capacity <= 16 * 1024)
-            inboundStart = 0
-        } else if inboundStart > 0 {
-            inbound.removeFirst(inboundStart)
-            inboundStart = 0
-        }
-    }
-
-    private func handleFrame(opcode: UInt8, fin: Bool, payload: [UInt8]) {
-        switch opcode {
-        case WebSocketFrame.text, WebSocketFrame.binary, 0:
-            if opcode == 0 {
-                guard messageOpcode != 0 else { return fail(code: 1002, reason: "continuation frame without a message") }
-            } else {
-                guard messageOpcode == 0 else { return fail(code: 1002, reason: "new message before the last one finished") }
-                messageOpcode = opcode
-            }
-            message += payload
-            guard fin else { return }
-            let kind = messageOpcode
-            messageOpcode = 0
-            let complete = message
-            message = []
-            guard kind == WebSocketFrame.text else { return fail(code: 1003, reason: "only text messages are accepted") }
-            guard String(validating: complete, as: UTF8.self) != nil else { return fail(code: 1007, reason: "text message is not valid UTF-8") }
-            guard state == .open else { return }
-            complete.withUnsafeBytes { delegate?.webSocket(self, didReceiveText: $0) }
-        case WebSocketFrame.ping:
-            if state == .open { write(WebSocketFrame.encode(opcode: WebSocketFrame.pong, payload: payload)) }
-        case WebSocketFrame.pong:
-            break
-        case WebSocketFrame.close:
-            var code: UInt16 = 1005
-            if payload.count == 1 { return fail(code: 1002, reason: "close frame with a one-byte body") }
-            if payload.count >= 2 {
-                code = UInt16(payload[0]) << 8 | UInt16(payload[1])
-                guard WebSocketFrame.isValidCloseCode(code) else { return fail(code: 1002, reason: "invalid close code \(code)") }
-                guard String(validating: payload[2...], as: UTF8.self) != nil else { return fail(code: 1007, reason: "close reason is not valid UTF-8") }
-            }
-            if state == .open {
-                // Echo the code, then close once it is written (the server closes TCP first).
-                write(WebSocketFrame.close(code: code == 1005 ? 1000 : code, reason: ""))
-            }
-            state = .closing
-            closeCode = code
-            closeWhenFlushed = true
-            uv_read_stop(stream(tcp))
-            if writesInFlight == 0 { closeNow(code: code) }
-        default:
-            fail(code: 1002, reason: "unknown opcode \(opcode)")
         }
     }
 
