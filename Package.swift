@@ -46,14 +46,22 @@ let package = Package(
         .target(name: "Runner", dependencies: ["Transport", "Redis", "Interview", "JSON", "CLibUV",
                                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
+        // The sandbox supervisor: PID 1 inside each bubblewrap sandbox (plain C, libc only).
+        // The Swift driver links every executable against the Swift runtime, which the sandbox
+        // does not have (it sees only /usr): link it statically, so the supervisor needs only libc.
+        .executableTarget(name: "codeinterview-sandbox", path: "Sources/RunnerSandbox",
+                          linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--gc-sections", "-Xlinker", "--as-needed"])]),
         .executableTarget(name: "codeinterview", dependencies: [
-            "Gateway", "Runner",
+            "Gateway", "Runner", "Interview", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON"]),
-        .testTarget(name: "RunnerTests", dependencies: ["Runner", "JSON"]),
+        // The integration suites' shared harness: real redis-server and codeinterview processes,
+        // a raw HTTP client.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON", "TestSupport"]),
+        .testTarget(name: "RunnerTests", dependencies: ["Runner", "JSON", "TestSupport"]),
     ]
 )

@@ -15,7 +15,8 @@ LANG_IDS = ["python", "javascript", "typescript", "c", "cpp", "java", "go", "rub
 SLUGS = [
     "bad-request", "validation", "not-found", "method-not-allowed", "conflict", "gone",
     "payload-too-large", "uri-too-long", "unsupported-media-type", "header-fields-too-large",
-    "unauthorized", "forbidden", "unavailable", "request-timeout", "internal",
+    "unauthorized", "forbidden", "unavailable", "request-timeout", "internal", "upgrade-required",
+    "too-many-requests",
 ]
 
 
@@ -88,6 +89,8 @@ participant = {
         "role": {"type": "string", "enum": ["interviewer", "candidate"]},
         "color": {"type": "string", "pattern": "^#[0-9A-Fa-f]{6}$", "description": "Server-assigned `#rrggbb` color, distinct within the session.", "examples": ["#e6194b"]},
         "joined_at": ms(),
+        "is_online": {"type": "boolean", "description": "Whether a live WebSocket has this participant on any gateway "
+                                                        "(absent in a join's answer, which precedes any connection)."},
     },
 }
 
@@ -261,6 +264,17 @@ history = {
     "properties": {
         "events": {"type": "array", "items": sref("HistoryEvent"),
                    "description": "Events, newest last; capped (the most recent 200 by default)."},
+        "ops": {"type": "array", "description": "With `since_revision`: the committed operations after it, oldest first.",
+                "items": {"type": "object", "required": ["revision", "ops"],
+                          "properties": {"revision": {"type": "integer", "minimum": 1},
+                                         "ops": {"type": "array", "items": {"type": ["integer", "string"]},
+                                                 "description": "ot.js-style: n>0 retain, n<0 delete, string insert; "
+                                                                "lengths in Unicode scalars."},
+                                         "user_id": {"type": "string"}, "name": {"type": "string"},
+                                         "color": {"type": "string"}, "timestamp": ms()}}},
+        "ops_complete": {"type": "boolean",
+                         "description": "With `since_revision`: false when the op log no longer reaches back that far."},
+        "revision": {"type": "integer", "minimum": 0, "description": "With `since_revision`: the current revision."},
     },
 }
 
@@ -354,6 +368,10 @@ headers = {
     "Retry-After": {"description": "Seconds to wait before retrying (1).", "schema": {"type": "integer", "minimum": 0}},
     "Allow": {"description": "The methods allowed on the path.", "schema": {"type": "string"}},
     "Location": {"description": "Path of the new session: `/api/v1/sessions/{id}`.", "schema": {"type": "string"}},
+    "RateLimit-Policy": {"description": "The rate rule closest to its limit (IETF draft): `\"name\";q=COUNT;w=SECONDS`.",
+                         "schema": {"type": "string"}},
+    "RateLimit": {"description": "What is left of it (IETF draft): `\"name\";r=REMAINING;t=SECONDS_TO_FULL`.",
+                  "schema": {"type": "string"}}
 }
 
 
@@ -380,6 +398,10 @@ responses = {
     "HeaderFieldsTooLarge": problem_resp("`header-fields-too-large`: the header block exceeds the limit (16 KiB by default)."),
     "InternalError": problem_resp("`internal`: unexpected server error."),
     "Unavailable": problem_resp("`unavailable`: the session store is unreachable; retry shortly.", ["Retry-After"]),
+    "UpgradeRequired": problem_resp("`upgrade-required`: this is a WebSocket endpoint (send `Upgrade: websocket`, "
+                                    "`Connection: Upgrade`, `Sec-WebSocket-Version: 13`)."),
+    "TooManyRequests": problem_resp("`too-many-requests`: over a rate limit (see `RateLimit-Policy`); retry after "
+                                    "`Retry-After` seconds.", ["Retry-After", "RateLimit-Policy", "RateLimit"]),
 }
 
 parameters = {
@@ -390,6 +412,13 @@ parameters = {
     "Language": {"name": "language", "in": "path", "required": True,
                  "description": "Language id (" + ", ".join(LANG_IDS) + "); an unknown id -> 404.",
                  "schema": {"type": "string"}},
+    "HistoryLimit": {"name": "limit", "in": "query", "required": False,
+                     "description": "At most this many events (the newest); a positive integer, else 422.",
+                     "schema": {"type": "integer", "minimum": 1}},
+    "SinceRevision": {"name": "since_revision", "in": "query", "required": False,
+                      "description": "Also answer `ops`: the operations committed after this revision that the op log "
+                                     "still holds (the last 1000 by default).",
+                      "schema": {"type": "integer", "minimum": 0}},
 }
 
 # ---------------------------------------------------------------- operations
@@ -399,7 +428,7 @@ BEARER = [{"bearer": []}]
 ERR = {
     400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
     410: "Gone", 413: "PayloadTooLarge", 415: "UnsupportedMediaType", 422: "ValidationFailed",
-    503: "Unavailable",
+    503: "Unavailable", 429: "TooManyRequests", 426: "UpgradeRequired",
 }
 BODY_ERRS = [400, 413, 415, 422]
 
@@ -422,9 +451,9 @@ def ok(desc, schema_name=None, ctype="application/json", hdrs=None, schema=None)
 ROUTES = []
 
 
-def route(path, method, op_id, summary, tag, success, errors, description=None, body=None, security=None):
+def route(path, method, op_id, summary, tag, success, errors, description=None, body=None, security=None, query=None):
     ROUTES.append(dict(path=path, method=method, op_id=op_id, summary=summary, tag=tag, success=success,
-                       errors=errors, description=description, body=body, security=security))
+                       errors=errors, description=description, body=body, security=security, query=query))
 
 
 route("/health", "get", "getHealth", "Node and session-store health", "operations",
@@ -445,10 +474,10 @@ route("/sessions/{id}", "get", "getSession", "Get a session", "sessions",
       {"200": ok("The session.", "Session")}, [404, 410, 503])
 route("/sessions/{id}", "patch", "updateSession", "Update a session", "sessions",
       {"200": ok("The updated session.", "Session")}, BODY_ERRS[:1] + [401, 403, 404, 410] + BODY_ERRS[1:] + [503],
-      description="Updates `code`, `language`, `status` and/or `name`. A `code` or `language` change increments "
-                  "`revision`. Setting `status` to `completed` ends the session and needs the host token "
-                  "(401 without a token, 403 with another token); other changes need no token. 410 if the session "
-                  "has already ended or expired.",
+      description="Updates `code`, `language`, `status` and/or `name`. A `code` change increments `revision` "
+                  "(revisions number the text; a language change is not one). Setting `status` to `completed` ends "
+                  "the session and renaming it need the host token (401 without a token, 403 with another token); "
+                  "code and language changes need no token. 410 if the session has already ended or expired.",
       body=json_body("UpdateSessionRequest", "Fields to change."), security=OPT_BEARER)
 route("/sessions/{id}", "delete", "deleteSession", "End and delete a session", "sessions",
       {"204": ok("The session was deleted; a later GET answers 410.")}, [401, 403, 404, 410, 503],
@@ -477,14 +506,250 @@ route("/sessions/{id}/code", "post", "saveCode", "Save the session's code", "cod
                   "participant token only attributes the save to that participant.",
       body=json_body("SaveCodeRequest", "The code to save.", required=True), security=OPT_BEARER)
 route("/sessions/{id}/history", "get", "getHistory", "Get the session's event history", "sessions",
-      {"200": ok("The session's events, newest last (capped, 200 by default).", "History")}, [404, 410, 503])
+      {"200": ok("The session's events, newest last (capped, 200 by default).", "History")}, [404, 410, 422, 503],
+      description="Creation, joins, leaves, saves, language changes and the end, newest last. With `since_revision`, "
+                  "also the operations committed after that revision (from the capped op log): a REST client's "
+                  "catch-up, the same operations the WebSocket's `missed_ops` carries.",
+      query=[ref("parameters", "HistoryLimit"), ref("parameters", "SinceRevision")])
 route("/languages", "get", "listLanguages", "List languages", "languages",
       {"200": ok("The supported languages; `available` tells whether a live runner offers each now.", "LanguageList")},
       [503])
 route("/languages/{language}/template", "get", "getLanguageTemplate", "Get a language's starter template", "languages",
       {"200": ok("The template.", "Template")}, [404])
 
-PATH_PARAMS = {"{id}": "SessionId", "{user_id}": "UserId", "{language}": "Language"}
+route("/ws/sessions/{id}", "get", "connectWebSocket", "Real-time collaboration (WebSocket)", "sessions",
+      {"101": {"description": "Switching Protocols: the connection is now an RFC 6455 WebSocket. Send `join` first "
+                              "(within 10 s); see the README's real-time protocol for every message."}},
+      [400, 403, 404, 426, 503],
+      description="The WebSocket endpoint of a session: `join`, `op`, `code-update`, `cursor-position`, "
+                  "`language-change`, `ping`, `leave` from the client; `welcome`, `ack`, `op`, `user-joined`, "
+                  "`user-left`, `cursor-position`, `language-changed`, `session-ended`, `execution-*`, `pong`, "
+                  "`error` from the server; every message `{type, data, timestamp}`. Positions count Unicode scalars. "
+                  "403 when the browser's Origin is not allowed; 426 without a proper upgrade.")
+PATH_PARAMS = {"{id}": "SessionId", "{user_id}": "UserId", "{language}": "Language", "{job_id}": "JobId"}
+
+# ================================================================ code execution (issue 4)
+# Owned by the runner work: schemas, responses, parameters and routes of /execute and /executions.
+LIMITS = [  # name, default, maximum, minimum, description
+    ("cpu_time_ms", 5000, 20000, 100, "CPU time of the whole process tree, in milliseconds (`time_limit_exceeded` beyond)."),
+    ("wall_time_ms", 10000, 60000, 100, "Wall-clock time of the run, in milliseconds (`time_limit_exceeded` beyond)."),
+    ("memory_kb", 262144, 1048576, 16384, "Memory in KiB: each process's data segment (RLIMIT_DATA) and the process tree's resident anonymous memory (`memory_limit_exceeded` beyond)."),
+    ("processes", 64, 256, 1, "Processes and threads (a fork bomb stops there)."),
+    ("file_size_kb", 1024, 65536, 1, "Largest file the program may write, in KiB."),
+    ("open_files", 64, 1024, 16, "Open file descriptors per process."),
+    ("output_kb", 1024, 16384, 1, "Output (stdout + stderr) the program may write before it is stopped (`output_limit_exceeded`), in KiB. Independently, stdout and stderr are each kept up to 64 KiB (runner setting); beyond, `truncated` is true."),
+]
+EXEC_STATUSES = ["ok", "compile_error", "runtime_error", "time_limit_exceeded", "memory_limit_exceeded",
+                 "output_limit_exceeded", "internal_error"]
+
+execution_limits = {
+    "type": "object",
+    "description": "Limits of one run. Every field is optional in a request: the server's default fills it; a value "
+                   "outside minimum..maximum (the server's configurable maximum) -> 422 with `field` = `limits.<name>`. "
+                   "Defaults and maxima shown are the shipped ones (`codeinterview gateway --help`, `--*-limit`, `--max-*-limit`).",
+    "additionalProperties": False,
+    "properties": {name: {"type": "integer", "minimum": low, "maximum": high, "default": default, "description": desc}
+                   for name, default, high, low, desc in LIMITS},
+}
+execution_limits_full = {"allOf": [sref("ExecutionLimits")], "required": [n for n, *_ in LIMITS],
+                         "description": "The limits the run had (defaults applied)."}
+time_ms = {"type": "object", "required": ["cpu", "wall"],
+           "properties": {"cpu": {"type": "integer", "minimum": 0, "description": "CPU time (user + system) of every process, from the kernel's accounting (wait4 rusage), ms."},
+                          "wall": {"type": "integer", "minimum": 0, "description": "Wall-clock time of the step, ms."}}}
+execute_common = {
+    "stdin": {"type": "string", "default": "", "description": "Standard input of the program (256 KiB at most by default; 413 above)."},
+    "limits": sref("ExecutionLimits"),
+    "wait": {"type": "boolean", "default": True,
+             "description": "true: answer when the result is there (200), or after the wait bound (60 s by default) with 202. "
+                            "false: answer 202 at once with the job id."},
+}
+execute_req = {
+    "type": "object",
+    "description": "Body of `POST /execute`.",
+    "required": ["code", "language"],
+    "properties": {"code": {"type": "string", "description": "The program (256 KiB at most by default; 413 above)."},
+                   "language": sref("LanguageId"), **execute_common},
+}
+session_execute_req = {
+    "type": "object",
+    "description": "Body of `POST /sessions/{id}/execute`; an empty body runs the session's document in its language.",
+    "properties": {"code": {"type": "string", "description": "The program; default: the session's current code."},
+                   "language": {"allOf": [sref("LanguageId")], "description": "Default: the session's language."},
+                   **execute_common},
+}
+execution_result = {
+    "type": "object",
+    "description": "The one result of a job (written once, even when the job was run again after a runner died).",
+    "required": ["job_id", "status", "language", "runner_id", "stdout", "stderr", "exit_code", "signal", "time_ms",
+                 "memory_kb", "truncated", "compile_output"],
+    "properties": {
+        "job_id": {"type": "string"},
+        "status": {"type": "string", "enum": EXEC_STATUSES,
+                   "description": "`ok` (exit 0), `compile_error` (the compile step failed or hit its limits; see `compile_output`), "
+                                  "`runtime_error` (non-zero exit or a signal), `time_limit_exceeded` (CPU or wall clock), "
+                                  "`memory_limit_exceeded`, `output_limit_exceeded`, `internal_error` (the sandbox itself failed)."},
+        "message": {"type": ["string", "null"], "description": "A sentence saying why, when the status is not `ok`."},
+        "language": sref("LanguageId"),
+        "runner_id": {"type": "string", "description": "The runner that produced the result."},
+        "stdout": {"type": "string", "description": "Standard output, up to the capture cap (64 KiB by default); invalid UTF-8 replaced."},
+        "stderr": {"type": "string", "description": "Standard error, up to the capture cap."},
+        "exit_code": {"type": ["integer", "null"], "description": "Exit status; null when killed by a signal or not run."},
+        "signal": {"type": ["integer", "null"], "description": "The signal that killed the program, or null."},
+        "signal_name": {"type": ["string", "null"], "examples": ["SIGSEGV"]},
+        "time_ms": time_ms,
+        "memory_kb": {"type": "integer", "minimum": 0, "description": "Peak resident memory (largest ru_maxrss of the program's processes, from wait4), KiB."},
+        "truncated": {"type": "boolean", "description": "Output was cut: a stream passed the capture cap, or the output limit stopped the program."},
+        "stdout_truncated": {"type": "boolean"},
+        "stderr_truncated": {"type": "boolean"},
+        "stdout_bytes": {"type": "integer", "description": "Bytes the program wrote to stdout in all."},
+        "stderr_bytes": {"type": "integer"},
+        "compile_output": {"type": ["string", "null"], "description": "Compiler output (compiled languages), else null."},
+        "compile": {"type": ["object", "null"], "description": "The compile step: exit_code, signal, time_ms, memory_kb, truncated.",
+                    "properties": {"exit_code": {"type": ["integer", "null"]}, "signal": {"type": ["integer", "null"]},
+                                   "time_ms": time_ms, "memory_kb": {"type": "integer"}, "truncated": {"type": "boolean"}}},
+        "limits": execution_limits_full,
+        "attempt": {"type": "integer", "minimum": 1, "description": "Which run of the job produced the result."},
+        "total_wall_ms": {"type": "integer", "description": "Wall-clock time of the whole sandbox (compile, run, set-up), ms."},
+    },
+}
+execution_job = {
+    "type": "object",
+    "description": "A job: `queued` (waiting for a runner), `running` (a runner holds it), `done` (`result` is set).",
+    "required": ["job_id", "state", "language", "session_id", "created_at", "started_at", "finished_at", "runner_id",
+                 "attempts", "limits", "result"],
+    "properties": {
+        "job_id": {"type": "string", "pattern": "^j_[0-9a-f]{24}$"},
+        "state": {"type": "string", "enum": ["queued", "running", "done"]},
+        "language": sref("LanguageId"),
+        "session_id": {"type": ["string", "null"]},
+        "user_id": {"type": ["string", "null"], "description": "The participant whose token ran it (session runs)."},
+        "name": {"type": ["string", "null"], "description": "That participant's name."},
+        "created_at": ms(),
+        "started_at": {"type": ["integer", "null"], "description": "Unix milliseconds of the latest start."},
+        "finished_at": {"type": ["integer", "null"], "description": "Unix milliseconds."},
+        "runner_id": {"type": ["string", "null"], "description": "The runner holding (or that last held) the job."},
+        "attempts": {"type": "integer", "minimum": 0, "description": "Times a runner started it (more than 1 after a runner died; at most 3 by default, then `internal_error`)."},
+        "limits": execution_limits_full,
+        "result": {"oneOf": [sref("ExecutionResult"), {"type": "null"}]},
+    },
+}
+execution_summary = {
+    "type": "object",
+    "required": ["job_id", "state", "language", "created_at", "status"],
+    "properties": {
+        "job_id": {"type": "string"}, "state": {"type": "string", "enum": ["queued", "running", "done"]},
+        "language": sref("LanguageId"), "user_id": {"type": ["string", "null"]}, "name": {"type": ["string", "null"]},
+        "created_at": ms(), "finished_at": {"type": ["integer", "null"]},
+        "status": {"type": ["string", "null"], "enum": EXEC_STATUSES + [None]},
+        "exit_code": {"type": ["integer", "null"]}, "signal": {"type": ["integer", "null"]},
+        "time_ms": {"oneOf": [time_ms, {"type": "null"}]}, "memory_kb": {"type": ["integer", "null"]},
+        "runner_id": {"type": ["string", "null"]},
+    },
+}
+execution_history = {
+    "type": "object",
+    "required": ["executions", "count"],
+    "properties": {"executions": {"type": "array", "items": sref("ExecutionSummary"),
+                                  "description": "Newest first, without code or output; capped (50 by default)."},
+                   "count": {"type": "integer", "minimum": 0}},
+}
+schemas.update({
+    "ExecutionLimits": execution_limits, "ExecuteRequest": execute_req, "SessionExecuteRequest": session_execute_req,
+    "ExecutionResult": execution_result, "ExecutionJob": execution_job, "ExecutionSummary": execution_summary,
+    "ExecutionHistory": execution_history,
+})
+responses["ExecutionUnavailable"] = problem_resp(
+    "`unavailable`: no live runner offers the language right now (`Retry-After: 5`), the execution queue is full "
+    "(`Retry-After: 2`), or the session store is unreachable (`Retry-After: 1`).", ["Retry-After"])
+headers["Location"]["description"] += " For a job not finished yet: `/api/v1/executions/{job_id}`."
+parameters["JobId"] = {"name": "job_id", "in": "path", "required": True, "description": "Job id (`j_` + 24 hex digits).",
+                       "schema": {"type": "string"}}
+EXECUTE_ANSWERS = {
+    "200": ok("The job finished within the wait bound; `result` is set.", "ExecutionJob"),
+    "202": ok("The job is queued or running (`wait` false, or the wait bound passed); poll `GET /executions/{job_id}`.",
+              "ExecutionJob", hdrs={"Location": ref("headers", "Location")}),
+}
+EVENTS = ("Every participant connected to the session's WebSocket receives `execution-started` "
+          "(`{job_id, language, session_id, runner_id, attempt, user_id?, name?}`), `execution-output` chunks as the "
+          "program prints (`{job_id, stream: stdout|stderr, chunk, seq}`, up to the capture cap per stream) and "
+          "one `execution-result` (data = `ExecutionResult`). When a runner dies mid-job the job runs again elsewhere "
+          "(a second `execution-started` with `attempt` 2), and there is still exactly one `execution-result`.")
+route("/execute", "post", "execute", "Run code", "executions", EXECUTE_ANSWERS,
+      [400, 413, 415, 422, (503, "ExecutionUnavailable")],
+      description="Queues the program for a runner (bubblewrap sandbox: no network, read-only system, private tmpfs "
+                  "work directory, rlimits) and, by default, waits for the result. Compiled languages compile first; a "
+                  "compile failure is `compile_error`. 503 when no live runner offers the language or the queue is full.",
+      body=json_body("ExecuteRequest", "The program, its language, stdin and limits.", required=True))
+route("/sessions/{id}/execute", "post", "executeInSession", "Run code in a session", "executions", EXECUTE_ANSWERS,
+      [400, 403, 404, 410, 413, 415, 422, (503, "ExecutionUnavailable")],
+      description="Like `POST /execute`, for a session (by default its current code and language). An optional "
+                  "Bearer participant token attributes the run (`user_id`, `name`); a token of another session -> 403. " + EVENTS,
+      body=json_body("SessionExecuteRequest", "What to run; empty runs the session's document."), security=OPT_BEARER)
+route("/sessions/{id}/executions", "get", "listSessionExecutions", "A session's executions", "executions",
+      {"200": ok("The session's executions, newest first (capped, 50 by default); `?limit=` asks for fewer.", "ExecutionHistory")},
+      [404, 410, 422, 503])
+route("/executions/{job_id}", "get", "getExecution", "Get a job and its result", "executions",
+      {"200": ok("The job; `result` is set once `state` is `done`.", "ExecutionJob")}, [404, 503],
+      description="Jobs and results are kept for 24 hours by default.")
+# ================================================================ end of code execution
+
+# ================================================================ cluster operations (issue 6)
+# GET /cluster: the operator's view (the same document as `cluster/status --json`).
+int_or_null = {"type": ["integer", "null"]}
+cluster_node = {
+    "type": "object",
+    "description": "One node of the registry. Gateways have `connections`, `websockets`, `sessions`, `this`; runners "
+                   "`jobs_running`, `jobs_capacity`, `jobs_completed`, `languages`.",
+    "required": ["kind", "id", "node_id", "address", "state", "started_at", "up_ms", "heartbeat_at", "heartbeat_age_ms",
+                 "lease_left_ms"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["gateway", "runner"]},
+        "id": {"type": "string", "description": "Registry id: a gateway's node id plus a per-process suffix; a runner's node id."},
+        "node_id": {"type": "string", "description": "The node's `--node-id`."},
+        "address": {"type": ["string", "null"], "description": "Where a gateway listens (host:port); a runner's host and pid."},
+        "state": {"type": "string", "enum": ["up", "draining", "expired"],
+                  "description": "`expired`: its lease ran out (dead or cut off); `draining`: a runner finishing its jobs."},
+        "started_at": int_or_null, "up_ms": int_or_null, "heartbeat_at": int_or_null,
+        "heartbeat_age_ms": {"type": ["integer", "null"], "description": "Since its last heartbeat, by Redis' clock."},
+        "lease_left_ms": {"type": "integer", "description": "Until its lease runs out (negative: expired that long ago)."},
+        "connections": {"type": "integer"}, "websockets": {"type": "integer"},
+        "sessions": {"type": "integer", "description": "Session rooms the gateway has members of."},
+        "this": {"type": "boolean", "description": "The gateway that answered."},
+        "jobs_running": {"type": "integer"}, "jobs_capacity": {"type": "integer"}, "jobs_completed": {"type": "integer"},
+        "languages": {"type": "array", "items": {"type": "string"}},
+    },
+}
+cluster_report = {
+    "type": "object",
+    "required": ["now", "redis", "queue", "totals", "nodes"],
+    "properties": {
+        "now": ms({"description": "Redis' clock (Unix milliseconds), which the leases are written in."}),
+        "redis": {"type": "object", "required": ["address", "role"],
+                  "properties": {"address": {"type": "string", "description": "The Redis this gateway uses (with Sentinel: the current primary)."},
+                                 "role": {"type": ["string", "null"], "description": "`master`, or `slave` (then `primary` is set)."},
+                                 "primary": {"type": "string"}, "version": {"type": ["string", "null"]},
+                                 "uptime_s": int_or_null, "connected_clients": int_or_null, "connected_replicas": int_or_null,
+                                 "used_memory_bytes": int_or_null, "used_memory_human": {"type": ["string", "null"]},
+                                 "maxmemory_bytes": {"type": ["integer", "null"], "description": "0: no limit."},
+                                 "aof_enabled": {"type": "boolean"}, "aof_last_write_status": {"type": ["string", "null"]}}},
+        "queue": {"type": "object", "required": ["queued", "parked"],
+                  "properties": {"queued": {"type": "integer", "description": "Jobs waiting for a runner."},
+                                 "parked": {"type": "integer", "description": "Jobs waiting for a runner that offers their language."}}},
+        "totals": {"type": "object",
+                   "properties": {k: {"type": "integer"} for k in ("gateways_up", "runners_up", "connections", "websockets",
+                                                                    "sessions", "jobs_running", "jobs_capacity")}},
+        "nodes": {"type": "array", "items": sref("ClusterNode")},
+    },
+}
+schemas.update({"ClusterNode": cluster_node, "ClusterReport": cluster_report})
+route("/cluster", "get", "getCluster", "Cluster status (operators)", "operations",
+      {"200": ok("Every node in the registry, the job queue and Redis.", "ClusterReport")}, [401, 403, 503],
+      description="The node registry (gateways and runners with their heartbeats and counters), the job queue's depth "
+                  "and Redis' role, memory and persistence: the report `cluster/status` prints. Needs the admin token "
+                  "(`--admin-token`) as a Bearer token: 401 without one, 403 with another or when the gateway has none.",
+      security=BEARER)
+# ================================================================ end of cluster operations
+
 
 
 def build_op(r, prefix_path, suffix, head=False):
@@ -507,6 +772,8 @@ def build_op(r, prefix_path, suffix, head=False):
         op["description"] = desc
     if r["security"] is not None:
         op["security"] = copy.deepcopy(r["security"])
+    if r.get("query"):
+        op["parameters"] = copy.deepcopy(r["query"])
     if r["body"] is not None:
         op["requestBody"] = copy.deepcopy(r["body"])
     resps = {}
@@ -516,13 +783,19 @@ def build_op(r, prefix_path, suffix, head=False):
             resp.pop("content", None)
             resp["description"] = resp["description"] + " (headers only, no body)"
         resps[code_] = resp
-    for e in r["errors"]:
+    errors = list(r["errors"])
+    # Every API route is rate limited (per client address); /health and /openapi.json are not.
+    if r["path"] not in ("/health", "/openapi.json") and r in ROUTES and 429 not in errors:
+        errors.append(429)
+    for e in errors:
+        # An error is a status (its response from ERR) or a (status, response name) pair.
+        e, name = e if isinstance(e, tuple) else (e, ERR[e])
         if head:
-            resps[str(e)] = {"description": responses[ERR[e]]["description"] + " (headers only, no body)"}
+            resps[str(e)] = {"description": responses[name]["description"] + " (headers only, no body)"}
             if e == 503:
                 resps[str(e)]["headers"] = {"Retry-After": ref("headers", "Retry-After")}
         else:
-            resps[str(e)] = ref("responses", ERR[e])
+            resps[str(e)] = ref("responses", name)
     op["responses"] = dict(sorted(resps.items()))
     return method, op
 
@@ -538,18 +811,73 @@ def add(prefix, suffix, r):
         item["parameters"] = params
     m, op = build_op(r, full, suffix)
     item[m] = op
-    if r["method"] == "get":
+    if r["method"] == "get" and "101" not in r["success"]:
         m, op = build_op(r, full, suffix, head=True)
         item[m] = op
 
 
-ROOT_ONLY = {"/health", "/openapi.json"}
+ROOT_ONLY = {"/health", "/openapi.json", "/ws/sessions/{id}"}
 for r in ROUTES:
     if r["path"] in ROOT_ONLY:
         add("", "Root", r)
 for prefix, suffix in (("/api/v1", ""), ("/api", "Legacy")):
     for r in ROUTES:
         add(prefix, suffix, r)
+
+# ================================================================ web client (issue 8)
+# The reference web client's page and files: served at the root only, never under /api/v1 or /api.
+headers.update({
+    "ETag": {"description": "A strong validator from the file's content (the same on every gateway).",
+             "schema": {"type": "string"}},
+    "Last-Modified": {"description": "The file's modification time.", "schema": {"type": "string"}},
+    "Cache-Control": {"description": "`no-cache` for the page and its files (revalidated with the ETag each time), "
+                                     "`public, max-age=86400` for CodeMirror.", "schema": {"type": "string"}},
+})
+parameters["FilePath"] = {"name": "path", "in": "path", "required": True,
+                          "description": "A file's path below the folder (may contain `/`). Each segment is percent-decoded "
+                                         "once; `..`, `.`, hidden names, NUL and backslashes are refused, and the resolved "
+                                         "path must stay inside the folder (symbolic links included) -> 404 otherwise.",
+                          "schema": {"type": "string"}}
+PATH_PARAMS["{path}"] = "FilePath"
+FILE_HEADERS = {h: ref("headers", h) for h in ("ETag", "Last-Modified", "Cache-Control")}
+NOT_MODIFIED = {"description": "`If-None-Match` matched the ETag (or `If-Modified-Since` is not older than the file).",
+                "headers": FILE_HEADERS}
+PAGE = {"200": ok("The web client's page (web/index.html).", ctype="text/html", schema={"type": "string"}, hdrs=FILE_HEADERS),
+        "304": NOT_MODIFIED}
+PAGE_ROUTES = []
+for path, op_id, summary, desc, success in (
+    ("/", "getWebClient", "The web client",
+     "The reference web client: create a session, or join one, and interview in the browser. 404 when the gateway "
+     "has no web root (see `--web-root`).", PAGE),
+    ("/s/{id}", "getWebClientSession", "A session's shareable link",
+     "The same page as `/`, which joins the session in the path (the `join_url` of a session).", PAGE),
+    ("/static/{path}", "getWebClientFile", "A file of the web client",
+     "A file from the web client's folder (`--web-root`), with its Content-Type.",
+     {"200": ok("The file.", ctype="*/*", schema={"type": "string", "format": "binary"}, hdrs=FILE_HEADERS),
+      "304": NOT_MODIFIED}),
+    ("/vendor/codemirror/{path}", "getCodeMirrorFile", "A CodeMirror 5 file",
+     "A file of CodeMirror 5 as Debian's libjs-codemirror installs it (`--codemirror-root`, default "
+     "/usr/share/javascript/codemirror).",
+     {"200": ok("The file.", ctype="*/*", schema={"type": "string", "format": "binary"}, hdrs=FILE_HEADERS),
+      "304": NOT_MODIFIED}),
+):
+    PAGE_ROUTES.append(dict(path=path, method="get", op_id=op_id, summary=summary, tag="web client", success=success,
+                            errors=[404], description=desc, body=None, security=None))
+for r in PAGE_ROUTES:
+    add("", "", r)
+# ================================================================ end of web client
+
+# Prometheus metrics: served at the root only (where scrapers look), never under /api.
+add("", "", dict(path="/metrics", method="get", op_id="getMetrics", summary="Prometheus metrics", tag="operations",
+                 success={"200": ok("The Prometheus text format (version 0.0.4): connections, sessions with local members, "
+                                    "WebSocket messages in and frames out, broadcasts and their deliveries, Redis command "
+                                    "latency histogram and reconnects, rate-limited requests, execution queue depth, "
+                                    "executions by language and status, runner slots.",
+                                    ctype="text/plain", schema={"type": "string"})},
+                 errors=[401, 403],
+                 description="Open when the gateway has no `--admin-token`; with one, it needs `Authorization: Bearer` "
+                             "with that token.",
+                 body=None, security=OPT_BEARER))
 
 METHOD_ORDER = ["parameters", "get", "head", "post", "patch", "delete"]
 for p in paths:
@@ -564,7 +892,9 @@ doc = {
         {"name": "participants", "description": "Join a session, list and remove participants."},
         {"name": "code", "description": "Read and save a session's code."},
         {"name": "languages", "description": "Supported languages and their starter templates."},
+        {"name": "executions", "description": "Run code in a sandbox on a runner; read jobs and a session's executions."},
         {"name": "operations", "description": "Health check and this document."},
+        {"name": "web client", "description": "The reference web client's page and files (root only)."},
     ],
     "paths": paths,
     "components": {

@@ -25,7 +25,10 @@ final class Client: WebSocketDelegate {
     /// The latest document revision this client has (welcome, delivered ops, acks): older
     /// channel messages are not sent again.
     private var revision = 0
-    private var buffered: [(body: [UInt8], revision: Int)] = []
+    private var buffered: [(body: [UInt8], revision: Int, own: Bool)] = []
+    /// Revisions this client's changes were committed as, whose broadcast has not come by yet:
+    /// when it does, the client gets its ack there, in order with everyone else's ops.
+    private var ownRevisions: Set<Int> = []
     private var room: Room?
     /// Operations wait here while one is being committed: a client's ops commit in order.
     private var pendingOps: [(op: TextOperation, base: Int)] = []
@@ -33,6 +36,8 @@ final class Client: WebSocketDelegate {
     /// Cursor throttling: the latest position not sent yet, and when the last one went.
     var pendingCursor: [UInt8]?
     var lastCursorAt: UInt64 = 0
+    private var messages: MessageBucket
+    private var cursors: MessageBucket
 
     init(socket: WebSocketConnection, gateway: Gateway, sessionID: String, connectionID: String, joinURL: String) {
         self.socket = socket
@@ -41,6 +46,8 @@ final class Client: WebSocketDelegate {
         self.sessionID = sessionID
         self.connectionID = connectionID
         connectedAt = gateway.loop.now
+        messages = MessageBucket(rule: gateway.configuration.protection.webSocketMessages)
+        cursors = MessageBucket(rule: gateway.configuration.protection.webSocketCursors)
     }
 
     var isAwaitingJoin: Bool { phase == .connected }
@@ -79,19 +86,27 @@ final class Client: WebSocketDelegate {
         send(type: "error", data)
     }
 
-    /// A channel message for this session (already framed once for everybody).
-    func receive(frame: [UInt8], body: [UInt8], revision messageRevision: Int, legacyFrame: [UInt8]?) {
+    /// A channel message for this session (already framed once for everybody). `own`: this
+    /// connection made the change. Acks travel here too, so a client sees its acks and the
+    /// others' ops in revision order (the commit's reply comes on another Redis connection).
+    func receive(frame: [UInt8], body: [UInt8], revision messageRevision: Int, own: Bool, legacyFrame: [UInt8]?) {
         switch phase {
         case .joining:
-            buffered.append((body, messageRevision))
+            buffered.append((body, messageRevision, own))
         case .joined:
             if messageRevision > 0 {
                 guard messageRevision > revision else { return }
                 revision = messageRevision
+                if own || ownRevisions.remove(messageRevision) != nil {
+                    send(type: "ack", ["revision": .integer(messageRevision)])
+                    return
+                }
                 if flavor == .legacy {
                     if let legacyFrame { socket.send(frame: legacyFrame) }
                     return
                 }
+            } else if own {
+                return
             }
             socket.send(frame: frame)
         case .connected, .gone:
@@ -115,6 +130,10 @@ final class Client: WebSocketDelegate {
     // MARK: Receiving
 
     func webSocket(_ socket: WebSocketConnection, didReceiveText text: UnsafeRawBufferPointer) {
+        let protection = gateway.configuration.protection
+        if protection.rateLimitsEnabled && !messages.take(now: gateway.loop.now) {
+            return refuseForRate(messages)
+        }
         let message: JSON
         do {
             message = try JSON.parse(text)
@@ -140,7 +159,9 @@ final class Client: WebSocketDelegate {
             switch type {
             case "op": submitOp(data, request: type)
             case "code-update", "code_update": replaceText(data, request: type, author: participant)
-            case "cursor-position", "cursor_position", "cursor-update": cursor(data, request: type, author: participant)
+            case "cursor-position", "cursor_position", "cursor-update":
+                if protection.rateLimitsEnabled && !cursors.take(now: gateway.loop.now) { return refuseForRate(cursors) }
+                cursor(data, request: type, author: participant)
             case "language-change", "language_change": changeLanguage(data, request: type, author: participant)
             case "leave": leave()
             default:
@@ -161,6 +182,17 @@ final class Client: WebSocketDelegate {
         room = nil
         buffered = []
         pendingOps = []
+    }
+
+    /// A message over the connection's rate: an error, and after 20 in a row the connection goes.
+    private func refuseForRate(_ bucket: MessageBucket) {
+        gateway.counters.rateLimitedMessages += 1
+        if bucket.refusals >= 20 {
+            sendError("rate_limited", "too many messages; closing")
+            socket.close(code: 1008, reason: "message rate exceeded")
+        } else if bucket.refusals == 1 || bucket.refusals % 5 == 0 {
+            sendError("rate_limited", "too many messages (\(bucket.rule.name): \(bucket.rule.count) per \(bucket.rule.periodMillis) ms); slow down")
+        }
     }
 
     // MARK: Join
@@ -208,7 +240,7 @@ final class Client: WebSocketDelegate {
             if let token {
                 sessions.participant(forToken: token, in: self.sessionID) { proceed($0.map { ($0, token) }) }
             } else {
-                sessions.join(self.sessionID, name: name!, role: role, token: hostToken, proceed)
+                sessions.join(self.sessionID, name: name!, role: role, token: hostToken, connected: true, proceed)
             }
         }
     }
@@ -240,8 +272,8 @@ final class Client: WebSocketDelegate {
                 self.send(type: self.flavor == .legacy ? "session_state" : "welcome", data)
                 let waiting = self.buffered
                 self.buffered = []
-                for (body, revision) in waiting {
-                    self.receive(frame: WebSocketFrame.text(body), body: body, revision: revision, legacyFrame: nil)
+                for (body, revision, own) in waiting {
+                    self.receive(frame: WebSocketFrame.text(body), body: body, revision: revision, own: own, legacyFrame: nil)
                 }
             }
         }
@@ -278,8 +310,7 @@ final class Client: WebSocketDelegate {
             self.committing = false
             switch result {
             case .success(let revision):
-                self.revision = max(self.revision, revision)
-                self.send(type: "ack", ["revision": .integer(revision)])
+                self.committed(revision)
             case .failure(let error):
                 self.sendError(error, about: "op")
             }
@@ -298,12 +329,22 @@ final class Client: WebSocketDelegate {
             guard let self else { return }
             switch result {
             case .success(let session):
-                self.revision = max(self.revision, session.revision)
-                self.send(type: "ack", ["revision": .integer(session.revision)])
+                if let revision = session.committedRevision {
+                    self.committed(revision)
+                } else {
+                    // The text was already that: nothing to commit, nothing will be broadcast.
+                    self.send(type: "ack", ["revision": .integer(self.revision)])
+                }
             case .failure(let error):
                 self.sendError(error, about: request)
             }
         }
+    }
+
+    /// The commit's reply. Its ack goes out when the broadcast of that revision reaches this
+    /// client (now, if it already has).
+    private func committed(_ revision: Int) {
+        if revision > self.revision { ownRevisions.insert(revision) }
     }
 
     private func changeLanguage(_ data: JSON, request: String, author: Participant) {

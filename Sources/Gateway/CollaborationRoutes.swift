@@ -27,6 +27,9 @@ extension Gateway {
         }
         let id = context.parameters[0]
         guard Identifiers.isSessionID(id) else { return reply(context, Problem(404, "no session with id '\(id)'")) }
+        guard webSocketOriginAllowed(headers["Origin"], host: headers["Host"]) else {
+            return reply(context, Problem(403, "WebSocket connections from origin \(headers["Origin"] ?? "") are not allowed"))
+        }
         guard !stopping else { return reply(context, Problem.unavailable("this gateway is shutting down; connect again")) }
         guard let socket = context.responder.upgradeToWebSocket(key: key) else { return }
         connectionCounter += 1

@@ -1,4 +1,221 @@
+import Interview
+import JSON
+import Transport
+
 extension Gateway {
     /// The code execution routes (issue 4).
-    func executionRoutes() -> [Route] { [] }
+    func executionRoutes() -> [Route] {
+        [
+            Route(pattern: ["execute"], methods: [("POST", execute)]),
+            Route(pattern: ["sessions", ":id", "execute"], methods: [("POST", executeInSession)]),
+            Route(pattern: ["sessions", ":id", "executions"], methods: [("GET", sessionExecutions)]),
+            Route(pattern: ["executions", ":job_id"], methods: [("GET", getExecution)]),
+        ]
+    }
+
+    /// The fields of an execute body, validated; code and language may be left to the session.
+    private struct ExecuteBody {
+        var code: String?
+        var language: String?
+        var stdin: String
+        var limits: ExecutionLimits
+        var wait: Bool
+    }
+
+    private func executeBody(_ context: RequestContext) throws -> ExecuteBody {
+        let body = try RequestBody(context.request)
+        let code = try body.string("code").map { code throws(InterviewError) in try executions.validCode(code) }
+        let language = try body.string("language").map { id throws(InterviewError) in try Sessions.validLanguage(id, field: "language") }
+        let stdin = try executions.validStdin(try body.string("stdin") ?? "")
+        let limits = try executions.validLimits(body.json["limits"])
+        var wait = true
+        if let value = body.json["wait"], !value.isNull {
+            guard let flag = value.boolValue else { throw InterviewError.invalid("wait", "wait must be a boolean, not \(value.typeName)") }
+            wait = flag
+        }
+        return ExecuteBody(code: code, language: language, stdin: stdin, limits: limits, wait: wait)
+    }
+
+    /// POST /execute: runs code outside any session.
+    func execute(_ context: RequestContext) {
+        let body: ExecuteBody
+        do {
+            body = try executeBody(context)
+            guard body.code != nil else { throw InterviewError.invalid("code", "code is required") }
+            guard body.language != nil else { throw InterviewError.invalid("language", "language is required; one of \(Language.ids.joined(separator: ", "))") }
+        } catch {
+            return reply(context, error)
+        }
+        submit(context, ExecutionRequest(language: body.language!, code: body.code!, stdin: body.stdin, limits: body.limits), wait: body.wait)
+    }
+
+    /// POST /sessions/{id}/execute: runs code (by default the session's document) for the whole
+    /// session: every member's WebSocket gets execution-started, -output and -result.
+    func executeInSession(_ context: RequestContext) {
+        let id = context.parameters[0]
+        guard Identifiers.isSessionID(id) else { return reply(context, Problem(404, "no session with id '\(id)'")) }
+        let body: ExecuteBody
+        do {
+            body = try executeBody(context)
+        } catch {
+            return reply(context, error)
+        }
+        executions.sessionContext(id, tokenHash: executions.hashToken(bearerToken(context))) { [self] result in
+            reply(context, result) { session in
+                let code: String
+                do {
+                    code = try executions.validCode(body.code ?? session.code)
+                } catch {
+                    return reply(context, error)
+                }
+                let request = ExecutionRequest(language: body.language ?? session.language, code: code, stdin: body.stdin,
+                                               limits: body.limits, sessionID: id, userID: session.userID, userName: session.userName)
+                submit(context, request, wait: body.wait)
+            }
+        }
+    }
+
+    /// Checks that a live runner offers the language, queues the job, then answers or waits.
+    private func submit(_ context: RequestContext, _ request: ExecutionRequest, wait: Bool) {
+        sessions.availableLanguages { [self] result in
+            reply(context, result) { available in
+                guard available.contains(request.language) else {
+                    var problem = Problem(503, "no live runner offers \(request.language) right now"
+                                          + (available.isEmpty ? "; no runner is running" : "; available: \(available.sorted().joined(separator: ", "))"))
+                    problem.headers.add("Retry-After", "5")
+                    return reply(context, problem)
+                }
+                executions.submit(request) { [self] result in
+                    switch result {
+                    case .success(let job):
+                        if wait && executions.settings.waitMillis > 0 {
+                            JobWaiter(gateway: self, context: context, job: job).start()
+                        } else {
+                            replyJob(context, job)
+                        }
+                    case .failure(.busy(let depth)):
+                        var problem = Problem(503, "the execution queue is full (\(depth) jobs waiting); retry shortly")
+                        problem.headers.add("Retry-After", "2")
+                        reply(context, problem)
+                    case .failure(.failed(let error)):
+                        reply(context, Problem(error))
+                    }
+                }
+            }
+        }
+    }
+
+    /// 200 with a finished job, 202 (and its Location) with one still queued or running.
+    func replyJob(_ context: RequestContext, _ job: ExecutionJob) {
+        var headers = HTTPHeaders()
+        if job.state != .done { headers.add("Location", "/api/v1/executions/\(job.id)") }
+        reply(context, status: job.state == .done ? 200 : 202, job.json, headers: headers)
+    }
+
+    /// GET /executions/{job_id}: the job, with its result once there is one.
+    func getExecution(_ context: RequestContext) {
+        let id = context.parameters[0]
+        guard Executions.isJobID(id) else { return reply(context, Problem(404, "no execution with id '\(id)'")) }
+        executions.job(id) { [self] result in
+            reply(context, result) { job in
+                guard let job else { return reply(context, Problem(404, "no execution with id '\(id)' (results are kept for a limited time)")) }
+                reply(context, job.json)
+            }
+        }
+    }
+
+    /// GET /sessions/{id}/executions: the session's newest executions, newest first, without output.
+    func sessionExecutions(_ context: RequestContext) {
+        let id = context.parameters[0]
+        guard Identifiers.isSessionID(id) else { return reply(context, Problem(404, "no session with id '\(id)'")) }
+        var limit = executions.settings.sessionHistoryLimit
+        if let text = context.request.queryItem("limit") {
+            guard let value = Int(text), value >= 1 else {
+                return reply(context, Problem(422, "limit must be a positive integer, not '\(text)'", field: "limit"))
+            }
+            limit = min(value, limit)
+        }
+        executions.sessionContext(id, tokenHash: "", forReading: true) { [self] result in
+            reply(context, result) { _ in
+                executions.sessionJobs(id, limit: limit) { [self] result in
+                    reply(context, result) { jobs in
+                        reply(context, ["executions": .array(jobs.map(\.summary)), "count": .integer(jobs.count)])
+                    }
+                }
+            }
+        }
+    }
+
+}
+
+/// Waits for one job's result, up to the configured bound: listens on the job's done channel
+/// (then reads the job once, which closes the race with a result written before the listen), and
+/// polls when the subscriber is not connected. Answers 200 with the result, or 202 with the job
+/// when the bound passes or the gateway stops.
+final class JobWaiter {
+    private unowned let gateway: Gateway
+    private let context: RequestContext
+    private var job: ExecutionJob
+    private let channel: String
+    private var listenerID: Int?
+    private var timer: LoopTimer?
+    private var polling = false
+    private var reading = false
+    private var answered = false
+    private let deadline: UInt64
+
+    init(gateway: Gateway, context: RequestContext, job: ExecutionJob) {
+        self.gateway = gateway
+        self.context = context
+        self.job = job
+        channel = ExecutionKeys.done(job.id)
+        deadline = gateway.loop.now + UInt64(gateway.executions.settings.waitMillis)
+    }
+
+    func start() {
+        // The timer keeps this waiter alive until `answer` closes it; unref'd, so a stopping
+        // gateway's loop does not stay up for it.
+        let timer = LoopTimer(loop: gateway.loop)
+        self.timer = timer
+        timer.unref()
+        timer.start(after: 250, repeat: 250) { [self] in tick() }
+        listenerID = gateway.subscriber.listen(channel, ready: { [weak self] ok in
+            guard let self else { return }
+            if !ok { self.polling = true }
+            self.check()
+        }) { [weak self] _ in
+            self?.check()
+        }
+    }
+
+    private func tick() {
+        if answered { return }
+        if gateway.stopping || gateway.loop.now >= deadline || !context.responder.isConnected {
+            return answer(job)
+        }
+        if polling || !gateway.subscriber.isConnected { check() }
+    }
+
+    private func check() {
+        guard !answered, !reading else { return }
+        reading = true
+        gateway.executions.job(job.id) { [self] result in
+            reading = false
+            guard !answered else { return }
+            if case .success(let found?) = result {
+                job = found
+                if found.state == .done { answer(found) }
+            }
+        }
+    }
+
+    private func answer(_ job: ExecutionJob) {
+        guard !answered else { return }
+        answered = true
+        if let listenerID { gateway.subscriber.unlisten(channel, listenerID) }
+        listenerID = nil
+        timer?.close()
+        timer = nil
+        if context.responder.isConnected { gateway.replyJob(context, job) }
+    }
 }

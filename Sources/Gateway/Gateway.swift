@@ -16,6 +16,9 @@ public final class Gateway {
     /// The pub/sub connection: session channels while this gateway has members of them.
     let subscriber: RedisSubscriber
     let sessions: Sessions
+    let rateLimiter: RateLimiter
+    /// Code execution jobs (ExecutionRoutes.swift).
+    let executions: Executions
     private(set) var server: HTTPServer!
     private var signals: SignalWatcher?
     private var router = Router(routes: [])
@@ -32,6 +35,8 @@ public final class Gateway {
     var cursorTimer: LoopTimer?
     var heartbeatTimer: LoopTimer?
     var sweeping: Set<String> = []
+    var counters = GatewayCounters()
+    private var requestCounter = 0
     let openAPIDocument: [UInt8]
 
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
@@ -41,11 +46,17 @@ public final class Gateway {
         redis = RedisConnection(loop: loop, address: configuration.redis, logger: logger)
         subscriber = RedisSubscriber(loop: loop, address: configuration.redis, logger: logger)
         sessions = Sessions(redis: redis, settings: configuration.sessions)
+        rateLimiter = RateLimiter(redis: redis)
+        executions = Executions(redis: redis, settings: configuration.executions)
         openAPIDocument = try OpenAPIDocument.load()
         instanceID = "\(configuration.nodeID).\(Identifiers.participantID().dropFirst(2).prefix(8))"
         router = Router(routes: routes())
         server = HTTPServer(loop: loop, configuration: configuration.http, logger: logger,
-                            errorBody: { status, detail, path in Problem(status, detail).response(path: path) },
+                            errorBody: { [unowned self] status, detail, path in
+                                var response = Problem(status, detail).response(path: path)
+                                response.headers.add("X-Request-Id", self.nextRequestID())
+                                return response
+                            },
                             handler: { [unowned self] request, responder in self.handle(request, responder) })
     }
 
@@ -76,27 +87,50 @@ public final class Gateway {
         server.stop { [unowned self] in
             self.heartbeatTimer?.close()
             self.cursorTimer?.close()
-            self.subscriber.close { [unowned self] in
-                self.redis.close { [unowned self] in
-                    self.signals?.close()
-                    self.signals = nil
+            // Leave the node registry before closing Redis: status shows this gateway gone at once.
+            self.sessions.deregister(instance: self.instanceID) { [unowned self] in
+                self.subscriber.close { [unowned self] in
+                    self.redis.close { [unowned self] in
+                        self.signals?.close()
+                        self.signals = nil
+                    }
                 }
             }
         }
     }
 
+    /// A client's X-Request-Id when it is short and plain (it ends up in logs), else a new one.
+    private func requestID(_ request: HTTPRequest) -> String {
+        if let given = request.headers["X-Request-Id"], (1...64).contains(given.utf8.count),
+           given.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 || $0 == 46 }) {
+            return given
+        }
+        return nextRequestID()
+    }
+
+    /// This instance's id and a counter: unique across the cluster without coordination.
+    private func nextRequestID() -> String {
+        requestCounter += 1
+        return "\(instanceID)-\(String(requestCounter, radix: 36))"
+    }
+
     /// Every path the router serves, for checking the OpenAPI document against.
     public var servedPaths: [String] { router.documentedPaths }
+
+    /// The OpenAPI document as served at /openapi.json.
+    public var openAPIDocumentBytes: [UInt8] { openAPIDocument }
 
     // MARK: Dispatch
 
     private func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
-        var context = RequestContext(request: request, responder: responder, parameters: [])
+        var context = RequestContext(request: request, responder: responder, parameters: [], clientAddress: clientAddress(request),
+                                     requestID: requestID(request), startedAt: EventLoop.hrtime())
         let origin = request.headers["Origin"]
         guard let (route, parameters) = router.match(request.path) else {
             return reply(context, Problem(404, "no route for \(request.path); the API lives under /api/v1 (see /openapi.json)"))
         }
-        context = RequestContext(request: request, responder: responder, parameters: parameters)
+        context = RequestContext(request: request, responder: responder, parameters: parameters, clientAddress: context.clientAddress,
+                                 requestID: context.requestID, startedAt: context.startedAt)
         if request.method == "OPTIONS" {
             return preflight(context, route: route, origin: origin)
         }
@@ -105,7 +139,7 @@ public final class Gateway {
             problem.headers.add("Allow", route.allow)
             return reply(context, problem)
         }
-        handler(context)
+        admit(context, route: route, handler)
     }
 
     /// CORS preflight (and plain OPTIONS, which just lists the methods).
@@ -142,6 +176,13 @@ public final class Gateway {
     /// The one exit of every response: CORS headers are stamped here.
     func send(_ context: RequestContext, _ response: HTTPResponse) {
         var response = response
+        for field in context.responseHeaders { response.headers.add(field.name, field.value) }
+        response.headers.add("X-Request-Id", context.requestID)
+        if logger.logLevel <= .debug {
+            let millis = Double(EventLoop.hrtime() - context.startedAt) / 1e6
+            logger.debug("\(context.request.method) \(context.path) \(response.status) \(millis) ms",
+                         metadata: ["request_id": .string(context.requestID), "client": .string(context.clientAddress)])
+        }
         if let origin = context.request.headers["Origin"], let allowed = allowedOrigin(origin) {
             response.headers.add("Access-Control-Allow-Origin", allowed)
             response.headers.add("Access-Control-Expose-Headers", "Location, Retry-After")
@@ -155,7 +196,9 @@ public final class Gateway {
         switch result {
         case .success(let value): success(value)
         case .failure(let error):
-            if error.kind == .internalError { logger.error("\(context.request.method) \(context.path): \(error.detail)") }
+            if error.kind == .internalError {
+                logger.error("\(context.request.method) \(context.path): \(error.detail)", metadata: ["request_id": .string(context.requestID)])
+            }
             reply(context, Problem(error))
         }
     }

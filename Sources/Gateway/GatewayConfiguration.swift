@@ -12,7 +12,15 @@ public struct GatewayConfiguration: Sendable {
     /// Origins allowed by CORS; "*" allows any.
     public var corsOrigins: [String] = []
     public var sessions = SessionSettings()
+    public var protection = ProtectionSettings()
+    /// Code execution: limits (defaults and maxima), queue bound, how long POST /execute waits.
+    public var executions = ExecutionSettings()
     public var version = "0.1.0"
+    /// The web client's folder (index.html, app.js, ...); empty: the repository's web/, found by
+    /// walking up from the executable's folder.
+    public var webRoot = ""
+    /// Where Debian's libjs-codemirror installs CodeMirror 5, served under /vendor/codemirror/.
+    public var codeMirrorRoot = "/usr/share/javascript/codemirror"
 
     public init() {}
 }

@@ -32,6 +32,8 @@ struct Problem: Error {
         case 414: return ("uri-too-long", "URI too long")
         case 415: return ("unsupported-media-type", "Unsupported media type")
         case 422: return ("validation", "Invalid field")
+        case 426: return ("upgrade-required", "Upgrade required")
+        case 429: return ("too-many-requests", "Too many requests")
         case 431: return ("header-fields-too-large", "Header fields too large")
         case 503: return ("unavailable", "Service unavailable")
         default: return ("internal", "Internal error")

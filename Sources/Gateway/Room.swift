@@ -81,8 +81,11 @@ final class Room {
         var legacyFrame: [UInt8]?
         if messageRevision > 0 && hasLegacyMembers { legacyFrame = legacyUpdate(body, revision: messageRevision) }
         let kind = frameType(body)
-        for client in members.values where client.connectionID != exclude {
-            client.receive(frame: frame, body: body, revision: messageRevision, legacyFrame: legacyFrame)
+        gateway.counters.broadcasts += 1
+        gateway.counters.deliveries += members.count
+        for client in members.values {
+            client.receive(frame: frame, body: body, revision: messageRevision, own: client.connectionID == exclude,
+                           legacyFrame: legacyFrame)
         }
         switch kind {
         case "user-left":
@@ -137,7 +140,7 @@ final class Room {
 
     /// After the subscription was lost and restored: deliver the ops committed meanwhile.
     func catchUp() {
-        gateway.sessions.frames(sessionID, after: revision) { [weak self] frames in
+        gateway.sessions.frames(sessionID, after: revision) { [weak self] _, frames in
             for (revision, frame) in frames { self?.deliver(Array(" \(revision)\n".utf8) + frame) }
         }
     }

@@ -5,6 +5,14 @@ struct RequestContext {
     let request: HTTPRequest
     let responder: HTTPResponder
     let parameters: [String]
+    /// Who the client is (the peer, or what a trusted balancer forwarded).
+    var clientAddress = ""
+    /// Added to whatever the handler answers (rate-limit state).
+    var responseHeaders = HTTPHeaders()
+    /// The request's id: the client's X-Request-Id when sane, else ours; on the response and in logs.
+    var requestID = ""
+    /// When handling began (monotonic ns), for the access log.
+    var startedAt: UInt64 = 0
     /// The path as requested, for problem `instance` members.
     var path: String { request.path }
 }
@@ -17,6 +25,8 @@ struct Route {
     let methods: [(method: String, handler: RouteHandler)]
     /// Served at the root too, not only under /api/v1 and /api.
     var atRoot = false
+    /// Served only at the root, never under /api/v1 or /api (the web client's pages and files).
+    var rootOnly = false
 
     /// The Allow header's value: every method, HEAD wherever GET is, and OPTIONS.
     var allow: String {
@@ -33,6 +43,8 @@ struct Route {
 }
 
 /// Matches paths under `/api/v1` and `/api` (same routes), and the few root routes.
+/// A pattern's last segment may be `*name`: it matches one or more remaining segments, and its
+/// parameter is those segments joined by "/" and still percent-encoded (the handler decodes them).
 struct Router {
     static let prefixes: [[String]] = [["api", "v1"], ["api"]]
     let routes: [Route]
@@ -41,17 +53,21 @@ struct Router {
     func match(_ path: String) -> (Route, [String])? {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         for prefix in Self.prefixes where segments.starts(with: prefix) {
-            if let found = match(Array(segments.dropFirst(prefix.count)), rootOnly: false) { return found }
+            if let found = match(Array(segments.dropFirst(prefix.count)), atRoot: false) { return found }
         }
-        return match(segments, rootOnly: true)
+        return match(segments, atRoot: true)
     }
 
-    private func match(_ segments: [String], rootOnly: Bool) -> (Route, [String])? {
-        for route in routes where route.pattern.count == segments.count && (!rootOnly || route.atRoot) {
+    private func match(_ segments: [String], atRoot: Bool) -> (Route, [String])? {
+        for route in routes where atRoot ? (route.atRoot || route.rootOnly) : !route.rootOnly {
+            let rest = route.pattern.last?.hasPrefix("*") == true
+            guard rest ? segments.count >= route.pattern.count : segments.count == route.pattern.count else { continue }
             var parameters: [String] = []
             var matched = true
-            for (part, segment) in zip(route.pattern, segments) {
-                if part.hasPrefix(":") {
+            for (index, (part, segment)) in zip(route.pattern, segments).enumerated() {
+                if rest && index == route.pattern.count - 1 {
+                    parameters.append(segments[index...].joined(separator: "/"))
+                } else if part.hasPrefix(":") {
                     parameters.append(percentDecode(segment))
                 } else if part != segment {
                     matched = false
@@ -67,9 +83,11 @@ struct Router {
     var documentedPaths: [String] {
         var paths: [String] = []
         for route in routes {
-            let tail = route.pattern.map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : $0 }.joined(separator: "/")
-            for prefix in Self.prefixes { paths.append("/" + (prefix + [tail]).joined(separator: "/")) }
-            if route.atRoot { paths.append("/" + tail) }
+            let tail = route.pattern.map { $0.hasPrefix(":") || $0.hasPrefix("*") ? "{\($0.dropFirst())}" : $0 }.joined(separator: "/")
+            if !route.rootOnly {
+                for prefix in Self.prefixes { paths.append("/" + (prefix + [tail]).joined(separator: "/")) }
+            }
+            if route.atRoot || route.rootOnly { paths.append("/" + tail) }
         }
         return paths
     }

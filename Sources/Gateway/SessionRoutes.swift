@@ -16,7 +16,7 @@ extension Gateway {
             Route(pattern: ["sessions", ":id", "history"], methods: [("GET", history)]),
             Route(pattern: ["languages"], methods: [("GET", languages)]),
             Route(pattern: ["languages", ":language", "template"], methods: [("GET", template)]),
-        ] + collaborationRoutes() + executionRoutes()
+        ] + collaborationRoutes() + executionRoutes() + staticRoutes() + clusterRoutes() + metricsRoutes()
     }
 
     // MARK: Sessions
@@ -180,8 +180,31 @@ extension Gateway {
             }
             limit = min(value, limit)
         }
+        var since: Int?
+        if let text = context.request.queryItem("since_revision") {
+            guard let value = Int(text), value >= 0 else {
+                return reply(context, Problem(422, "since_revision must be a non-negative integer, not '\(text)'", field: "since_revision"))
+            }
+            since = value
+        }
         sessions.history(id, limit: limit) { [self] result in
-            reply(context, result) { reply(context, ["events": .array($0)]) }
+            reply(context, result) { events in
+                guard let since else { return reply(context, ["events": .array(events)]) }
+                // The op log's part: what a REST client needs to catch up from `since`.
+                sessions.frames(id, after: since) { [self] head, frames in
+                    guard let head else { return reply(context, Problem.unavailable("the session store did not answer; retry shortly")) }
+                    guard since <= head else {
+                        return reply(context, Problem(422, "since_revision \(since) is from the future: the document is at revision \(head)", field: "since_revision"))
+                    }
+                    let ops = frames.compactMap { (try? JSON.parse($0.frame)).flatMap { frame -> JSON? in
+                        guard var data = frame["data"] else { return nil }
+                        if let time = frame["timestamp"] { data.set("timestamp", time) }
+                        return data
+                    } }
+                    reply(context, ["events": .array(events), "ops": .array(ops),
+                                    "ops_complete": .bool(ops.count == head - since), "revision": .integer(head)])
+                }
+            }
         }
     }
 
@@ -197,11 +220,11 @@ extension Gateway {
         return id
     }
 
-    private func bearerToken(_ context: RequestContext) -> String? {
+    func bearerToken(_ context: RequestContext) -> String? {
         guard let value = context.request.headers["Authorization"] else { return nil }
         let parts = value.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        return parts[1].trimmingCharacters(in: " \t")
+        return parts[1].trimmingWhitespace()
     }
 
     func joinURL(_ context: RequestContext, _ id: String) -> String {
@@ -214,7 +237,7 @@ extension Gateway {
         return "\(base)/s/\(id)"
     }
 
-    private func reply(_ context: RequestContext, _ error: any Error) {
+    func reply(_ context: RequestContext, _ error: any Error) {
         if let problem = error as? Problem { return reply(context, problem) }
         if let error = error as? InterviewError { return reply(context, Problem(error)) }
         reply(context, Problem(500, "\(error)"))
@@ -231,7 +254,7 @@ struct RequestBody {
             json = [:]
             return
         }
-        let type = request.headers["Content-Type"]?.split(separator: ";").first?.trimmingCharacters(in: " \t").lowercased() ?? ""
+        let type = request.headers["Content-Type"]?.split(separator: ";").first?.trimmingWhitespace().lowercased() ?? ""
         guard type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json")) else {
             throw Problem(415, type.isEmpty ? "send the body as application/json (Content-Type is missing)"
                                             : "send the body as application/json, not \(type)")
@@ -262,14 +285,5 @@ struct RequestBody {
         guard let value = json[key], !value.isNull else { return nil }
         guard value.objectValue != nil else { throw .invalid(key, "\(key) must be an object, not \(value.typeName)") }
         return value
-    }
-}
-
-extension StringProtocol {
-    func trimmingCharacters(in set: String) -> String {
-        var text = Substring(self)
-        while let first = text.first, set.contains(first) { text.removeFirst() }
-        while let last = text.last, set.contains(last) { text.removeLast() }
-        return String(text)
     }
 }

@@ -42,6 +42,7 @@ extension Sessions {
                             throw InterviewError(.internalError, "an op log entry is unreadable")
                         }
                         let theirs = try TextOperation(json: ops, maxComponents: .max)
+                        // Logged ops span the whole document; ours may have left out its trailing retain.
                         guard mine.baseLength <= theirs.baseLength else {
                             throw InterviewError.invalid("ops", "the operation spans \(mine.baseLength) characters but the document had \(theirs.baseLength) at that revision")
                         }
@@ -89,14 +90,17 @@ extension Sessions {
     /// The pub/sub channel of a session's changes.
     public static func channel(_ id: String) -> String { Scripts.channel(id) }
 
-    /// The op frames committed after `revision` that the log still holds, oldest first.
-    public func frames(_ id: String, after revision: Int, _ completion: @escaping ([(revision: Int, frame: [UInt8])]) -> Void) {
+    /// The op frames committed after `revision` that the log still holds, oldest first, and the
+    /// current revision (nil when it cannot be read).
+    public func frames(_ id: String, after revision: Int,
+                       _ completion: @escaping (_ head: Int?, _ frames: [(revision: Int, frame: [UInt8])]) -> Void) {
         let keys = Scripts.keys(id)
         redis.send(["HGET", keys[0], "revision"]) { [redis] result in
-            guard let head = (try? result.get())?.integer, head > revision else { return completion([]) }
+            guard let head = (try? result.get())?.integer else { return completion(nil, []) }
+            guard head > revision else { return completion(head, []) }
             redis.send(["LRANGE", keys[5], String(-(head - revision)), "-1"]) { result in
                 let frames = (try? result.get())?.array?.compactMap(\.bytes) ?? []
-                completion(frames.enumerated().map { (head - frames.count + $0.offset + 1, $0.element) })
+                completion(head, frames.enumerated().map { (head - frames.count + $0.offset + 1, $0.element) })
             }
         }
     }
@@ -126,6 +130,11 @@ extension Sessions {
         let key = Self.gatewayKeys(instance)[2]
         redis.send([open ? "SADD" : "SREM", key, id]) { _ in }
         if open { redis.send(["PEXPIRE", key, "3600000"]) { _ in } }
+    }
+
+    /// A gateway stopping gracefully leaves the registry itself (its connections are gone).
+    public func deregister(instance: String, _ completion: @escaping () -> Void) {
+        redis.run(Scripts.forgetGateway, keys: Self.gatewayKeys(instance), arguments: [instance]) { _ in completion() }
     }
 
     /// Marks every connection of a dead gateway offline, session by session, then forgets it.

@@ -56,9 +56,12 @@ enum Scripts {
     end
     local function participant_list()
       local list = {}
+      local online = {}
+      for _, pid in ipairs(redis.call('HVALS', KEYS[7])) do online[pid] = true end
       for _, raw in ipairs(redis.call('HVALS', KEYS[2])) do
         local p = cjson.decode(raw)
         p.token_hash = nil
+        p.is_online = online[p.id] == true
         table.insert(list, p)
       end
       table.sort(list, function(a, b)
@@ -146,13 +149,18 @@ enum Scripts {
     return view(load_session(now, true))
     """)
 
-    /// ARGV: id, name, role, token_hash, presented token hash, history_limit, palette (comma list).
+    /// ARGV: id, name, role, token_hash, presented token hash, history_limit, palette (comma list),
+    /// and for a WebSocket join the session's connection cap ('' for REST), checked first so a
+    /// join refused for it takes no seat.
     static let join = RedisScript(name: "join", source: prelude + """
     local now = now_ms()
     local s, err = load_session(now, false)
     if not s then return err end
     if ARGV[3] == 'interviewer' and ARGV[5] ~= s.host_token_hash then
       return redis.error_reply('FORBIDDEN joining as interviewer needs the host token')
+    end
+    if ARGV[8] and ARGV[8] ~= '' and redis.call('HLEN', KEYS[7]) >= tonumber(ARGV[8]) then
+      return redis.error_reply('TOOMANY connections')
     end
     local count = redis.call('HLEN', KEYS[2])
     if count >= tonumber(s.max_participants) then return redis.error_reply('FULL ' .. count) end
@@ -268,8 +276,10 @@ enum Scripts {
       push_history(event, limit, expires)
       publish(ARGV[12], 0, frame('language-changed', cjson.encode(data), now))
     end
+    local committed
     if set_code and code ~= s.code then
       local revision = commit_text(code, replace_ops(s.code, code), author, ARGV[12], now, tonumber(ARGV[13]), expires)
+      committed = revision
       local event = {type = 'code_saved', at = now, revision = revision}
       if author then event.user_id = author.id event.name = author.name end
       push_history(event, limit, expires)
@@ -279,7 +289,9 @@ enum Scripts {
       push_history({type = 'ended', at = now}, limit, expires)
       publish('', 0, frame('session-ended', '{"session_id":' .. cjson.encode(s.id) .. '}', now))
     end
-    return view(load_session(now, true))
+    local after = load_session(now, true)
+    after.committed_revision = committed
+    return view(after)
     """)
 
     /// ARGV: presented token hash, gone_retention_ms.
@@ -371,13 +383,21 @@ enum Scripts {
         pos = nxt
       end
     end
-    table.insert(out, string.sub(doc, pos))
+    local rest = string.sub(doc, pos)
+    table.insert(out, rest)
     local text = table.concat(out)
     if #text > tonumber(ARGV[5]) then return redis.error_reply('TOOLARGE ' .. #text) end
+    -- Log the op over the whole document (its left-out trailing retain written out), so later
+    -- ops made at this revision transform against it length for length.
+    local ops_json = ARGV[2]
+    local tail = scalar_len(rest)
+    if tail > 0 then
+      if #ops == 0 then ops_json = '[' .. tail .. ']' else ops_json = string.sub(ops_json, 1, -2) .. ',' .. tail .. ']' end
+    end
     local author
     local raw = redis.call('HGET', KEYS[2], ARGV[4])
     if raw then author = cjson.decode(raw) end
-    return {commit_text(text, ARGV[2], author, ARGV[3], now, tonumber(ARGV[6]), tonumber(s.expires_at))}
+    return {commit_text(text, ops_json, author, ARGV[3], now, tonumber(ARGV[6]), tonumber(s.expires_at))}
     """)
 
     /// A participant id for a participant token (rejoining). ARGV: token hash.
@@ -404,9 +424,10 @@ enum Scripts {
     if redis.call('HLEN', KEYS[7]) >= tonumber(ARGV[4]) then return redis.error_reply('TOOMANY connections') end
     local revision = tonumber(s.revision)
     local missed
-    if ARGV[3] ~= '' then
+    -- A revision ahead of ours (writes lost in a failover, or a confused client) gets no missed
+    -- ops: the client reloads the text, which is the truth.
+    if ARGV[3] ~= '' and tonumber(ARGV[3]) <= revision then
       local since = tonumber(ARGV[3])
-      if since > revision then return redis.error_reply('FUTURE ' .. revision) end
       local n = revision - since
       if n == 0 then
         missed = {}

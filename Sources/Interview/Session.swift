@@ -49,6 +49,8 @@ public struct Session: Sendable {
     public var expiresAt: Int64
     public var maxParticipants: Int
     public var participants: [Participant]
+    /// The revision an update's code change was committed as (nil when it committed none).
+    public var committedRevision: Int?
 
     /// Decodes the `{session, participants}` view the scripts return.
     init?(view: JSON) {
@@ -68,6 +70,7 @@ public struct Session: Sendable {
         updatedAt = updated
         expiresAt = expires
         maxParticipants = Int(max)
+        committedRevision = s["committed_revision"]?.intValue
         // cjson encodes an empty list as an empty object.
         participants = (view["participants"]?.arrayValue ?? []).compactMap(Participant.init)
     }

@@ -85,11 +85,13 @@ public final class Sessions {
         }
     }
 
-    public func join(_ id: String, name: String, role: Role, token: String?,
+    /// `connected`: the join comes with a WebSocket, which must fit the session's connection cap.
+    public func join(_ id: String, name: String, role: Role, token: String?, connected: Bool = false,
                      _ completion: @escaping (Result<(Participant, String), InterviewError>) -> Void) {
         let participantToken = Identifiers.token()
         let arguments = [Identifiers.participantID(), name, role.rawValue, Identifiers.tokenHash(participantToken),
-                         hash(token), String(settings.historyLimit), Self.palette]
+                         hash(token), String(settings.historyLimit), Self.palette,
+                         connected ? String(settings.maxConnectionsPerSession) : ""]
         run(Scripts.join, id, arguments) { result in
             completion(result.flatMap { value in
                 guard let text = value.text, let json = try? JSON.parse(text), let participant = Participant(json) else {
@@ -230,7 +232,8 @@ func translate(_ error: RedisError, session id: String = "") -> InterviewError {
 }
 
 extension StringProtocol {
-    func trimmingWhitespace() -> String {
+    /// Without leading and trailing white space (Unicode's, not only ASCII's).
+    public func trimmingWhitespace() -> String {
         let scalars = Array(unicodeScalars)
         guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
               let last = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return "" }

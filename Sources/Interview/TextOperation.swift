@@ -31,6 +31,10 @@ public struct TextOperation: Sendable, Equatable {
         }
     }
 
+    /// No document is longer than this many characters; larger counts are refused before any
+    /// arithmetic, so no input can overflow the lengths.
+    public static let maxCount = 1 << 32
+
     /// Parses the wire form; `maxComponents` bounds the work one message can cause.
     public init(json: JSON, maxComponents: Int = 10_000) throws(InterviewError) {
         guard let items = json.arrayValue else { throw .invalid("ops", "ops must be an array") }
@@ -41,6 +45,9 @@ public struct TextOperation: Sendable, Equatable {
                 insert(text)
             } else if let n = item.intValue {
                 guard n != 0 else { throw .invalid("ops", "0 is neither a retain nor a delete") }
+                guard n.magnitude <= UInt(Self.maxCount) else {
+                    throw .invalid("ops", "a retain or delete of \(n) characters is longer than any document")
+                }
                 if n > 0 { retain(n) } else { delete(-n) }
             } else {
                 throw .invalid("ops", "each op component must be an integer or a string, not \(item.typeName)")

@@ -8,6 +8,8 @@ import Transport
 public struct RedisAddress: Sendable, CustomStringConvertible {
     public var host: String
     public var port: Int
+    /// When set, host and port are unused: the primary is asked of these sentinels (Sentinel.swift).
+    public var sentinel: SentinelSettings?
 
     public init(host: String, port: Int) {
         self.host = host
@@ -30,7 +32,7 @@ public struct RedisAddress: Sendable, CustomStringConvertible {
         guard !host.isEmpty else { return nil }
     }
 
-    public var description: String { "\(host):\(port)" }
+    public var description: String { sentinel?.description ?? "\(host):\(port)" }
 }
 
 /// One hiredis async connection on the loop, reconnecting with backoff when Redis goes away.
@@ -57,14 +59,23 @@ public final class RedisConnection {
     private var closeCompletion: (() -> Void)?
     private var lastError = "not connected yet"
     private var everConnected = false
+    /// With Sentinel: who names the primary, and the primary this connection last used.
+    private var sentinel: SentinelClient?
+    private var primary: RedisAddress
+    private var dropTimer: LoopTimer
+    private var connectStartedAt: UInt64 = 0
 
     /// A command unanswered for this long drops the connection (Redis hung or the network did).
     public var commandTimeoutMillis: UInt64 = 5_000
+    /// A TCP connect unanswered for this long is given up (a host that is down answers nothing).
+    public var connectTimeoutMillis: UInt64 = 2_000
     /// Called with true on every (re)connect and false on every loss.
     public var onStateChange: ((Bool) -> Void)?
     /// Receives every pub/sub reply (subscribe confirmations and messages) of `subscribe` calls.
     var onPush: ((RedisValue) -> Void)?
     public private(set) var reconnectCount = 0
+    /// Round trips of commands (send to reply), for /metrics.
+    public private(set) var latency = LatencyHistogram()
 
     public init(loop: EventLoop, address: RedisAddress, logger: Logger) {
         self.loop = loop
@@ -72,11 +83,23 @@ public final class RedisConnection {
         self.logger = logger
         retryTimer = LoopTimer(loop: loop)
         watchdog = LoopTimer(loop: loop)
+        dropTimer = LoopTimer(loop: loop)
+        primary = address
+        if let settings = address.sentinel {
+            let sentinel = SentinelClient(settings: settings, loop: loop, logger: logger)
+            sentinel.onSwitch = { [unowned self] to in self.primaryMoved(to: to) }
+            sentinel.onRecheck = { [unowned self] in self.recheckPrimary() }
+            self.sentinel = sentinel
+        }
     }
 
     public var isConnected: Bool { state == .connected }
+    /// The Redis this connection uses: `address`, or with Sentinel the primary it last found.
+    public var primaryAddress: RedisAddress { primary }
     /// Why Redis is unusable right now, for problem details and /health.
-    public var unavailableReason: String { "Redis at \(address) is unreachable (\(lastError))" }
+    public var unavailableReason: String {
+        sentinel == nil ? "Redis at \(address) is unreachable (\(lastError))" : "Redis (\(address)) is unreachable (\(lastError))"
+    }
 
     /// Scripts to load on each connect; register before `start()`.
     public func register(_ script: RedisScript) { scripts.append(script) }
@@ -84,6 +107,7 @@ public final class RedisConnection {
     public func start() {
         watchdog.start(after: 250, repeat: 250) { [unowned self] in self.checkTimeouts() }
         watchdog.unref()
+        sentinel?.watch()
         connect()
     }
 
@@ -129,7 +153,7 @@ public final class RedisConnection {
             completion(.failure(.unavailable(unavailableReason)))
             return
         }
-        sentAt.append(loop.now)
+        sentAt.append(EventLoop.hrtime())
     }
 
     /// Sends SUBSCRIBE/UNSUBSCRIBE. Their replies (many per command) go to `onPush`; the
@@ -170,6 +194,8 @@ public final class RedisConnection {
     public func close(_ completion: @escaping () -> Void) {
         retryTimer.close()
         watchdog.close()
+        dropTimer.close()
+        sentinel?.close()
         switch state {
         case .connected:
             state = .closing
@@ -194,6 +220,22 @@ public final class RedisConnection {
     private func connect() {
         guard state == .disconnected else { return }
         state = .connecting
+        guard let sentinel else { return open(address) }
+        sentinel.resolve { [weak self] result in
+            guard let self, self.state == .connecting, self.context == nil else { return }
+            switch result {
+            case .success(let primary):
+                if primary.description != self.primary.description { self.logger.info("Sentinel names \(primary) as the primary") }
+                self.primary = primary
+                self.open(primary)
+            case .failure(let error):
+                self.connectFailed(error.message)
+            }
+        }
+    }
+
+    private func open(_ address: RedisAddress) {
+        connectStartedAt = loop.now
         guard let context = redisAsyncConnect(address.host, Int32(address.port)) else {
             connectFailed("out of memory")
             return
@@ -239,7 +281,14 @@ public final class RedisConnection {
         if everConnected { reconnectCount += 1 }
         everConnected = true
         if let context { redisEnableKeepAlive(&context.pointee.c) }
-        logger.info("connected to Redis at \(address)")
+        logger.info("connected to Redis at \(primary)")
+        if sentinel != nil {
+            // Sentinel may still name a primary that was demoted: only a master is used.
+            send(["ROLE"]) { [weak self] result in
+                guard case .success(let value) = result, let role = value.array?.first?.text, role != "master" else { return }
+                self?.drop("\(self?.primary.description ?? "") is a \(role), not the primary")
+            }
+        }
         for script in scripts {
             send(["SCRIPT", "LOAD", script.source]) { [logger] result in
                 if case .failure(let error) = result { logger.error("loading script \(script.name) failed: \(error)") }
@@ -251,7 +300,7 @@ public final class RedisConnection {
     private func connectFailed(_ reason: String) {
         if state == .closing || state == .closed { state = .closed; return }
         state = .disconnected
-        if lastError != reason { logger.warning("cannot connect to Redis at \(address): \(reason)") }
+        if lastError != reason { logger.warning("cannot connect to Redis at \(primary): \(reason)") }
         lastError = reason
         scheduleReconnect()
     }
@@ -267,7 +316,7 @@ public final class RedisConnection {
         }
         state = .disconnected
         lastError = reason
-        logger.warning("lost Redis at \(address): \(reason); reconnecting")
+        logger.warning("lost Redis at \(primary): \(reason); reconnecting")
         onStateChange?(false)
         scheduleReconnect()
     }
@@ -278,17 +327,71 @@ public final class RedisConnection {
         retryTimer.start(after: delay) { [unowned self] in self.connect() }
     }
 
+    /// Drops the connection (from a timer, never inside a hiredis callback); the usual reconnect
+    /// follows, which asks Sentinel again.
+    func drop(_ reason: String) {
+        guard state == .connected else { return }
+        dropTimer.start(after: 0) { [unowned self] in
+            guard self.state == .connected, let context = self.context else { return }
+            self.logger.warning("dropping the Redis connection: \(reason)")
+            self.lastError = reason
+            context.pointee.err = REDIS_ERR_OTHER
+            redisAsyncFree(context)
+        }
+    }
+
+    /// Sentinel promoted another primary: leave the old one now, or retry at once if waiting.
+    private func primaryMoved(to: RedisAddress) {
+        switch state {
+        case .connected where to.description != primary.description:
+            drop("Sentinel switched the primary to \(to)")
+        case .disconnected:
+            retryTimer.stop()
+            backoffMillis = 100
+            connect()
+        case .connecting:
+            backoffMillis = 100
+            if context != nil, to.description != primary.description { abortConnect("Sentinel switched the primary to \(to)") }
+        default:
+            break
+        }
+    }
+
+    /// A switch may have been missed while no sentinel was watched: compare with what they say now.
+    private func recheckPrimary() {
+        guard state == .connected, let sentinel else { return }
+        sentinel.resolve { [weak self] result in
+            guard let self, case .success(let now) = result, now.description != self.primary.description else { return }
+            self.drop("Sentinel names \(now) as the primary now")
+        }
+    }
+
     fileprivate func replyArrived() {
-        if sentHead < sentAt.count { sentHead += 1 }
+        if sentHead < sentAt.count {
+            latency.record(nanoseconds: EventLoop.hrtime() &- sentAt[sentHead])
+            sentHead += 1
+        }
         if sentHead == sentAt.count {
             sentAt.removeAll(keepingCapacity: true)
             sentHead = 0
         }
     }
 
+    /// Gives up a connect in progress (from a timer or a sentinel event, never inside a hiredis
+    /// callback; hiredis calls no callback for a context that never connected).
+    private func abortConnect(_ reason: String) {
+        guard state == .connecting, let context else { return }
+        self.context = nil
+        redisAsyncFree(context)
+        connectFailed(reason)
+    }
+
     private func checkTimeouts() {
+        if state == .connecting, context != nil, loop.now - connectStartedAt > connectTimeoutMillis {
+            return abortConnect("no connection within \(connectTimeoutMillis) ms")
+        }
         guard state == .connected, sentHead < sentAt.count, let context else { return }
-        let age = loop.now - sentAt[sentHead]
+        let age = (EventLoop.hrtime() &- sentAt[sentHead]) / 1_000_000
         guard age > commandTimeoutMillis else { return }
         logger.error("Redis did not answer for \(age) ms; dropping the connection")
         lastError = "no reply for \(age) ms"
@@ -326,6 +429,10 @@ private let commandCallback: @convention(c) (UnsafeMutablePointer<redisAsyncCont
     }
     let value = decode(reply.assumingMemoryBound(to: redisReply.self))
     if case .error(let message) = value {
+        // A replica answers writes with READONLY: the primary moved (Sentinel failover).
+        if message.hasPrefix("READONLY"), let data = context?.pointee.data {
+            Unmanaged<RedisConnection>.fromOpaque(data).takeUnretainedValue().drop("Redis answered \(message)")
+        }
         pending.completion(.failure(.server(message)))
     } else {
         pending.completion(.success(value))
@@ -340,7 +447,7 @@ private let pushCallback: @convention(c) (UnsafeMutablePointer<redisAsyncContext
     connection.push(decode(reply.assumingMemoryBound(to: redisReply.self)))
 }
 
-private func decode(_ reply: UnsafePointer<redisReply>) -> RedisValue {
+func decode(_ reply: UnsafePointer<redisReply>) -> RedisValue {
     let r = reply.pointee
     switch r.type {
     case REDIS_REPLY_STRING:

@@ -33,6 +33,7 @@ public final class RedisSubscriber {
     }
 
     public var isConnected: Bool { connection.isConnected }
+    public var reconnectCount: Int { connection.reconnectCount }
     public var channelCount: Int { listeners.count }
 
     public func start() { connection.start() }

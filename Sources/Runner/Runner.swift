@@ -1,1 +1,399 @@
-// The runner lands with issue 4.
+import CLibUV
+import Interview
+import JSON
+import Logging
+import Redis
+import Transport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything a runner process can be told; `codeinterview runner --help` documents each field.
+public struct RunnerConfiguration: Sendable {
+    public var redis = RedisAddress(host: "127.0.0.1", port: 6379)
+    /// This runner's id in the registry and in job ownership.
+    public var nodeID = "runner"
+    /// Jobs run at once.
+    public var concurrency = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    /// Defaults (for jobs without limits) and maxima (every job is clamped to them), retention, attempts.
+    public var execution = ExecutionSettings()
+    /// Limits of the compile step of compiled languages.
+    public var compileLimits = ExecutionLimits(cpuTimeMillis: 30_000, wallTimeMillis: 60_000, memoryKB: 2_097_152, processes: 256,
+                                               fileSizeKB: 131_072, openFiles: 1_024, outputKB: 1_024)
+    /// stdout and stderr are each kept up to this many bytes (the rest sets `truncated`).
+    public var outputCaptureBytes = 64 * 1024
+    /// Restricts the languages offered (nil: every toolchain that works here).
+    public var languages: [String]?
+    public var heartbeatMillis: UInt64 = 1_000
+    /// How long the jobs of a runner that stopped heartbeating stay its own.
+    public var leaseMillis = 5_000
+    /// BLMOVE timeout: how quickly a waiting runner notices SIGTERM.
+    public var pullTimeoutSeconds = 1
+    public var bwrapPath = "/usr/bin/bwrap"
+    /// The sandbox supervisor; empty: `codeinterview-sandbox` next to this executable.
+    public var helperPath = ""
+    /// Size of each of the sandbox's tmpfs (/work and /tmp).
+    public var tmpfsBytes = 256 * 1024 * 1024
+    /// Used only when the runner runs as root: bubblewrap is started as this user.
+    public var sandboxUID: UInt32 = 65534
+    public var sandboxGID: UInt32 = 65534
+
+    public init() {}
+
+    var sandbox: SandboxSettings {
+        SandboxSettings(bwrapPath: bwrapPath, helperPath: helperPath, tmpfsBytes: tmpfsBytes, uid: sandboxUID, gid: sandboxGID)
+    }
+}
+
+public struct RunnerError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A runner process: one libuv loop; pulls jobs from Redis, runs them in bubblewrap, writes results.
+///
+/// Two Redis connections: `blocking` only ever carries BLMOVE (a blocking command would stall
+/// every other command behind it), `redis` carries everything else (scripts, heartbeats, output).
+public final class Runner {
+    public private(set) var configuration: RunnerConfiguration
+    let logger: Logger
+    let loop: EventLoop
+    private let redis: RedisConnection
+    private let blocking: RedisConnection
+    private var signals: SignalWatcher?
+    private var heartbeatTimer: LoopTimer?
+    private var retryTimer: LoopTimer?
+    /// Toolchains that work in the sandbox here, with their versions; set once probing is done.
+    private var offered: [(toolchain: Toolchain, version: String)] = []
+    private var ready = false
+    private var pulling = false
+    private var stopping = false
+    private var closed = false
+    /// Jobs this runner holds: pulled (claim in flight) or running.
+    private var held: [String: Execution?] = [:]
+    private var finishing: Set<String> = []
+    private let startedAt = EventLoop.unixMillis()
+    private var completed = 0
+    private var hostName: String
+
+    public init(configuration: RunnerConfiguration, logger: Logger) throws {
+        var configuration = configuration
+        if configuration.helperPath.isEmpty { configuration.helperPath = Self.defaultHelperPath() }
+        guard access(configuration.helperPath, X_OK) == 0 else {
+            throw RunnerError("the sandbox supervisor \(configuration.helperPath) is missing or not executable (build it: swift build; or set --sandbox-helper)")
+        }
+        guard access(configuration.bwrapPath, X_OK) == 0 else {
+            throw RunnerError("bubblewrap (\(configuration.bwrapPath)) is not installed; run scripts/setup or set --bwrap")
+        }
+        if let problem = configuration.execution.problem() { throw RunnerError(problem) }
+        self.configuration = configuration
+        self.logger = logger
+        loop = EventLoop()
+        redis = RedisConnection(loop: loop, address: configuration.redis, logger: logger)
+        var blockingLogger = logger
+        blockingLogger[metadataKey: "connection"] = "blocking"
+        blocking = RedisConnection(loop: loop, address: configuration.redis, logger: blockingLogger)
+        for script in ExecutionScripts.runner { redis.register(script) }
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, 255)
+        hostName = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// `codeinterview-sandbox` in the directory of the running executable.
+    static func defaultHelperPath() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let length = readlink("/proc/self/exe", &buffer, 4095)
+        guard length > 0 else { return "codeinterview-sandbox" }
+        let path = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        return directory + "/codeinterview-sandbox"
+    }
+
+    /// Probes the toolchains, then serves until SIGTERM or SIGINT and the jobs it holds are done.
+    public func run() throws {
+        signals = SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT]) { [unowned self] signum in self.stop(signum) }
+        var failure: String?
+        probe { [unowned self] results, reasons in
+            let wanted = self.configuration.languages.map(Set.init)
+            self.offered = results.filter { wanted?.contains($0.toolchain.id) ?? true }
+            if self.offered.isEmpty {
+                failure = "no language can run in the sandbox here"
+                    + (wanted.map { " (asked for: \($0.sorted().joined(separator: ", ")))" } ?? "")
+                    + "; check bubblewrap and the toolchains (scripts/setup installs them): " + reasons.joined(separator: "; ")
+                self.signals?.close()
+                return
+            }
+            self.logger.info("offering \(self.offered.map { "\($0.toolchain.id) \($0.version)" }.joined(separator: ", "))")
+            if self.stopping { return self.shutdown() }
+            self.ready = true
+            self.redis.onStateChange = { [unowned self] up in
+                if up { self.heartbeat() }
+                self.pull()
+            }
+            self.blocking.onStateChange = { [unowned self] _ in self.pull() }
+            self.redis.start()
+            self.blocking.start()
+            let timer = LoopTimer(loop: self.loop)
+            self.heartbeatTimer = timer
+            timer.start(after: self.configuration.heartbeatMillis, repeat: self.configuration.heartbeatMillis) { [unowned self] in
+                self.heartbeat()
+            }
+        }
+        logger.info("runner \(configuration.nodeID) starting: concurrency \(configuration.concurrency), Redis at \(configuration.redis)")
+        loop.run()
+        if let failure { throw RunnerError(failure) }
+        logger.info("runner \(configuration.nodeID) stopped after \(completed) job(s)")
+    }
+
+    // MARK: Toolchain detection
+
+    /// Runs every toolchain's probe commands in the sandbox (all at once); offers those that exit 0.
+    private func probe(_ completion: @escaping ([(toolchain: Toolchain, version: String)], [String]) -> Void) {
+        var results: [String: String] = [:]
+        var remaining = 0
+        var reasons: [String] = []
+        let limits = ExecutionLimits(cpuTimeMillis: 20_000, wallTimeMillis: 30_000, memoryKB: 2_097_152, processes: 256,
+                                     fileSizeKB: 1_024, openFiles: 256, outputKB: 64)
+        let wanted = configuration.languages.map(Set.init)
+        for toolchain in Toolchain.all where wanted?.contains(toolchain.id) ?? true {
+            var spec = SandboxSpec()
+            spec.environment = ["PATH=\(SandboxSettings.path)", "HOME=\(SandboxSettings.workDirectory)", "TMPDIR=/tmp", "LANG=C.UTF-8"]
+                + toolchain.environment
+            for (index, command) in toolchain.probes.enumerated() {
+                spec.steps.append(SandboxStep(name: "probe\(index)", arguments: command, limits: limits, stackKB: 8192,
+                                              stdinFromRunner: false, capture: true, captureBytes: 4096))
+            }
+            let process = SandboxProcess(loop: loop)
+            remaining += 1
+            var errors: [UInt8] = []
+            process.onOutput = { stream, bytes in
+                if stream == 2, errors.count < 500 { errors += bytes.prefix(500 - errors.count) }
+            }
+            process.onExit = { [unowned self] status, _, bytes in
+                let report = SandboxReport(bytes)
+                let passed = report.steps.count == toolchain.probes.count && report.steps.allSatisfy { $0.exitCode == 0 && $0.reason == "none" }
+                if passed {
+                    results[toolchain.id] = Toolchain.version(from: String(decoding: report.steps[0].output, as: UTF8.self))
+                } else {
+                    let why = report.error ?? report.steps.last.map { step in
+                        step.reason == "exec" ? "\(toolchain.probes[report.steps.count - 1][0]) not found"
+                            : "\(step.name) exited \(step.exitCode ?? -1): \(String(decoding: step.output.prefix(200), as: UTF8.self))"
+                    } ?? "the sandbox did not start (exit status \(status)): "
+                        + String(decoding: errors, as: UTF8.self).trimmingWhitespace()
+                    reasons.append("\(toolchain.id): \(why)")
+                    self.logger.info("not offering \(toolchain.id): \(why)")
+                }
+                remaining -= 1
+                if remaining == 0 {
+                    completion(Toolchain.all.compactMap { t in results[t.id].map { (t, $0) } }, reasons)
+                }
+            }
+            do {
+                try process.start(arguments: configuration.sandbox.bwrapArguments(), settings: configuration.sandbox,
+                                  stdin: [], spec: spec.bytes)
+            } catch {
+                logger.error("cannot start the sandbox: \(error)")
+                remaining -= 1
+            }
+        }
+        if remaining == 0 { completion([], reasons + ["the sandbox could not be started"]) }
+    }
+
+    // MARK: Pulling
+
+    private var languageList: String { "," + offered.map(\.toolchain.id).joined(separator: ",") + "," }
+
+    /// Pulls the next job when there is room: parked jobs of offered languages first, then the queue.
+    private func pull() {
+        guard ready, !stopping, !pulling, held.count < configuration.concurrency,
+              redis.isConnected, blocking.isConnected else { return }
+        pulling = true
+        let processing = ExecutionKeys.processing(configuration.nodeID)
+        redis.run(ExecutionScripts.pullParked, keys: [processing], arguments: offered.map(\.toolchain.id)) { [unowned self] result in
+            if case .success(let value) = result, let id = value.text {
+                self.pulling = false
+                self.pulled(id)
+                return self.pull()
+            }
+            self.blocking.send(["BLMOVE", ExecutionKeys.queue, processing, "RIGHT", "LEFT", String(self.configuration.pullTimeoutSeconds)]) { [unowned self] result in
+                self.pulling = false
+                switch result {
+                case .success(let value):
+                    if let id = value.text { self.pulled(id) }
+                    if self.stopping { return self.shutdownIfIdle() }
+                    self.pull()
+                case .failure(let error):
+                    if self.stopping { return self.shutdownIfIdle() }
+                    self.logger.warning("pulling a job failed: \(error); retrying")
+                    self.retryPull()
+                }
+            }
+        }
+    }
+
+    private func retryPull() {
+        if retryTimer == nil { retryTimer = LoopTimer(loop: loop) }
+        retryTimer?.start(after: 500) { [unowned self] in self.pull() }
+    }
+
+    /// A job moved into this runner's processing list: claim it (the script checks it is still there).
+    private func pulled(_ id: String) {
+        held[id] = .some(nil)
+        let arguments = [id, configuration.nodeID, languageList, String(configuration.execution.maxAttempts),
+                         String(configuration.execution.retentionMillis)]
+        redis.run(ExecutionScripts.claim, keys: [ExecutionKeys.processing(configuration.nodeID)], arguments: arguments) { [unowned self] result in
+            guard case .success(let value) = result, let parts = value.array?.map({ $0.text ?? "" }), parts.first == "run",
+                  parts.count >= 9, let toolchain = self.offered.first(where: { $0.toolchain.id == parts[1] })?.toolchain else {
+                if case .failure(let error) = result { self.logger.warning("claiming job \(id) failed: \(error)") }
+                else if case .success(let value) = result, let word = value.array?.first?.text, word != "run" {
+                    self.logger.info("job \(id): \(word)")
+                }
+                self.held[id] = nil
+                if self.stopping { return self.shutdownIfIdle() }
+                return self.pull()
+            }
+            let stored = ExecutionLimits(json: try? JSON.parse(parts[4]), fallback: self.configuration.execution.defaults)
+            let job = ClaimedJob(id: id, language: parts[1], code: parts[2], stdin: parts[3],
+                                 limits: stored.clamped(to: self.configuration.execution.maxima),
+                                 sessionID: parts[5].isEmpty ? nil : parts[5], attempt: Int(parts[6]) ?? 1,
+                                 startedAt: Int64(parts[7]) ?? 0)
+            let execution = Execution(job: job, toolchain: toolchain, runner: self, logger: self.logger)
+            self.held[id] = .some(execution)
+            self.logger.info("running job \(id) (\(job.language), attempt \(job.attempt))")
+            execution.start()
+        }
+    }
+
+    // MARK: Results
+
+    func publishOutput(_ job: ClaimedJob, frame: String) {
+        redis.run(ExecutionScripts.output, keys: [ExecutionKeys.job(job.id)],
+                  arguments: [configuration.nodeID, String(job.attempt), frame]) { [unowned self] result in
+            if case .success(let value) = result, value.integer == 0, case .some(.some(let execution)) = self.held[job.id] {
+                execution.cancel()
+            }
+        }
+    }
+
+    /// An execution ended: write its result (once; `finish` refuses a second), free the slot.
+    func executionEnded(_ execution: Execution, result: JSON?) {
+        let id = execution.job.id
+        guard let result else {
+            held[id] = nil
+            afterJob()
+            return
+        }
+        completed += 1
+        finish(id, result: result, attempt: 1)
+    }
+
+    private func finish(_ id: String, result: JSON, attempt: Int) {
+        let status = result["status"]?.stringValue ?? "internal_error"
+        var summary: JSON = [:]
+        for key in ["exit_code", "signal", "time_ms", "memory_kb", "runner_id"] { summary.set(key, result[key] ?? .null) }
+        let arguments = [id, result.text, status, summary.text, String(configuration.execution.retentionMillis)]
+        redis.run(ExecutionScripts.finish, keys: [ExecutionKeys.job(id), ExecutionKeys.processing(configuration.nodeID)],
+                  arguments: arguments) { [unowned self] reply in
+            switch reply {
+            case .success(let value):
+                if value.integer == 1 {
+                    self.logger.info("job \(id) finished: \(status)")
+                } else {
+                    self.logger.notice("job \(id) already had a result; this run's result was discarded")
+                }
+                self.held[id] = nil
+                self.afterJob()
+            case .failure(let error) where error.isUnavailable && attempt < 30:
+                // Keep holding the job (the lease keeps it ours) and write the result once Redis is back.
+                self.logger.warning("writing the result of job \(id) failed: \(error); retrying")
+                let timer = LoopTimer(loop: self.loop)
+                timer.start(after: 1_000) { [unowned self] in
+                    timer.close()
+                    self.finish(id, result: result, attempt: attempt + 1)
+                }
+            case .failure(let error):
+                self.logger.error("writing the result of job \(id) failed: \(error); the job will be requeued")
+                self.held[id] = nil
+                self.afterJob()
+            }
+        }
+    }
+
+    private func afterJob() {
+        if stopping { return shutdownIfIdle() }
+        pull()
+    }
+
+    // MARK: Heartbeat
+
+    private var infoJSON: JSON {
+        let running = held.values.filter { $0 != nil }.count
+        return ["id": .string(configuration.nodeID), "host": .string(hostName), "pid": .integer(Int(getpid())),
+                // A draining runner offers nothing, so gateways stop queueing jobs only it could run.
+                "languages": .array(stopping ? [] : offered.map { ["id": .string($0.toolchain.id), "version": .string($0.version)] }),
+                "running": .integer(running), "capacity": .integer(configuration.concurrency),
+                "completed": .integer(completed), "draining": .bool(stopping),
+                "started_at": .integer(Int(startedAt)), "heartbeat_at": .integer(Int(EventLoop.unixMillis()))]
+    }
+
+    /// Registers in the node registry and renews this runner's job lease; requeues what others left
+    /// behind; cancels runs of jobs that are no longer this runner's.
+    private func heartbeat() {
+        guard ready, redis.isConnected, !closed else { return }
+        redis.run(ExecutionScripts.registerRunner, keys: [ExecutionKeys.runners, ExecutionKeys.runnerInfo],
+                  arguments: [configuration.nodeID, String(configuration.leaseMillis), infoJSON.text]) { [logger] result in
+            if case .failure(let error) = result { logger.warning("heartbeat failed: \(error)") }
+        }
+        let heldIDs = "," + held.keys.joined(separator: ",") + ","
+        let running = held.compactMap { id, execution in execution.map { "\(id):\($0.job.attempt)" } }.joined(separator: ",")
+        redis.run(ExecutionScripts.heartbeat, keys: [ExecutionKeys.leases, ExecutionKeys.processing(configuration.nodeID)],
+                  arguments: [configuration.nodeID, String(configuration.leaseMillis), heldIDs, running]) { [unowned self] result in
+            guard case .success(let value) = result, let parts = value.array, parts.count == 2 else { return }
+            if let requeued = parts[0].integer, requeued > 0 { self.logger.notice("requeued \(requeued) job(s) of stopped runners") }
+            for id in (parts[1].array ?? []).compactMap(\.text) {
+                if case .some(.some(let execution)) = self.held[id] { execution.cancel() }
+            }
+        }
+    }
+
+    // MARK: Stopping
+
+    private func stop(_ signum: Int32) {
+        if stopping {
+            logger.warning("second signal: stopping the sandboxes and exiting; held jobs go back to the queue when the lease runs out")
+            for case .some(let execution) in held.values { execution.kill() }
+            exit(1)
+        }
+        stopping = true
+        logger.info("signal \(signum): no more jobs; finishing \(held.count) held job(s)")
+        if !ready { return }
+        heartbeat()
+        shutdownIfIdle()
+    }
+
+    private func shutdownIfIdle() {
+        guard stopping, !pulling, held.isEmpty, !closed else { return }
+        shutdown()
+    }
+
+    /// Gives back anything left, leaves the registry, closes everything so the loop ends.
+    private func shutdown() {
+        guard !closed else { return }
+        closed = true
+        heartbeatTimer?.close()
+        retryTimer?.close()
+        let close = { [unowned self] in
+            self.blocking.close { [unowned self] in
+                self.redis.close { [unowned self] in
+                    self.signals?.close()
+                    self.signals = nil
+                }
+            }
+        }
+        guard ready, redis.isConnected else { return close() }
+        redis.run(ExecutionScripts.release, keys: [ExecutionKeys.leases, ExecutionKeys.processing(configuration.nodeID)],
+                  arguments: [configuration.nodeID]) { _ in }
+        redis.run(ExecutionScripts.deregisterRunner, keys: [ExecutionKeys.runners, ExecutionKeys.runnerInfo],
+                  arguments: [configuration.nodeID]) { _ in close() }
+    }
+}

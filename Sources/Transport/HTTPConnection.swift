@@ -35,7 +35,13 @@ final class HTTPConnection: StreamConnection {
 
     fileprivate(set) var phase = Phase.idle
     fileprivate(set) var serial: UInt64 = 0
+    /// The socket's peer, and the client's address (the same unless a PROXY line said otherwise).
+    private var socketAddress = ""
     private var remoteAddress = ""
+    /// Bytes of a PROXY protocol line still being read, while one is expected.
+    private var proxyLine: [UInt8]?
+    /// Whether the server counted this socket (every started one; not a failed accept).
+    private var counted = false
 
     private let parser: HTTPRequestParser
 
@@ -73,8 +79,21 @@ final class HTTPConnection: StreamConnection {
 
     func start() {
         uv_tcp_nodelay(tcp, 1)
-        remoteAddress = peerAddress()
+        socketAddress = peerAddress()
+        remoteAddress = socketAddress
         parser.remoteAddress = remoteAddress
+        counted = true
+        if let refusal = server.socketOpened(socketAddress) {
+            // Over a connection limit: answer why, then close.
+            closeAfterResponse = true
+            phase = .handling
+            serial &+= 1
+            respond(server.errorBody(refusal.status, refusal.detail, "/"), serial: serial)
+            return
+        }
+        if server.configuration.proxyProtocol && server.configuration.trustedProxies.contains(address: socketAddress) {
+            proxyLine = []
+        }
         // Slow-loris guard: a connection that never completes a header block is dropped.
         armTimer(server.configuration.headerTimeoutMillis)
         startReading()
@@ -113,6 +132,13 @@ final class HTTPConnection: StreamConnection {
         case .idle, .receiving:
             break
         }
+        var base = base, count = count
+        if proxyLine != nil {
+            guard let used = readProxyLine(UnsafeRawBufferPointer(start: base, count: count)) else { return }
+            base += used
+            count -= used
+            if count == 0 { return }
+        }
         if phase == .receiving && parser.headersDone { armTimer(server.configuration.idleTimeoutMillis) }
         let consumed = parser.parse(UnsafeRawBufferPointer(start: base, count: count))
         if consumed < count && parser.failure == nil {
@@ -121,6 +147,31 @@ final class HTTPConnection: StreamConnection {
         }
         afterParse()
         drain()
+    }
+
+    /// Reads "PROXY TCP4|TCP6|UNKNOWN src dst sport dport\r\n" (v1, at most 107 bytes); returns
+    /// the bytes it used once the line is complete, nil while it is not (or after closing).
+    private func readProxyLine(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        var line = proxyLine ?? []
+        for (index, byte) in bytes.enumerated() {
+            line.append(byte)
+            if byte == 10 {
+                proxyLine = nil
+                let words = String(decoding: line.filter { $0 != 13 && $0 != 10 }, as: UTF8.self).split(separator: " ")
+                guard words.count >= 2, words[0] == "PROXY" else { close(); return nil }
+                if (words[1] == "TCP4" || words[1] == "TCP6"), words.count == 6, AddressRange(String(words[2])) != nil {
+                    remoteAddress = String(words[2])
+                    parser.remoteAddress = remoteAddress
+                } else if words[1] != "UNKNOWN" {
+                    close()
+                    return nil
+                }
+                return index + 1
+            }
+            if line.count > 107 { close(); return nil }
+        }
+        proxyLine = line
+        return nil
     }
 
     private func peerClosed() {
@@ -168,6 +219,7 @@ final class HTTPConnection: StreamConnection {
 
     func respond(_ response: HTTPResponse, serial: UInt64) {
         guard phase == .handling, serial == self.serial else { return }
+        if response.status >= 100 && response.status < 600 { server.responses[response.status] += 1 }
         let closing = closeAfterResponse || !parser.keepAlive
         write(encode(response, closing: closing))
         if closing {
@@ -273,7 +325,7 @@ final class HTTPConnection: StreamConnection {
         phase = .upgraded
         tcpHandedOver = true
         let socket = WebSocketConnection(server: server, tcp: tcp, writesInFlight: writesInFlight,
-                                         remoteAddress: remoteAddress, leftover: pending)
+                                         remoteAddress: remoteAddress, socketAddress: socketAddress, leftover: pending)
         pending = []
         writesInFlight = 0
         openHandles -= 1
@@ -304,7 +356,10 @@ final class HTTPConnection: StreamConnection {
     private func handleClosed() {
         openHandles -= 1
         guard openHandles == 0 else { return }
-        if !tcpHandedOver { tcp.deallocate() }
+        if !tcpHandedOver {
+            tcp.deallocate()
+            if counted { server.socketClosed(socketAddress) }
+        }
         timer.deallocate()
         server.connectionClosed(self)
     }

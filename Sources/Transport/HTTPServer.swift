@@ -27,6 +27,14 @@ public struct HTTPServerConfiguration: Sendable {
     public var webSocketPingIntervalMillis: UInt64 = 20_000
     /// A WebSocket that sent nothing (not even a pong) for this long is dropped.
     public var webSocketDeadPeerMillis: UInt64 = 60_000
+    /// Open sockets (HTTP and WebSocket) this process takes; past it new ones get 503 and close.
+    public var maxConnections = 20_000
+    /// Open sockets one client address may hold; past it new ones get 429 and close.
+    public var maxConnectionsPerAddress = 256
+    /// Balancers: exempt from the per-address limit (all their clients share their address).
+    public var trustedProxies: [AddressRange] = []
+    /// Expect a PROXY protocol v1 line first on connections from trusted proxies.
+    public var proxyProtocol = false
 
     public init() {}
 }
@@ -48,6 +56,8 @@ public final class HTTPServer {
     private var listener: UnsafeMutablePointer<uv_tcp_t>?
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
     private var webSockets: [ObjectIdentifier: WebSocketConnection] = [:]
+    private var socketsByAddress: [String: Int] = [:]
+    private var socketCount = 0
     private var tick: LoopTimer?
     private var stopping = false
     private var graceTimer: LoopTimer?
@@ -70,6 +80,11 @@ public final class HTTPServer {
     }
 
     public var connectionCount: Int { connections.count }
+    /// Responses sent, by status code (index), for /metrics.
+    public internal(set) var responses = [Int](repeating: 0, count: 600)
+    /// WebSocket text messages received and frames sent, for /metrics.
+    public internal(set) var webSocketMessagesIn = 0
+    public internal(set) var webSocketFramesOut = 0
     public var webSocketCount: Int { webSockets.count }
 
     func adopt(_ socket: WebSocketConnection) {
@@ -83,6 +98,26 @@ public final class HTTPServer {
             }
             timer.unref()
             tick = timer
+        }
+    }
+
+    /// Counts a new socket; answers why it must be refused when it is over a limit.
+    func socketOpened(_ address: String) -> (status: Int, detail: String)? {
+        socketCount += 1
+        socketsByAddress[address, default: 0] += 1
+        if socketCount > configuration.maxConnections {
+            return (503, "this gateway is at its connection limit (\(configuration.maxConnections)); try again shortly")
+        }
+        if socketsByAddress[address]! > configuration.maxConnectionsPerAddress && !configuration.trustedProxies.contains(address: address) {
+            return (429, "too many open connections from your address (limit \(configuration.maxConnectionsPerAddress))")
+        }
+        return nil
+    }
+
+    func socketClosed(_ address: String) {
+        socketCount -= 1
+        if let count = socketsByAddress[address] {
+            socketsByAddress[address] = count > 1 ? count - 1 : nil
         }
     }
 

@@ -17,6 +17,8 @@ public final class WebSocketConnection: StreamConnection {
 
     unowned let server: HTTPServer
     public let remoteAddress: String
+    /// The socket's own peer (a balancer's address behind a proxy), as counted by the server.
+    let socketAddress: String
     public var delegate: WebSocketDelegate?
     private(set) var state = State.open
 
@@ -27,9 +29,11 @@ public final class WebSocketConnection: StreamConnection {
     private var closeWhenFlushed = false
     private var closeCode: UInt16 = 1006
 
-    init(server: HTTPServer, tcp: UnsafeMutablePointer<uv_tcp_t>, writesInFlight: Int, remoteAddress: String, leftover: [UInt8]) {
+    init(server: HTTPServer, tcp: UnsafeMutablePointer<uv_tcp_t>, writesInFlight: Int, remoteAddress: String,
+         socketAddress: String, leftover: [UInt8]) {
         self.server = server
         self.remoteAddress = remoteAddress
+        self.socketAddress = socketAddress
         decoder = WebSocketFrameDecoder(maxMessageBytes: server.configuration.webSocketMaxMessageBytes)
         decoder.append(leftover)
         lastSeen = server.loop.now
@@ -67,6 +71,7 @@ public final class WebSocketConnection: StreamConnection {
     /// Sends an already encoded frame (`WebSocketFrame.text(...)`): the fan-out path.
     public func send(frame: [UInt8]) {
         guard state == .open else { return }
+        server.webSocketFramesOut += 1
         write(frame)
         checkBackPressure()
     }
@@ -125,6 +130,7 @@ public final class WebSocketConnection: StreamConnection {
             switch output {
             case .text(let message):
                 guard state == .open else { continue }
+                server.webSocketMessagesIn += 1
                 message.withUnsafeBytes { delegate?.webSocket(self, didReceiveText: $0) }
             case .ping(let payload):
                 if state == .open { write(WebSocketFrame.encode(opcode: WebSocketFrame.pong, payload: payload)) }
@@ -171,6 +177,7 @@ public final class WebSocketConnection: StreamConnection {
         uv_close(handle(tcp)) { raw in
             let socket = Unmanaged<WebSocketConnection>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
             raw!.deallocate()
+            socket.server.socketClosed(socket.socketAddress)
             socket.server.release(socket)
         }
         let delegate = self.delegate

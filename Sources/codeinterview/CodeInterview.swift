@@ -20,13 +20,28 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Redis address, host:port.")
     var redis: String = environment("REDIS") ?? "127.0.0.1:6379"
 
+    @Option(help: "Redis Sentinel addresses, host:port,host:port: find the primary through them (and follow a failover) instead of --redis.")
+    var sentinels: String = environment("SENTINELS") ?? ""
+
+    @Option(help: "The name the sentinels monitor the primary under (with --sentinels).")
+    var sentinelMaster: String = environment("SENTINEL_MASTER") ?? "codeinterview"
+
     @Option(help: "This node's id in the cluster registry and in logs (default: hostname-pid).")
     var nodeID: String = environment("NODE_ID") ?? defaultNodeID()
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = environment("LOG_LEVEL") ?? "info"
 
+    @Option(help: "Log format: text (human) or json (one JSON object per line, for log shippers).")
+    var logFormat: String = environment("LOG_FORMAT") ?? "text"
+
     func redisAddress() throws -> RedisAddress {
+        if !sentinels.isEmpty {
+            guard let settings = SentinelSettings(parsing: sentinels, masterName: sentinelMaster) else {
+                throw ValidationError("--sentinels must be host:port,host:port and --sentinel-master a name, not '\(sentinels)' / '\(sentinelMaster)'")
+            }
+            return RedisAddress(sentinel: settings)
+        }
         guard let address = RedisAddress(parsing: redis) else {
             throw ValidationError("--redis must be host:port (e.g. 127.0.0.1:6379), not '\(redis)'")
         }
@@ -37,7 +52,11 @@ struct CommonOptions: ParsableArguments {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        switch logFormat {
+        case "text": LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        case "json": LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+        default: throw ValidationError("--log-format must be text or json")
+        }
         var logger = Logger(label: label)
         logger.logLevel = level
         logger[metadataKey: "node"] = .string(nodeID)

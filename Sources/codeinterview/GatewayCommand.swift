@@ -8,6 +8,8 @@ struct GatewayCommand: ParsableCommand {
         discussion: "Run one gateway per core; with --reuse-port (the default) they can share one port. SIGTERM or SIGINT stops it gracefully: no new connections, requests in flight finish, then it exits 0.")
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup(title: "Code execution") var execution: GatewayExecutionOptions
+    @OptionGroup(title: "Protection") var protection: GatewayProtectionOptions
 
     @Option(help: "Address to listen on.")
     var host: String = environment("HOST") ?? "0.0.0.0"
@@ -75,6 +77,12 @@ struct GatewayCommand: ParsableCommand {
     @Option(help: "Committed operations kept per session for catch-up.")
     var opLogLimit: Int = environment("OP_LOG_LIMIT", 1000)
 
+    @Option(help: "Folder of the web client served at / (default: the repository's web/, found walking up from the executable).")
+    var webRoot: String = environment("WEB_ROOT") ?? ""
+
+    @Option(help: "Folder of CodeMirror 5 (Debian's libjs-codemirror), served under /vendor/codemirror/.")
+    var codemirrorRoot: String = environment("CODEMIRROR_ROOT") ?? "/usr/share/javascript/codemirror"
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard maxParticipantsLimit >= 1, maxParticipantsLimit <= 50 else { throw ValidationError("--max-participants-limit must be 1...50") }
@@ -115,12 +123,16 @@ struct GatewayCommand: ParsableCommand {
         configuration.redis = try common.redisAddress()
         configuration.nodeID = common.nodeID
         configuration.publicURL = publicURL
-        configuration.corsOrigins = corsOrigins.split(separator: ",").map { String($0).trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
+        configuration.corsOrigins = corsOrigins.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
         configuration.sessions.ttlMillis = Int64(sessionTTL) * 1000
         configuration.sessions.defaultMaxParticipants = maxParticipants
         configuration.sessions.maxParticipantsLimit = maxParticipantsLimit
         configuration.sessions.maxCodeBytes = maxCodeBytes
         configuration.sessions.historyLimit = historyLimit
+        configuration.webRoot = webRoot
+        configuration.codeMirrorRoot = codemirrorRoot
+        configuration.executions = try execution.settings(maxCodeBytes: maxCodeBytes)
+        try protection.apply(to: &configuration)
         let logger = try common.makeLogger("codeinterview.gateway")
         let gateway = try Gateway(configuration: configuration, logger: logger)
         do {
@@ -129,14 +141,5 @@ struct GatewayCommand: ParsableCommand {
             logger.critical("\(error)")
             throw ExitCode(1)
         }
-    }
-}
-
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        var text = Substring(self)
-        while let first = text.first, set.contains(first) { text.removeFirst() }
-        while let last = text.last, set.contains(last) { text.removeLast() }
-        return String(text)
     }
 }

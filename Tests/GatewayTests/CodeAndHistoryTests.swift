@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import TestSupport
 
 /// GET/POST /sessions/{id}/code and GET /sessions/{id}/history.
 final class CodeAndHistoryTests: GatewayTestCase {

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 #if canImport(Glibc)
 import Glibc
+@testable import TestSupport
 #endif
 
 /// SIGTERM / SIGINT: stop accepting, finish in-flight requests, exit 0.

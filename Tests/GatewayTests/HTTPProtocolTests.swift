@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import TestSupport
 
 /// HTTP/1.1 behaviour: keep-alive, pipelining, chunked bodies, 100-continue, limits,
 /// timeouts and CORS.

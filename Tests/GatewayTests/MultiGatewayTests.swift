@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import TestSupport
 
 /// Two gateways on one Redis: any gateway serves any session; capacity holds under races.
 final class MultiGatewayTests: GatewayTestCase {

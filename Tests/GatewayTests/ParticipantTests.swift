@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import TestSupport
 
 /// POST/GET/DELETE /sessions/{id}/users (and the /participants alias).
 final class ParticipantTests: GatewayTestCase {

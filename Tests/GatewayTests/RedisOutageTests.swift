@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import TestSupport
 
 /// Redis goes away and comes back: the gateway answers 503 quickly, then recovers.
 final class RedisOutageTests: GatewayTestCase {

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import TestSupport
 
 /// Languages, health, the OpenAPI document, the /api alias, HEAD, 404 and 405.
 final class RoutingTests: GatewayTestCase {

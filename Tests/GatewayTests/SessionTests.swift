@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import TestSupport
 
 /// POST/GET/PATCH/DELETE /sessions: body shapes, defaults, validation, auth, ending.
 final class SessionTests: GatewayTestCase {

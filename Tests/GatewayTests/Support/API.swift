@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import TestSupport
 
 /// The session-API convenience layer: one fresh connection per call.
 struct API: Sendable {
@@ -126,4 +127,9 @@ struct JoinedParticipant {
     let token: String
     let participant: [String: Any]
     var color: String? { participant["color"] as? String }
+}
+
+extension GatewayProcess {
+    /// The convenience API layer on this gateway (`prefix` "/api/v1" or "/api").
+    func api(prefix: String = "/api/v1") -> API { API(port: port, prefix: prefix) }
 }

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 #if canImport(Glibc)
 import Glibc
+@testable import TestSupport
 #endif
 
 /// Base class: each subclass gets its own Redis and its own gateway(s), started once in the

@@ -79,11 +79,26 @@ final class HTTPClient: @unchecked Sendable {
     private var position = 0
 
     /// Connects to host:port; `timeout` bounds every blocking read (SO_RCVTIMEO) and write.
-    init(port: UInt16, host: String = "127.0.0.1", timeout: TimeInterval = 5) throws {
+    /// `source` binds the local address first (another 127.x.y.z looks like another client).
+    init(port: UInt16, host: String = "127.0.0.1", timeout: TimeInterval = 5, source: String? = nil) throws {
         self.host = host
         self.port = port
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HTTPClientError.io(errno: errno) }
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if bound != 0 {
+                let e = errno
+                Glibc.close(fd)
+                fd = -1
+                throw HTTPClientError.connect(errno: e)
+            }
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
@@ -216,6 +231,12 @@ final class HTTPClient: @unchecked Sendable {
             }
             try fill(received: received + available)
         }
+    }
+
+    /// Exactly `count` bytes (after whatever was buffered): for protocols spoken after an
+    /// upgrade (WebSocket frames) or over the same socket (RESP).
+    func readBytes(_ count: Int) throws -> [UInt8] {
+        try readExactly(count, received: 0)
     }
 
     private func readExactly(_ count: Int, received: Int) throws -> [UInt8] {

@@ -69,6 +69,9 @@ final class GatewayProcess: @unchecked Sendable {
                     "--node-id", self.nodeID] + arguments
         // Keep the environment, less any CODEINTERVIEW_* settings that would change defaults.
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CODEINTERVIEW_") }
+        // Every test client comes from 127.0.0.1: rate limits are off unless a test turns them
+        // on (with --rate-limits on, which wins over the environment).
+        env["CODEINTERVIEW_RATE_LIMITS"] = "off"
         env.merge(environment) { _, new in new }
         process = try ChildProcess(executable: try Self.executablePath(), arguments: args,
                                    logPath: "\(directory)/gateway.log", environment: env)
@@ -109,8 +112,6 @@ final class GatewayProcess: @unchecked Sendable {
         try HTTPClient(port: port, timeout: timeout)
     }
 
-    /// The convenience API layer on this gateway (`prefix` "/api/v1" or "/api").
-    func api(prefix: String = "/api/v1") -> API { API(port: port, prefix: prefix) }
 
     deinit { process.stop(grace: 2) }
 }

@@ -1,0 +1,63 @@
+import Interview
+import JSON
+import Transport
+
+/// What this gateway counts that the transport and Redis client do not.
+struct GatewayCounters {
+    var broadcasts = 0
+    var deliveries = 0
+    var rateLimitedRequests = 0
+    var rateLimitedMessages = 0
+}
+
+/// GET /metrics: the Prometheus text format. Local figures come from this process; queue depth,
+/// executions and runner slots from Redis (the same on every gateway).
+extension Gateway {
+    func metricsRoutes() -> [Route] {
+        [Route(pattern: ["metrics"], methods: [("GET", metrics)], rootOnly: true)]
+    }
+
+    func metrics(_ context: RequestContext) {
+        // With an admin token configured the figures are the operator's; without one they are open.
+        if !configuration.protection.adminToken.isEmpty && !requireAdmin(context) { return }
+        var text = ""
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: Double)]) {
+            text += "# HELP codeinterview_\(name) \(help)\n# TYPE codeinterview_\(name) \(type)\n"
+            for sample in samples {
+                let labels = sample.labels.isEmpty ? "" : "{\(sample.labels)}"
+                let value = sample.value == sample.value.rounded() && abs(sample.value) < 1e15 ? String(Int(sample.value)) : String(sample.value)
+                text += "codeinterview_\(name)\(labels) \(value)\n"
+            }
+        }
+        metric("http_responses_total", "counter", "HTTP responses sent, by status code.",
+               server.responses.enumerated().filter { $0.element > 0 }.map { ("code=\"\($0.offset)\"", Double($0.element)) })
+        metric("connections", "gauge", "Open connections, by kind.",
+               [("kind=\"http\"", Double(server.connectionCount)), ("kind=\"websocket\"", Double(server.webSocketCount))])
+        metric("sessions_local", "gauge", "Sessions with members connected to this gateway.", [("", Double(rooms.count))])
+        metric("websocket_messages_in_total", "counter", "WebSocket messages received.", [("", Double(server.webSocketMessagesIn))])
+        metric("websocket_frames_out_total", "counter", "WebSocket frames sent.", [("", Double(server.webSocketFramesOut))])
+        metric("broadcasts_total", "counter", "Session messages fanned out to local members.", [("", Double(counters.broadcasts))])
+        metric("broadcast_deliveries_total", "counter", "Deliveries of those messages (fan-out: deliveries / broadcasts).",
+               [("", Double(counters.deliveries))])
+        metric("rate_limited_total", "counter", "Requests and WebSocket messages refused by a rate limit.",
+               [("kind=\"http\"", Double(counters.rateLimitedRequests)), ("kind=\"websocket\"", Double(counters.rateLimitedMessages))])
+        metric("redis_reconnects_total", "counter", "Reconnections to Redis, by connection.",
+               [("connection=\"commands\"", Double(redis.reconnectCount)), ("connection=\"pubsub\"", Double(subscriber.reconnectCount))])
+        metric("redis_up", "gauge", "Whether the command connection to Redis is up.", [("", redis.isConnected ? 1 : 0)])
+        text += "# HELP codeinterview_redis_command_duration_seconds Redis command round trips.\n"
+        text += "# TYPE codeinterview_redis_command_duration_seconds histogram\n"
+        text += redis.latency.render("codeinterview_redis_command_duration_seconds")
+        metric("uptime_seconds", "gauge", "Seconds since this gateway started.",
+               [("", Double(EventLoop.unixMillis() - startedAtMillis) / 1000)])
+        executions.statistics { [self] statistics in
+            if let statistics {
+                metric("execution_queue_depth", "gauge", "Jobs waiting for a runner.", [("", Double(statistics.queueDepth))])
+                metric("executions_total", "counter", "Finished executions, by language and status.",
+                       statistics.finished.map { ("language=\"\($0.language)\",status=\"\($0.status)\"", Double($0.count)) })
+                metric("runner_slots", "gauge", "Execution slots of live runners, by state.",
+                       [("state=\"busy\"", Double(statistics.busySlots)), ("state=\"total\"", Double(statistics.totalSlots))])
+            }
+            send(context, HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8)))
+        }
+    }
+}

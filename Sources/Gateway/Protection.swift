@@ -1,0 +1,171 @@
+import Interview
+import JSON
+import Transport
+
+/// What protects a public gateway: who the client is, rate limits, origins, the admin token.
+public struct ProtectionSettings: Sendable {
+    /// Peers whose X-Forwarded-For (or PROXY protocol header) is believed: the balancers.
+    public var trustedProxies: [AddressRange] = []
+    public var rateLimitsEnabled = true
+    /// When Redis cannot be asked: true lets requests through (every route that changes state
+    /// needs Redis anyway and answers 503 on its own), false refuses them with 503.
+    public var rateLimitFailOpen = true
+    /// Every API request and WebSocket upgrade, per client address.
+    public var requests = RateRule(name: "requests", count: 600, periodMillis: 60_000)
+    /// Session creation, per client address ("sessions per IP per hour").
+    public var sessions = RateRule(name: "sessions", count: 60, periodMillis: 3_600_000)
+    /// Joins (REST and WebSocket), per client address.
+    public var joins = RateRule(name: "joins", count: 60, periodMillis: 60_000)
+    /// Code executions, per client address and per session.
+    public var executions = RateRule(name: "executions", count: 30, periodMillis: 60_000)
+    public var sessionExecutions = RateRule(name: "session-executions", count: 60, periodMillis: 60_000)
+    /// WebSocket messages and cursor updates, per connection (counted in the gateway).
+    public var webSocketMessages = RateRule(name: "ws-messages", count: 100, periodMillis: 1_000)
+    public var webSocketCursors = RateRule(name: "ws-cursors", count: 30, periodMillis: 1_000)
+    /// Origins a browser WebSocket may come from; empty: the CORS list, or same-origin only.
+    public var webSocketOrigins: [String] = []
+    /// Guards operator routes; empty disables them.
+    public var adminToken = ""
+
+    public init() {}
+}
+
+extension Gateway {
+    /// The client's address: the socket's peer, or what a trusted balancer says it forwarded.
+    func clientAddress(_ request: HTTPRequest) -> String {
+        let peer = request.remoteAddress
+        let trusted = configuration.protection.trustedProxies
+        guard trusted.contains(address: peer), let forwarded = request.headers["X-Forwarded-For"] else { return peer }
+        // The rightmost address a trusted proxy did not add is the client.
+        for hop in forwarded.split(separator: ",").reversed() {
+            let address = hop.trimmingWhitespace()
+            if address.isEmpty { continue }
+            if !trusted.contains(address: address) { return address }
+        }
+        return peer
+    }
+
+    /// The rate rules a request counts against (besides `requests`), by route and method.
+    private func rules(for route: Route, method: String) -> [RateRule] {
+        let protection = configuration.protection
+        switch (route.pattern, method) {
+        case (["sessions"], "POST"): return [protection.sessions]
+        case (["sessions", ":id", "users"], "POST"), (["ws", "sessions", ":id"], _): return [protection.joins]
+        case (["execute"], "POST"), (["sessions", ":id", "execute"], "POST"): return [protection.executions]
+        default: return []
+        }
+    }
+
+    /// Runs `handler` when the request is within its limits; otherwise answers 429.
+    /// The operational routes (health, the OpenAPI document, the web client's files) are exempt,
+    /// so balancers and browsers loading the page never count.
+    func admit(_ context: RequestContext, route: Route, _ handler: @escaping (RequestContext) -> Void) {
+        let protection = configuration.protection
+        let exempt = route.rootOnly || route.pattern == ["health"] || route.pattern == ["openapi.json"]
+        guard protection.rateLimitsEnabled, !exempt else { return handler(context) }
+        let client = context.clientAddress
+        let checks = ([protection.requests] + rules(for: route, method: context.request.method)).map { (rule: $0, subject: client) }
+        rateLimiter.check(checks, tag: client) { [self] result in
+            switch result {
+            case .failure(let error):
+                if protection.rateLimitFailOpen { return handler(context) }
+                reply(context, Problem.unavailable("rate limits cannot be checked right now (\(error.message)); retry shortly"))
+            case .success(let decision):
+                var context = context
+                context.responseHeaders.add("RateLimit-Policy", decision.rule.policy)
+                context.responseHeaders.add("RateLimit", "\"\(decision.rule.name)\";r=\(decision.remaining);t=\((decision.resetMillis + 999) / 1000)")
+                guard decision.allowed else {
+                    counters.rateLimitedRequests += 1
+                    let seconds = max(1, (decision.retryAfterMillis + 999) / 1000)
+                    var problem = Problem(429, "too many requests (\(decision.rule.name): \(decision.rule.count) per \(decision.rule.periodMillis / 1000) s); retry in \(seconds) s")
+                    problem.headers.add("Retry-After", String(seconds))
+                    return reply(context, problem)
+                }
+                // Per-session execution limit: a second check, in the session's own slot.
+                if case (["sessions", ":id", "execute"], "POST") = (route.pattern, context.request.method), let id = context.parameters.first {
+                    rateLimiter.check([(protection.sessionExecutions, id)], tag: id) { [self] result in
+                        if case .success(let decision) = result, !decision.allowed {
+                            counters.rateLimitedRequests += 1
+                            let seconds = max(1, (decision.retryAfterMillis + 999) / 1000)
+                            var problem = Problem(429, "this session runs code too often (\(decision.rule.count) per \(decision.rule.periodMillis / 1000) s); retry in \(seconds) s")
+                            problem.headers.add("Retry-After", String(seconds))
+                            problem.headers.add("RateLimit-Policy", decision.rule.policy)
+                            return reply(context, problem)
+                        }
+                        handler(context)
+                    }
+                    return
+                }
+                handler(context)
+            }
+        }
+    }
+
+    /// Whether a browser WebSocket from `origin` may connect. Non-browser clients send no Origin.
+    func webSocketOriginAllowed(_ origin: String?, host: String?) -> Bool {
+        guard let origin else { return true }
+        let protection = configuration.protection
+        let allowed = protection.webSocketOrigins.isEmpty ? configuration.corsOrigins : protection.webSocketOrigins
+        if allowed.contains("*") || allowed.contains(origin) { return true }
+        // Same origin: the page this gateway served.
+        guard let host else { return false }
+        return origin == "http://\(host)" || origin == "https://\(host)"
+    }
+
+    /// Checks the admin token of an operator route; answers 401/403 itself when it fails.
+    func requireAdmin(_ context: RequestContext) -> Bool {
+        let expected = configuration.protection.adminToken
+        guard !expected.isEmpty else {
+            reply(context, Problem(403, "operator routes are disabled: start the gateway with --admin-token"))
+            return false
+        }
+        guard let token = bearerToken(context) else {
+            var problem = Problem(401, "this operator route needs the admin token (Authorization: Bearer ...)")
+            problem.headers.add("WWW-Authenticate", "Bearer")
+            reply(context, problem)
+            return false
+        }
+        guard constantTimeEqual(Identifiers.tokenHash(token), Identifiers.tokenHash(expected)) else {
+            reply(context, Problem(403, "that is not the admin token"))
+            return false
+        }
+        return true
+    }
+}
+
+/// Compares without an early exit, so timing says nothing about where two secrets differ.
+func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    guard x.count == y.count else { return false }
+    var difference: UInt8 = 0
+    for index in 0..<x.count { difference |= x[index] ^ y[index] }
+    return difference == 0
+}
+
+/// Messages per WebSocket connection: a token bucket kept in the gateway (a connection lives on
+/// one gateway, so there is nothing to share).
+struct MessageBucket {
+    let rule: RateRule
+    private var tokens: Double
+    private var updatedAt: UInt64 = 0
+    /// Consecutive refusals; sustained abuse closes the connection.
+    private(set) var refusals = 0
+
+    init(rule: RateRule) {
+        self.rule = rule
+        tokens = Double(rule.count)
+    }
+
+    mutating func take(now: UInt64) -> Bool {
+        let rate = Double(rule.count) / Double(rule.periodMillis)
+        tokens = min(Double(rule.count), tokens + Double(now &- updatedAt) * rate)
+        updatedAt = now
+        guard tokens >= 1 else {
+            refusals += 1
+            return false
+        }
+        tokens -= 1
+        refusals = 0
+        return true
+    }
+}

@@ -1,0 +1,290 @@
+import Redis
+
+/// Redis keys of code execution. Every job key shares the `{jobs}` hash tag, so each script below
+/// touches one Redis Cluster slot; the per-job and per-runner keys a script derives from its
+/// arguments (job hashes, other runners' processing lists) are in that same slot.
+///
+///   ci:{jobs}:queue                LIST  job ids waiting; gateways LPUSH, runners BLMOVE RIGHT→LEFT
+///                                        into their processing list (requeued jobs are RPUSHed:
+///                                        they come out next)
+///   ci:{jobs}:parked:<language>    LIST  jobs a runner pulled but could not run (it lacks the
+///                                        language); runners that offer it take them first
+///   ci:{jobs}:processing:<runner>  LIST  jobs a runner holds (pulled, claimed or running)
+///   ci:{jobs}:leases               ZSET  runner id → lease expiry (Unix ms); renewed every heartbeat.
+///                                        Whoever sees an expired lease first (a runner's heartbeat,
+///                                        a gateway's submit) requeues that runner's jobs.
+///   ci:{jobs}:job:<id>             HASH  state (queued|running|done), language, code, stdin, limits,
+///                                        session_id, user_id, user_name, created_at, started_at,
+///                                        finished_at, runner_id, attempts, result, status, summary;
+///                                        expires `retention` after submit and again after finish
+///   ci:{jobs}:session:<session>    LIST  a session's job ids, newest first, capped
+///   ci:{jobs}:done:<id>            channel: the job's status, published once when its result is written
+///   ci:{jobs}:stats                HASH  "language:status" -> count of finished executions (/metrics)
+///   ci:{<session>}:events          channel: execution-started / -output / -result frames
+public enum ExecutionKeys {
+    public static let queue = "ci:{jobs}:queue"
+    public static let leases = "ci:{jobs}:leases"
+    /// HASH "language:status" -> executions finished so, for /metrics.
+    public static let stats = "ci:{jobs}:stats"
+    public static func job(_ id: String) -> String { "ci:{jobs}:job:\(id)" }
+    public static func processing(_ runner: String) -> String { "ci:{jobs}:processing:\(runner)" }
+    public static func parked(_ language: String) -> String { "ci:{jobs}:parked:\(language)" }
+    public static func session(_ id: String) -> String { "ci:{jobs}:session:\(id)" }
+    public static func done(_ id: String) -> String { "ci:{jobs}:done:\(id)" }
+    public static func events(_ sessionID: String) -> String { "ci:{\(sessionID)}:events" }
+    public static let runners = "ci:{nodes}:runners"
+    public static let runnerInfo = "ci:{nodes}:runner-info"
+}
+
+/// The job life cycle, one Lua script per state change (so gateways and runners racing each other
+/// cannot break job ownership or write two results):
+///
+///   submit ─► queued ──BLMOVE──► (held, still queued) ──claim──► running ──finish──► done
+///                ▲                      │ language not offered: parked      │
+///                └──── requeue ◄────────┴── lease expired / not tracked ◄──┘
+///
+/// A result is written once: `finish` refuses a job that already has one, so a second run of a
+/// requeued job can neither store nor publish a second result. A job claimed `maxAttempts` times
+/// without a result ends as internal_error.
+public enum ExecutionScripts {
+    private static let prelude = """
+    local JOB = 'ci:{jobs}:job:'
+    local PROCESSING = 'ci:{jobs}:processing:'
+    local PARKED = 'ci:{jobs}:parked:'
+    local QUEUE = 'ci:{jobs}:queue'
+    local LEASES = 'ci:{jobs}:leases'
+    local function now_ms()
+      local t = redis.call('TIME')
+      return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    end
+    local function publish_event(session_id, frame)
+      if session_id and session_id ~= '' then
+        redis.call('PUBLISH', 'ci:{' .. session_id .. '}:events', '\\n' .. frame)
+      end
+    end
+    -- A held job goes back to the consuming end of the queue, unless it is finished or gone.
+    local function requeue(id)
+      local key = JOB .. id
+      local state = redis.call('HGET', key, 'state')
+      if not state or state == 'done' then return 0 end
+      redis.call('HSET', key, 'state', 'queued')
+      redis.call('RPUSH', QUEUE, id)
+      return 1
+    end
+    -- Every runner whose lease ran out loses its jobs to the queue.
+    local function reap(now)
+      local n = 0
+      for _, rid in ipairs(redis.call('ZRANGEBYSCORE', LEASES, '-inf', now)) do
+        local list = PROCESSING .. rid
+        for _, id in ipairs(redis.call('LRANGE', list, 0, -1)) do n = n + requeue(id) end
+        redis.call('DEL', list)
+        redis.call('ZREM', LEASES, rid)
+      end
+      return n
+    end
+    -- Stores the one result and tells the session and the waiting gateways.
+    local function store_result(id, result, status, summary, now, retention)
+      local key = JOB .. id
+      redis.call('HSET', key, 'state', 'done', 'result', result, 'status', status, 'summary', summary, 'finished_at', now)
+      redis.call('PEXPIRE', key, retention)
+      redis.call('LREM', QUEUE, 0, id)
+      local f = redis.call('HMGET', key, 'session_id', 'language')
+      if f[2] then redis.call('LREM', PARKED .. f[2], 0, id) end
+      -- Executions by language and status, for /metrics (at most languages x statuses fields).
+      redis.call('HINCRBY', 'ci:{jobs}:stats', (f[2] or 'unknown') .. ':' .. status, 1)
+      publish_event(f[1], '{"type":"execution-result","data":' .. result .. ',"timestamp":' .. now .. '}')
+      redis.call('PUBLISH', 'ci:{jobs}:done:' .. id, status)
+    end
+
+    """
+
+    /// KEYS: queue, job. ARGV: id, language, code, stdin, limits JSON, session id, user id, user name,
+    /// max queued, retention ms, session history limit, languages (comma list, for the parked lists).
+    /// Returns {created_at, queue depth}; error BUSY <depth> when the queue is full.
+    public static let submit = RedisScript(name: "execution_submit", source: prelude + """
+    local now = now_ms()
+    reap(now)
+    local depth = redis.call('LLEN', KEYS[1])
+    for language in string.gmatch(ARGV[12], '[^,]+') do depth = depth + redis.call('LLEN', PARKED .. language) end
+    if depth >= tonumber(ARGV[9]) then return redis.error_reply('BUSY ' .. depth) end
+    redis.call('HSET', KEYS[2], 'id', ARGV[1], 'state', 'queued', 'language', ARGV[2], 'code', ARGV[3], 'stdin', ARGV[4],
+      'limits', ARGV[5], 'session_id', ARGV[6], 'user_id', ARGV[7], 'user_name', ARGV[8], 'created_at', now, 'attempts', 0)
+    redis.call('PEXPIRE', KEYS[2], ARGV[10])
+    redis.call('LPUSH', KEYS[1], ARGV[1])
+    if ARGV[6] ~= '' then
+      local list = 'ci:{jobs}:session:' .. ARGV[6]
+      redis.call('LPUSH', list, ARGV[1])
+      redis.call('LTRIM', list, 0, tonumber(ARGV[11]) - 1)
+      redis.call('PEXPIRE', list, ARGV[10])
+    end
+    return {now, depth + 1}
+    """)
+
+    /// KEYS: the runner's processing list. ARGV: job id, runner id, offered languages as ",a,b,",
+    /// max attempts, retention ms. Returns {'run', language, code, stdin, limits, session id,
+    /// attempt, started_at, user id}, or {'gone'|'done'|'bounce'|'failed'} when there is nothing to run.
+    public static let claim = RedisScript(name: "execution_claim", source: prelude + """
+    local now = now_ms()
+    local id = ARGV[1]
+    if not redis.call('LPOS', KEYS[1], id) then return {'gone'} end
+    local key = JOB .. id
+    local f = redis.call('HMGET', key, 'state', 'language', 'code', 'stdin', 'limits', 'session_id', 'user_id', 'user_name')
+    if not f[1] then redis.call('LREM', KEYS[1], 0, id) return {'gone'} end
+    if f[1] == 'done' then redis.call('LREM', KEYS[1], 0, id) return {'done'} end
+    if not string.find(ARGV[3], ',' .. f[2] .. ',', 1, true) then
+      redis.call('LREM', KEYS[1], 0, id)
+      redis.call('HSET', key, 'state', 'queued')
+      redis.call('LPUSH', PARKED .. f[2], id)
+      return {'bounce'}
+    end
+    local attempt = redis.call('HINCRBY', key, 'attempts', 1)
+    if attempt > tonumber(ARGV[4]) then
+      local message = 'the job was started ' .. (attempt - 1) .. ' times and each runner stopped before finishing it'
+      local result = cjson.encode({job_id = id, status = 'internal_error', message = message, language = f[2],
+        stdout = '', stderr = '', exit_code = cjson.null, signal = cjson.null, time_ms = {cpu = 0, wall = 0},
+        memory_kb = 0, runner_id = ARGV[2], truncated = false, compile_output = cjson.null, attempt = attempt - 1})
+      store_result(id, result, 'internal_error', '{"status":"internal_error"}', now, tonumber(ARGV[5]))
+      redis.call('LREM', KEYS[1], 0, id)
+      return {'failed'}
+    end
+    redis.call('HSET', key, 'state', 'running', 'runner_id', ARGV[2], 'started_at', now)
+    if f[6] ~= '' then
+      local data = {job_id = id, language = f[2], session_id = f[6], runner_id = ARGV[2], attempt = attempt}
+      if f[7] ~= '' then data.user_id = f[7] data.name = f[8] end
+      publish_event(f[6], '{"type":"execution-started","data":' .. cjson.encode(data) .. ',"timestamp":' .. now .. '}')
+    end
+    return {'run', f[2], f[3], f[4], f[5], f[6], tostring(attempt), tostring(now), f[7]}
+    """)
+
+    /// KEYS: job. ARGV: runner id, attempt, frame. Publishes an execution-output frame while the job
+    /// is still this runner's; 0 when it is not (requeued, or finished elsewhere).
+    public static let output = RedisScript(name: "execution_output", source: prelude + """
+    local f = redis.call('HMGET', KEYS[1], 'state', 'runner_id', 'attempts', 'session_id')
+    if f[1] ~= 'running' or f[2] ~= ARGV[1] or f[3] ~= ARGV[2] then return 0 end
+    publish_event(f[4], ARGV[3])
+    return 1
+    """)
+
+    /// KEYS: job, the runner's processing list. ARGV: job id, result JSON, status, summary JSON,
+    /// retention ms. 1 when stored; 0 when the job already has its result (or is gone).
+    public static let finish = RedisScript(name: "execution_finish", source: prelude + """
+    redis.call('LREM', KEYS[2], 0, ARGV[1])
+    if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+    if redis.call('HEXISTS', KEYS[1], 'result') == 1 then return 0 end
+    store_result(ARGV[1], ARGV[2], ARGV[3], ARGV[4], now_ms(), tonumber(ARGV[5]))
+    return 1
+    """)
+
+    /// KEYS: the runner's processing list. ARGV: languages it offers. Moves one parked job into the
+    /// processing list and returns its id, or nil.
+    public static let pullParked = RedisScript(name: "execution_pull_parked", source: prelude + """
+    for i = 1, #ARGV do
+      local id = redis.call('LMOVE', PARKED .. ARGV[i], KEYS[1], 'RIGHT', 'LEFT')
+      if id then return id end
+    end
+    return false
+    """)
+
+    /// KEYS: leases, the runner's processing list. ARGV: runner id, lease ms, held job ids as
+    /// ",a,b,", running jobs as "id:attempt,...". Renews the lease; requeues jobs in the
+    /// processing list the runner does not hold (a BLMOVE whose reply was lost); requeues the jobs
+    /// of runners whose lease ran out. Returns {requeued count, {ids of running jobs no longer this
+    /// runner's}}.
+    public static let heartbeat = RedisScript(name: "execution_heartbeat", source: prelude + """
+    local now = now_ms()
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+    local requeued = 0
+    for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+      if not string.find(ARGV[3], ',' .. id .. ',', 1, true) then
+        redis.call('LREM', KEYS[2], 0, id)
+        requeued = requeued + requeue(id)
+      end
+    end
+    requeued = requeued + reap(now)
+    local lost = {}
+    for entry in string.gmatch(ARGV[4], '[^,]+') do
+      local id, attempt = string.match(entry, '^(.*):(%d+)$')
+      local f = redis.call('HMGET', JOB .. id, 'state', 'runner_id', 'attempts')
+      if f[1] ~= 'running' or f[2] ~= ARGV[1] or f[3] ~= attempt then table.insert(lost, id) end
+    end
+    return {requeued, lost}
+    """)
+
+    /// KEYS: leases, the runner's processing list. ARGV: runner id. A runner leaving cleanly gives
+    /// back whatever it still holds.
+    public static let release = RedisScript(name: "execution_release", source: prelude + """
+    local n = 0
+    for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do n = n + requeue(id) end
+    redis.call('DEL', KEYS[2])
+    redis.call('ZREM', KEYS[1], ARGV[1])
+    return n
+    """)
+
+    /// KEYS: a session's job list. ARGV: how many. The newest jobs' fields (no code, stdin or output).
+    public static let sessionJobs = RedisScript(name: "execution_session_jobs", source: prelude + """
+    local out = {}
+    for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)) do
+      local f = redis.call('HMGET', JOB .. id, 'state', 'language', 'user_id', 'user_name', 'created_at', 'started_at',
+        'finished_at', 'runner_id', 'attempts', 'status', 'summary', 'limits')
+      if f[1] then
+        table.insert(out, {id, 'state', f[1], 'language', f[2], 'user_id', f[3] or '', 'user_name', f[4] or '',
+          'created_at', f[5] or '0', 'started_at', f[6] or '', 'finished_at', f[7] or '', 'runner_id', f[8] or '',
+          'attempts', f[9] or '0', 'status', f[10] or '', 'summary', f[11] or '', 'limits', f[12] or ''})
+      end
+    end
+    return out
+    """)
+
+    /// KEYS: ci:{nodes}:runners, ci:{nodes}:runner-info. ARGV: runner id, lease ms, info JSON.
+    /// Registers (or renews) a runner; forgets runners silent for a minute.
+    public static let registerRunner = RedisScript(name: "runner_register", source: """
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+    redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - 60000)) do
+      redis.call('ZREM', KEYS[1], id)
+      redis.call('HDEL', KEYS[2], id)
+    end
+    return now
+    """)
+
+    /// KEYS: ci:{nodes}:runners, ci:{nodes}:runner-info. ARGV: runner id.
+    public static let deregisterRunner = RedisScript(name: "runner_deregister", source: """
+    redis.call('ZREM', KEYS[1], ARGV[1])
+    redis.call('HDEL', KEYS[2], ARGV[1])
+    return 1
+    """)
+
+    /// KEYS: the session's keys (Scripts.keys). ARGV: presented token hash ('' for none), 'run' or
+    /// 'read' (reading the history of an ended session is allowed). Returns {code, language,
+    /// user id, user name}; errors NOTFOUND, GONE <why>, FORBIDDEN like the session scripts.
+    public static let sessionContext = RedisScript(name: "execution_session_context", source: """
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local s = redis.call('HMGET', KEYS[1], 'status', 'expires_at', 'code', 'language', 'host_token_hash')
+    if not s[1] then
+      local gone = redis.call('GET', KEYS[5])
+      if gone then return redis.error_reply('GONE ' .. gone) end
+      return redis.error_reply('NOTFOUND')
+    end
+    if tonumber(s[2]) <= now then return redis.error_reply('GONE expired') end
+    if s[1] == 'completed' and ARGV[2] ~= 'read' then return redis.error_reply('GONE ended') end
+    local user_id, name = '', ''
+    if ARGV[1] ~= '' and ARGV[1] ~= s[5] then
+      local id = redis.call('HGET', KEYS[3], ARGV[1])
+      if not id then return redis.error_reply('FORBIDDEN this token does not belong to this session') end
+      local raw = redis.call('HGET', KEYS[2], id)
+      if raw then
+        local p = cjson.decode(raw)
+        user_id, name = p.id, p.name
+      end
+    end
+    return {s[3], s[4], user_id, name}
+    """)
+
+    /// What a gateway loads.
+    public static let gateway: [RedisScript] = [submit, sessionJobs, sessionContext]
+    /// What a runner loads.
+    public static let runner: [RedisScript] = [claim, output, finish, pullParked, heartbeat, release, registerRunner, deregisterRunner]
+}

@@ -1,0 +1,229 @@
+import JSON
+import Redis
+
+/// The gateway's side of code execution: validates requests, queues jobs, reads jobs and a
+/// session's executions. Every change is one script call (see ExecutionScripts).
+public final class Executions {
+    public let redis: RedisConnection
+    public let settings: ExecutionSettings
+
+    public init(redis: RedisConnection, settings: ExecutionSettings) {
+        self.redis = redis
+        self.settings = settings
+        for script in ExecutionScripts.gateway { redis.register(script) }
+        redis.register(Self.slotsScript)
+    }
+
+    /// Why a job was not queued.
+    public enum SubmitFailure: Error, Sendable {
+        /// The queue holds `depth` jobs, its bound.
+        case busy(depth: Int)
+        case failed(InterviewError)
+    }
+
+    /// A job id: "j_" and 24 hex digits (96 random bits: GET /executions/{id} needs no token).
+    public static func jobID() -> String { "j_" + Identifiers.hex(Identifiers.randomBytes(12)) }
+
+    public static func isJobID(_ text: String) -> Bool {
+        text.utf8.count == 26 && text.hasPrefix("j_") && text.utf8.dropFirst(2).allSatisfy {
+            ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102)
+        }
+    }
+
+    // MARK: Validation
+
+    /// The request's `limits` object over the defaults; each field within its minimum and the
+    /// server's maximum, or a 422 naming `limits.<field>`.
+    public func validLimits(_ json: JSON?) throws(InterviewError) -> ExecutionLimits {
+        var limits = settings.defaults
+        guard let json, !json.isNull else { return limits }
+        guard let members = json.objectValue else { throw .invalid("limits", "limits must be an object, not \(json.typeName)") }
+        let names = ExecutionLimits.fields.map(\.name)
+        for (key, value) in members {
+            let path = "limits.\(key)"
+            guard let field = ExecutionLimits.fields.first(where: { $0.name == key }) else {
+                throw .invalid(path, "\(path) is not a limit; the limits are \(names.joined(separator: ", "))")
+            }
+            if value.isNull { continue }
+            guard let number = value.intValue else { throw .invalid(path, "\(path) must be an integer, not \(value.typeName)") }
+            let high = settings.maxima[keyPath: field.path]
+            guard number >= field.minimum, number <= high else {
+                throw .invalid(path, "\(path) must be between \(field.minimum) and \(high) (the server's maximum), not \(number)")
+            }
+            limits[keyPath: field.path] = number
+        }
+        return limits
+    }
+
+    public func validCode(_ code: String, field: String = "code") throws(InterviewError) -> String {
+        guard code.utf8.count <= settings.maxCodeBytes else {
+            throw InterviewError(.tooLarge, "\(field) is \(code.utf8.count) bytes; the limit is \(settings.maxCodeBytes) bytes", field: field)
+        }
+        return code
+    }
+
+    public func validStdin(_ stdin: String) throws(InterviewError) -> String {
+        guard stdin.utf8.count <= settings.maxStdinBytes else {
+            throw InterviewError(.tooLarge, "stdin is \(stdin.utf8.count) bytes; the limit is \(settings.maxStdinBytes) bytes", field: "stdin")
+        }
+        return stdin
+    }
+
+    // MARK: Operations
+
+    /// Queues a job. Completes with the queued job (state queued) or why it was not queued.
+    public func submit(_ request: ExecutionRequest, _ completion: @escaping (Result<ExecutionJob, SubmitFailure>) -> Void) {
+        let id = Self.jobID()
+        let arguments = [id, request.language, request.code, request.stdin, request.limits.json.text,
+                         request.sessionID ?? "", request.userID ?? "", request.userName ?? "",
+                         String(settings.maxQueuedJobs), String(settings.retentionMillis),
+                         String(settings.sessionHistoryLimit), Language.ids.joined(separator: ",")]
+        redis.run(ExecutionScripts.submit, keys: [ExecutionKeys.queue, ExecutionKeys.job(id)], arguments: arguments) { result in
+            switch result {
+            case .success(let value):
+                let created = value.array?.first?.integer ?? 0
+                var fields = ["state": "queued", "language": request.language, "created_at": String(created),
+                              "limits": request.limits.json.text, "attempts": "0"]
+                fields["session_id"] = request.sessionID
+                fields["user_id"] = request.userID
+                fields["user_name"] = request.userName
+                guard let job = ExecutionJob(id: id, fields: fields) else {
+                    return completion(.failure(.failed(InterviewError(.internalError, "could not describe the queued job"))))
+                }
+                completion(.success(job))
+            case .failure(let error):
+                if !error.isUnavailable, error.message.hasPrefix("BUSY") {
+                    let depth = Int(error.message.split(separator: " ").last ?? "") ?? self.settings.maxQueuedJobs
+                    return completion(.failure(.busy(depth: depth)))
+                }
+                completion(.failure(.failed(translate(error))))
+            }
+        }
+    }
+
+    /// A job, or nil when there is no such job (never was, or expired).
+    public func job(_ id: String, _ completion: @escaping (Result<ExecutionJob?, InterviewError>) -> Void) {
+        redis.send(["HGETALL", ExecutionKeys.job(id)]) { result in
+            switch result {
+            case .success(let value):
+                completion(.success(ExecutionJob(id: id, fields: pairs(value.array ?? []))))
+            case .failure(let error):
+                completion(.failure(translate(error)))
+            }
+        }
+    }
+
+    /// What running in a session needs: the session is live, the token (if any) belongs to it.
+    public struct SessionContext: Sendable {
+        public var code: String
+        public var language: String
+        public var userID: String?
+        public var userName: String?
+    }
+
+    /// `forReading` allows sessions that have ended (their history stays readable).
+    public func sessionContext(_ sessionID: String, tokenHash: String, forReading: Bool = false,
+                               _ completion: @escaping (Result<SessionContext, InterviewError>) -> Void) {
+        redis.run(ExecutionScripts.sessionContext, keys: Scripts.keys(sessionID),
+                  arguments: [tokenHash, forReading ? "read" : "run"]) { result in
+            switch result {
+            case .success(let value):
+                let parts = (value.array ?? []).map { $0.text ?? "" }
+                guard parts.count == 4 else {
+                    return completion(.failure(InterviewError(.internalError, "the session context script returned an unexpected reply")))
+                }
+                completion(.success(SessionContext(code: parts[0], language: parts[1],
+                                                   userID: parts[2].isEmpty ? nil : parts[2],
+                                                   userName: parts[3].isEmpty ? nil : parts[3])))
+            case .failure(let error):
+                completion(.failure(translate(error, session: sessionID)))
+            }
+        }
+    }
+
+    /// The session's newest executions, newest first (no code or output).
+    public func sessionJobs(_ sessionID: String, limit: Int, _ completion: @escaping (Result<[ExecutionJob], InterviewError>) -> Void) {
+        let count = max(1, min(limit, settings.sessionHistoryLimit))
+        redis.run(ExecutionScripts.sessionJobs, keys: [ExecutionKeys.session(sessionID)], arguments: [String(count)]) { result in
+            switch result {
+            case .success(let value):
+                let jobs = (value.array ?? []).compactMap { entry -> ExecutionJob? in
+                    guard let items = entry.array, let id = items.first?.text else { return nil }
+                    return ExecutionJob(id: id, fields: pairs(Array(items.dropFirst())))
+                }
+                completion(.success(jobs))
+            case .failure(let error):
+                completion(.failure(translate(error, session: sessionID)))
+            }
+        }
+    }
+
+    public func hashToken(_ token: String?) -> String {
+        guard let token, !token.isEmpty else { return "" }
+        return Identifiers.tokenHash(token)
+    }
+}
+
+/// A flat field/value reply as a dictionary.
+private func pairs(_ values: [RedisValue]) -> [String: String] {
+    var out: [String: String] = [:]
+    var index = 0
+    while index + 1 < values.count {
+        if let key = values[index].text { out[key] = values[index + 1].text ?? "" }
+        index += 2
+    }
+    return out
+}
+
+
+/// Cluster-wide execution figures for /metrics.
+public struct ExecutionStatistics: Sendable {
+    public var queueDepth: Int
+    public var finished: [(language: String, status: String, count: Int)]
+    public var busySlots: Int
+    public var totalSlots: Int
+}
+
+extension Executions {
+    /// Queue depth, finished executions by language and status, and the slots of live runners;
+    /// nil when Redis cannot be read.
+    public func statistics(_ completion: @escaping (ExecutionStatistics?) -> Void) {
+        redis.send(["LLEN", ExecutionKeys.queue]) { [redis] depth in
+            redis.send(["HGETALL", ExecutionKeys.stats]) { finished in
+                redis.run(Self.slotsScript, keys: [ExecutionKeys.runners, ExecutionKeys.runnerInfo], arguments: []) { slots in
+                    guard let depth = (try? depth.get())?.integer else { return completion(nil) }
+                    var counts: [(String, String, Int)] = []
+                    let flat = (try? finished.get())?.array ?? []
+                    var index = 0
+                    while index + 1 < flat.count {
+                        if let key = flat[index].text, let count = flat[index + 1].integer, let colon = key.lastIndex(of: ":") {
+                            counts.append((String(key[..<colon]), String(key[key.index(after: colon)...]), count))
+                        }
+                        index += 2
+                    }
+                    let pair = (try? slots.get())?.array?.compactMap(\.integer) ?? [0, 0]
+                    completion(ExecutionStatistics(queueDepth: depth, finished: counts.sorted { ($0.0, $0.1) < ($1.0, $1.1) },
+                                                   busySlots: pair.first ?? 0, totalSlots: pair.count > 1 ? pair[1] : 0))
+                }
+            }
+        }
+    }
+
+    /// KEYS: runners (zset id -> lease expiry), runner-info. Returns {busy, total} over live runners.
+    static let slotsScript = RedisScript(name: "runner_slots", source: """
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local busy, total = 0, 0
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')) do
+      local raw = redis.call('HGET', KEYS[2], id)
+      if raw then
+        local ok, info = pcall(cjson.decode, raw)
+        if ok then
+          busy = busy + (tonumber(info.running) or 0)
+          total = total + (tonumber(info.capacity) or 0)
+        end
+      end
+    end
+    return {busy, total}
+    """)
+}

@@ -1,0 +1,105 @@
+import Redis
+
+/// "count per period": at most `count` at once, refilling one every period/count (GCRA).
+public struct RateRule: Sendable, CustomStringConvertible {
+    public let name: String
+    public let count: Int
+    public let periodMillis: Int
+
+    public init(name: String, count: Int, periodMillis: Int) {
+        self.name = name
+        self.count = count
+        self.periodMillis = periodMillis
+    }
+
+    /// Parses "COUNT/SECONDS" (e.g. "600/60").
+    public init?(name: String, parsing text: String) {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let count = Int(parts[0]), let seconds = Double(parts[1]), count > 0, seconds > 0 else { return nil }
+        self.init(name: name, count: count, periodMillis: Int(seconds * 1000))
+    }
+
+    public var description: String { "\(count)/\(Double(periodMillis) / 1000)s" }
+    /// The IETF RateLimit-Policy form: "name";q=COUNT;w=SECONDS.
+    public var policy: String { "\"\(name)\";q=\(count);w=\(max(1, periodMillis / 1000))" }
+}
+
+/// The outcome of one check over one or more rules.
+public struct RateDecision: Sendable {
+    public var allowed: Bool
+    /// When denied: how long until the request would pass.
+    public var retryAfterMillis: Int
+    /// The rule closest to its limit, with what is left of it and when it is full again.
+    public var rule: RateRule
+    public var remaining: Int
+    public var resetMillis: Int
+}
+
+/// Rate limits kept in Redis, so every gateway counts against the same numbers. One script
+/// call (one round trip) checks every rule of a request and consumes from all or none.
+public final class RateLimiter {
+    let redis: RedisConnection
+
+    public init(redis: RedisConnection) {
+        self.redis = redis
+        redis.register(Self.script)
+    }
+
+    /// Checks `rules`, each for its subject (an address, a session id). All keys of one call
+    /// share a hash tag, so it stays one slot in Redis Cluster.
+    public func check(_ checks: [(rule: RateRule, subject: String)], tag: String,
+                      _ completion: @escaping (Result<RateDecision, RedisError>) -> Void) {
+        let keys = checks.map { "ci:{rl:\(tag)}:\($0.rule.name):\($0.subject)" }
+        var arguments: [String] = []
+        for check in checks {
+            let interval = max(1, check.rule.periodMillis / check.rule.count)
+            arguments += [String(interval), String(interval * check.rule.count)]
+        }
+        redis.run(Self.script, keys: keys, arguments: arguments) { result in
+            completion(result.map { value in
+                let numbers = (value.array ?? []).map { $0.integer ?? 0 }
+                guard numbers.count == 5, numbers[2] >= 1, numbers[2] <= checks.count else {
+                    return RateDecision(allowed: true, retryAfterMillis: 0, rule: checks[0].rule, remaining: 0, resetMillis: 0)
+                }
+                return RateDecision(allowed: numbers[0] == 1, retryAfterMillis: numbers[1], rule: checks[numbers[2] - 1].rule,
+                                    remaining: numbers[3], resetMillis: numbers[4])
+            })
+        }
+    }
+
+    /// GCRA. KEYS: one per rule (its theoretical arrival time, ms). ARGV: per rule, the
+    /// emission interval and the tolerance (interval * count), in ms. Returns {allowed,
+    /// retry_after_ms, index of the tightest rule, its remaining, its reset_ms}.
+    static let script = RedisScript(name: "rate_check", source: """
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local allowed, retry = 1, 0
+    local tightest, tightest_remaining, tightest_reset = 1, math.huge, 0
+    local arrivals = {}
+    for i, key in ipairs(KEYS) do
+      local interval, tolerance = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+      local tat = tonumber(redis.call('GET', key)) or now
+      if tat < now then tat = now end
+      local arrival = tat + interval
+      local remaining
+      if arrival - tolerance > now then
+        allowed = 0
+        retry = math.max(retry, arrival - tolerance - now)
+        remaining = 0
+        arrivals[i] = nil
+      else
+        arrivals[i] = arrival
+        remaining = math.floor((tolerance - (arrival - now)) / interval)
+      end
+      if remaining < tightest_remaining then
+        tightest, tightest_remaining, tightest_reset = i, remaining, (arrivals[i] or tat) - now
+      end
+    end
+    if allowed == 1 then
+      for i, key in ipairs(KEYS) do
+        redis.call('SET', key, arrivals[i], 'PX', math.max(1, arrivals[i] - now))
+      end
+    end
+    return {allowed, retry, tightest, tightest_remaining, tightest_reset}
+    """)
+}

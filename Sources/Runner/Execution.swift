@@ -1,0 +1,349 @@
+import Interview
+import JSON
+import Logging
+import Transport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A job as claimed from Redis.
+struct ClaimedJob {
+    let id: String
+    let language: String
+    let code: String
+    let stdin: String
+    let limits: ExecutionLimits
+    let sessionID: String?
+    let attempt: Int
+    let startedAt: Int64
+}
+
+/// Output kept up to a cap: the bytes, how many were written in all.
+struct CapturedOutput {
+    let cap: Int
+    private(set) var bytes: [UInt8] = []
+    private(set) var total = 0
+
+    init(cap: Int) { self.cap = cap }
+
+    mutating func append(_ chunk: UnsafeRawBufferPointer) {
+        total += chunk.count
+        let room = cap - bytes.count
+        if room > 0 { bytes += chunk.prefix(room) }
+    }
+
+    var truncated: Bool { total > bytes.count }
+
+    /// The text, invalid UTF-8 replaced; a character cut by the cap is dropped.
+    var text: String { String(decoding: truncated ? bytes.prefix(completeUTF8Prefix(bytes)) : bytes[...], as: UTF8.self) }
+}
+
+/// How many leading bytes end on a character boundary: a multi-byte character cut at the end is left out.
+func completeUTF8Prefix(_ bytes: [UInt8]) -> Int {
+    guard !bytes.isEmpty else { return 0 }
+    var start = bytes.count - 1
+    var back = 0
+    while start > 0, back < 3, bytes[start] & 0xC0 == 0x80 { start -= 1; back += 1 }
+    let needed: Int
+    switch bytes[start] {
+    case 0..<0x80: needed = 1
+    case 0xC0..<0xE0: needed = 2
+    case 0xE0..<0xF0: needed = 3
+    case 0xF0..<0xF8: needed = 4
+    default: return bytes.count
+    }
+    return bytes.count - start < needed ? start : bytes.count
+}
+
+/// One run of one job: builds the sandbox spec, starts bubblewrap, captures and streams the output,
+/// enforces the output limit and a wall-clock backstop, and turns the supervisor's report into
+/// the result.
+final class Execution {
+    /// RLIMIT_STACK of a run. It is also glibc's default thread stack size, and thread stacks count
+    /// against RLIMIT_DATA, so a large value would starve multi-threaded runtimes (Node, the JVM).
+    static let stackKB = 8 * 1024
+
+    let job: ClaimedJob
+    let toolchain: Toolchain
+    private unowned let runner: Runner
+    private let logger: Logger
+    private var sandbox: SandboxProcess?
+    private var stdout: CapturedOutput
+    private var stderr: CapturedOutput
+    private var outputLimitHit = false
+    private var backstopHit = false
+    private var cancelled = false
+    private var done = false
+    private var backstop: LoopTimer?
+    private var flushTimer: LoopTimer?
+    private let started = EventLoop.hrtime()
+    private let sourceFile: String
+    private let hasCompileStep: Bool
+    // Streaming (session jobs only): bytes not yet published per stream, and what was published.
+    private let streams: Bool
+    private var pending: [[UInt8]] = [[], [], []]
+    private var streamed = [0, 0, 0]
+    private var sequence = 0
+
+    init(job: ClaimedJob, toolchain: Toolchain, runner: Runner, logger: Logger) {
+        self.job = job
+        self.toolchain = toolchain
+        self.runner = runner
+        var logger = logger
+        logger[metadataKey: "job"] = .string(job.id)
+        self.logger = logger
+        stdout = CapturedOutput(cap: runner.configuration.outputCaptureBytes)
+        stderr = CapturedOutput(cap: runner.configuration.outputCaptureBytes)
+        sourceFile = toolchain.sourceFile(job.code)
+        hasCompileStep = toolchain.compile != nil
+        streams = job.sessionID != nil
+    }
+
+    var spec: SandboxSpec {
+        let configuration = runner.configuration
+        var spec = SandboxSpec()
+        spec.environment = ["PATH=\(SandboxSettings.path)", "HOME=\(SandboxSettings.workDirectory)", "TMPDIR=/tmp",
+                            "LANG=C.UTF-8", "LC_ALL=C.UTF-8"] + toolchain.environment
+        spec.files = [(sourceFile, Array(job.code.utf8))] + toolchain.extraFiles.map { ($0.name, Array($0.content.utf8)) }
+        if let compile = toolchain.compile {
+            spec.steps.append(SandboxStep(name: "compile", arguments: compile(sourceFile, job.limits), limits: configuration.compileLimits,
+                                          stackKB: 8 * 1024, stdinFromRunner: false, capture: true,
+                                          captureBytes: configuration.outputCaptureBytes))
+        }
+        spec.steps.append(SandboxStep(name: "run", arguments: toolchain.run(sourceFile, job.limits), limits: job.limits,
+                                      stackKB: Execution.stackKB, stdinFromRunner: true, capture: false,
+                                      captureBytes: 0))
+        return spec
+    }
+
+    func start() {
+        let configuration = runner.configuration
+        let sandbox = SandboxProcess(loop: runner.loop)
+        self.sandbox = sandbox
+        sandbox.onOutput = { [unowned self] stream, bytes in self.output(stream, bytes) }
+        sandbox.onExit = { [unowned self] status, signal, report in self.exited(status, signal, report) }
+        do {
+            try sandbox.start(arguments: configuration.sandbox.bwrapArguments(), settings: configuration.sandbox,
+                              stdin: Array(job.stdin.utf8), spec: spec.bytes)
+        } catch {
+            self.sandbox = nil
+            return finish(internalError("the sandbox could not be started: \(error)"))
+        }
+        // The supervisor enforces each step's limits; this only catches a supervisor that hangs.
+        let budget = (hasCompileStep ? configuration.compileLimits.wallTimeMillis : 0) + job.limits.wallTimeMillis + 5_000
+        let timer = LoopTimer(loop: runner.loop)
+        backstop = timer
+        timer.start(after: UInt64(budget)) { [unowned self] in
+            self.backstopHit = true
+            self.logger.warning("the sandbox outlived its wall-clock budget of \(budget) ms; killing it")
+            self.sandbox?.kill()
+        }
+        if streams {
+            let flush = LoopTimer(loop: runner.loop)
+            flushTimer = flush
+            flush.start(after: 50, repeat: 50) { [unowned self] in self.flush() }
+        }
+    }
+
+    /// The job is no longer this runner's (requeued or finished elsewhere): stop, write nothing.
+    func cancel() {
+        guard !done else { return }
+        cancelled = true
+        logger.notice("job \(job.id) was taken from this runner; stopping its sandbox")
+        sandbox?.kill()
+    }
+
+    /// Runner shutting down hard.
+    func kill() { sandbox?.kill() }
+
+    private func output(_ stream: Int, _ bytes: UnsafeRawBufferPointer) {
+        if stream == 1 { stdout.append(bytes) } else { stderr.append(bytes) }
+        if streams, streamed[stream] + pending[stream].count < runner.configuration.outputCaptureBytes {
+            let room = runner.configuration.outputCaptureBytes - streamed[stream] - pending[stream].count
+            pending[stream] += bytes.prefix(room)
+        }
+        if stdout.total + stderr.total > job.limits.outputKB * 1024, !outputLimitHit {
+            outputLimitHit = true
+            sandbox?.closeOutput()
+        }
+    }
+
+    /// Publishes what arrived since the last flush, one frame per stream, cut at a character boundary.
+    private func flush(final: Bool = false) {
+        for stream in [1, 2] where !pending[stream].isEmpty {
+            let length = final ? pending[stream].count : completeUTF8Prefix(pending[stream])
+            guard length > 0 else { continue }
+            let chunk = Array(pending[stream].prefix(length))
+            pending[stream].removeFirst(length)
+            streamed[stream] += length
+            sequence += 1
+            let frame: JSON = ["type": "execution-output",
+                               "data": ["job_id": .string(job.id), "stream": .string(stream == 1 ? "stdout" : "stderr"),
+                                        "chunk": .string(String(decoding: chunk, as: UTF8.self)), "seq": .integer(sequence)],
+                               "timestamp": .integer(Int(EventLoop.unixMillis()))]
+            runner.publishOutput(job, frame: frame.text)
+        }
+    }
+
+    private func exited(_ status: Int64, _ signal: Int32, _ report: [UInt8]) {
+        sandbox = nil
+        backstop?.close()
+        backstop = nil
+        flushTimer?.close()
+        flushTimer = nil
+        if streams { flush(final: true) }
+        if cancelled {
+            done = true
+            runner.executionEnded(self, result: nil)
+            return
+        }
+        finish(result(status: status, signal: signal, report: SandboxReport(report)))
+    }
+
+    private func finish(_ result: JSON) {
+        guard !done else { return }
+        done = true
+        backstop?.close()
+        backstop = nil
+        flushTimer?.close()
+        flushTimer = nil
+        runner.executionEnded(self, result: result)
+    }
+
+    // MARK: The result
+
+    private var wallMillis: Int { Int((EventLoop.hrtime() - started) / 1_000_000) }
+
+    private func internalError(_ message: String) -> JSON {
+        logger.error("internal error: \(message)")
+        return resultJSON(status: .internalError, message: message, run: nil, compile: nil)
+    }
+
+    private func result(status: Int64, signal: Int32, report: SandboxReport) -> JSON {
+        if let error = report.error { return internalError("the sandbox supervisor failed: \(error)") }
+        var compile: StepReport?
+        var run: StepReport?
+        for step in report.steps {
+            if step.name == "compile" { compile = step } else if step.name == "run" { run = step }
+        }
+        if let compile {
+            if compile.reason == "exec" {
+                return internalError("the \(toolchain.id) compiler could not be started: \(String(cString: strerror(Int32(compile.execErrno))))")
+            }
+            if compile.reason != "none" || compile.exitCode != 0 {
+                let why: String
+                switch compile.reason {
+                case "cpu": why = "compilation used more than \(runner.configuration.compileLimits.cpuTimeMillis) ms of CPU time"
+                case "wall": why = "compilation took longer than \(runner.configuration.compileLimits.wallTimeMillis) ms"
+                case "memory": why = "compilation needed more than \(runner.configuration.compileLimits.memoryKB) KiB of memory"
+                default: why = compile.signal.map { "the compiler was killed by signal \($0) (\(signalName($0)))" } ?? "compilation failed"
+                }
+                return resultJSON(status: .compileError, message: why, run: nil, compile: compile)
+            }
+        }
+        guard let run else {
+            if backstopHit {
+                return resultJSON(status: .timeLimitExceeded, message: "the run exceeded its wall-clock limit of \(job.limits.wallTimeMillis) ms",
+                                  run: nil, compile: compile)
+            }
+            let detail = stderr.text.trimmingWhitespace()
+            return internalError("the sandbox ended (status \(status), signal \(signal)) without running the program"
+                                 + (detail.isEmpty ? "" : ": \(detail.prefix(500))"))
+        }
+        let status: ExecutionStatus
+        var message: String?
+        if run.reason == "exec" {
+            return internalError("the \(toolchain.id) runtime could not be started: \(String(cString: strerror(Int32(run.execErrno))))")
+        } else if outputLimitHit {
+            status = .outputLimitExceeded
+            message = "the program wrote more than \(job.limits.outputKB) KiB of output and was stopped"
+        } else if run.reason == "cpu" {
+            status = .timeLimitExceeded
+            message = "the program used more than \(job.limits.cpuTimeMillis) ms of CPU time"
+        } else if run.reason == "wall" || backstopHit {
+            status = .timeLimitExceeded
+            message = "the program ran longer than \(job.limits.wallTimeMillis) ms (wall clock)"
+        } else if run.reason == "memory" {
+            status = .memoryLimitExceeded
+            message = "the program's processes used more than \(job.limits.memoryKB) KiB of memory"
+        } else if run.exitCode == 0 {
+            status = .ok
+        } else if outOfMemory(run) {
+            status = .memoryLimitExceeded
+            message = "the program could not allocate memory within its limit of \(job.limits.memoryKB) KiB"
+        } else {
+            status = .runtimeError
+            if run.reason == "file_size" {
+                message = "the program wrote a file larger than \(job.limits.fileSizeKB) KiB"
+            } else if let signal = run.signal {
+                message = "the program was killed by signal \(signal) (\(signalName(signal)))"
+            } else {
+                message = "the program exited with status \(run.exitCode ?? -1)"
+            }
+        }
+        return resultJSON(status: status, message: message, run: run, compile: compile)
+    }
+
+    /// A failed run that ran out of memory: near the limit, or the runtime said so.
+    private func outOfMemory(_ run: StepReport) -> Bool {
+        let limit = job.limits.memoryKB
+        if run.maxRSSKB * 10 >= limit * 9 || run.peakAnonKB * 10 >= limit * 9 { return true }
+        let text = stderr.text
+        return toolchain.outOfMemoryMarkers.contains { text.contains($0) }
+    }
+
+    private func resultJSON(status: ExecutionStatus, message: String?, run: StepReport?, compile: StepReport?) -> JSON {
+        var result: JSON = ["job_id": .string(job.id), "status": .string(status.rawValue),
+                            "message": message.map(JSON.string) ?? .null,
+                            "language": .string(job.language), "runner_id": .string(runner.configuration.nodeID),
+                            "stdout": .string(stdout.text), "stderr": .string(stderr.text),
+                            "exit_code": run?.exitCode.map(JSON.integer) ?? .null,
+                            "signal": run?.signal.map(JSON.integer) ?? .null,
+                            "signal_name": run?.signal.map { .string(signalName($0)) } ?? .null,
+                            "time_ms": ["cpu": .integer(run?.cpuMillis ?? 0), "wall": .integer(run?.wallMillis ?? 0)],
+                            "memory_kb": .integer(run?.maxRSSKB ?? 0),
+                            "truncated": .bool(stdout.truncated || stderr.truncated || outputLimitHit),
+                            "stdout_truncated": .bool(stdout.truncated), "stderr_truncated": .bool(stderr.truncated),
+                            "stdout_bytes": .integer(stdout.total), "stderr_bytes": .integer(stderr.total)]
+        if let compile {
+            let kept = compile.outputTruncated ? completeUTF8Prefix(compile.output) : compile.output.count
+            let output = String(decoding: compile.output.prefix(kept), as: UTF8.self)
+            result.set("compile_output", .string(output))
+            result.set("compile", ["exit_code": compile.exitCode.map(JSON.integer) ?? .null,
+                                   "signal": compile.signal.map(JSON.integer) ?? .null,
+                                   "time_ms": ["cpu": .integer(compile.cpuMillis), "wall": .integer(compile.wallMillis)],
+                                   "memory_kb": .integer(compile.maxRSSKB), "truncated": .bool(compile.outputTruncated)])
+        } else {
+            result.set("compile_output", .null)
+            result.set("compile", .null)
+        }
+        result.set("limits", job.limits.json)
+        result.set("attempt", .integer(job.attempt))
+        result.set("total_wall_ms", .integer(wallMillis))
+        return result
+    }
+}
+
+func signalName(_ signal: Int) -> String {
+    switch Int32(signal) {
+    case SIGHUP: return "SIGHUP"
+    case SIGINT: return "SIGINT"
+    case SIGQUIT: return "SIGQUIT"
+    case SIGILL: return "SIGILL"
+    case SIGTRAP: return "SIGTRAP"
+    case SIGABRT: return "SIGABRT"
+    case SIGBUS: return "SIGBUS"
+    case SIGFPE: return "SIGFPE"
+    case SIGKILL: return "SIGKILL"
+    case SIGUSR1: return "SIGUSR1"
+    case SIGSEGV: return "SIGSEGV"
+    case SIGUSR2: return "SIGUSR2"
+    case SIGPIPE: return "SIGPIPE"
+    case SIGALRM: return "SIGALRM"
+    case SIGTERM: return "SIGTERM"
+    case SIGXCPU: return "SIGXCPU"
+    case SIGXFSZ: return "SIGXFSZ"
+    case SIGSYS: return "SIGSYS"
+    default: return "signal \(signal)"
+    }
+}

@@ -1,0 +1,449 @@
+import CLibUV
+import Interview
+import Transport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the sandbox's pieces are and how big its writable areas may be.
+struct SandboxSettings: Sendable {
+    /// bubblewrap.
+    var bwrapPath: String
+    /// The supervisor (codeinterview-sandbox) bound read-only at /.ci/sandbox.
+    var helperPath: String
+    /// Size of the work directory (/work) and of /tmp, each a private tmpfs.
+    var tmpfsBytes: Int
+    /// When the runner runs as root, bubblewrap is started as this user (setuid before exec), so
+    /// sandboxed processes belong to an unprivileged user outside too and RLIMIT_NPROC applies
+    /// (the kernel exempts root's processes from it).
+    var uid: UInt32
+    var gid: UInt32
+
+    static let workDirectory = "/work"
+    static let helperMount = "/.ci/sandbox"
+    static let path = "/usr/local/bin:/usr/bin:/bin"
+
+    /// The bubblewrap command line: no network, new PID/IPC/UTS/mount/user/cgroup namespaces,
+    /// /usr read-only, a few files of /etc read-only, private tmpfs /work and /tmp, no
+    /// capabilities, uid/gid 65534, the supervisor as PID 1, killed with the runner.
+    func bwrapArguments() -> [String] {
+        var arguments = [bwrapPath,
+                         "--unshare-all", "--unshare-user", "--disable-userns",
+                         "--uid", "65534", "--gid", "65534", "--hostname", "sandbox",
+                         "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--as-pid-1",
+                         "--ro-bind", "/usr", "/usr",
+                         "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+                         "--symlink", "usr/lib", "/lib"]
+        if access("/usr/lib64", F_OK) == 0 { arguments += ["--symlink", "usr/lib64", "/lib64"] }
+        if access("/usr/lib32", F_OK) == 0 { arguments += ["--symlink", "usr/lib32", "/lib32"] }
+        // Only what toolchains read from /etc: the dynamic linker's cache, the alternatives
+        // symlinks (java, javac, ...), the JDK's configuration, the time zone. Never /etc itself.
+        for path in Self.etcEntries() { arguments += ["--ro-bind", path, path] }
+        arguments += ["--proc", "/proc", "--dev", "/dev",
+                      "--size", String(tmpfsBytes), "--tmpfs", "/tmp",
+                      "--size", String(tmpfsBytes), "--tmpfs", Self.workDirectory,
+                      "--ro-bind", helperPath, Self.helperMount,
+                      // Everything but /work and /tmp (their own tmpfs mounts) becomes read-only,
+                      // including the directories bubblewrap created for the binds (/etc, /.ci).
+                      "--remount-ro", "/",
+                      "--chdir", Self.workDirectory,
+                      "--clearenv", "--setenv", "PATH", Self.path, "--setenv", "HOME", Self.workDirectory,
+                      "--", Self.helperMount]
+        return arguments
+    }
+
+    static func etcEntries() -> [String] {
+        var paths: [String] = []
+        for name in ["alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime"] where access("/etc/\(name)", F_OK) == 0 {
+            paths.append("/etc/\(name)")
+        }
+        if let directory = opendir("/etc") {
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name.hasPrefix("java-") { paths.append("/etc/\(name)") }
+            }
+            closedir(directory)
+        }
+        return paths.sorted()
+    }
+}
+
+/// One step the supervisor runs (see RunnerSandbox/main.c for the spec format).
+struct SandboxStep {
+    var name: String
+    var arguments: [String]
+    var limits: ExecutionLimits
+    var stackKB: Int
+    /// The program's stdin is the runner's pipe (else /dev/null).
+    var stdinFromRunner: Bool
+    /// Output captured into the report (compile output, probes) instead of streamed on stdout/stderr.
+    var capture: Bool
+    var captureBytes: Int
+}
+
+/// The spec written to the supervisor's fd 3: netstrings "<length>:<bytes>,".
+struct SandboxSpec {
+    var environment: [String] = []
+    var files: [(name: String, content: [UInt8])] = []
+    var steps: [SandboxStep] = []
+
+    var bytes: [UInt8] {
+        var out: [UInt8] = []
+        func put(_ bytes: [UInt8]) {
+            out += Array(String(bytes.count).utf8)
+            out.append(UInt8(ascii: ":"))
+            out += bytes
+            out.append(UInt8(ascii: ","))
+        }
+        func put(_ text: String) { put(Array(text.utf8)) }
+        func put(_ number: Int) { put(String(number)) }
+        put("workdir"); put(SandboxSettings.workDirectory)
+        for entry in environment { put("env"); put(entry) }
+        for file in files { put("file"); put(file.name); put(0o644); put(file.content) }
+        for step in steps {
+            put("step"); put(step.name)
+            put(step.limits.cpuTimeMillis); put(step.limits.wallTimeMillis); put(step.limits.memoryKB)
+            put(step.limits.processes); put(step.limits.fileSizeKB); put(step.limits.openFiles); put(step.stackKB)
+            put(step.stdinFromRunner ? 1 : 0); put(step.capture ? 1 : 0); put(step.captureBytes)
+            put(step.arguments.count)
+            for argument in step.arguments { put(argument) }
+        }
+        put("end")
+        return out
+    }
+}
+
+/// What the supervisor reported about one step.
+struct StepReport {
+    var name: String
+    var exitCode: Int?
+    var signal: Int?
+    var cpuMillis = 0
+    var wallMillis = 0
+    var maxRSSKB = 0
+    var peakAnonKB = 0
+    /// none, cpu, wall, memory, file_size, exec.
+    var reason = "none"
+    var execErrno = 0
+    var outputTruncated = false
+    var output: [UInt8] = []
+}
+
+struct SandboxReport {
+    var steps: [StepReport] = []
+    var error: String?
+    var complete = false
+
+    /// Parses the supervisor's report ("step ..." lines, "output <n>\n<bytes>\n", "error ...", "done").
+    init(_ bytes: [UInt8]) {
+        var index = 0
+        func line() -> String? {
+            guard index < bytes.count else { return nil }
+            let end = bytes[index...].firstIndex(of: 10) ?? bytes.count
+            let text = String(decoding: bytes[index..<end], as: UTF8.self)
+            index = end + 1
+            return text
+        }
+        while let text = line() {
+            let words = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            guard let kind = words.first else { continue }
+            switch kind {
+            case "step":
+                guard words.count >= 2 else { continue }
+                var step = StepReport(name: words[1])
+                var i = 2
+                while i + 1 < words.count {
+                    let value = words[i + 1]
+                    switch words[i] {
+                    case "exit": step.exitCode = Int(value).flatMap { $0 >= 0 ? $0 : nil }
+                    case "signal": step.signal = Int(value).flatMap { $0 > 0 ? $0 : nil }
+                    case "cpu_ms": step.cpuMillis = Int(value) ?? 0
+                    case "wall_ms": step.wallMillis = Int(value) ?? 0
+                    case "maxrss_kb": step.maxRSSKB = Int(value) ?? 0
+                    case "peak_anon_kb": step.peakAnonKB = Int(value) ?? 0
+                    case "reason": step.reason = value
+                    case "errno": step.execErrno = Int(value) ?? 0
+                    case "truncated": step.outputTruncated = value == "1"
+                    default: break
+                    }
+                    i += 2
+                }
+                steps.append(step)
+            case "output":
+                guard words.count == 2, let length = Int(words[1]), index + length <= bytes.count else { continue }
+                if !steps.isEmpty { steps[steps.count - 1].output = Array(bytes[index..<(index + length)]) }
+                index += length + 1
+            case "error":
+                error = String(text.dropFirst(6))
+            case "done":
+                complete = true
+            default:
+                continue
+            }
+        }
+    }
+}
+
+/// A bubblewrap child on the loop: five pipes (stdin, stdout, stderr, spec, report), all read and
+/// written asynchronously. The process handle and the pipes live until their close callbacks;
+/// this object keeps itself alive (retained once) until the last of them.
+final class SandboxProcess {
+    typealias OutputHandler = (_ stream: Int, _ bytes: UnsafeRawBufferPointer) -> Void
+    typealias ExitHandler = (_ exitStatus: Int64, _ signal: Int32, _ report: [UInt8]) -> Void
+
+    private let loop: EventLoop
+    private let process = UnsafeMutablePointer<uv_process_t>.allocate(capacity: 1)
+    /// 0 stdin, 1 stdout, 2 stderr (as the program sees them), 3 spec, 4 report.
+    private let pipes: [UnsafeMutablePointer<uv_pipe_t>] = (0..<5).map { _ in .allocate(capacity: 1) }
+    private var pipeOpen = [Bool](repeating: false, count: 5)
+    private var processOpen = false
+    private var openHandles = 0
+    private var retained = false
+    private var report: [UInt8] = []
+    private var exited: (Int64, Int32)?
+    private var eof = [false, false, false, false, false]
+    private var finished = false
+    var onOutput: OutputHandler?
+    var onExit: ExitHandler?
+    private(set) var pid: Int32 = 0
+
+    /// One buffer for every read of every sandbox: a read is handled inside its callback.
+    nonisolated(unsafe) static let readBuffer = UnsafeMutableRawPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+    static let readBufferSize = 64 * 1024
+
+    init(loop: EventLoop) {
+        self.loop = loop
+    }
+
+    /// Starts bubblewrap. Throws a readable message when it cannot be started (then nothing is left open).
+    func start(arguments: [String], settings: SandboxSettings, stdin: [UInt8], spec: [UInt8]) throws(TransportError) {
+        let me = Unmanaged.passRetained(self)
+        retained = true
+        for (index, pipe) in pipes.enumerated() {
+            uv_pipe_init(loop.raw, pipe, 0)
+            pipe.pointee.data = me.toOpaque()
+            pipeOpen[index] = true
+            openHandles += 1
+        }
+        process.pointee.data = me.toOpaque()
+
+        var containers = [uv_stdio_container_t](repeating: uv_stdio_container_t(), count: 5)
+        for index in 0..<5 {
+            let childReads = index == 0 || index == 3
+            // uv.h's UV_CREATE_PIPE (0x01), UV_READABLE_PIPE (0x10), UV_WRITABLE_PIPE (0x20): the enum has a
+            // duplicate value, so Swift does not import its constants.
+            containers[index].flags = uv_stdio_flags(rawValue: 0x01 | (childReads ? 0x10 : 0x20))
+            containers[index].data.stream = UnsafeMutableRawPointer(pipes[index]).assumingMemoryBound(to: uv_stream_t.self)
+        }
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        let env: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=\(SandboxSettings.path)"), nil]
+        defer {
+            argv.forEach { free($0) }
+            env.forEach { free($0) }
+        }
+        var options = uv_process_options_t()
+        options.exit_cb = { handle, status, signal in
+            let this = Unmanaged<SandboxProcess>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
+            this.exited = (status, signal)
+            this.checkFinished()
+        }
+        let status: Int32 = argv.withUnsafeBufferPointer { argvBuffer in
+            env.withUnsafeBufferPointer { envBuffer in
+                containers.withUnsafeMutableBufferPointer { stdio in
+                    options.file = UnsafePointer(argvBuffer[0])
+                    options.args = UnsafeMutablePointer(mutating: argvBuffer.baseAddress)
+                    options.env = UnsafeMutablePointer(mutating: envBuffer.baseAddress)
+                    options.stdio_count = 5
+                    options.stdio = stdio.baseAddress
+                    if geteuid() == 0 {
+                        options.flags = UInt32(UV_PROCESS_SETUID.rawValue | UV_PROCESS_SETGID.rawValue)
+                        options.uid = settings.uid
+                        options.gid = settings.gid
+                    }
+                    return uv_spawn(loop.raw, process, &options)
+                }
+            }
+        }
+        processOpen = true
+        openHandles += 1
+        guard status == 0 else {
+            finished = true
+            closeAll()
+            throw TransportError("cannot start \(arguments[0]): \(uvErrorDescription(status))")
+        }
+        pid = process.pointee.pid
+        for index in [1, 2, 4] {
+            uv_read_start(stream(index), { handle, _, buffer in
+                buffer!.pointee = uv_buf_init(SandboxProcess.readBuffer.assumingMemoryBound(to: CChar.self),
+                                              UInt32(SandboxProcess.readBufferSize))
+            }, { handle, nread, buffer in
+                let this = Unmanaged<SandboxProcess>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
+                this.read(handle!, nread, buffer!)
+            })
+        }
+        write(stdin, to: 0)
+        write(spec, to: 3)
+    }
+
+    /// SIGKILL to bubblewrap: its PID 1 dies with it (--die-with-parent), and with it every
+    /// process of the sandbox's PID namespace.
+    func kill() {
+        guard exited == nil, processOpen, !finished else { return }
+        uv_process_kill(process, SIGKILL)
+    }
+
+    /// Stops reading the program's stdout and stderr: its next write fails (SIGPIPE/EPIPE).
+    func closeOutput() {
+        for index in [1, 2] where pipeOpen[index] {
+            eof[index] = true
+            close(index)
+        }
+        checkFinished()
+    }
+
+    private func stream(_ index: Int) -> UnsafeMutablePointer<uv_stream_t> {
+        UnsafeMutableRawPointer(pipes[index]).assumingMemoryBound(to: uv_stream_t.self)
+    }
+
+    private func index(of handle: UnsafeMutablePointer<uv_stream_t>) -> Int {
+        let raw = UnsafeMutableRawPointer(handle)
+        return pipes.firstIndex { UnsafeMutableRawPointer($0) == raw } ?? -1
+    }
+
+    private func read(_ handle: UnsafeMutablePointer<uv_stream_t>, _ nread: Int, _ buffer: UnsafePointer<uv_buf_t>) {
+        let index = index(of: handle)
+        guard index >= 0 else { return }
+        if nread > 0 {
+            let bytes = UnsafeRawBufferPointer(start: buffer.pointee.base, count: nread)
+            if index == 4 {
+                if report.count < 1 << 20 { report += bytes }
+            } else {
+                onOutput?(index, bytes)
+            }
+        } else if nread < 0 {
+            // EOF or an error: either way nothing more comes from this pipe.
+            eof[index] = true
+            uv_read_stop(handle)
+            checkFinished()
+        }
+    }
+
+    /// Writes everything (what the pipe takes at once directly, the rest queued), then shuts the
+    /// pipe down so the reader sees EOF.
+    private func write(_ bytes: [UInt8], to index: Int) {
+        var sent = 0
+        if !bytes.isEmpty {
+            let result = bytes.withUnsafeBytes { raw -> Int32 in
+                var buffer = uv_buf_init(UnsafeMutableRawPointer(mutating: raw.baseAddress!).assumingMemoryBound(to: CChar.self),
+                                         UInt32(raw.count))
+                return uv_try_write(stream(index), &buffer, 1)
+            }
+            if result > 0 { sent = Int(result) }
+        }
+        if sent == bytes.count { return written(index: index, status: 0) }
+        let request = WriteRequest(bytes: Array(bytes[sent...]), process: self, index: index)
+        let pointer = Unmanaged.passRetained(request).toOpaque()
+        request.write.pointee.data = pointer
+        var buffer = request.buffer()
+        let status = uv_write(request.write, stream(index), &buffer, 1) { write, status in
+            let request = Unmanaged<WriteRequest>.fromOpaque(write!.pointee.data).takeRetainedValue()
+            request.process?.written(index: request.index, status: status)
+        }
+        if status != 0 {
+            Unmanaged<WriteRequest>.fromOpaque(pointer).release()
+            close(index)
+        }
+    }
+
+    private func written(index: Int, status: Int32) {
+        guard pipeOpen[index] else { return }
+        if status != 0 {
+            // The program did not read its stdin (it exited, or closed it): nothing to do.
+            close(index)
+            return
+        }
+        let shutdown = UnsafeMutablePointer<uv_shutdown_t>.allocate(capacity: 1)
+        shutdown.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        let result = uv_shutdown(shutdown, stream(index)) { request, _ in
+            let this = Unmanaged<SandboxProcess>.fromOpaque(request!.pointee.data).takeUnretainedValue()
+            let handle = request!.pointee.handle!
+            request!.deallocate()
+            let index = this.index(of: handle)
+            if index >= 0 { this.close(index) }
+        }
+        if result != 0 {
+            shutdown.deallocate()
+            close(index)
+        }
+    }
+
+    /// Done when bubblewrap exited and every output pipe reached EOF (so no output is lost).
+    private func checkFinished() {
+        guard !finished, let (status, signal) = exited, eof[1], eof[2], eof[4] else { return }
+        finished = true
+        let handler = onExit
+        onExit = nil
+        onOutput = nil
+        handler?(status, signal, report)
+        closeAll()
+    }
+
+    private func closeAll() {
+        for index in 0..<5 { close(index) }
+        if processOpen {
+            processOpen = false
+            uv_close(UnsafeMutableRawPointer(process).assumingMemoryBound(to: uv_handle_t.self)) { handle in
+                Unmanaged<SandboxProcess>.fromOpaque(handle!.pointee.data).takeUnretainedValue().handleClosed()
+            }
+        }
+    }
+
+    private func close(_ index: Int) {
+        guard pipeOpen[index] else { return }
+        pipeOpen[index] = false
+        uv_close(UnsafeMutableRawPointer(pipes[index]).assumingMemoryBound(to: uv_handle_t.self)) { handle in
+            Unmanaged<SandboxProcess>.fromOpaque(handle!.pointee.data).takeUnretainedValue().handleClosed()
+        }
+    }
+
+    private func handleClosed() {
+        openHandles -= 1
+        if openHandles == 0 && retained {
+            retained = false
+            Unmanaged.passUnretained(self).release()
+        }
+    }
+
+    deinit {
+        process.deallocate()
+        pipes.forEach { $0.deallocate() }
+    }
+}
+
+/// A uv_write in flight: the request and its bytes live until the write callback (which also
+/// runs, with UV_ECANCELED, when the pipe is closed first).
+private final class WriteRequest {
+    let write = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
+    let storage: UnsafeMutableRawBufferPointer
+    let count: Int
+    let index: Int
+    weak var process: SandboxProcess?
+
+    init(bytes: [UInt8], process: SandboxProcess, index: Int) {
+        count = bytes.count
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 1)
+        if !bytes.isEmpty { bytes.withUnsafeBytes { storage.copyMemory(from: $0) } }
+        self.storage = storage
+        self.process = process
+        self.index = index
+    }
+
+    func buffer() -> uv_buf_t {
+        uv_buf_init(storage.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(count))
+    }
+
+    deinit {
+        write.deallocate()
+        storage.deallocate()
+    }
+}

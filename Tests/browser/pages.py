@@ -1,0 +1,125 @@
+"""What the browser tests do with the page: find things, type, wait."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+def save_screenshot(driver, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+class Timeout(AssertionError):
+    pass
+
+
+def wait_for(condition, timeout: float = 15, interval: float = 0.1, message: str = "condition"):
+    """Polls `condition()` until it returns something truthy; returns it."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value
+        except Exception as e:  # the page may be between states
+            last_error = e
+        time.sleep(interval)
+    raise Timeout(f"timed out after {timeout} s waiting for {message}" + (f" (last error: {last_error!r})" if last_error else ""))
+
+
+def state(driver, name: str):
+    """A field of window.codeInterview (text, revision, synchronized, connection, endpoint, me)."""
+    return driver.execute_script(f"return window.codeInterview ? window.codeInterview[{name!r}] : null")
+
+
+def connection(driver) -> str:
+    return driver.execute_script("return document.body.dataset.connection")
+
+
+def view(driver) -> str:
+    return driver.execute_script("return document.body.dataset.view")
+
+
+def editor_textarea(driver):
+    return driver.find_element(By.CSS_SELECTOR, "#editor .CodeMirror textarea")
+
+
+def focus_editor(driver, where: str = "end"):
+    """Puts the caret at the document's end or start, by keyboard, and returns the input element."""
+    driver.find_element(By.CSS_SELECTOR, "#editor .CodeMirror-scroll").click()
+    area = editor_textarea(driver)
+    area.send_keys(Keys.CONTROL, Keys.END if where == "end" else Keys.HOME)
+    return area
+
+
+def type_text(driver, text: str, where: str = "end", chunk: int = 1, pause: float = 0.0):
+    """Types into CodeMirror with real key events (send_keys), `chunk` characters at a time."""
+    area = focus_editor(driver, where)
+    for i in range(0, len(text), chunk):
+        area.send_keys(text[i:i + chunk])
+        if pause:
+            time.sleep(pause)
+
+
+def participants(driver) -> list[dict]:
+    return driver.execute_script("""
+        return [...document.querySelectorAll('#participants .participant')].map(li => ({
+            id: li.dataset.userId, name: li.querySelector('.name').textContent,
+            online: li.classList.contains('online'), presence: li.querySelector('.presence').textContent}));
+    """)
+
+
+def remote_cursors(driver) -> list[dict]:
+    return driver.execute_script("""
+        return [...document.querySelectorAll('#editor .remote-cursor')].map(c => ({
+            user: c.dataset.userId, color: c.dataset.color, label: c.textContent,
+            border: getComputedStyle(c).borderLeftColor}));
+    """)
+
+
+def server_code(gateway, session_id: str) -> str:
+    r = httpx.get(f"{gateway.url}/api/v1/sessions/{session_id}/code", timeout=5)
+    assert r.status_code == 200, r.text
+    return r.json()["code"]
+
+
+def wait_converged(drivers, gateway, session_id: str, timeout: float = 30) -> str:
+    """Until every window has sent everything and shows the text GET /code answers."""
+    snapshot = {}
+
+    def converged():
+        snapshot.clear()
+        for d in drivers:
+            snapshot[d.ci_name] = (state(d, "text"), state(d, "synchronized"), connection(d))
+        windows = [snapshot[d.ci_name] for d in drivers]
+        # Ask the server only once the windows agree (the API is rate limited per address).
+        if not all(synced and conn == "online" and text == windows[0][0] for text, synced, conn in windows):
+            return False
+        snapshot["server"] = server_code(gateway, session_id)
+        return windows[0][0] == snapshot["server"]
+
+    try:
+        wait_for(converged, timeout=timeout, interval=0.2, message="every editor to equal GET /code")
+    except Timeout as e:
+        raise Timeout(f"{e}\n" + "\n".join(f"  {k}: {v!r}" for k, v in snapshot.items())) from None
+    return snapshot["server"]
+
+
+def hex_to_rgb(color: str) -> str:
+    h = color.lstrip("#")
+    if len(h) == 3:
+        h = "".join(c * 2 for c in h)
+    return f"rgb({int(h[0:2], 16)}, {int(h[2:4], 16)}, {int(h[4:6], 16)})"

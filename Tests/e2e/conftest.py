@@ -1,0 +1,278 @@
+"""Harness for the end-to-end suite: a real redis-server and real gateway processes.
+
+- `redis_server` (session): redis-server on a free loopback port, own temp dir, no persistence.
+- `cluster` (session): two gateways (gw1, gw2) on that Redis with default flags.
+- `start_gateway` (function): a factory for extra gateways with custom flags; the gateways it
+  started are killed when the test ends.
+Every gateway's log goes to a file; when a test fails, what each gateway logged during the test
+is attached to the report.
+
+The binary comes from $CODEINTERVIEW_BIN (scripts/test sets it), else .build/debug/codeinterview.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than ~10 s (still part of the default run)")
+
+
+def binary_path() -> str:
+    path = os.environ.get("CODEINTERVIEW_BIN") or str(REPO / ".build" / "debug" / "codeinterview")
+    if not os.access(path, os.X_OK):
+        pytest.exit(f"gateway binary not found at {path}; build it and set CODEINTERVIEW_BIN", returncode=2)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ci-e2e-redis-")
+        self.port = free_port()
+        self.log = open(os.path.join(self.dir, "redis.log"), "w")
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+             "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
+            try:
+                if self.command("PING") == "+PONG":
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not answer PING within 10 s")
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def command(self, *args: str) -> str:
+        """One command over RESP; the raw first reply line (enough for PING and simple checks)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            parts = [f"*{len(args)}\r\n".encode()]
+            for a in args:
+                b = a.encode()
+                parts.append(b"$%d\r\n%s\r\n" % (len(b), b))
+            s.sendall(b"".join(parts))
+            data = b""
+            while not data.endswith(b"\r\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return data.decode(errors="replace").split("\r\n")[0]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Gateway:
+    """One `codeinterview gateway` process."""
+
+    def __init__(self, binary: str, redis: RedisServer, node_id: str, extra: list[str], logdir: str):
+        self.node_id = node_id
+        self.port = free_port()
+        self.extra = list(extra)
+        self.log_path = os.path.join(logdir, f"{node_id}.log")
+        self._log = open(self.log_path, "wb")
+        args = [binary, "gateway", "--host", "127.0.0.1", "--port", str(self.port), "--redis", redis.address,
+                "--node-id", node_id, "--no-reuse-port", *extra]
+        self.args = args
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+        self._wait_healthy()
+
+    def _wait_healthy(self, timeout: float = 15):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway {self.node_id} exited with {self.proc.returncode}:\n{self.read_log()}")
+            try:
+                r = httpx.get(self.url + "/health", timeout=1)
+                last = r.status_code
+                if r.status_code == 200:
+                    return
+            except httpx.HTTPError as e:
+                last = e
+            time.sleep(0.05)
+        raise RuntimeError(f"gateway {self.node_id} not healthy after {timeout} s (last: {last}):\n{self.read_log()}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, session_id: str, prefix: str = "") -> str:
+        return f"ws://127.0.0.1:{self.port}{prefix}/ws/sessions/{session_id}"
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def rss_kib(self) -> int:
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+    def kill9(self):
+        """SIGKILL this gateway (by the pid we started), no goodbye to anyone."""
+        if self.alive:
+            os.kill(self.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def stop(self):
+        if self.alive:
+            self.proc.kill()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        if not self._log.closed:
+            self._log.close()
+
+    def log_size(self) -> int:
+        try:
+            return os.path.getsize(self.log_path)
+        except OSError:
+            return 0
+
+    def read_log(self, start: int = 0) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(start)
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+
+class GatewayPool:
+    """Every gateway started in this pytest session, for logs on failure and teardown."""
+
+    def __init__(self, redis: RedisServer):
+        self.redis = redis
+        self.binary = binary_path()
+        self.logdir = tempfile.mkdtemp(prefix="ci-e2e-logs-")
+        self.all: list[Gateway] = []
+        self.counter = 0
+        help_text = subprocess.run([self.binary, "gateway", "--help"], capture_output=True, text=True).stdout
+        # Rate limits (per client address) would trip over a suite that makes every request from
+        # 127.0.0.1; this suite does not test them, so they are off where the binary has the flag.
+        self.defaults = ["--rate-limits", "off"] if "--rate-limits" in help_text else []
+
+    def start(self, *extra: str, node_id: str | None = None) -> Gateway:
+        self.counter += 1
+        gw = Gateway(self.binary, self.redis, node_id or f"gw{self.counter}", self.defaults + list(extra), self.logdir)
+        self.all.append(gw)
+        return gw
+
+    def stop_all(self):
+        for gw in self.all:
+            gw.stop()
+        shutil.rmtree(self.logdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pool(redis_server):
+    p = GatewayPool(redis_server)
+    yield p
+    p.stop_all()
+
+
+class Cluster:
+    def __init__(self, gateways: list[Gateway]):
+        self.gateways = gateways
+
+    def __getitem__(self, i) -> Gateway:
+        return self.gateways[i]
+
+    def __len__(self):
+        return len(self.gateways)
+
+
+@pytest.fixture(scope="session")
+def cluster(pool) -> Cluster:
+    """Three gateways with default flags on one Redis (indices 0, 1, 2)."""
+    return Cluster([pool.start(node_id="gw-a"), pool.start(node_id="gw-b"), pool.start(node_id="gw-c")])
+
+
+@pytest.fixture
+def start_gateway(pool):
+    """start_gateway("--flag", "value", ...) -> Gateway; killed when the test ends."""
+    started: list[Gateway] = []
+
+    def start(*extra: str) -> Gateway:
+        gw = pool.start(*extra)
+        started.append(gw)
+        return gw
+
+    yield start
+    for gw in started:
+        gw.stop()
+
+
+@pytest.fixture(autouse=True)
+def _gateway_logs_on_failure(request):
+    """Remembers where each gateway's log stood; a failing test gets what was logged since."""
+    if not {"pool", "cluster", "start_gateway"} & set(request.fixturenames):
+        yield  # a test without gateways (ot.py's own tests)
+        return
+    pool = request.getfixturevalue("pool")
+    request.node._ci_pool = pool
+    request.node._ci_log_marks = {id(gw): gw.log_size() for gw in pool.all}
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    pool = getattr(item, "_ci_pool", None)
+    if pool is None:
+        return
+    marks = getattr(item, "_ci_log_marks", {})
+    for gw in pool.all:
+        text = gw.read_log(marks.get(id(gw), 0))
+        if text:
+            if len(text) > 20000:
+                text = "...\n" + text[-20000:]
+            report.sections.append((f"gateway {gw.node_id} (port {gw.port}, pid {gw.pid}) log", text))

@@ -1,0 +1,1166 @@
+// The CodeInterview reference client: create or join a session, edit together through the
+// WebSocket `op` protocol (README, "Real-time protocol"), see who is here and where their
+// cursors are, run the code and watch the output arrive for everyone. No build step: this file,
+// ot.js and CodeMirror 5 (served from Debian's libjs-codemirror under /vendor/codemirror/).
+//
+// Query parameters:
+//   ?ws=host:port[,host:port...]   WebSocket endpoints to use, in order; after a drop the next one
+//                                  is tried (default: the page's own host, e.g. a load balancer).
+//
+// Everything shown that came from a user (names, session names, output) goes into the DOM as
+// text (textContent, new Option), never as HTML.
+
+import { OTClient, RevisionOrder, TextOperation, UndoManager, scalarCount, transformPosition, utf16Index } from "./ot.js";
+
+const API = "/api/v1";
+const $ = (id) => document.getElementById(id);
+const CodeMirror = window.CodeMirror;
+
+const MODES = {
+  python: "python",
+  javascript: "javascript",
+  typescript: "text/typescript",
+  c: "text/x-csrc",
+  cpp: "text/x-c++src",
+  java: "text/x-java",
+  go: "go",
+  ruby: "ruby",
+};
+const FALLBACK_LANGUAGES = [
+  ["python", "Python"], ["javascript", "JavaScript (Node.js)"], ["typescript", "TypeScript"], ["c", "C"],
+  ["cpp", "C++"], ["java", "Java"], ["go", "Go"], ["ruby", "Ruby"],
+].map(([id, name]) => ({ id, name, available: null }));
+
+// ---- Small helpers ---------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, problem) {
+    super((problem && (problem.detail || problem.title)) || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem || {};
+  }
+}
+
+async function api(method, path, body, token) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let response;
+  try {
+    response = await fetch(API + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (error) {
+    throw new ApiError(0, { detail: `the server cannot be reached (${error.message})` });
+  }
+  let data = null;
+  const text = await response.text();
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = null; }
+  }
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+function safeColor(color) {
+  return typeof color === "string" && /^#[0-9a-fA-F]{3,8}$/.test(color) ? color : "#8892a6";
+}
+
+function translucent(color, alpha) {
+  const hex = safeColor(color).slice(1);
+  const full = hex.length === 3 ? hex.split("").map((c) => c + c).join("") : hex.slice(0, 6);
+  const n = parseInt(full, 16);
+  return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+const storage = {
+  key: (id) => `codeinterview:session:${id}`,
+  load(id) {
+    try { return JSON.parse(localStorage.getItem(this.key(id)) || "null"); } catch { return null; }
+  },
+  save(id, value) {
+    try { localStorage.setItem(this.key(id), JSON.stringify(value)); } catch { /* private mode: no rejoin after reload */ }
+  },
+  clear(id) {
+    try { localStorage.removeItem(this.key(id)); } catch { /* ignore */ }
+  },
+  lastName() {
+    try { return localStorage.getItem("codeinterview:name") || ""; } catch { return ""; }
+  },
+  rememberName(name) {
+    try { localStorage.setItem("codeinterview:name", name); } catch { /* ignore */ }
+  },
+};
+
+let noticeTimer = null;
+function showNotice(text, { error = false, timeout = 6000 } = {}) {
+  const box = $("notice");
+  box.textContent = text;
+  box.classList.toggle("error", error);
+  box.hidden = false;
+  clearTimeout(noticeTimer);
+  if (timeout) noticeTimer = setTimeout(() => { box.hidden = true; }, timeout);
+}
+
+function showView(name) {
+  document.body.dataset.view = name;
+  $("landing-view").hidden = name !== "landing";
+  $("join-view").hidden = name !== "join";
+  $("session-view").hidden = name !== "session";
+}
+
+function setConnection(state, text, detail = "") {
+  document.body.dataset.connection = state;
+  $("connection").textContent = text;
+  $("reconnecting-detail").textContent = detail;
+}
+
+// ---- Languages -------------------------------------------------------------------------------
+
+const languages = {
+  list: FALLBACK_LANGUAGES,
+  async refresh() {
+    try {
+      const data = await api("GET", "/languages");
+      if (data && Array.isArray(data.languages)) this.list = data.languages;
+    } catch {
+      // Keep what we had; availability stays unknown.
+    }
+    return this.list;
+  },
+  find(id) {
+    return this.list.find((l) => l.id === id);
+  },
+  fill(select, current) {
+    select.replaceChildren();
+    for (const language of this.list) {
+      const label = language.available === false ? `${language.name} (no runner)` : language.name;
+      select.append(new Option(label, language.id, false, language.id === current));
+    }
+    if (current) select.value = current;
+  },
+};
+
+// ---- The interview ---------------------------------------------------------------------------
+
+class Interview {
+  constructor(id, { endpoints, credentials, joinAs }) {
+    this.id = id;
+    this.endpoints = endpoints;
+    this.endpointIndex = 0;
+    this.credentials = credentials; // {participant_token, host_token, name} or null
+    this.joinAs = joinAs; // {name, role, host_token} for a first join by name
+    this.me = null;
+    this.session = null;
+    this.language = "python";
+    this.participants = new Map();
+    this.remoteCursors = new Map();
+    this.jobs = new Map();
+    this.joinTimer = null;
+    this.ws = null;
+    this.joined = false;
+    this.everJoined = false;
+    this.stopped = false;
+    this.dropPending = false;
+    this.attempts = 0;
+    this.reconnectTimer = null;
+    this.heartbeatTimer = null;
+    this.lastHeard = 0;
+    this.connectedAt = 0;
+    this.cursorTimer = null;
+    this.cursorDirty = false;
+    this.applyingRemote = false;
+    this.localText = "";
+    this.undo = new UndoManager();
+    this.client = new OTClient({
+      send: (revision, op) => {
+        this.send("op", { revision, ops: op.toJSON() });
+        this.armAckTimer();
+      },
+      apply: (op, author) => this.applyRemote(op, author),
+      minInterval: 20, // at most ~50 edits a second go out; more are composed (the server limits messages)
+    });
+    this.ackTimer = null;
+    this.order = new RevisionOrder({
+      current: () => this.client.revision,
+      process: (kind, revision, payload) => this.process(kind, revision, payload),
+      gap: (reason) => this.resync(reason),
+    });
+    this.setUpEditor();
+    this.setUpControls();
+    this.exposeForTests();
+  }
+
+  // ---- Editor --------------------------------------------------------------------------------
+
+  setUpEditor() {
+    const run = () => this.run();
+    this.cm = CodeMirror($("editor"), {
+      value: "",
+      mode: MODES.python,
+      lineNumbers: true,
+      indentUnit: 4,
+      tabSize: 4,
+      matchBrackets: true,
+      lineSeparator: "\n", // a "\r" stays a character, as on the server
+      undoDepth: 0, // undo is ours: it reverts only this person's edits (ot.js' undo manager)
+      readOnly: "nocursor",
+      extraKeys: {
+        Tab: (cm) => cm.execCommand(cm.somethingSelected() ? "indentMore" : "insertSoftTab"),
+        "Ctrl-Z": () => this.undoRedo(false), "Cmd-Z": () => this.undoRedo(false),
+        "Shift-Ctrl-Z": () => this.undoRedo(true), "Shift-Cmd-Z": () => this.undoRedo(true), "Ctrl-Y": () => this.undoRedo(true),
+        "Ctrl-Enter": run, "Cmd-Enter": run,
+      },
+    });
+    this.cm.on("changes", (cm, changes) => this.onLocalChanges(changes));
+    this.cm.on("cursorActivity", () => this.scheduleCursor());
+  }
+
+  setMode(language) {
+    this.language = language;
+    this.cm.setOption("mode", MODES[language] || null);
+    languages.fill($("language"), language);
+    this.updateRunAvailability();
+  }
+
+  /** CodeMirror changed the text (the user typed, pasted, ...): make it an operation. */
+  onLocalChanges(changes) {
+    if (this.applyingRemote) return;
+    const before = this.localText;
+    const after = this.cm.getValue();
+    const op = operationFromChanges(before, changes, after) || operationFromDiff(before, after);
+    this.localText = after;
+    if (op.isNoop()) return;
+    this.localOperation(op, before);
+  }
+
+  /** A local operation already in the editor: undo history, cursors, the server. */
+  localOperation(op, before, undoable = true) {
+    if (undoable) this.undo.add(op.invert(before));
+    this.moveRemoteCursors(op);
+    this.client.applyClient(op);
+    this.scheduleCursor();
+  }
+
+  undoRedo(redo) {
+    if (!this.joined && !this.everJoined) return;
+    const step = redo ? this.undo.takeRedo() : this.undo.takeUndo();
+    if (!step) return;
+    const before = this.localText;
+    this.applyToEditor(step);
+    const inverse = step.invert(before);
+    (redo ? this.undo.undoStack : this.undo.redoStack).push(inverse);
+    this.localOperation(step, before, false);
+  }
+
+  /** Applies an operation (in scalars, on the local text) to CodeMirror without echoing it. */
+  applyToEditor(op) {
+    const text = this.localText;
+    const edits = [];
+    let at = 0;
+    for (const c of op.ops) {
+      if (typeof c === "string") {
+        edits.push({ from: at, to: at, text: c });
+      } else if (c > 0) {
+        at = utf16Index(text, c, at);
+      } else {
+        const end = utf16Index(text, -c, at);
+        const last = edits[edits.length - 1];
+        if (last && last.to === at && last.from === at) last.to = end; // insert-then-delete: one replace
+        else edits.push({ from: at, to: end, text: "" });
+        at = end;
+      }
+    }
+    const cm = this.cm;
+    this.applyingRemote = true;
+    try {
+      cm.operation(() => {
+        for (let i = edits.length - 1; i >= 0; i--) {
+          const e = edits[i];
+          cm.replaceRange(e.text, cm.posFromIndex(e.from), cm.posFromIndex(e.to), "remote");
+        }
+      });
+    } finally {
+      this.applyingRemote = false;
+    }
+    this.localText = op.apply(text);
+    if (this.localText !== cm.getValue()) {
+      console.error("codeinterview: the editor and the document disagree; resynchronizing");
+      this.resync("the editor fell out of step", { drop: true });
+    }
+  }
+
+  /** The server's operation, transformed to our local text by the OT client. */
+  applyRemote(op, author) {
+    this.applyToEditor(op);
+    this.undo.transform(op);
+    this.moveRemoteCursors(op);
+  }
+
+  /** Replaces the whole document (first join, or a resync). */
+  loadDocument(code, revision) {
+    const cursor = this.cm.indexFromPos(this.cm.getCursor());
+    this.client.reset(revision, code);
+    this.applyingRemote = true;
+    try {
+      this.cm.setValue(code);
+    } finally {
+      this.applyingRemote = false;
+    }
+    this.localText = code;
+    this.undo = new UndoManager();
+    this.cm.setCursor(this.cm.posFromIndex(Math.min(cursor, code.length)));
+    for (const cursorState of this.remoteCursors.values()) this.clearCursorMarks(cursorState);
+    this.remoteCursors.clear();
+  }
+
+  // ---- Cursors ---------------------------------------------------------------------------------
+
+  scheduleCursor() {
+    this.cursorDirty = true;
+    if (this.cursorTimer) return;
+    this.cursorTimer = setTimeout(() => {
+      this.cursorTimer = null;
+      this.sendCursor();
+    }, 40);
+  }
+
+  /** Sends our cursor when the server's text is ours too (no edit in flight), so positions agree. */
+  sendCursor() {
+    if (!this.joined || !this.cursorDirty || !this.client.synchronized) return;
+    this.cursorDirty = false;
+    const cm = this.cm;
+    const toScalars = (pos) => scalarCount(this.localText, 0, cm.indexFromPos(pos));
+    const head = toScalars(cm.getCursor("head"));
+    const anchor = toScalars(cm.getCursor("anchor"));
+    const data = { position: head, revision: this.client.revision };
+    if (anchor !== head) data.selection = { anchor, head };
+    this.send("cursor-position", data);
+  }
+
+  remoteCursor(data) {
+    if (!this.me || data.user_id === this.me.id) return;
+    const revision = Number.isInteger(data.revision) ? data.revision : this.client.revision;
+    const head = this.client.localPosition(data.position, revision);
+    const anchor = data.selection ? this.client.localPosition(data.selection.anchor, revision) : head;
+    let state = this.remoteCursors.get(data.user_id);
+    if (!state) {
+      state = { userID: data.user_id, marks: [] };
+      this.remoteCursors.set(data.user_id, state);
+    }
+    Object.assign(state, { name: data.name, color: safeColor(data.color), head, anchor });
+    this.renderCursor(state, true);
+  }
+
+  moveRemoteCursors(op) {
+    for (const state of this.remoteCursors.values()) {
+      state.head = transformPosition(state.head, op);
+      state.anchor = transformPosition(state.anchor, op);
+      this.renderCursor(state);
+    }
+  }
+
+  clearCursorMarks(state) {
+    for (const mark of state.marks) mark.clear();
+    state.marks = [];
+  }
+
+  renderCursor(state, moved = false) {
+    const cm = this.cm;
+    this.clearCursorMarks(state);
+    const length = scalarCount(this.localText);
+    const pos = (scalars) => cm.posFromIndex(utf16Index(this.localText, Math.max(0, Math.min(scalars, length))));
+    const head = pos(state.head);
+    const widget = el("span", "remote-cursor");
+    widget.dataset.userId = state.userID;
+    widget.dataset.color = state.color;
+    widget.style.borderLeftColor = state.color;
+    const label = el("span", "remote-cursor-label", state.name);
+    label.style.backgroundColor = state.color;
+    widget.append(label);
+    state.marks.push(cm.setBookmark(head, { widget, insertLeft: true }));
+    // The name shows while that person moves, then fades so it does not hide the text under it.
+    if (moved) {
+      state.idle = false;
+      clearTimeout(state.idleTimer);
+      state.idleTimer = setTimeout(() => {
+        state.idle = true;
+        state.widget?.classList.add("idle");
+      }, 3000);
+    } else if (state.idle) {
+      widget.classList.add("idle");
+    }
+    state.widget = widget;
+    if (state.anchor !== state.head) {
+      const a = pos(state.anchor);
+      const [from, to] = CodeMirror.cmpPos(a, head) < 0 ? [a, head] : [head, a];
+      state.marks.push(cm.markText(from, to, {
+        className: "remote-selection",
+        css: `background-color: ${translucent(state.color, 0.25)}`,
+        attributes: { "data-user-id": state.userID },
+      }));
+    }
+  }
+
+  dropCursor(userID) {
+    const state = this.remoteCursors.get(userID);
+    if (!state) return;
+    clearTimeout(state.idleTimer);
+    this.clearCursorMarks(state);
+    this.remoteCursors.delete(userID);
+  }
+
+  // ---- Connection ------------------------------------------------------------------------------
+
+  endpointURL() {
+    const endpoint = this.endpoints[this.endpointIndex % this.endpoints.length];
+    if (/^wss?:\/\//.test(endpoint)) return `${endpoint.replace(/\/$/, "")}/ws/sessions/${encodeURIComponent(this.id)}`;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    return `${scheme}://${endpoint}/ws/sessions/${encodeURIComponent(this.id)}`;
+  }
+
+  get endpointName() {
+    return this.endpoints[this.endpointIndex % this.endpoints.length];
+  }
+
+  connect() {
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    if (this.stopped) return;
+    if (this.everJoined) setConnection("reconnecting", "reconnecting…", `Trying ${this.endpointName} (attempt ${this.attempts}).`);
+    else setConnection("connecting", "connecting…");
+    let ws;
+    try {
+      ws = new WebSocket(this.endpointURL());
+    } catch (error) {
+      this.connectionLost(`cannot open a WebSocket: ${error.message}`);
+      return;
+    }
+    this.ws = ws;
+    // A gateway that accepts the connection but never answers (overloaded, half dead): give up
+    // on it after a while and try the next address.
+    clearTimeout(this.joinTimer);
+    this.joinTimer = setTimeout(() => {
+      if (this.ws === ws && !this.joined) this.connectionLost("no answer from the server");
+    }, 10000);
+    ws.onopen = () => {
+      this.lastHeard = Date.now();
+      this.connectedAt = Date.now();
+      ws.send(JSON.stringify({ type: "join", data: this.joinData(), timestamp: Date.now() }));
+    };
+    ws.onmessage = (event) => {
+      this.lastHeard = Date.now();
+      let message;
+      try { message = JSON.parse(event.data); } catch { return; }
+      if (message && typeof message.type === "string") this.receive(message.type, message.data || {});
+    };
+    ws.onclose = (event) => {
+      if (this.ws !== ws) return;
+      this.connectionLost(event.reason || (event.code === 1006 ? "the connection dropped" : `closed (${event.code})`), event.code);
+    };
+    ws.onerror = () => { /* a close event follows */ };
+  }
+
+  joinData() {
+    if (this.credentials && this.credentials.participant_token) {
+      const data = { participant_token: this.credentials.participant_token };
+      if (this.everJoined && !this.dropPending) data.revision = this.client.revision;
+      return data;
+    }
+    const data = { name: this.joinAs.name, role: this.joinAs.role || "candidate" };
+    if (this.joinAs.host_token) data.host_token = this.joinAs.host_token;
+    return data;
+  }
+
+  send(type, data) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify({ type, data, timestamp: Date.now() }));
+    return true;
+  }
+
+  /** The socket is gone (closed, failed, or silent too long): go offline and try again. */
+  connectionLost(reason, code, { sameEndpoint = false, minDelay = 0 } = {}) {
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      try { ws.close(); } catch { /* already closed */ }
+    }
+    this.joined = false;
+    this.client.disconnected();
+    clearTimeout(this.ackTimer);
+    this.order.clear();
+    clearTimeout(this.joinTimer);
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+    if (this.stopped) return;
+    // A gateway that closed or died: the next endpoint (with one endpoint, the same again).
+    if (this.endpoints.length > 1 && !sameEndpoint) this.endpointIndex = (this.endpointIndex + 1) % this.endpoints.length;
+    const quick = code === 1012 || (this.connectedAt && Date.now() - this.connectedAt > 10000);
+    const backoff = quick && this.attempts === 0 ? 50 : Math.min(5000, 250 * 2 ** Math.min(this.attempts, 5)) * (0.75 + Math.random() * 0.5);
+    const delay = Math.max(backoff, minDelay);
+    this.attempts += 1;
+    this.connectedAt = 0;
+    if (this.everJoined) {
+      setConnection("reconnecting", "reconnecting…", `Connection lost: ${reason}. Next try in ${(delay / 1000).toFixed(1)} s.`);
+      this.cm.setOption("readOnly", false); // keep typing: edits are sent after the catch-up
+    } else {
+      setConnection("connecting", `connecting… (${reason})`);
+    }
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /**
+   * Reconnects at once to catch up. By default with our revision: the server sends what we
+   * missed, our pending edits are kept and sent again. With `drop`, starts over from the server's
+   * text (for an edit the server refused, which the local text contains but the server's never will).
+   */
+  resync(reason, { drop = false } = {}) {
+    console.warn(`codeinterview: resync${drop ? " (dropping pending edits)" : ""}: ${reason}`);
+    if (drop) this.dropPending = true;
+    // An edit in flight on the old connection may still be committing: give it a moment, so the
+    // catch-up includes it (and it is recognized) instead of it arriving after and twice.
+    const minDelay = this.client.outstanding && this.client.sent ? 400 : 0;
+    if (this.ws) this.connectionLost(`catching up: ${reason}`, 1012, { sameEndpoint: true, minDelay });
+  }
+
+  /** An edit unanswered for long (lost on the way, or refused without a word): catch up and resend. */
+  armAckTimer() {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = null;
+      if (this.joined && this.client.outstanding && this.client.sent) this.resync("an edit was not acknowledged");
+    }, 10000);
+  }
+
+  process(kind, revision, payload) {
+    if (kind === "ack") {
+      clearTimeout(this.ackTimer);
+      this.invalidRetries = 0;
+      if (!this.client.serverAck(revision)) return this.resync(`acknowledgement ${revision} without an edit in flight`);
+      if (this.client.synchronized && this.cursorDirty) this.sendCursor();
+      return;
+    }
+    const result = this.client.applyServer(revision, payload.op, payload.author);
+    if (result === "gap") this.resync(`missed revisions before ${revision}`);
+  }
+
+  startHeartbeat() {
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = setInterval(() => {
+      if (Date.now() - this.lastHeard > 45000) {
+        this.connectionLost("no answer from the server");
+        return;
+      }
+      this.send("ping", { nonce: String(Date.now()) });
+    }, 15000);
+  }
+
+  stop(message, { error = true } = {}) {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.joinTimer);
+    this.order.clear();
+    clearInterval(this.heartbeatTimer);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      try { ws.close(1000); } catch { /* ignore */ }
+    }
+    this.joined = false;
+    this.cm.setOption("readOnly", true);
+    $("run").disabled = true;
+    setConnection("offline", message);
+    showNotice(message, { error, timeout: 0 });
+  }
+
+  // ---- Messages ----------------------------------------------------------------------------------
+
+  receive(type, data) {
+    switch (type) {
+      case "welcome": return this.welcome(data);
+      case "ack":
+        return this.order.push("ack", data.revision, null);
+      case "op": {
+        let op;
+        try { op = TextOperation.fromJSON(data.ops); } catch (error) { return this.resync(`unreadable op: ${error.message}`, { drop: true }); }
+        return this.order.push("op", data.revision, { op, author: data.user_id });
+      }
+      case "cursor-position": return this.remoteCursor(data);
+      case "user-joined": return this.participantUpdate(data, true);
+      case "user-left": return this.participantLeft(data);
+      case "language-changed":
+        if (typeof data.language === "string") {
+          this.setMode(data.language);
+          if (this.me && data.user_id !== this.me.id && data.name) showNotice(`${data.name} switched the language to ${languages.find(data.language)?.name || data.language}`);
+        }
+        return;
+      case "session-ended":
+        return this.stop("This interview has ended.", { error: false });
+      case "execution-started": return this.executionStarted(data);
+      case "execution-output": return this.executionOutput(data);
+      case "execution-result": return this.executionResult(data);
+      case "error": return this.serverError(data);
+      default:
+        return; // pong and anything newer
+    }
+  }
+
+  welcome(data) {
+    clearTimeout(this.joinTimer);
+    const rejoin = this.everJoined && !this.dropPending;
+    this.me = data.you;
+    this.session = data;
+    const stored = storage.load(this.id) || {};
+    this.credentials = {
+      ...stored,
+      ...(this.credentials || {}),
+      participant_token: data.participant_token,
+      name: data.you?.name,
+      user_id: data.you?.id,
+    };
+    if (this.joinAs?.host_token && !this.credentials.host_token) this.credentials.host_token = this.joinAs.host_token;
+    storage.save(this.id, this.credentials);
+
+    if (rejoin && !data.resync && Array.isArray(data.missed_ops)) {
+      const caughtUp = this.client.catchUp(data.missed_ops, this.me.id);
+      if (!caughtUp || this.client.revision !== data.revision || this.client.serverText !== data.code) {
+        console.warn("codeinterview: catch-up did not reach the server's text; taking it as is");
+        if (this.client.pending()) showNotice("Your latest edits could not be merged after the reconnect and were dropped.", { error: true });
+        this.loadDocument(data.code, data.revision);
+      }
+    } else {
+      if (this.everJoined && this.client.pending()) {
+        showNotice(this.dropPending
+          ? "Your latest edits could not be applied and were replaced by the current code."
+          : "You were away too long: your unsent edits were replaced by the current code.", { error: true });
+      }
+      this.loadDocument(data.code, data.revision);
+    }
+    this.dropPending = false;
+    this.everJoined = true;
+    this.joined = true;
+    this.attempts = 0;
+    this.cm.setOption("readOnly", false);
+    this.setSessionInfo(data);
+    this.participants.clear();
+    for (const p of data.participants || []) this.participants.set(p.id, p);
+    if (this.me) this.participants.set(this.me.id, { ...this.participants.get(this.me.id), ...this.me, is_online: true });
+    this.renderParticipants();
+    for (const userID of [...this.remoteCursors.keys()]) {
+      if (!this.participants.get(userID)?.is_online) this.dropCursor(userID);
+    }
+    this.setMode(data.language || this.language);
+    setConnection("online", `connected · ${this.endpointName}`);
+    this.startHeartbeat();
+    this.client.connected(); // resends what was in flight when the old connection died
+    this.cursorDirty = true;
+    this.sendCursor();
+    this.refreshUnfinishedJobs();
+    languages.refresh().then(() => this.setMode(this.language));
+  }
+
+  serverError(data) {
+    const detail = data.detail || data.code || "error";
+    const request = data.request_type || "";
+    if (request === "join" || request === "join_session") {
+      switch (data.code) {
+        case "forbidden":
+        case "unauthorized":
+          if (this.credentials?.participant_token) {
+            // The stored token is not (or no longer) valid here: join afresh.
+            storage.clear(this.id);
+            this.stop("Your saved seat in this session is no longer valid.", { error: true });
+            return showJoin(this.id, detail);
+          }
+          this.stop(detail);
+          return showJoin(this.id, detail);
+        case "invalid":
+          this.stop(detail);
+          return showJoin(this.id, detail);
+        case "unavailable":
+          return; // the server closes; we retry
+        case "session_ended":
+          return this.stop("This interview has ended.", { error: false });
+        case "not_found":
+          storage.clear(this.id);
+          return this.stop("There is no such interview (the link may be wrong or it has expired).");
+        case "session_full":
+          return this.stop(`This interview is full: ${detail}`);
+        default:
+          return this.stop(detail);
+      }
+    }
+    if (data.code === "rate_limited") {
+      // Some message was refused (which one is not said): if it was the edit in flight, the
+      // acknowledgement timer catches up and resends it; cursors catch up on the next move.
+      showNotice("Slowing down: the server asks for fewer messages.", { timeout: 3000 });
+      return;
+    }
+    if (request === "op") {
+      clearTimeout(this.ackTimer);
+      switch (data.code) {
+        case "conflict": // "too much concurrent editing; send the operation again"
+        case "unavailable":
+          setTimeout(() => this.client.retry(), 200 + Math.random() * 300);
+          return;
+        case "stale_revision": // our base fell out of the server's log: catch up (the server may send the whole text)
+          return this.resync("the edit was too old for the server");
+        case "invalid":
+          // A valid edit can be refused while the server moves it over operations committed
+          // before it (one stored without its trailing retain: "the operation spans N characters
+          // but the document had 0 at that revision"); sent again at our newest revision it
+          // usually needs no moving. A few tries, then it really is invalid.
+          this.invalidRetries = (this.invalidRetries || 0) + 1;
+          if (this.invalidRetries <= 3) {
+            console.info(`codeinterview: edit refused (${detail}); sending it again (try ${this.invalidRetries})`);
+            setTimeout(() => this.client.retry(), 100 * this.invalidRetries + Math.random() * 200);
+            return;
+          }
+          if (this.invalidRetries <= 6) {
+            // Catching up brings us to the newest revision, where the edit goes in unmoved.
+            return this.resync(`edit refused (${detail}); catching up to send it again (try ${this.invalidRetries})`);
+          }
+          this.invalidRetries = 0;
+          showNotice(`An edit was refused: ${detail}`, { error: true });
+          return this.resync(`op refused: ${data.code}`, { drop: true });
+        default:
+          // Refused for good (too large, invalid): it is in our text and never will be in the
+          // server's, so start over from the server's text.
+          showNotice(`An edit was refused: ${detail}`, { error: true });
+          return this.resync(`op refused: ${data.code}`, { drop: true });
+      }
+    }
+    if (data.code === "session_ended") return this.stop("This interview has ended.", { error: false });
+    showNotice(detail, { error: true });
+  }
+
+  // ---- People ----------------------------------------------------------------------------------
+
+  participantUpdate(data, online) {
+    const id = data.user_id || data.id;
+    if (!id) return;
+    this.participants.set(id, { ...this.participants.get(id), ...data, id, is_online: online });
+    this.renderParticipants();
+  }
+
+  participantLeft(data) {
+    const id = data.user_id || data.id;
+    if (!id) return;
+    if (this.me && id === this.me.id) {
+      if (data.removed) return this.stop("You were removed from this interview.");
+      // Our old connection went offline (e.g. a gateway died); this one is still here.
+      return;
+    }
+    this.dropCursor(id);
+    if (data.removed) this.participants.delete(id);
+    else this.participants.set(id, { ...this.participants.get(id), ...data, id, is_online: false });
+    this.renderParticipants();
+  }
+
+  renderParticipants() {
+    const list = $("participants");
+    list.replaceChildren();
+    const people = [...this.participants.values()].sort((a, b) => (a.joined_at || 0) - (b.joined_at || 0));
+    for (const p of people) {
+      const online = p.is_online !== false;
+      const item = el("li", `participant ${online ? "online" : "offline"}`);
+      item.dataset.userId = p.id;
+      const swatch = el("span", "swatch");
+      swatch.style.backgroundColor = safeColor(p.color);
+      const name = el("span", "name", p.name);
+      const role = el("span", "role", p.role === "interviewer" ? "interviewer" : "candidate");
+      const you = this.me && p.id === this.me.id;
+      const presence = el("span", "presence", you ? "you" : online ? "online" : "offline");
+      item.append(swatch, name, role, presence);
+      list.append(item);
+    }
+  }
+
+  // ---- Session info and controls -----------------------------------------------------------------
+
+  setSessionInfo(data) {
+    const title = data.name || `Interview ${this.id.slice(0, 6)}`;
+    $("session-title").textContent = title;
+    document.title = `${title} · CodeInterview`;
+    // The link to share is the session's join_url as the page's own server gives it (its public
+    // URL, or the address this page came from): the WebSocket's gateway may be another one.
+    if (!this.shareLink) {
+      const sameHost = this.endpointName === location.host;
+      $("share-link").value = sameHost && data.join_url ? data.join_url : `${location.origin}/s/${this.id}`;
+      if (!sameHost) {
+        api("GET", `/sessions/${encodeURIComponent(this.id)}`).then((session) => {
+          if (session?.join_url) $("share-link").value = this.shareLink = session.join_url;
+        }).catch(() => { /* keep the page's own address */ });
+      } else {
+        this.shareLink = $("share-link").value;
+      }
+    }
+    const host = this.credentials?.host_token;
+    $("copy-host-link").hidden = !host;
+    $("end-session").hidden = !host;
+  }
+
+  setUpControls() {
+    $("copy-link").onclick = () => copy($("share-link").value, "Link copied: send it to the candidate.");
+    $("copy-host-link").onclick = () => {
+      const host = this.credentials?.host_token;
+      if (host) copy(`${$("share-link").value}#host=${encodeURIComponent(host)}`, "Interviewer link copied: share it only with co-interviewers.");
+    };
+    $("language").onchange = (event) => {
+      const language = event.target.value;
+      if (!this.send("language-change", { language })) {
+        showNotice("Not connected: the language cannot change right now.", { error: true });
+        event.target.value = this.language;
+      }
+    };
+    $("run").onclick = () => this.run();
+    $("clear-output").onclick = () => {
+      $("output").replaceChildren();
+      this.jobs.clear();
+    };
+    $("end-session").onclick = async () => {
+      if (!confirm("End this interview for everyone?")) return;
+      try {
+        await api("PATCH", `/sessions/${encodeURIComponent(this.id)}`, { status: "completed" }, this.credentials?.host_token);
+      } catch (error) {
+        showNotice(`Could not end the session: ${error.message}`, { error: true });
+      }
+    };
+    this.availabilityTimer = setInterval(() => languages.refresh().then(() => this.setMode(this.language)), 15000);
+  }
+
+  updateRunAvailability() {
+    const language = languages.find(this.language);
+    const button = $("run");
+    const hint = $("run-availability");
+    if (language && language.available === false) {
+      button.disabled = true;
+      button.title = `No runner offers ${language.name} right now`;
+      hint.textContent = `Running is unavailable: no runner offers ${language.name} right now.`;
+    } else {
+      button.disabled = this.stopped;
+      button.title = "Run the code (Ctrl-Enter)";
+      hint.textContent = "";
+    }
+  }
+
+  // ---- Running code ------------------------------------------------------------------------------
+
+  async run() {
+    if (this.stopped) return;
+    const language = languages.find(this.language);
+    if (language && language.available === false) {
+      showNotice(`No runner offers ${language.name} right now.`, { error: true });
+      return;
+    }
+    const button = $("run");
+    button.disabled = true;
+    try {
+      const job = await api("POST", `/sessions/${encodeURIComponent(this.id)}/execute`, {
+        language: this.language,
+        code: this.cm.getValue(),
+        stdin: $("stdin").value,
+        wait: false,
+      }, this.credentials?.participant_token);
+      if (job && job.job_id) {
+        const block = this.jobBlock(job.job_id, { language: job.language, name: job.name || this.me?.name });
+        block.mine = true;
+        if (job.result) this.executionResult({ ...job.result, job_id: job.job_id });
+      }
+    } catch (error) {
+      const block = el("div", "run");
+      block.append(el("div", "run-status error", `Could not run: ${error.message}`));
+      $("output").append(block);
+      block.scrollIntoView({ block: "end" });
+      if (error.status === 503) languages.refresh().then(() => this.setMode(this.language));
+    } finally {
+      setTimeout(() => this.updateRunAvailability(), 300);
+    }
+  }
+
+  jobBlock(jobID, { language, name } = {}) {
+    let block = this.jobs.get(jobID);
+    if (block) return block;
+    const root = el("div", "run");
+    root.dataset.jobId = jobID;
+    const who = name ? `${name} ran` : "Running";
+    const header = el("div", "run-header", `▶ ${who} ${languages.find(language)?.name || language || ""}`.trim());
+    const body = el("div", "run-body");
+    const status = el("div", "run-status", "running…");
+    root.append(header, body, status);
+    $("output").append(root);
+    block = { root, body, status, seqs: new Set(), chunks: 0, done: false, mine: false };
+    this.jobs.set(jobID, block);
+    root.scrollIntoView({ block: "end" });
+    return block;
+  }
+
+  executionStarted(data) {
+    if (!data.job_id) return;
+    this.jobBlock(data.job_id, data);
+  }
+
+  executionOutput(data) {
+    if (!data.job_id || typeof data.chunk !== "string") return;
+    const block = this.jobBlock(data.job_id, data);
+    if (block.done) return;
+    if (Number.isInteger(data.seq)) {
+      if (block.seqs.has(data.seq)) return;
+      block.seqs.add(data.seq);
+    }
+    block.chunks += 1;
+    block.body.append(el("span", data.stream === "stderr" ? "run-stderr" : "run-stdout", data.chunk));
+    block.root.scrollIntoView({ block: "end" });
+  }
+
+  executionResult(data) {
+    const jobID = data.job_id;
+    if (!jobID) return;
+    const block = this.jobBlock(jobID, data);
+    if (block.done) return;
+    block.done = true;
+    // The result is authoritative: show its output whole (the streamed chunks were a preview).
+    block.body.replaceChildren();
+    if (data.compile_output) block.body.append(el("span", "run-stderr", data.compile_output));
+    if (data.stdout) block.body.append(el("span", "run-stdout", data.stdout));
+    if (data.stderr) block.body.append(el("span", "run-stderr", data.stderr));
+    const parts = [data.status || "done"];
+    if (data.exit_code !== undefined && data.exit_code !== null) parts.push(`exit ${data.exit_code}`);
+    if (data.signal) parts.push(`signal ${data.signal}`);
+    const wall = data.time_ms && typeof data.time_ms === "object" ? data.time_ms.wall : data.time_ms;
+    if (Number.isFinite(wall)) parts.push(`${wall} ms`);
+    if (Number.isFinite(data.memory_kb)) parts.push(`${Math.round(data.memory_kb / 1024 * 10) / 10} MiB`);
+    if (data.truncated) parts.push("output truncated");
+    block.status.textContent = parts.join(" · ");
+    block.status.className = `run-status ${data.status === "ok" ? "ok" : data.status === "internal_error" ? "error" : "failed"}`;
+    block.root.dataset.status = data.status || "";
+    block.root.scrollIntoView({ block: "end" });
+  }
+
+  /** After a reconnect: results that arrived while we were away. */
+  async refreshUnfinishedJobs() {
+    for (const [jobID, block] of this.jobs) {
+      if (block.done) continue;
+      try {
+        const job = await api("GET", `/executions/${encodeURIComponent(jobID)}`);
+        if (job && job.result) this.executionResult({ ...job.result, job_id: jobID });
+      } catch {
+        // Not there (yet, or any more): the event may still come.
+      }
+    }
+  }
+
+  // ---- For the browser tests and the curious -------------------------------------------------------
+
+  exposeForTests() {
+    const self = this;
+    window.codeInterview = {
+      get text() { return self.cm.getValue(); },
+      get revision() { return self.client.revision; },
+      get synchronized() { return self.client.synchronized; },
+      get connection() { return document.body.dataset.connection; },
+      get endpoint() { return self.endpointName; },
+      get me() { return self.me; },
+      editor: this.cm,
+    };
+  }
+}
+
+// ---- CodeMirror changes -> operations (UTF-16 -> scalars) ---------------------------------------
+
+/** The UTF-16 index of a CodeMirror {line, ch} in text (lines split on "\n"); -1 when outside. */
+function indexOfPos(text, pos) {
+  let index = 0;
+  for (let line = 0; line < pos.line; line++) {
+    index = text.indexOf("\n", index);
+    if (index < 0) return -1;
+    index += 1;
+  }
+  return index + pos.ch;
+}
+
+/**
+ * One operation for a batch of CodeMirror changes. Each change's from/to are in UTF-16 code
+ * units on the text as it was before that change; they become scalar counts here. Returns null
+ * when the changes do not replay to `after` (then a diff is used instead).
+ */
+function operationFromChanges(before, changes, after) {
+  let text = before;
+  let length = scalarCount(before);
+  let op = null;
+  for (const change of changes) {
+    const from = indexOfPos(text, change.from);
+    const removed = change.removed.join("\n");
+    const inserted = change.text.join("\n");
+    if (from < 0 || text.slice(from, from + removed.length) !== removed) return null;
+    const at = scalarCount(text, 0, from);
+    const removedScalars = scalarCount(removed);
+    const step = TextOperation.replace(length, at, removedScalars, inserted);
+    op = op ? op.compose(step) : step;
+    text = text.slice(0, from) + inserted + text.slice(from + removed.length);
+    length += scalarCount(inserted) - removedScalars;
+  }
+  return op && text === after ? op : null;
+}
+
+/** One replace covering everything between the common prefix and suffix, never splitting a surrogate pair. */
+function operationFromDiff(before, after) {
+  let prefix = 0;
+  const max = Math.min(before.length, after.length);
+  while (prefix < max && before.charCodeAt(prefix) === after.charCodeAt(prefix)) prefix++;
+  if (prefix > 0 && isHighSurrogate(before.charCodeAt(prefix - 1))) prefix--;
+  let suffix = 0;
+  while (suffix < max - prefix && before.charCodeAt(before.length - 1 - suffix) === after.charCodeAt(after.length - 1 - suffix)) suffix++;
+  if (suffix > 0 && isLowSurrogate(before.charCodeAt(before.length - suffix))) suffix--;
+  const length = scalarCount(before);
+  const at = scalarCount(before, 0, prefix);
+  const removed = scalarCount(before, prefix, before.length - suffix);
+  return TextOperation.replace(length, at, removed, after.slice(prefix, after.length - suffix));
+}
+
+const isHighSurrogate = (unit) => unit >= 0xd800 && unit <= 0xdbff;
+const isLowSurrogate = (unit) => unit >= 0xdc00 && unit <= 0xdfff;
+
+async function copy(text, message) {
+  try {
+    await navigator.clipboard.writeText(text);
+    showNotice(message, { timeout: 3000 });
+  } catch {
+    const field = $("share-link");
+    field.focus();
+    field.select();
+    showNotice("Select and copy the link by hand (the clipboard is not available here).", { timeout: 4000 });
+  }
+}
+
+// ---- Pages ---------------------------------------------------------------------------------------
+
+const params = new URLSearchParams(location.search);
+const endpoints = (params.get("ws") || location.host).split(",").map((s) => s.trim()).filter(Boolean);
+let hostTokenFromLink = null;
+let interview = null;
+
+function sessionIDFromPath() {
+  const match = location.pathname.match(/^\/s\/([A-Za-z0-9_-]{1,64})\/?$/);
+  return match ? match[1] : null;
+}
+
+async function showLanding() {
+  showView("landing");
+  document.title = "CodeInterview";
+  $("create-name").value = storage.lastName();
+  await languages.refresh();
+  languages.fill($("create-language"), "python");
+  $("create-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const name = $("create-name").value.trim();
+    if (!name) return;
+    const button = $("create-button");
+    button.disabled = true;
+    try {
+      const body = { host_name: name, initial_language: $("create-language").value };
+      const title = $("create-title").value.trim();
+      if (title) body.session_name = title;
+      const created = await api("POST", "/sessions", body);
+      storage.rememberName(name);
+      storage.save(created.id, {
+        participant_token: created.participant_token,
+        host_token: created.host_token,
+        user_id: created.participant_id,
+        name,
+      });
+      history.pushState(null, "", `/s/${encodeURIComponent(created.id)}${location.search}`);
+      openSession(created.id);
+    } catch (error) {
+      showNotice(`Could not create the session: ${error.message}`, { error: true });
+    } finally {
+      button.disabled = false;
+    }
+  };
+}
+
+async function showJoin(id, message) {
+  showView("join");
+  if (message) showNotice(message, { error: true, timeout: 0 });
+  $("join-name").value = $("join-name").value || storage.lastName();
+  const roleSelect = $("join-role");
+  const hostLabel = $("join-host-label");
+  const syncRole = () => { hostLabel.hidden = roleSelect.value !== "interviewer"; };
+  roleSelect.onchange = syncRole;
+  if (hostTokenFromLink) {
+    roleSelect.value = "interviewer";
+    $("join-host-token").value = hostTokenFromLink;
+  }
+  syncRole();
+  try {
+    const session = await api("GET", `/sessions/${encodeURIComponent(id)}`);
+    $("join-title").textContent = session.name || "the interview";
+    document.title = `Join ${session.name || "the interview"} · CodeInterview`;
+  } catch (error) {
+    showNotice(error.status === 410 ? "This interview has ended." : error.status === 404
+      ? "There is no such interview (the link may be wrong or it has expired)." : error.message, { error: true, timeout: 0 });
+    $("join-button").disabled = error.status === 404 || error.status === 410;
+  }
+  $("join-form").onsubmit = (event) => {
+    event.preventDefault();
+    const name = $("join-name").value.trim();
+    if (!name) return;
+    storage.rememberName(name);
+    $("notice").hidden = true;
+    const role = roleSelect.value;
+    const joinAs = { name, role };
+    if (role === "interviewer") joinAs.host_token = $("join-host-token").value.trim() || undefined;
+    startInterview(id, { credentials: null, joinAs });
+  };
+}
+
+function startInterview(id, options) {
+  if (interview) {
+    // A second attempt on this page (e.g. after a refused join): start clean.
+    interview.stop("", { error: false });
+    clearInterval(interview.availabilityTimer);
+    $("editor").replaceChildren();
+    $("output").replaceChildren();
+    $("notice").hidden = true;
+  }
+  showView("session");
+  interview = new Interview(id, { endpoints, ...options });
+  languages.refresh().then(() => interview.setMode(interview.language));
+  interview.connect();
+}
+
+function openSession(id) {
+  const credentials = storage.load(id);
+  if (credentials && credentials.participant_token) startInterview(id, { credentials, joinAs: null });
+  else showJoin(id);
+}
+
+function route() {
+  const hash = new URLSearchParams(location.hash.slice(1));
+  if (hash.get("host")) {
+    hostTokenFromLink = hash.get("host");
+    // Keep the key out of the address bar (and out of links copied from it).
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  const id = sessionIDFromPath();
+  if (id) openSession(id);
+  else showLanding();
+}
+
+window.addEventListener("popstate", () => location.reload());
+window.addEventListener("online", () => {
+  if (interview && !interview.ws && !interview.stopped) interview.connect();
+});
+
+if (!CodeMirror) {
+  showNotice("The editor (CodeMirror) did not load: is libjs-codemirror installed on the server?", { error: true, timeout: 0 });
+} else {
+  route();
+}
