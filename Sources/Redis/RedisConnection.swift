@@ -122,32 +122,8 @@ public final class RedisConnection {
             completion(.failure(.unavailable(unavailableReason)))
             return
         }
-        var storage: [UInt8] = []
-        storage.reserveCapacity(arguments.reduce(1) { $0 + $1.count })
-        var lengths: [Int] = []
-        lengths.reserveCapacity(arguments.count)
-        for argument in arguments {
-            storage += argument
-            lengths.append(argument.count)
-        }
-        storage.append(0) // never an empty buffer, so baseAddress is never nil
         let pending = Unmanaged.passRetained(PendingCommand(completion)).toOpaque()
-        let status = storage.withUnsafeBufferPointer { buffer -> Int32 in
-            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
-            var pointers: [UnsafePointer<CChar>?] = []
-            pointers.reserveCapacity(arguments.count)
-            var offset = 0
-            for length in lengths {
-                pointers.append(base + offset)
-                offset += length
-            }
-            return pointers.withUnsafeMutableBufferPointer { argv in
-                lengths.withUnsafeBufferPointer { argvlen in
-                    redisAsyncCommandArgv(context, commandCallback, pending, Int32(arguments.count),
-                                          argv.baseAddress, argvlen.baseAddress)
-                }
-            }
-        }
+        let status = sendArgv(context, arguments, commandCallback, pending)
         if status != REDIS_OK {
             Unmanaged<PendingCommand>.fromOpaque(pending).release()
             completion(.failure(.unavailable(unavailableReason)))
@@ -160,19 +136,7 @@ public final class RedisConnection {
     /// connection is then in subscriber mode and takes no other commands.
     func sendSubscription(_ arguments: [String]) {
         guard state == .connected, let context else { return }
-        let bytes = arguments.map { Array($0.utf8) }
-        var storage: [UInt8] = bytes.flatMap { $0 } + [0]
-        let lengths = bytes.map(\.count)
-        storage.withUnsafeMutableBufferPointer { buffer in
-            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
-            var pointers: [UnsafePointer<CChar>?] = []
-            var offset = 0
-            for length in lengths {
-                pointers.append(base + offset)
-                offset += length
-            }
-            _ = redisAsyncCommandArgv(context, pushCallback, nil, Int32(bytes.count), &pointers, lengths)
-        }
+        _ = sendArgv(context, arguments.map { Array($0.utf8) }, pushCallback, nil)
     }
 
     fileprivate func push(_ value: RedisValue) { onPush?(value) }
@@ -417,8 +381,36 @@ private func errorString(_ context: UnsafeMutablePointer<redisAsyncContext>) -> 
     errorString(UnsafePointer(context))
 }
 
+typealias ReplyCallback = @convention(c) (UnsafeMutablePointer<redisAsyncContext>?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void
+
+/// Sends one command in hiredis' binary-safe argv form (hiredis copies the arguments during the
+/// call); answers hiredis' status.
+func sendArgv(_ context: UnsafeMutablePointer<redisAsyncContext>, _ arguments: [[UInt8]],
+              _ callback: ReplyCallback, _ privdata: UnsafeMutableRawPointer?) -> Int32 {
+    var storage: [UInt8] = []
+    storage.reserveCapacity(arguments.reduce(1) { $0 + $1.count })
+    var lengths: [Int] = []
+    lengths.reserveCapacity(arguments.count)
+    for argument in arguments {
+        storage += argument
+        lengths.append(argument.count)
+    }
+    storage.append(0) // never an empty buffer, so baseAddress is never nil
+    return storage.withUnsafeBufferPointer { buffer -> Int32 in
+        let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+        var pointers: [UnsafePointer<CChar>?] = []
+        pointers.reserveCapacity(arguments.count)
+        var offset = 0
+        for length in lengths {
+            pointers.append(base + offset)
+            offset += length
+        }
+        return redisAsyncCommandArgv(context, callback, privdata, Int32(arguments.count), &pointers, lengths)
+    }
+}
+
 /// hiredis calls this once per reply, or with a NULL reply when the connection is lost.
-private let commandCallback: @convention(c) (UnsafeMutablePointer<redisAsyncContext>?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void = { context, reply, privdata in
+private let commandCallback: ReplyCallback = { context, reply, privdata in
     let pending = Unmanaged<PendingCommand>.fromOpaque(privdata!).takeRetainedValue()
     if let data = context?.pointee.data {
         Unmanaged<RedisConnection>.fromOpaque(data).takeUnretainedValue().replyArrived()
@@ -441,7 +433,7 @@ private let commandCallback: @convention(c) (UnsafeMutablePointer<redisAsyncCont
 
 /// Subscription replies: no privdata to own, since hiredis calls this many times per SUBSCRIBE
 /// and once more with NULL when the connection goes (which the disconnect callback handles).
-private let pushCallback: @convention(c) (UnsafeMutablePointer<redisAsyncContext>?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void = { context, reply, _ in
+private let pushCallback: ReplyCallback = { context, reply, _ in
     guard let reply, let data = context?.pointee.data else { return }
     let connection = Unmanaged<RedisConnection>.fromOpaque(data).takeUnretainedValue()
     connection.push(decode(reply.assumingMemoryBound(to: redisReply.self)))

@@ -234,19 +234,7 @@ final class SentinelLink {
         isConnected = true
         redisEnableKeepAlive(&context.pointee.c)
         let arguments = subscription.map { ["SUBSCRIBE", $0] } ?? command
-        let bytes = arguments.map { Array($0.utf8) }
-        var storage: [UInt8] = bytes.flatMap { $0 } + [0]
-        let lengths = bytes.map(\.count)
-        storage.withUnsafeMutableBufferPointer { buffer in
-            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
-            var pointers: [UnsafePointer<CChar>?] = []
-            var offset = 0
-            for length in lengths {
-                pointers.append(base + offset)
-                offset += length
-            }
-            _ = redisAsyncCommandArgv(context, sentinelReplyCallback, nil, Int32(bytes.count), &pointers, lengths)
-        }
+        _ = sendArgv(context, arguments.map { Array($0.utf8) }, sentinelReplyCallback, nil)
     }
 
     /// A reply (or, for a subscription, any push). Runs inside a hiredis callback: never frees here.
@@ -307,7 +295,7 @@ private func sentinelErrorString(_ context: UnsafePointer<redisAsyncContext>) ->
     return withUnsafeBytes(of: context.pointee.c.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
 }
 
-private let sentinelReplyCallback: @convention(c) (UnsafeMutablePointer<redisAsyncContext>?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void = { context, reply, _ in
+private let sentinelReplyCallback: ReplyCallback = { context, reply, _ in
     guard let reply, let data = context?.pointee.data else { return }
     Unmanaged<SentinelLink>.fromOpaque(data).takeUnretainedValue().received(decode(reply.assumingMemoryBound(to: redisReply.self)))
 }
