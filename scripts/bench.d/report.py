@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Prints scripts/bench's table (Markdown) from results.json, each figure beside its reference
+from the same run, and each target of issue 7 as met or missed. Adds the targets to the JSON.
+
+    report.py .state/bench/results.json
+"""
+import json
+import sys
+
+
+def fmt(value, digits=1, unit=""):
+    if value is None or value != value:   # None or NaN
+        return "n/a"
+    if isinstance(value, (int, float)) and abs(value) >= 10000:
+        return f"{value:,.0f}{unit}"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def redis_share(result, count):
+    """' (Redis x µs)': the last pid of a gateway run is redis-server."""
+    by_pid = result.get("server_cpu_s_by_pid")
+    if not by_pid or not count:
+        return ""
+    return f" (Redis {by_pid[-1] * 1e6 / count:.1f})"
+
+
+def ratio(a, b):
+    if a is None or b in (None, 0):
+        return None
+    return a / b
+
+
+def main():
+    path = sys.argv[1]
+    with open(path) as f:
+        r = json.load(f)
+    rows = []       # (figure, ours, reference, ratio, target, verdict)
+    targets = []
+
+    def target(name, met, detail):
+        targets.append({"target": name, "met": bool(met), "detail": detail})
+        return "**met**" if met else "**MISSED**"
+
+    http = r.get("http")
+    if http:
+        nginx = http["nginx"]
+        for key, label, minimum in (("health", "GET /health", 0.5), ("session", "GET /api/v1/sessions/{id}", 0.35)):
+            ours = http[key]
+            q = ratio(ours["requests_per_s"], nginx["requests_per_s"])
+            verdict = target(f"{label} >= {minimum} x nginx", q is not None and q >= minimum,
+                             f"{q:.2f} x nginx ({ours['requests_per_s']:.0f} vs {nginx['requests_per_s']:.0f} req/s)")
+            rows.append((f"{label}: requests/s (wrk {http['wrk']})", fmt(ours["requests_per_s"], 0),
+                         f"nginx `return 200`{' (mean of 2 runs)' if 'runs' in nginx else ''}: {fmt(nginx['requests_per_s'], 0)}", f"{q:.2f}x", f">= {minimum}x", verdict))
+            rows.append((f"{label}: latency p50 / p99", f"{fmt(ours['latency_ms']['p50'], 2)} / {fmt(ours['latency_ms']['p99'], 2)} ms",
+                         f"{fmt(nginx['latency_ms']['p50'], 2)} / {fmt(nginx['latency_ms']['p99'], 2)} ms",
+                         f"{ratio(ours['latency_ms']['p50'], nginx['latency_ms']['p50']):.1f}x / "
+                         f"{ratio(ours['latency_ms']['p99'], nginx['latency_ms']['p99']):.1f}x", "", ""))
+            rows.append((f"{label}: server CPU per request (gateways + Redis)",
+                         fmt(ours["server_cpu_us_per_request"], 1, " µs") + redis_share(ours, ours["requests"]),
+                         f"nginx workers: {fmt(nginx['server_cpu_us_per_request'], 1, ' µs')}",
+                         f"{ratio(ours['server_cpu_us_per_request'], nginx['server_cpu_us_per_request']):.1f}x", "", ""))
+            if ours["errors"] or nginx["errors"]:
+                rows.append((f"{label}: errors (non-2xx, socket)", str(ours["errors"]), str(nginx["errors"]), "", "", ""))
+
+    fanout = r.get("fanout")
+    if fanout:
+        for key, title in (("one_session_1000", "1 session x 1,000 members (2 gateways)"),
+                           ("sessions_500x4", "500 sessions x 4 members")):
+            case = fanout.get(key)
+            if not case:
+                continue
+            for index, (ours, ref) in enumerate(zip(case["gateways"]["phases"], case["reference"]["phases"])):
+                rate = "saturating" if ours["rate"] == 0 else f"{ours['rate']:.3g} ops/s per editor"
+                head = f"Fan-out {title}, {rate}"
+                rows.append((f"{head}: delivered messages/s", fmt(ours["deliveries_per_s"], 0),
+                             f"C epoll server (wsref): {fmt(ref['deliveries_per_s'], 0)}",
+                             f"{ratio(ours['deliveries_per_s'], ref['deliveries_per_s']):.2f}x", "", ""))
+                lo, lr = ours["latency_us"], ref["latency_us"]
+                verdict, tgt = "", ""
+                if key == "one_session_1000" and ours["rate"] > 0:
+                    tgt = "p99 < 10 ms at 20,000/s"
+                    verdict = target("p99 fan-out latency < 10 ms at 20,000 deliveries/s",
+                                     lo["p99"] < 10000 and ours["deliveries_per_s"] >= 19000,
+                                     f"p99 {lo['p99'] / 1000:.2f} ms at {ours['deliveries_per_s']:.0f} deliveries/s")
+                rows.append((f"{head}: latency p50 / p99 / p99.9",
+                             f"{lo['p50'] / 1000:.2f} / {lo['p99'] / 1000:.2f} / {lo['p999'] / 1000:.2f} ms",
+                             f"{lr['p50'] / 1000:.2f} / {lr['p99'] / 1000:.2f} / {lr['p999'] / 1000:.2f} ms",
+                             f"{ratio(lo['p99'], lr['p99']):.1f}x (p99)", tgt, verdict))
+                verdict, tgt = "", ""
+                if key == "one_session_1000" and ours["rate"] > 0:
+                    tgt = "<= 3 µs"
+                    verdict = target("<= 3 us server CPU per delivered message (fan-out)",
+                                     ours["server_cpu_us_per_delivery"] <= 3.0,
+                                     f"{ours['server_cpu_us_per_delivery']:.2f} us per delivery "
+                                     f"(reference {ref['server_cpu_us_per_delivery']:.2f} us)")
+                rows.append((f"{head}: server CPU per delivery (gateways + Redis)",
+                             fmt(ours["server_cpu_us_per_delivery"], 2, " µs")
+                             + redis_share(ours, ours["deliveries"]),
+                             fmt(ref["server_cpu_us_per_delivery"], 2, " µs"),
+                             f"{ratio(ours['server_cpu_us_per_delivery'], ref['server_cpu_us_per_delivery']):.1f}x", tgt, verdict))
+
+    idle = r.get("idle")
+    if idle:
+        ours, ref = idle["gateway"], idle["reference"]
+        per = ours["kib_per_connection"]
+        verdict = target("<= 8 KiB gateway memory per idle WebSocket", per is not None and per <= 8.0,
+                         f"{per:.2f} KiB per connection over {ours['joined']:,} connections")
+        rows.append((f"Memory per idle joined WebSocket (RSS growth of one gateway over {ours['joined']:,})",
+                     fmt(per, 2, " KiB"), f"wsref: {fmt(ref['kib_per_connection'], 2, ' KiB')}",
+                     f"{ratio(per, ref['kib_per_connection']):.1f}x", "<= 8 KiB", verdict))
+
+    execution = r.get("execution")
+    if execution:
+        lat, thr = execution["latency"], execution["throughput"]
+        overhead = lat["overhead_p50_ms"]
+        verdict = target("execution overhead <= 15 ms p50", overhead <= 15.0,
+                         f"{overhead:.1f} ms (POST /execute p50 {lat['api_ms']['p50']:.1f} ms, bare p50 {lat['bare_ms']['p50']:.1f} ms)")
+        rows.append(("Execution, trivial Python: submit-to-result p50 (POST /api/v1/execute)",
+                     fmt(lat["api_ms"]["p50"], 1, " ms"), f"bare bwrap run: {fmt(lat['bare_ms']['p50'], 1, ' ms')}",
+                     f"+{overhead:.1f} ms", "<= +15 ms", verdict))
+        rows.append(("Execution: jobs/s across two runners (2 slots each)", fmt(thr["api_jobs_per_s"], 1),
+                     f"{thr['bare_parallel']} bare bwrap runs in parallel: {fmt(thr['bare_runs_per_s'], 1)}",
+                     f"{ratio(thr['api_jobs_per_s'], thr['bare_runs_per_s']):.2f}x", "", ""))
+
+    m = r.get("machine", {})
+    print()
+    print(f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('memory_gib', '?')} GiB, "
+          f"{m.get('os', '?')}, Linux {m.get('kernel', '?')}; {m.get('swift', '')}")
+    print(f"Run: {r.get('started_at', '?')}, commit {m.get('commit', '?')}, {r.get('seconds', '?')} s"
+          f"{' (--quick: not for the README)' if r.get('quick') else ''}; load average before "
+          f"{', '.join(f'{x:.2f}' for x in m.get('load_before', []))}")
+    print()
+    print("| figure | CodeInterview | reference (same run) | ratio | target | |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print()
+    met = sum(t["met"] for t in targets)
+    print(f"Targets met: {met} of {len(targets)}")
+    for t in targets:
+        print(f"  {'met   ' if t['met'] else 'MISSED'}  {t['target']}: {t['detail']}")
+    r["targets"] = targets
+    with open(path, "w") as f:
+        json.dump(r, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

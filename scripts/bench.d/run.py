@@ -1,0 +1,676 @@
+#!/usr/bin/env python3
+"""The driver of scripts/bench: starts the servers, runs every measurement, writes results.json.
+
+Called by scripts/bench (which builds everything first and stops whatever is left at exit):
+    run.py --bin DIR --tools DIR --state DIR [--quick] [--only http,fanout,idle,exec] [--profile]
+
+Every process it starts is written to STATE/pids as "pid starttime name" (starttime: field 22 of
+/proc/<pid>/stat), so scripts/bench's trap can stop exactly these processes and no other.
+"""
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+PYTHON_CODE = 'print("hello, world")\n'
+
+
+def log(message):
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_stat(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        text = f.read()
+    return text[text.rindex(")") + 2:].split()   # fields from 3 (state) on
+
+
+def cpu_ticks(pids):
+    total = 0
+    for pid in pids:
+        try:
+            fields = proc_stat(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])   # utime (14), stime (15)
+    return total
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def children_of(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(proc_stat(entry)[1]) == pid:
+                    found.append(int(entry))
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                pass
+    return found
+
+
+class HTTP:
+    """A keep-alive JSON client for setting things up."""
+
+    def __init__(self, port):
+        self.port = port
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def request(self, method, path, body=None, token=None):
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        payload = json.dumps(body).encode() if body is not None else None
+        for attempt in range(2):
+            try:
+                self.connection.request(method, path, body=payload, headers=headers)
+                response = self.connection.getresponse()
+                data = response.read()
+                break
+            except (http.client.HTTPException, ConnectionError):
+                self.connection.close()
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                if attempt:
+                    raise
+        try:
+            parsed = json.loads(data) if data else None
+        except ValueError:
+            parsed = data.decode(errors="replace")
+        return response.status, parsed
+
+    def ok(self, method, path, body=None, token=None, expect=(200, 201)):
+        status, data = self.request(method, path, body, token)
+        if status not in expect:
+            raise RuntimeError(f"{method} {path} answered {status}: {data}")
+        return data
+
+    def close(self):
+        self.connection.close()
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.state = args.state
+        self.bin = os.path.join(args.bin, "codeinterview")
+        self.helper = os.path.join(args.bin, "codeinterview-sandbox")
+        self.tools = args.tools
+        self.processes = []          # (name, Popen)
+        self.pidfile = os.path.join(self.state, "pids")
+        self.logs = os.path.join(self.state, "logs")
+        os.makedirs(self.logs, exist_ok=True)
+        open(self.pidfile, "w").close()
+        quick = args.quick
+        self.wrk_seconds = 3 if quick else 10
+        self.wrk_warmup = 1 if quick else 2
+        self.ws_seconds = 3 if quick else 10
+        self.ws_warmup = 1 if quick else 2
+        self.exec_pairs = 10 if quick else 30
+        self.exec_seconds = 4 if quick else 10
+        self.results = {}
+
+    # ---- processes -----------------------------------------------------------------------
+
+    def start(self, name, argv, stdin=subprocess.DEVNULL, stdout=None):
+        logfile = open(os.path.join(self.logs, f"{name}.log"), "ab")
+        process = subprocess.Popen(argv, stdin=stdin, stdout=stdout if stdout is not None else logfile,
+                                   stderr=logfile, cwd=ROOT)
+        logfile.close()
+        self.processes.append((name, process))
+        try:
+            starttime = proc_stat(process.pid)[19]
+        except FileNotFoundError:
+            starttime = "0"
+        with open(self.pidfile, "a") as f:
+            f.write(f"{process.pid} {starttime} {name}\n")
+        return process
+
+    def stop(self, process, sig=signal.SIGTERM, timeout=15):
+        if process.poll() is None:
+            try:
+                process.send_signal(sig)
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes = [(n, p) for n, p in self.processes if p is not process]
+
+    def stop_all(self):
+        for name, process in reversed(list(self.processes)):
+            self.stop(process)
+
+    def wait_port(self, port, what, process, seconds=60):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{what} exited with {process.returncode}; see {self.logs}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{what} did not listen on {port} within {seconds} s")
+
+    # ---- profiling ---------------------------------------------------------------------------
+
+    def profile_start(self, name, pids):
+        if not self.args.profile:
+            return None
+        data = os.path.join(self.state, f"perf-{name}.data")
+        # BENCH_PERF_CALLGRAPH=dwarf: call chains through code built without frame pointers
+        # (Debian's libuv, hiredis, libc), at a lower rate: far bigger files.
+        callgraph = os.environ.get("BENCH_PERF_CALLGRAPH", "fp")
+        rate = "1999" if callgraph == "fp" else "499"
+        return name, data, self.start(f"perf-{name}", ["perf", "record", "-e", "cpu-clock", "-F", rate,
+                                                        "--call-graph", callgraph,
+                                                        "-p", ",".join(map(str, pids)), "-o", data])
+
+    def profile_stop(self, handle):
+        if not handle:
+            return
+        name, data, process = handle
+        self.stop(process, signal.SIGINT)
+        text = os.path.join(self.state, f"perf-{name}.txt")
+        with open(text, "w") as out:
+            for title, extra in (("self", ["--no-children"]), ("inclusive", ["--children"])):
+                report = subprocess.run(["perf", "report", "-i", data, "--stdio", "-g", "none", "--sort", "comm,dso,symbol",
+                                         "--percent-limit", "0.7"] + extra, capture_output=True, text=True).stdout
+                try:
+                    report = subprocess.run(["swift", "demangle", "--simplified"], input=report, capture_output=True,
+                                            text=True).stdout or report
+                except OSError:
+                    pass
+                out.write(f"==== {title} ====\n{report}\n")
+        log(f"  profile: {text}")
+
+    # ---- the servers -----------------------------------------------------------------------
+
+    def start_redis(self):
+        self.redis_port = free_port()
+        data = os.path.join(self.state, "redis")
+        os.makedirs(data, exist_ok=True)
+        self.redis = self.start("redis", ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
+                                          "--save", "", "--appendonly", "no", "--dir", data,
+                                          "--maxclients", "30000", "--daemonize", "no"])
+        self.wait_port(self.redis_port, "redis-server", self.redis)
+
+    def gateway_argv(self, port, node):
+        return [self.bin, "gateway", "--host", "127.0.0.1", "--port", str(port),
+                "--redis", f"127.0.0.1:{self.redis_port}", "--node-id", node,
+                "--rate-limits", "off",                 # all the load comes from one address
+                "--max-session-connections", "2000",    # 1,000 members in one session
+                "--max-connections-per-address", "30000",
+                "--max-connections", "30000",
+                "--shutdown-grace", "1",
+                "--log-level", self.args.log_level]
+
+    def start_gateways(self):
+        self.gateway_port = free_port()
+        self.gateways = []
+        for index in (1, 2):
+            node = f"bench-gw{index}"
+            process = self.start(f"gateway{index}", self.gateway_argv(self.gateway_port, node))
+            self.gateways.append(process)
+            self.wait_port(self.gateway_port, f"gateway {index}", process)
+        # Both share the port (SO_REUSEPORT): wait until /health has come from each.
+        seen = set()
+        deadline = time.time() + 30
+        while len(seen) < 2 and time.time() < deadline:
+            client = HTTP(self.gateway_port)
+            try:
+                status, body = client.request("GET", "/health")
+                if status == 200:
+                    seen.add(body["node_id"])
+            except OSError:
+                pass
+            client.close()
+        if len(seen) < 2:
+            raise RuntimeError(f"only {seen} of the two gateways answered /health")
+        self.api = HTTP(self.gateway_port)
+
+    def start_runners(self):
+        self.runners = []
+        for index in (1, 2):
+            self.runners.append(self.start(f"runner{index}", [
+                self.bin, "runner", "--redis", f"127.0.0.1:{self.redis_port}", "--node-id", f"bench-runner{index}",
+                "--languages", "python", "--sandbox-helper", self.helper, "--log-level", self.args.log_level]))
+
+    def wait_runners(self):
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            for process in self.runners:
+                if process.poll() is not None:
+                    raise RuntimeError(f"a runner exited with {process.returncode}; see {self.logs}")
+            languages = self.api.ok("GET", "/api/v1/languages")
+            entries = languages if isinstance(languages, list) else languages.get("languages", [])
+            if any(entry.get("id") == "python" and entry.get("available") for entry in entries):
+                return
+            time.sleep(0.2)
+        raise RuntimeError("no runner offered python within 60 s")
+
+    def start_nginx(self):
+        self.nginx_port = free_port()
+        prefix = os.path.join(self.state, "nginx")
+        os.makedirs(os.path.join(prefix, "temp"), exist_ok=True)
+        with open(os.path.join(HERE, "nginx.conf.in")) as f:
+            config = f.read().replace("@PORT@", str(self.nginx_port)).replace("@PREFIX@", prefix)
+        path = os.path.join(prefix, "nginx.conf")
+        with open(path, "w") as f:
+            f.write(config)
+        nginx = "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else "nginx"
+        self.nginx = self.start("nginx", [nginx, "-p", prefix, "-c", path, "-e", os.path.join(prefix, "error.log")])
+        self.wait_port(self.nginx_port, "nginx", self.nginx)
+        deadline = time.time() + 10
+        while len(children_of(self.nginx.pid)) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        self.nginx_pids = [self.nginx.pid] + children_of(self.nginx.pid)
+
+    def gateway_pids(self):
+        return [g.pid for g in self.gateways] + [self.redis.pid]
+
+    # ---- HTTP ------------------------------------------------------------------------------
+
+    def wrk(self, url, seconds, pids):
+        argv = ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", url]
+        before = [cpu_ticks([pid]) for pid in pids]
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        after = [cpu_ticks([pid]) for pid in pids]
+        usage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result = parse_wrk(output, (sum(after) - sum(before)) / CLK_TCK,
+                           (usage_after.ru_utime - usage.ru_utime) + (usage_after.ru_stime - usage.ru_stime))
+        # Per process (gateways..., redis last; nginx master first): where the CPU went.
+        result["server_cpu_s_by_pid"] = [round((a - b) / CLK_TCK, 3) for a, b in zip(after, before)]
+        return result
+
+    def bench_http(self):
+        log("HTTP: wrk -t2 -c64 --latency against nginx and the two gateways")
+        session = self.api.ok("POST", "/api/v1/sessions", {"host_name": "Bench", "session_name": "http bench"})
+        targets = [
+            ("nginx", f"http://127.0.0.1:{self.nginx_port}/", self.nginx_pids),
+            ("health", f"http://127.0.0.1:{self.gateway_port}/health", self.gateway_pids()),
+            ("session", f"http://127.0.0.1:{self.gateway_port}/api/v1/sessions/{session['id']}", self.gateway_pids()),
+        ]
+        results = {}
+        # nginx runs first and last and its figures are the mean of both, so a drift of the
+        # machine during the gateway runs moves the reference with them.
+        for name, url, pids in targets + targets[:1]:
+            self.wrk(url, self.wrk_warmup, pids)
+            profile = self.profile_start(f"http-{name}", pids[:1] + pids[-1:]) if name != "nginx" else None
+            r = self.wrk(url, self.wrk_seconds, pids)
+            self.profile_stop(profile)
+            r["url"] = url.replace(str(self.nginx_port), "NGINX").replace(str(self.gateway_port), "GATEWAY")
+            log(f"  {name}: {r['requests_per_s']:.0f} req/s, p50 {r['latency_ms']['p50']} ms, p99 {r['latency_ms']['p99']} ms, "
+                f"{r['server_cpu_us_per_request']:.1f} us CPU/request, errors {r['errors']}")
+            if name in results:
+                first = results[name]
+                r = {"runs": [first, r], "url": r["url"], "requests": first["requests"] + r["requests"],
+                     "requests_per_s": (first["requests_per_s"] + r["requests_per_s"]) / 2,
+                     "latency_ms": {k: (first["latency_ms"][k] + r["latency_ms"][k]) / 2 for k in first["latency_ms"]},
+                     "errors": first["errors"] + r["errors"],
+                     "server_cpu_s": first["server_cpu_s"] + r["server_cpu_s"],
+                     "server_cpu_us_per_request": (first["server_cpu_s"] + r["server_cpu_s"]) * 1e6 / (first["requests"] + r["requests"])}
+                log(f"  nginx, mean of both runs: {r['requests_per_s']:.0f} req/s")
+            results[name] = r
+        self.results["http"] = {"wrk": "-t2 -c64 -d%ds --latency" % self.wrk_seconds, **results}
+
+    # ---- WebSocket ---------------------------------------------------------------------------
+
+    def wsload(self, port, connfile, phases, pids, prefix=None):
+        argv = [os.path.join(self.tools, "wsload"), "-p", str(port), "-f", connfile, "-t", "2",
+                "-P", phases, "-w", str(self.ws_warmup), "-D", "1", "-c", ",".join(map(str, pids))]
+        if prefix:
+            argv += ["-x", prefix]
+        process = self.start("wsload", argv, stdout=subprocess.PIPE)
+        output, _ = process.communicate()
+        self.processes = [(n, p) for n, p in self.processes if p is not process]
+        if process.returncode != 0:
+            raise RuntimeError(f"wsload exited with {process.returncode}; see {self.logs}/wsload.log")
+        return json.loads(output)
+
+    def write_conns(self, name, lines):
+        path = os.path.join(self.state, f"{name}.conns")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    def fanout_case(self, label, gateway_lines, reference_lines, phases):
+        profile = self.profile_start(f"fanout-{label}", [self.gateways[0].pid, self.redis.pid])
+        gateway = self.wsload(self.gateway_port, self.write_conns(f"{label}-gateway", gateway_lines), phases,
+                              self.gateway_pids())
+        self.profile_stop(profile)
+        time.sleep(2)   # the gateways clean up after 1,000 closed connections
+        self.wsref = self.start("wsref", [os.path.join(self.tools, "wsref"), "-p", str(self.wsref_port)])
+        self.wait_port(self.wsref_port, "wsref", self.wsref)
+        reference = self.wsload(self.wsref_port, self.write_conns(f"{label}-reference", reference_lines), phases,
+                                [self.wsref.pid])
+        self.stop(self.wsref)
+        for who, result in (("gateways", gateway), ("reference", reference)):
+            if result["joined"] != result["connections"] or result["closed_by_server"]:
+                log(f"  WARNING {label} {who}: {result['joined']} of {result['connections']} joined, "
+                    f"{result['closed_by_server']} closed by the server")
+            for phase in result["phases"]:
+                lat = phase["latency_us"]
+                log(f"  {label} {who} rate {phase['rate'] or 'saturating'}: {phase['deliveries_per_s']:.0f} deliveries/s, "
+                    f"p50 {lat['p50'] / 1000:.2f} ms p99 {lat['p99'] / 1000:.2f} ms p99.9 {lat['p999'] / 1000:.2f} ms, "
+                    f"{phase['server_cpu_us_per_delivery']:.2f} us CPU/delivery")
+        return {"gateways": gateway, "reference": reference}
+
+    def bench_fanout(self):
+        self.wsref_port = free_port()
+        results = {}
+        seconds = self.ws_seconds
+        # (a) One session, 1,000 members over the two gateways, one editor. A session holds at
+        # most 50 participants: the editor and 49 participants are made over REST, and the
+        # 1,000 member connections rejoin as those 49 (a participant may have several connections).
+        log("WebSocket fan-out (a): one session, 1,000 members + 1 editor, 20 ops/s, then saturating")
+        created = self.api.ok("POST", "/api/v1/sessions", {"host_name": "Editor", "session_name": "fan-out 1000",
+                                                              "max_participants": 50, "code": ""})
+        sid = created["id"]
+        tokens = [self.api.ok("POST", f"/api/v1/sessions/{sid}/users", {"name": f"Member {i}"})["participant_token"]
+                  for i in range(1, 50)]
+        gateway_lines = [f"E {sid} " + json.dumps({"participant_token": created["participant_token"]})]
+        gateway_lines += [f"M {sid} " + json.dumps({"participant_token": tokens[i % len(tokens)]}) for i in range(1000)]
+        reference_lines = ["E big " + json.dumps({"name": "Editor"})] + \
+                          [f"M big " + json.dumps({"name": f"Member {i}"}) for i in range(1000)]
+        results["one_session_1000"] = self.fanout_case("1x1000", gateway_lines, reference_lines, f"20:{seconds},0:{seconds}")
+        results["one_session_1000"]["members"] = 1000
+
+        # (b) 500 sessions of 4 members (1 editor + 3), everyone joining by name; each editor at
+        # 40/3 ops/s, so 500 x 3 x 13.33 = 20,000 deliveries/s, then saturating.
+        log("WebSocket fan-out (b): 500 sessions x (1 editor + 3 members), 13.3 ops/s per editor, then saturating")
+        gateway_lines, reference_lines = [], []
+        for index in range(500):
+            sid = self.api.ok("POST", "/api/v1/sessions", {"session_name": f"fan-out {index}", "code": ""})["id"]
+            gateway_lines.append(f"E {sid} " + json.dumps({"name": "Editor"}))
+            reference_lines.append(f"E s{index} " + json.dumps({"name": "Editor"}))
+            for member in range(3):
+                gateway_lines.append(f"M {sid} " + json.dumps({"name": f"Member {member}"}))
+                reference_lines.append(f"M s{index} " + json.dumps({"name": f"Member {member}"}))
+        results["sessions_500x4"] = self.fanout_case("500x4", gateway_lines, reference_lines, f"13.3333:{seconds},0:{seconds}")
+        results["sessions_500x4"]["sessions"] = 500
+        self.results["fanout"] = results
+
+    def idle_case(self, port, connfile, pid):
+        """RSS of `pid` before and with every connection of `connfile` joined and idle."""
+        before = rss_kb(pid)
+        argv = [os.path.join(self.tools, "wsload"), "-p", str(port), "-f", connfile, "-t", "2", "-m", "idle", "-k", "128"]
+        process = self.start("wsload-idle", argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        ready = json.loads(process.stdout.readline() or "{}")
+        time.sleep(2)     # let the joins' replies and presence writes settle
+        with_connections = rss_kb(pid)
+        process.stdin.close()
+        done = json.loads(process.stdout.readline() or "{}")
+        process.wait()
+        self.processes = [(n, p) for n, p in self.processes if p is not process]
+        joined = ready.get("joined", 0)
+        return {"connections": ready.get("connections", 0), "joined": joined, "failed": ready.get("failed", 0),
+                "closed_by_server": done.get("closed_by_server"), "join_seconds": ready.get("join_seconds"),
+                "rss_before_kb": before, "rss_after_kb": with_connections,
+                "kib_per_connection": (with_connections - before) / joined if joined else None}
+
+    def bench_idle(self):
+        count = 10000
+        log(f"Memory: {count:,} idle joined WebSocket connections (2,500 sessions x 4) on one gateway")
+        port = free_port()
+        gateway = self.start("gateway-idle", self.gateway_argv(port, "bench-gw-idle"))
+        self.wait_port(port, "the idle gateway", gateway)
+        HTTP(port).ok("GET", "/health")
+        lines = []
+        for index in range(count // 4):
+            sid = self.api.ok("POST", "/api/v1/sessions", {"session_name": f"idle {index}", "code": ""})["id"]
+            lines += [f"M {sid} " + json.dumps({"name": f"Member {m}"}) for m in range(4)]
+        time.sleep(1)
+        result_gateway = self.idle_case(port, self.write_conns("idle-gateway", lines), gateway.pid)
+        self.stop(gateway)
+        ref_port = free_port()
+        wsref = self.start("wsref-idle", [os.path.join(self.tools, "wsref"), "-p", str(ref_port)])
+        self.wait_port(ref_port, "wsref", wsref)
+        ref_lines = [f"M idle{i // 4} " + json.dumps({"name": f"Member {i % 4}"}) for i in range(count)]
+        result_reference = self.idle_case(ref_port, self.write_conns("idle-reference", ref_lines), wsref.pid)
+        self.stop(wsref)
+        for who, r in (("gateway", result_gateway), ("reference", result_reference)):
+            log(f"  {who}: {r['joined']} of {r['connections']} joined in {r['join_seconds']} s; RSS {r['rss_before_kb']} -> "
+                f"{r['rss_after_kb']} KiB = {r['kib_per_connection']:.2f} KiB per connection")
+        self.results["idle"] = {"gateway": result_gateway, "reference": result_reference}
+
+    # ---- Execution ---------------------------------------------------------------------------
+
+    def execute(self, client):
+        started = time.monotonic()
+        status, body = client.request("POST", "/api/v1/execute", {"language": "python", "code": PYTHON_CODE})
+        elapsed = (time.monotonic() - started) * 1000
+        result = body.get("result") if isinstance(body, dict) else None
+        ok = status == 200 and isinstance(result, dict) and result.get("status") == "ok"
+        return elapsed, ok, (status, body)
+
+    def bench_exec(self):
+        log("Execution: POST /api/v1/execute of a trivial Python program vs the same bwrap run started directly")
+        self.wait_runners()
+        sbx = [os.path.join(self.tools, "sbxrun"), "-H", self.helper, "-e", PYTHON_CODE]
+        bare = self.start("sbxrun", sbx + ["-i"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        client = HTTP(self.gateway_port)
+
+        def bare_once():
+            bare.stdin.write(b"\n")
+            bare.stdin.flush()
+            return float(bare.stdout.readline())
+
+        for _ in range(3):   # warm-up: page cache, the runners' connections
+            bare_once()
+            self.execute(client)
+        api_times, bare_times, failures, first_failure = [], [], 0, None
+        for _ in range(self.exec_pairs):
+            t = bare_once()
+            if t >= 0:
+                bare_times.append(t)
+            elapsed, ok, detail = self.execute(client)
+            if ok:
+                api_times.append(elapsed)
+            else:
+                failures += 1
+                first_failure = first_failure or detail
+        bare.stdin.close()
+        bare.wait()
+        self.processes = [(n, p) for n, p in self.processes if p is not bare]
+        if first_failure:
+            log(f"  WARNING: {failures} API runs failed; the first: {str(first_failure)[:300]}")
+        latency = {"pairs": self.exec_pairs, "api_ms": summary(api_times), "bare_ms": summary(bare_times),
+                   "api_failures": failures}
+        latency["overhead_p50_ms"] = latency["api_ms"]["p50"] - latency["bare_ms"]["p50"]
+        log(f"  submit-to-result p50 {latency['api_ms']['p50']:.1f} ms vs bare sandbox p50 {latency['bare_ms']['p50']:.1f} ms: "
+            f"overhead {latency['overhead_p50_ms']:.1f} ms")
+
+        # Throughput: clients keep the two runners' slots (2 x --concurrency 2) busy; the
+        # reference is as many bare sandboxes in parallel, back to back.
+        slots = 4
+        clients = 8
+        seconds = self.exec_seconds
+        counts = [0] * clients
+        errors = [0] * clients
+        stop_at = time.monotonic() + seconds
+
+        def worker(index):
+            c = HTTP(self.gateway_port)
+            while time.monotonic() < stop_at:
+                _, ok, _ = self.execute(c)
+                if ok:
+                    counts[index] += 1
+                else:
+                    errors[index] += 1
+            c.close()
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        api_seconds = time.monotonic() - started
+        parallel = [self.start(f"sbxrun{i}", sbx + ["-d", str(seconds)], stdout=subprocess.PIPE) for i in range(slots)]
+        bare_runs = 0
+        bare_seconds = 0
+        for process in parallel:
+            output, _ = process.communicate()
+            self.processes = [(n, p) for n, p in self.processes if p is not process]
+            result = json.loads(output)
+            bare_runs += result["runs"]
+            bare_seconds = max(bare_seconds, result["seconds"])
+        throughput = {"clients": clients, "runner_slots": slots, "api_jobs": sum(counts), "api_errors": sum(errors),
+                      "api_seconds": round(api_seconds, 3), "api_jobs_per_s": sum(counts) / api_seconds,
+                      "bare_parallel": slots, "bare_runs": bare_runs, "bare_seconds": bare_seconds,
+                      "bare_runs_per_s": bare_runs / bare_seconds if bare_seconds else 0}
+        log(f"  {throughput['api_jobs_per_s']:.1f} jobs/s through two runners vs {throughput['bare_runs_per_s']:.1f} "
+            f"bare sandbox runs/s ({slots} in parallel)")
+        self.results["execution"] = {"code": PYTHON_CODE, "latency": latency, "throughput": throughput}
+
+    # ---- the run ---------------------------------------------------------------------------
+
+    def machine(self):
+        info = {"cores": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()}
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith("model name"):
+                        info["cpu"] = line.split(":", 1)[1].strip()
+                        break
+            with open("/proc/meminfo") as f:
+                info["memory_gib"] = round(int(f.readline().split()[1]) / 1024 / 1024, 1)
+            with open("/etc/os-release") as f:
+                for line in f:
+                    if line.startswith("PRETTY_NAME="):
+                        info["os"] = line.split("=", 1)[1].strip().strip('"')
+        except OSError:
+            pass
+        try:
+            info["swift"] = subprocess.run(["swift", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+        except (OSError, IndexError):
+            pass
+        for tool, argv in (("nginx", ["/usr/sbin/nginx", "-v"]), ("wrk", ["wrk", "-v"]), ("redis", ["redis-server", "--version"])):
+            try:
+                out = subprocess.run(argv, capture_output=True, text=True)
+                info[tool] = (out.stdout + out.stderr).strip().splitlines()[0]
+            except (OSError, IndexError):
+                pass
+        try:
+            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+            dirty = subprocess.run(["git", "status", "--porcelain", "--", "Sources"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+            info["commit"] = commit + ("+uncommitted Sources changes" if dirty else "")
+        except OSError:
+            pass
+        info["load_before"] = os.getloadavg()
+        return info
+
+    def run(self):
+        wanted = set(self.args.only.split(",")) if self.args.only else {"http", "fanout", "idle", "exec"}
+        started = time.monotonic()
+        self.results["machine"] = self.machine()
+        self.results["started_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.results["quick"] = self.args.quick
+        self.start_redis()
+        self.start_gateways()
+        if "http" in wanted:
+            self.start_nginx()
+            self.bench_http()
+            self.stop(self.nginx)
+        if "fanout" in wanted:
+            self.bench_fanout()
+        if "idle" in wanted:
+            self.bench_idle()
+        if "exec" in wanted:
+            # Started only now: a runner probing its toolchain would disturb the other parts.
+            self.start_runners()
+            self.bench_exec()
+        self.results["seconds"] = round(time.monotonic() - started, 1)
+        self.results["machine"]["load_after"] = os.getloadavg()
+        path = os.path.join(self.state, "results.json")
+        with open(path, "w") as f:
+            json.dump(self.results, f, indent=2)
+        log(f"wrote {path} ({self.results['seconds']} s)")
+
+
+def parse_duration_ms(text):
+    match = re.match(r"([\d.]+)(us|ms|s|m)", text)
+    if not match:
+        return None
+    value, unit = float(match.group(1)), match.group(2)
+    return value * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def parse_wrk(output, server_cpu_s, wrk_cpu_s):
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    latency = {}
+    for pct, key in (("50", "p50"), ("75", "p75"), ("90", "p90"), ("99", "p99")):
+        match = re.search(rf"^\s+{pct}%\s+(\S+)", output, re.M)
+        latency[key] = round(parse_duration_ms(match.group(1)), 3) if match else None
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(int(x) for x in socket_errors.groups()) if socket_errors else 0)
+    return {"requests": requests, "requests_per_s": rps, "latency_ms": latency, "errors": errors,
+            "server_cpu_s": round(server_cpu_s, 3), "server_cpu_us_per_request": server_cpu_s * 1e6 / requests if requests else None,
+            "wrk_cpu_s": round(wrk_cpu_s, 3)}
+
+
+def summary(values):
+    if not values:
+        return {"n": 0, "p50": float("nan"), "p90": float("nan"), "min": float("nan")}
+    ordered = sorted(values)
+    return {"n": len(ordered), "p50": round(ordered[len(ordered) // 2], 3),
+            "p90": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))], 3), "min": round(ordered[0], 3)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bin", required=True)
+    parser.add_argument("--tools", required=True)
+    parser.add_argument("--state", required=True)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", default="")
+    parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    bench = Bench(args)
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        bench.run()
+    except KeyboardInterrupt:
+        log("interrupted")
+        sys.exit(130)
+    finally:
+        bench.stop_all()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+// sbxrun: the bare sandboxed run, the reference for scripts/bench's execution figures.
+//
+//   sbxrun -H HELPER [-b BWRAP] [-s TMPFS_BYTES] [-e CODE] (-n COUNT | -d SECONDS) [-i]
+//
+// Starts exactly what the runner starts for one Python job (Sources/Runner/Sandbox.swift's
+// bwrapArguments(), the supervisor codeinterview-sandbox as PID 1, the spec Execution.spec
+// builds for a Python program with the default limits, stdin and the spec and report on pipes,
+// bubblewrap as 65534:65534 when run as root, as the runner does through uv_spawn), waits for the
+// supervisor's report and for every pipe to close, and times that, spawn to end. Runs COUNT times
+// or for SECONDS, one after another; prints one JSON object with the times (ms) and runs/s.
+// With -i it runs one sandbox per line read on stdin and answers each with its time in ms (so
+// scripts/bench can interleave bare runs with API runs).
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *bwrap = "/usr/bin/bwrap";
+static const char *helper;
+static long long tmpfs_bytes = 256LL * 1024 * 1024;
+static const char *code = "print(\"hello, world\")\n";
+
+static char *argv_out[256];
+static int argc_out;
+static char spec[65536];
+static size_t spec_len;
+
+static void arg(const char *a) { argv_out[argc_out++] = strdup(a); }
+
+static int compare(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+// Sandbox.swift: bwrapArguments().
+static void build_argv(void) {
+    const char *fixed[] = {"--unshare-all", "--unshare-user", "--disable-userns",
+                           "--uid", "65534", "--gid", "65534", "--hostname", "sandbox",
+                           "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--as-pid-1",
+                           "--ro-bind", "/usr", "/usr",
+                           "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+                           "--symlink", "usr/lib", "/lib", NULL};
+    arg(bwrap);
+    for (int i = 0; fixed[i]; i++) arg(fixed[i]);
+    if (access("/usr/lib64", F_OK) == 0) { arg("--symlink"); arg("usr/lib64"); arg("/lib64"); }
+    if (access("/usr/lib32", F_OK) == 0) { arg("--symlink"); arg("usr/lib32"); arg("/lib32"); }
+    char *etc[64];
+    int etc_count = 0;
+    const char *names[] = {"alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", NULL};
+    for (int i = 0; names[i]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "/etc/%s", names[i]);
+        if (access(path, F_OK) == 0) etc[etc_count++] = strdup(path);
+    }
+    DIR *d = opendir("/etc");
+    struct dirent *e;
+    while (d && (e = readdir(d)) && etc_count < 60) {
+        if (strncmp(e->d_name, "java-", 5) == 0) {
+            char path[300];
+            snprintf(path, sizeof path, "/etc/%s", e->d_name);
+            etc[etc_count++] = strdup(path);
+        }
+    }
+    if (d) closedir(d);
+    qsort(etc, (size_t)etc_count, sizeof etc[0], compare);
+    for (int i = 0; i < etc_count; i++) { arg("--ro-bind"); arg(etc[i]); arg(etc[i]); }
+    char size[32];
+    snprintf(size, sizeof size, "%lld", tmpfs_bytes);
+    const char *rest[] = {"--proc", "/proc", "--dev", "/dev",
+                          "--size", size, "--tmpfs", "/tmp",
+                          "--size", size, "--tmpfs", "/work",
+                          "--ro-bind", helper, "/.ci/sandbox",
+                          "--remount-ro", "/",
+                          "--chdir", "/work",
+                          "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "HOME", "/work",
+                          "--", "/.ci/sandbox", NULL};
+    for (int i = 0; rest[i]; i++) arg(rest[i]);
+    argv_out[argc_out] = NULL;
+}
+
+static void put(const char *bytes, size_t n) {
+    spec_len += (size_t)snprintf(spec + spec_len, sizeof spec - spec_len, "%zu:", n);
+    memcpy(spec + spec_len, bytes, n);
+    spec_len += n;
+    spec[spec_len++] = ',';
+}
+static void puts_(const char *text) { put(text, strlen(text)); }
+static void putn(long long n) { char b[32]; snprintf(b, sizeof b, "%lld", n); puts_(b); }
+
+// Execution.swift: spec, for Toolchain.python and ExecutionLimits.defaults.
+static void build_spec(void) {
+    puts_("workdir"); puts_("/work");
+    const char *env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/work", "TMPDIR=/tmp", "LANG=C.UTF-8", "LC_ALL=C.UTF-8",
+                         "PYTHONDONTWRITEBYTECODE=1", "PYTHONIOENCODING=utf-8", NULL};
+    for (int i = 0; env[i]; i++) { puts_("env"); puts_(env[i]); }
+    puts_("file"); puts_("main.py"); putn(0644); puts_(code);
+    puts_("step"); puts_("run");
+    putn(5000); putn(10000); putn(262144); putn(64); putn(1024); putn(64); putn(8 * 1024);
+    putn(1); putn(0); putn(0);
+    putn(3); puts_("python3"); puts_("-u"); puts_("main.py");
+    puts_("end");
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+// One sandboxed run; returns its wall time in ms, or -1 when it did not report success.
+static double run_once(char *report_out, size_t report_cap) {
+    int p[5][2];
+    double started = now_ms();
+    for (int i = 0; i < 5; i++) if (pipe2(p[i], O_CLOEXEC) != 0) { perror("pipe"); exit(2); }
+    pid_t pid = fork();
+    if (pid < 0) { perror("fork"); exit(2); }
+    if (pid == 0) {
+        // Child ends: 0 and 3 are read ends, 1, 2, 4 write ends (dup2 clears close-on-exec).
+        int ends[5] = {p[0][0], p[1][1], p[2][1], p[3][0], p[4][1]};
+        int moved[5];
+        for (int i = 0; i < 5; i++) moved[i] = fcntl(ends[i], F_DUPFD_CLOEXEC, 10);
+        for (int i = 0; i < 5; i++) dup2(moved[i], i);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (geteuid() == 0) {
+            setgroups(0, NULL);
+            if (setgid(65534) != 0 || setuid(65534) != 0) _exit(127);
+        }
+        char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", NULL};
+        execve(argv_out[0], argv_out, envp);
+        _exit(127);
+    }
+    close(p[0][0]); close(p[1][1]); close(p[2][1]); close(p[3][0]); close(p[4][1]);
+    close(p[0][1]);   // empty stdin
+    size_t off = 0;
+    while (off < spec_len) {
+        ssize_t w = write(p[3][1], spec + off, spec_len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    close(p[3][1]);
+    struct pollfd fds[3] = {{p[1][0], POLLIN, 0}, {p[2][0], POLLIN, 0}, {p[4][0], POLLIN, 0}};
+    int open_count = 3;
+    size_t report_len = 0;
+    char sink[65536];
+    while (open_count > 0) {
+        if (poll(fds, 3, -1) < 0) { if (errno == EINTR) continue; break; }
+        for (int i = 0; i < 3; i++) {
+            if (fds[i].fd < 0 || !fds[i].revents) continue;
+            ssize_t n = read(fds[i].fd, sink, sizeof sink);
+            if (n > 0) {
+                if (i == 2 && report_len + (size_t)n < report_cap) { memcpy(report_out + report_len, sink, (size_t)n); report_len += (size_t)n; }
+            } else if (n == 0 || errno != EINTR) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                open_count--;
+            }
+        }
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    double elapsed = now_ms() - started;
+    report_out[report_len] = 0;
+    int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && strstr(report_out, "step run exit 0 ") && strstr(report_out, "\ndone");
+    return ok ? elapsed : -1;
+}
+
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+    long count = 0;
+    double seconds = 0;
+    int interactive = 0;
+    int opt;
+    while ((opt = getopt(argc, argv, "b:H:s:e:n:d:i")) != -1) {
+        switch (opt) {
+        case 'b': bwrap = optarg; break;
+        case 'H': helper = optarg; break;
+        case 's': tmpfs_bytes = atoll(optarg); break;
+        case 'e': code = optarg; break;
+        case 'n': count = atol(optarg); break;
+        case 'd': seconds = atof(optarg); break;
+        case 'i': interactive = 1; break;
+        default: fprintf(stderr, "usage: sbxrun -H HELPER [-b BWRAP] [-s TMPFS_BYTES] [-e CODE] (-n COUNT | -d SECONDS | -i)\n"); return 2;
+        }
+    }
+    if (!helper || (!count && seconds <= 0 && !interactive)) { fprintf(stderr, "sbxrun: -H and one of -n, -d, -i are required\n"); return 2; }
+    signal(SIGPIPE, SIG_IGN);
+    build_argv();
+    build_spec();
+    static char report[1 << 20];
+    if (interactive) {
+        char line[64];
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        while (fgets(line, sizeof line, stdin)) {
+            double t = run_once(report, sizeof report);
+            if (t < 0) fprintf(stderr, "sbxrun: a run failed: %.300s\n", report);
+            printf("%.3f\n", t);
+        }
+        return 0;
+    }
+    size_t cap = 1024, n = 0, failures = 0;
+    double *times = malloc(cap * sizeof *times);
+    double started = now_ms();
+    for (;;) {
+        if (count && (long)(n + failures) >= count) break;
+        if (!count && now_ms() - started >= seconds * 1000) break;
+        double t = run_once(report, sizeof report);
+        if (t < 0) {
+            if (!failures) fprintf(stderr, "sbxrun: a run failed: %.300s\n", report);
+            failures++;
+            continue;
+        }
+        if (n == cap) { cap *= 2; times = realloc(times, cap * sizeof *times); }
+        times[n++] = t;
+    }
+    double total = now_ms() - started;
+    qsort(times, n, sizeof *times, by_value);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += times[i];
+    printf("{\"runs\":%zu,\"failures\":%zu,\"seconds\":%.3f,\"runs_per_s\":%.3f,\"ms\":{\"p50\":%.3f,\"p90\":%.3f,\"mean\":%.3f,\"min\":%.3f,\"max\":%.3f}}\n",
+           n, failures, total / 1000, (double)n / (total / 1000),
+           n ? times[n / 2] : -1, n ? times[(size_t)((double)n * 0.9)] : -1, n ? sum / (double)n : -1,
+           n ? times[0] : -1, n ? times[n - 1] : -1);
+    return failures && !n;
+}
