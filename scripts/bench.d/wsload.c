@@ -547,9 +547,9 @@ static long long cpu_ticks_of(const int *list, int count) {
         buf[n] = 0;
         char *p = strrchr(buf, ')');
         if (!p) continue;
-        // After ") ": state(3) ppid(4) ... utime(14) stime(15).
+        // After ") ": state(3) ppid(4) ... utime(14) stime(15); each space starts the next field.
         unsigned long long utime = 0, stime = 0;
-        int field = 2;
+        int field = 3;   // q starts at field 3 (state)
         for (char *q = p + 2; *q && field < 15; q++) {
             if (*q == ' ') {
                 field++;
