@@ -59,6 +59,10 @@ public final class Executions {
         guard code.utf8.count <= settings.maxCodeBytes else {
             throw InterviewError(.tooLarge, "\(field) is \(code.utf8.count) bytes; the limit is \(settings.maxCodeBytes) bytes", field: field)
         }
+        // A NUL is no part of any program's text, and compilers and the sandbox's files would cut or reject it.
+        if let offset = code.utf8.firstIndex(of: 0).map({ code.utf8.distance(from: code.utf8.startIndex, to: $0) }) {
+            throw InterviewError.invalid(field, "\(field) contains a NUL byte (at byte \(offset)); source code must be text without NUL characters")
+        }
         return code
     }
 

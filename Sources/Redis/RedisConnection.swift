@@ -3,6 +3,9 @@ import CHiredisLibUV
 import CLibUV
 import Logging
 import Transport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where Redis listens: "host:port", "host", or "redis://host:port[/]".
 public struct RedisAddress: Sendable, CustomStringConvertible {
@@ -210,6 +213,8 @@ public final class RedisConnection {
             connectFailed(reason)
             return
         }
+        // hiredis 0.14 opens its socket without SOCK_CLOEXEC: a spawned child (a sandbox) would inherit it.
+        _ = fcntl(context.pointee.c.fd, F_SETFD, FD_CLOEXEC)
         context.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         if ci_redis_libuv_attach(context, loop.raw) != 0 {
             redisAsyncFree(context)
