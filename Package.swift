@@ -46,11 +46,14 @@ let package = Package(
         .target(name: "Runner", dependencies: ["Transport", "Redis", "Interview", "JSON", "CLibUV",
                                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
-        // The sandbox supervisor: PID 1 inside each bubblewrap sandbox (plain C, libc only).
+        // The sandbox supervisor: PID 1 inside each bubblewrap sandbox (plain C), and its launcher
+        // (`codeinterview-sandbox launch`: mounts, cgroup, seccomp filter, then bubblewrap).
         // The Swift driver links every executable against the Swift runtime, which the sandbox
-        // does not have (it sees only /usr): link it statically, so the supervisor needs only libc.
+        // does not have (it sees only /usr): link it statically, and libseccomp too (libseccomp-dev),
+        // so the supervisor needs only libc.
         .executableTarget(name: "codeinterview-sandbox", path: "Sources/RunnerSandbox",
-                          linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--gc-sections", "-Xlinker", "--as-needed"])]),
+                          linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--gc-sections", "-Xlinker", "--as-needed",
+                                                         "-Xlinker", "-l:libseccomp.a"])]),
         .executableTarget(name: "codeinterview", dependencies: [
             "Gateway", "Runner", "Interview", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

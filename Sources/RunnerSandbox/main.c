@@ -3,12 +3,20 @@
 // The runner starts `bwrap ... --as-pid-1 -- /.ci/sandbox`; this program then
 //   1. reads the job spec from fd 3 (netstrings, see read_spec) and closes it,
 //   2. writes the job's files into the work directory (a tmpfs),
-//   3. runs each step (compile, then run) as a child with its own rlimits, a CPU-time limit over
-//      the whole process tree (polled from /proc every 50 ms), a memory limit over the tree's
-//      anonymous RSS (same poll), and a wall-clock limit; when the step ends (or is stopped),
-//      every process left in the sandbox is killed and reaped,
-//   4. reports each step on fd 4: exit code, signal, CPU time and peak RSS from wait4()'s rusage
-//      (the kernel's accounting), wall time, and why it was stopped.
+//   3. runs each step (compile, then run) as a child with its own rlimits and a wall-clock limit.
+//      With the job's cgroup (the launcher opened its control files onto fds 5-14, see
+//      sandbox.h), the child joins it before exec, and the kernel holds the step's memory
+//      (anonymous, shared, tmpfs pages alike: the OOM killer stops it) and processes; CPU time is
+//      the cgroup's, which counts every process of the tree, reaped or not (checked every 50 ms).
+//      Without a cgroup, CPU time and memory are polled from /proc every 50 ms instead (CPU of the
+//      live processes and of the children they reaped; anonymous and shared resident pages, and
+//      the pages of the sandbox's tmpfs). When the step ends (or is stopped), every process left
+//      in the sandbox is killed and reaped,
+//   4. reports each step on fd 4: exit code, signal, CPU time, peak RSS from wait4()'s rusage,
+//      peak memory of the tree, wall time, and why it was stopped.
+//
+// Descriptors: everything above the ones of sandbox.h is closed at start; every program sees only
+// 0, 1 and 2 (close_range before exec).
 //
 // Being PID 1 of the sandbox's PID namespace, it cannot be killed from inside (the kernel drops
 // signals to a namespace's init that has no handler) and it reaps every orphan, so the rusage of
@@ -16,6 +24,7 @@
 // open its report descriptor through /proc. The report descriptor is close-on-exec.
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <linux/close_range.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -29,13 +38,15 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define SPEC_FD 3
-#define REPORT_FD 4
+#include "sandbox.h"
+
 #define MAX_STEPS 4
 #define MAX_ARGS 64
 #define MAX_ENV 64
@@ -185,14 +196,25 @@ static void write_files(void) {
 static long clock_ticks;
 static long page_kb;
 
-// CPU time (ms) and anonymous RSS (KiB) of every live process in the sandbox but this one.
-static void sample_tree(long long *cpu_ms, long long *anon_kb) {
+// Without a cgroup: CPU time (ms) of every live process in the sandbox but this one, with what
+// they reaped of their children, and memory (KiB): their anonymous and shared resident pages
+// (a shared page mapped twice counts twice: an estimate on the safe side) plus the pages of the
+// sandbox's own tmpfs (files in /work, /tmp, /dev/shm hold memory whether mapped or not).
+static const char *const tmpfs_dirs[] = {"/work", "/tmp", "/dev/shm"};
+
+static void sample_tree(long long *cpu_ms, long long *memory_kb) {
     *cpu_ms = 0;
-    *anon_kb = 0;
+    *memory_kb = 0;
+    for (size_t i = 0; i < sizeof tmpfs_dirs / sizeof tmpfs_dirs[0]; i++) {
+        struct statvfs fs;
+        if (statvfs(tmpfs_dirs[i], &fs) == 0 && fs.f_blocks >= fs.f_bfree) {
+            *memory_kb += (long long)((fs.f_blocks - fs.f_bfree) * fs.f_frsize / 1024);
+        }
+    }
     DIR *proc = opendir("/proc");
     if (!proc) return;
     struct dirent *entry;
-    char path[64], buffer[1024];
+    char path[64], buffer[4096];
     while ((entry = readdir(proc))) {
         char *end;
         long pid = strtol(entry->d_name, &end, 10);
@@ -204,29 +226,79 @@ static void sample_tree(long long *cpu_ms, long long *anon_kb) {
             close(fd);
             if (n > 0) {
                 buffer[n] = 0;
-                // Fields after the command name (which may hold spaces) start past the last ')'.
+                // Fields after the command name (which may hold spaces) start past the last ')':
+                // utime, stime, cutime, cstime are fields 14 to 17.
                 char *p = strrchr(buffer, ')');
                 unsigned long long utime = 0, stime = 0;
-                if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) == 2) {
-                    *cpu_ms += (long long)((utime + stime) * 1000 / (unsigned long long)clock_ticks);
+                long long cutime = 0, cstime = 0;
+                if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+                                &utime, &stime, &cutime, &cstime) == 4) {
+                    *cpu_ms += (long long)(utime + stime) * 1000 / clock_ticks + (cutime + cstime) * 1000 / clock_ticks;
                 }
             }
         }
-        snprintf(path, sizeof path, "/proc/%ld/statm", pid);
+        snprintf(path, sizeof path, "/proc/%ld/status", pid);
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {
             ssize_t n = read(fd, buffer, sizeof buffer - 1);
             close(fd);
             if (n > 0) {
                 buffer[n] = 0;
-                long long size, resident, shared;
-                if (sscanf(buffer, "%lld %lld %lld", &size, &resident, &shared) == 3 && resident > shared) {
-                    *anon_kb += (resident - shared) * page_kb;
+                const char *fields[] = {"\nRssAnon:", "\nRssShmem:"};
+                for (int f = 0; f < 2; f++) {
+                    char *at = strstr(buffer, fields[f]);
+                    if (at) *memory_kb += strtoll(at + strlen(fields[f]), NULL, 10);
                 }
             }
         }
     }
     closedir(proc);
+}
+
+// ---- the job's cgroup (descriptors of sandbox.h) ---------------------------------------------
+
+static int has_cgroup;
+
+static long long read_number(int fd) {
+    char buffer[64];
+    ssize_t n = pread(fd, buffer, sizeof buffer - 1, 0);
+    if (n <= 0) return -1;
+    buffer[n] = 0;
+    return strtoll(buffer, NULL, 10);
+}
+
+static int write_number(int fd, long long value) {
+    char buffer[32];
+    int length = snprintf(buffer, sizeof buffer, "%lld", value);
+    return write(fd, buffer, (size_t)length) == length ? 0 : -1;
+}
+
+// How many processes the OOM killer has killed in the cgroup.
+static long long oom_kills(void) {
+    char buffer[512];
+    ssize_t n = pread(CG_MEMORY_OOM, buffer, sizeof buffer - 1, 0);
+    if (n <= 0) return 0;
+    buffer[n] = 0;
+    char *at = strstr(buffer, "oom_kill ");
+    return at ? strtoll(at + 9, NULL, 10) : 0;
+}
+
+// The step's memory limit. It holds what the step's processes allocate, anonymous or shared, and
+// the tmpfs pages they write; pages an earlier step left in the tmpfs stay charged, so when they
+// alone exceed the limit (the kernel refuses it, EBUSY) the limit is that much higher.
+// With swap accounting, memory+swap gets the same limit (raised first, lowered last).
+static void set_step_limits(struct step *s) {
+    if (write_number(CG_PIDS_MAX, s->processes) != 0) fail("setting pids.max: %s", strerror(errno));
+    long long bytes = s->memory_kb * 1024;
+    int memsw = fcntl(CG_MEMSW_LIMIT, F_GETFD) >= 0;
+    if (memsw) write_number(CG_MEMSW_LIMIT, -1);
+    if (write_number(CG_MEMORY_LIMIT, bytes) != 0) {
+        long long usage = read_number(CG_MEMORY_USAGE);
+        bytes += usage > 0 ? usage : 0;
+        if (write_number(CG_MEMORY_LIMIT, bytes) != 0) fail("setting memory.limit_in_bytes: %s", strerror(errno));
+    }
+    if (memsw && write_number(CG_MEMSW_LIMIT, bytes) != 0) fail("setting memory.memsw.limit_in_bytes: %s", strerror(errno));
+    write_number(CG_MEMORY_PEAK, 0);
 }
 
 static void kill_all(void) {
@@ -243,6 +315,20 @@ static void set_limit(int resource, long long value) {
 }
 
 static void child(struct step *s, int capture_fd, int exec_error_fd) {
+    if (has_cgroup) {
+        // Into the job's cgroup ("0": this process); the supervisor itself stays out of it, so the
+        // OOM killer never picks it and the step's CPU time is the program's alone.
+        const int procs[] = {CG_MEMORY_PROCS, CG_PIDS_PROCS, CG_CPU_PROCS};
+        for (int i = 0; i < 3; i++) {
+            if (write(procs[i], "0", 1) != 1) {
+                int error = errno;
+                dprintf(2, "codeinterview-sandbox: joining the job's cgroup: %s\n", strerror(error));
+                ssize_t ignored = write(exec_error_fd, &error, sizeof error);
+                (void)ignored;
+                _exit(127);
+            }
+        }
+    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -256,6 +342,10 @@ static void child(struct step *s, int capture_fd, int exec_error_fd) {
         dup2(capture_fd, 2);
     }
     if (capture_fd > 2) close(capture_fd);
+    // Nothing but 0, 1 and 2 reaches the program (exec_error_fd lives until the exec succeeds).
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+        for (int fd = 3; fd < 65536; fd++) if (fd != exec_error_fd) close(fd);
+    }
     // CPU: the tree's total is enforced by the supervisor; this per-process limit is a backstop
     // (SIGXCPU at the soft limit, SIGKILL one second later).
     long long cpu_seconds = (s->cpu_ms + 999) / 1000 + 1;
@@ -299,6 +389,12 @@ static int run_step(struct step *s, int signal_fd) {
     int exec_error[2];
     if (pipe2(exec_error, O_CLOEXEC) != 0) fail("pipe: %s", strerror(errno));
 
+    long long cpu_base = 0, oom_base = 0;
+    if (has_cgroup) {
+        set_step_limits(s);
+        cpu_base = read_number(CG_CPU_USAGE);
+        oom_base = oom_kills();
+    }
     long long started = now_ms();
     pid_t pid = fork();
     if (pid < 0) fail("fork: %s", strerror(errno));
@@ -310,7 +406,7 @@ static int run_step(struct step *s, int signal_fd) {
     size_t output_length = 0, output_total = 0;
     if (s->capture) output = malloc((size_t)s->capture_bytes + 1);
 
-    long long cpu_reaped = 0, max_rss_kb = 0, peak_anon_kb = 0;
+    long long cpu_reaped = 0, max_rss_kb = 0, peak_kb = 0, cpu_ms = 0;
     int main_status = 0, main_done = 0, stopped = 0;
     const char *reason = "none";
     long long deadline = started + s->wall_ms;
@@ -346,12 +442,19 @@ static int run_step(struct step *s, int signal_fd) {
             break;
         }
         if (!stopped) {
-            long long cpu_live, anon_kb;
-            sample_tree(&cpu_live, &anon_kb);
-            if (anon_kb > peak_anon_kb) peak_anon_kb = anon_kb;
-            if (cpu_reaped + cpu_live > s->cpu_ms) { reason = "cpu"; stopped = 1; }
-            else if (anon_kb > s->memory_kb) { reason = "memory"; stopped = 1; }
-            else if (now_ms() >= deadline) { reason = "wall"; stopped = 1; }
+            if (has_cgroup) {
+                cpu_ms = (read_number(CG_CPU_USAGE) - cpu_base) / 1000000;
+                if (cpu_ms > s->cpu_ms) { reason = "cpu"; stopped = 1; }
+                else if (oom_kills() > oom_base) { reason = "memory"; stopped = 1; }
+            } else {
+                long long cpu_live, memory_kb;
+                sample_tree(&cpu_live, &memory_kb);
+                if (memory_kb > peak_kb) peak_kb = memory_kb;
+                cpu_ms = cpu_reaped + cpu_live;
+                if (cpu_ms > s->cpu_ms) { reason = "cpu"; stopped = 1; }
+                else if (memory_kb > s->memory_kb) { reason = "memory"; stopped = 1; }
+            }
+            if (!stopped && now_ms() >= deadline) { reason = "wall"; stopped = 1; }
             if (stopped) kill_all();
         }
         struct pollfd fds[2] = {{signal_fd, POLLIN, 0}, {capture[0], POLLIN, 0}};
@@ -379,6 +482,14 @@ static int run_step(struct step *s, int signal_fd) {
         }
     }
     long long wall = (main_ended ? main_ended : now_ms()) - started;
+    if (has_cgroup) {
+        // Every process of the step is reaped: the cgroup's figures are final.
+        cpu_ms = (read_number(CG_CPU_USAGE) - cpu_base) / 1000000;
+        peak_kb = read_number(CG_MEMORY_PEAK) / 1024;
+        if (!stopped && oom_kills() > oom_base) reason = "memory";
+    } else {
+        cpu_ms = cpu_reaped;
+    }
 
     if (s->capture && capture[0] >= 0) {
         // Whatever is still buffered in the pipe (every writer is gone now).
@@ -401,18 +512,39 @@ static int run_step(struct step *s, int signal_fd) {
     int code = WIFEXITED(main_status) ? WEXITSTATUS(main_status) : -1;
     int sig = WIFSIGNALED(main_status) ? WTERMSIG(main_status) : 0;
     // The per-process backstops also count as the tree's limits.
-    if (!stopped && (sig == SIGXCPU || (sig == SIGKILL && cpu_reaped >= s->cpu_ms))) reason = "cpu";
-    if (!stopped && sig == SIGXFSZ) reason = "file_size";
-    dprintf(REPORT_FD, "step %s exit %d signal %d cpu_ms %lld wall_ms %lld maxrss_kb %lld peak_anon_kb %lld reason %s errno %d truncated %d\n",
-            s->name, code, sig, cpu_reaped, wall, max_rss_kb, peak_anon_kb, reason, exec_errno,
+    if (!stopped && strcmp(reason, "none") == 0) {
+        if (sig == SIGXCPU || (sig == SIGKILL && cpu_ms >= s->cpu_ms)) reason = "cpu";
+        else if (sig == SIGXFSZ) reason = "file_size";
+    }
+    dprintf(REPORT_FD, "step %s exit %d signal %d cpu_ms %lld wall_ms %lld maxrss_kb %lld peak_kb %lld reason %s errno %d truncated %d\n",
+            s->name, code, sig, cpu_ms, wall, max_rss_kb, peak_kb, reason, exec_errno,
             output_total > output_length ? 1 : 0);
     if (s->capture) write_output(output, output_length);
     free(output);
     return !stopped && !exec_errno && WIFEXITED(main_status) && code == 0 && strcmp(reason, "none") == 0;
 }
 
-int main(void) {
+int launch_main(int argc, char **argv);
+int cgroups_main(int argc, char **argv);
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "launch") == 0) return launch_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "cgroups") == 0) return cgroups_main(argc, argv);
     if (fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) != 0) return 110;
+    // Whatever else bubblewrap passed on (its seccomp descriptor, anything inherited) goes now.
+    if (syscall(SYS_close_range, (unsigned)CG_LAST + 1, ~0U, 0) != 0) {
+        for (int fd = CG_LAST + 1; fd < 65536; fd++) close(fd);
+    }
+    // The cgroup's descriptors are used only when the launcher opened all of them (the memsw one
+    // is optional); otherwise none of 5-14 is anything of ours.
+    has_cgroup = 1;
+    for (int fd = CG_MEMORY_PROCS; fd <= CG_LAST; fd++) {
+        if (fd != CG_MEMSW_LIMIT && fcntl(fd, F_GETFD) < 0) has_cgroup = 0;
+    }
+    for (int fd = CG_MEMORY_PROCS; fd <= CG_LAST; fd++) {
+        if (has_cgroup) fcntl(fd, F_SETFD, FD_CLOEXEC);
+        else close(fd);
+    }
     if (getpid() != 1) fail("must run as PID 1 of a sandbox (bwrap --as-pid-1 --unshare-pid)");
     prctl(PR_SET_DUMPABLE, 0);
     clock_ticks = sysconf(_SC_CLK_TCK);

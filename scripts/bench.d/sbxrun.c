@@ -1,11 +1,13 @@
 // sbxrun: the bare sandboxed run, the reference for scripts/bench's execution figures.
 //
-//   sbxrun -H HELPER [-b BWRAP] [-s TMPFS_BYTES] [-e CODE] (-n COUNT | -d SECONDS) [-i]
+//   sbxrun -H HELPER [-b BWRAP] [-s TMPFS_BYTES] [-u UID] [-e CODE] (-n COUNT | -d SECONDS) [-i]
 //
 // Starts exactly what the runner starts for one Python job (Sources/Runner/Sandbox.swift's
-// bwrapArguments(), the supervisor codeinterview-sandbox as PID 1, the spec Execution.spec
-// builds for a Python program with the default limits, stdin and the spec and report on pipes,
-// bubblewrap as 65534:65534 when run as root, as the runner does through uv_spawn), waits for the
+// launchArguments() and bwrapArguments(): the launcher `codeinterview-sandbox launch` with the
+// job slot's cgroup, its capped tmpfs mounts and the seccomp filter, then bubblewrap as the
+// slot's uid, the supervisor as PID 1, the spec Execution.spec builds for a Python program with
+// the default limits, stdin and the spec and report on pipes); without root, what a runner that
+// is not root starts (no cgroup, bubblewrap's own tmpfs, the seccomp filter). It waits for the
 // supervisor's report and for every pipe to close, and times that, spawn to end. Runs COUNT times
 // or for SECONDS, one after another; prints one JSON object with the times (ms) and runs/s.
 // With -i it runs one sandbox per line read on stdin and answers each with its time in ms (so
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +31,11 @@ static const char *bwrap = "/usr/bin/bwrap";
 static const char *helper;
 static long long tmpfs_bytes = 256LL * 1024 * 1024;
 static const char *code = "print(\"hello, world\")\n";
+static long uid = 60999;
+#define MOUNTS "/run/codeinterview-sandbox"
+#define TMPFS_INODES 16384
+static char *cgroup_dirs[3];   // memory, pids, cpuacct of this process's one slot (root only)
+static int privileged;
 
 static char *argv_out[256];
 static int argc_out;
@@ -38,11 +46,58 @@ static void arg(const char *a) { argv_out[argc_out++] = strdup(a); }
 
 static int compare(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-// Sandbox.swift: bwrapArguments().
+// Sandbox.swift: the slot's cgroup directories, made through `codeinterview-sandbox cgroups`.
+static void make_cgroups(void) {
+    char command[4200], line[4200];
+    snprintf(command, sizeof command, "%s cgroups codeinterview-sbxrun-%d", helper, (int)getpid());
+    FILE *out = popen(command, "r");
+    int found = 0;
+    while (out && fgets(line, sizeof line, out)) {
+        line[strcspn(line, "\n")] = 0;
+        const char *names[] = {"memory ", "pids ", "cpuacct "};
+        for (int i = 0; i < 3; i++) {
+            if (strncmp(line, names[i], strlen(names[i])) == 0) {
+                if (asprintf(&cgroup_dirs[i], "%s/slot-0", line + strlen(names[i])) < 0) exit(2);
+                found++;
+            }
+        }
+        if (found < 3 && !strchr(line, '/')) fprintf(stderr, "sbxrun: no cgroup: %s\n", line);
+    }
+    if (!out || pclose(out) != 0 || found != 3) { fprintf(stderr, "sbxrun: no cgroup, the runner would fall back\n"); exit(2); }
+}
+
+static void remove_cgroups(void) {
+    for (int i = 0; i < 3; i++) {
+        if (!cgroup_dirs[i]) continue;
+        rmdir(cgroup_dirs[i]);
+        *strrchr(cgroup_dirs[i], '/') = 0;
+        rmdir(cgroup_dirs[i]);
+    }
+}
+
+// Sandbox.swift: launchArguments() and bwrapArguments().
 static void build_argv(void) {
+    char number[32], tmpfs[3][256];
+    arg(helper);
+    arg("launch");
+    if (privileged) {
+        snprintf(number, sizeof number, "%ld", uid);
+        arg("--uid"); arg(number); arg("--gid"); arg(number);
+        arg("--cgroup-memory"); arg(cgroup_dirs[0]);
+        arg("--cgroup-pids"); arg(cgroup_dirs[1]);
+        arg("--cgroup-cpuacct"); arg(cgroup_dirs[2]);
+        const char *mounts[] = {"tmp", "work", "shm"};
+        for (int i = 0; i < 3; i++) {
+            snprintf(tmpfs[i], sizeof tmpfs[i], MOUNTS "/%s:%lld:%d", mounts[i], tmpfs_bytes, TMPFS_INODES);
+            arg("--tmpfs"); arg(tmpfs[i]);
+        }
+    }
+    arg("--seccomp");
+    arg("--");
     const char *fixed[] = {"--unshare-all", "--unshare-user", "--disable-userns",
                            "--uid", "65534", "--gid", "65534", "--hostname", "sandbox",
                            "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--as-pid-1",
+                           "--seccomp", "15",
                            "--ro-bind", "/usr", "/usr",
                            "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
                            "--symlink", "usr/lib", "/lib", NULL};
@@ -72,9 +127,19 @@ static void build_argv(void) {
     for (int i = 0; i < etc_count; i++) { arg("--ro-bind"); arg(etc[i]); arg(etc[i]); }
     char size[32];
     snprintf(size, sizeof size, "%lld", tmpfs_bytes);
-    const char *rest[] = {"--proc", "/proc", "--dev", "/dev",
-                          "--size", size, "--tmpfs", "/tmp",
-                          "--size", size, "--tmpfs", "/work",
+    arg("--proc"); arg("/proc"); arg("--dev"); arg("/dev");
+    const char *places[] = {"/tmp", "/work", "/dev/shm"};
+    const char *mounts[] = {"tmp", "work", "shm"};
+    for (int i = 0; i < 3; i++) {
+        if (privileged) {
+            char source[256];
+            snprintf(source, sizeof source, MOUNTS "/%s", mounts[i]);
+            arg("--bind"); arg(source); arg(places[i]);
+        } else {
+            arg("--size"); arg(size); arg("--tmpfs"); arg(places[i]);
+        }
+    }
+    const char *rest[] = {"--remount-ro", "/dev",
                           "--ro-bind", helper, "/.ci/sandbox",
                           "--remount-ro", "/",
                           "--chdir", "/work",
@@ -129,10 +194,6 @@ static double run_once(char *report_out, size_t report_cap) {
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        if (geteuid() == 0) {
-            setgroups(0, NULL);
-            if (setgid(65534) != 0 || setuid(65534) != 0) _exit(127);
-        }
         char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", NULL};
         execve(argv_out[0], argv_out, envp);
         _exit(127);
@@ -183,8 +244,9 @@ int main(int argc, char **argv) {
     double seconds = 0;
     int interactive = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "b:H:s:e:n:d:i")) != -1) {
+    while ((opt = getopt(argc, argv, "b:H:s:u:e:n:d:i")) != -1) {
         switch (opt) {
+        case 'u': uid = atol(optarg); break;
         case 'b': bwrap = optarg; break;
         case 'H': helper = optarg; break;
         case 's': tmpfs_bytes = atoll(optarg); break;
@@ -197,6 +259,15 @@ int main(int argc, char **argv) {
     }
     if (!helper || (!count && seconds <= 0 && !interactive)) { fprintf(stderr, "sbxrun: -H and one of -n, -d, -i are required\n"); return 2; }
     signal(SIGPIPE, SIG_IGN);
+    privileged = geteuid() == 0;
+    if (privileged) {
+        mkdir(MOUNTS, 0755);
+        mkdir(MOUNTS "/tmp", 0755);
+        mkdir(MOUNTS "/work", 0755);
+        mkdir(MOUNTS "/shm", 0755);
+        make_cgroups();
+        atexit(remove_cgroups);
+    }
     build_argv();
     build_spec();
     static char report[1 << 20];
