@@ -68,6 +68,8 @@ final class Execution {
     private unowned let runner: Runner
     private let logger: Logger
     private var sandbox: SandboxProcess?
+    /// The job slot (uid, cgroup) the sandbox runs in, until it has exited.
+    private var slot: Int?
     private var stdout: CapturedOutput
     private var stderr: CapturedOutput
     private var outputLimitHit = false
@@ -118,15 +120,18 @@ final class Execution {
 
     func start() {
         let configuration = runner.configuration
+        // A runner holds at most `concurrency` jobs, and has at least that many slots.
+        guard let slot = runner.acquireSlot() else { return finish(internalError("no free sandbox slot")) }
+        self.slot = slot
         let sandbox = SandboxProcess(loop: runner.loop)
         self.sandbox = sandbox
         sandbox.onOutput = { [unowned self] stream, bytes in self.output(stream, bytes) }
         sandbox.onExit = { [unowned self] status, signal, report in self.exited(status, signal, report) }
         do {
-            try sandbox.start(arguments: configuration.sandbox.bwrapArguments(), settings: configuration.sandbox,
-                              stdin: Array(job.stdin.utf8), spec: spec.bytes)
+            try sandbox.start(arguments: runner.sandbox.arguments(slot: slot), stdin: Array(job.stdin.utf8), spec: spec.bytes)
         } catch {
             self.sandbox = nil
+            releaseSlot()
             return finish(internalError("the sandbox could not be started: \(error)"))
         }
         // The supervisor enforces each step's limits; this only catches a supervisor that hangs.
@@ -185,8 +190,14 @@ final class Execution {
         }
     }
 
+    private func releaseSlot() {
+        if let slot { runner.releaseSlot(slot) }
+        slot = nil
+    }
+
     private func exited(_ status: Int64, _ signal: Int32, _ report: [UInt8]) {
         sandbox = nil
+        releaseSlot()
         backstop?.close()
         backstop = nil
         flushTimer?.close()
@@ -287,7 +298,7 @@ final class Execution {
     /// A failed run that ran out of memory: near the limit, or the runtime said so.
     private func outOfMemory(_ run: StepReport) -> Bool {
         let limit = job.limits.memoryKB
-        if run.maxRSSKB * 10 >= limit * 9 || run.peakAnonKB * 10 >= limit * 9 { return true }
+        if run.maxRSSKB * 10 >= limit * 9 { return true }
         let text = stderr.text
         return toolchain.outOfMemoryMarkers.contains { text.contains($0) }
     }

@@ -32,17 +32,21 @@ public struct RunnerConfiguration: Sendable {
     public var bwrapPath = "/usr/bin/bwrap"
     /// The sandbox supervisor; empty: `codeinterview-sandbox` next to this executable.
     public var helperPath = ""
-    /// Size of each of the sandbox's tmpfs (/work and /tmp).
+    /// Size of each of the sandbox's tmpfs (/work, /tmp and /dev/shm).
     public var tmpfsBytes = 256 * 1024 * 1024
-    /// Used only when the runner runs as root: bubblewrap is started as this user.
-    public var sandboxUID: UInt32 = 65534
-    public var sandboxGID: UInt32 = 65534
+    /// Files and directories each of them may hold (a runner that is root; else unbounded).
+    public var tmpfsInodes = 16_384
+    /// Used only when the runner runs as root: job slot N runs as uid and gid `firstSandboxUID + N`
+    /// (at least `concurrency` of them, used by nothing else on the machine).
+    public var firstSandboxUID: UInt32 = 60_000
+    public var sandboxUIDCount = 256
+    /// Give each job a cgroup (memory, pids, CPU) when the runner can make one; false: always
+    /// poll /proc instead (what a runner that is not root gets).
+    public var sandboxCgroups = true
+    /// Where a runner that is root mounts each job's tmpfs, in the job's own mount namespace.
+    public var sandboxMountRoot = "/run/codeinterview-sandbox"
 
     public init() {}
-
-    var sandbox: SandboxSettings {
-        SandboxSettings(bwrapPath: bwrapPath, helperPath: helperPath, tmpfsBytes: tmpfsBytes, uid: sandboxUID, gid: sandboxGID)
-    }
 }
 
 public struct RunnerError: Error, CustomStringConvertible {
@@ -75,6 +79,12 @@ public final class Runner {
     private let startedAt = EventLoop.unixMillis()
     private var completed = 0
     private var hostName: String
+    /// What every sandbox of this runner gets (settled at start: root or not, cgroups or not).
+    private(set) var sandbox: SandboxSettings
+    /// Job slots: each has its own uid and cgroup; a slot is busy while a sandbox of it runs.
+    private var slotBusy: [Bool]
+    private var slotsUsed: Set<Int> = []
+    private var slotWaiters: [() -> Void] = []
 
     public init(configuration: RunnerConfiguration, logger: Logger) throws {
         var configuration = configuration
@@ -86,8 +96,16 @@ public final class Runner {
             throw RunnerError("bubblewrap (\(configuration.bwrapPath)) is not installed; run scripts/setup or set --bwrap")
         }
         if let problem = configuration.execution.problem() { throw RunnerError(problem) }
+        guard configuration.sandboxUIDCount >= configuration.concurrency else {
+            throw RunnerError("the sandbox uid range has \(configuration.sandboxUIDCount) uids for \(configuration.concurrency) concurrent jobs; give it at least one per job")
+        }
         self.configuration = configuration
         self.logger = logger
+        sandbox = SandboxSettings(bwrapPath: configuration.bwrapPath, helperPath: configuration.helperPath,
+                                  tmpfsBytes: configuration.tmpfsBytes, tmpfsInodes: configuration.tmpfsInodes,
+                                  firstUID: configuration.firstSandboxUID, slotCount: configuration.sandboxUIDCount,
+                                  mountRoot: nil, cgroups: nil)
+        slotBusy = [Bool](repeating: false, count: max(1, configuration.sandboxUIDCount))
         loop = EventLoop()
         redis = RedisConnection(loop: loop, address: configuration.redis, logger: logger)
         var blockingLogger = logger
@@ -97,6 +115,105 @@ public final class Runner {
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, 255)
         hostName = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        setUpSandboxLayers()
+    }
+
+    // MARK: Sandbox layers and job slots
+
+    /// Settles which layers this runner's sandboxes get, and says what is missing.
+    private func setUpSandboxLayers() {
+        guard geteuid() == 0 else {
+            logger.warning("""
+                the runner is not root: every job runs as this user, without a cgroup (CPU time and memory are polled                 from /proc every 50 ms) and with tmpfs capped in size but not in inodes; see the README's sandbox section
+                """)
+            return
+        }
+        var mountRoot: String? = configuration.sandboxMountRoot
+        for directory in [configuration.sandboxMountRoot] + SandboxSettings.tmpfsMounts.map({ "\(configuration.sandboxMountRoot)/\($0.0)" }) {
+            if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+                logger.warning("cannot create \(directory) (\(String(cString: strerror(errno)))): the sandbox's tmpfs are capped in size but not in inodes")
+                mountRoot = nil
+                break
+            }
+        }
+        sandbox.privileged = true
+        sandbox.mountRoot = mountRoot
+        guard configuration.sandboxCgroups else {
+            logger.warning("job cgroups are off (--sandbox-cgroup off): CPU time and memory are polled from /proc every 50 ms; see the README's sandbox section")
+            return
+        }
+        switch Self.makeCgroups(helper: configuration.helperPath, name: "codeinterview-runner-\(getpid())") {
+        case .success(let cgroups):
+            sandbox.cgroups = cgroups
+            logger.info("job cgroups below \(cgroups.memory), \(cgroups.pids), \(cgroups.cpuacct)")
+        case .failure(let error):
+            logger.warning("""
+                no job cgroup: \(error.description); CPU time and memory are polled from /proc every 50 ms instead \
+                (weaker: see the README's sandbox section)
+                """)
+        }
+    }
+
+    /// Runs `codeinterview-sandbox cgroups NAME` (before the loop starts) and reads its answer.
+    static func makeCgroups(helper: String, name: String) -> Result<SandboxCgroups, RunnerError> {
+        var pipeFDs: [Int32] = [0, 0]
+        // (Before the loop and its threads start: nothing can spawn between pipe and fcntl.)
+        guard pipe(&pipeFDs) == 0 else { return .failure(RunnerError("pipe: \(String(cString: strerror(errno)))")) }
+        for fd in pipeFDs { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(helper), strdup("cgroups"), strdup(name), nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, helper, &actions, nil, argv, nil)
+        close(pipeFDs[1])
+        defer { close(pipeFDs[0]) }
+        guard status == 0 else { return .failure(RunnerError("cannot start \(helper): \(String(cString: strerror(status)))")) }
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(pipeFDs[0], &buffer, buffer.count)
+            if n > 0 { output += buffer[0..<n] } else if n == 0 || errno != EINTR { break }
+        }
+        var exitStatus: Int32 = 0
+        while waitpid(pid, &exitStatus, 0) < 0 && errno == EINTR {}
+        let text = String(decoding: output, as: UTF8.self)
+        var directories: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
+            if parts.count == 2 { directories[parts[0]] = parts[1] }
+        }
+        guard exitStatus == 0, let memory = directories["memory"], let pids = directories["pids"], let cpuacct = directories["cpuacct"] else {
+            return .failure(RunnerError(text.trimmingWhitespace().isEmpty ? "codeinterview-sandbox cgroups failed" : text.trimmingWhitespace()))
+        }
+        return .success(SandboxCgroups(memory: memory, pids: pids, cpuacct: cpuacct))
+    }
+
+    /// A free job slot, or nil when every one is busy.
+    func acquireSlot() -> Int? {
+        guard let slot = slotBusy.firstIndex(of: false) else { return nil }
+        slotBusy[slot] = true
+        slotsUsed.insert(slot)
+        return slot
+    }
+
+    /// The slot's sandbox has exited (all its processes are gone): the slot may be reused.
+    func releaseSlot(_ slot: Int) {
+        slotBusy[slot] = false
+        if !slotWaiters.isEmpty { slotWaiters.removeFirst()() }
+    }
+
+    /// Removes the job cgroups this runner made (all empty once its sandboxes are gone).
+    private func removeCgroups() {
+        guard let cgroups = sandbox.cgroups else { return }
+        for slot in slotsUsed {
+            for directory in sandbox.cgroupDirectories(slot: slot) { rmdir(directory) }
+        }
+        for directory in cgroups.all where rmdir(directory) != 0 && errno != ENOENT {
+            logger.warning("cannot remove the cgroup \(directory): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// `codeinterview-sandbox` in the directory of the running executable.
@@ -141,6 +258,7 @@ public final class Runner {
         }
         logger.info("runner \(configuration.nodeID) starting: concurrency \(configuration.concurrency), Redis at \(configuration.redis)")
         loop.run()
+        removeCgroups()
         if let failure { throw RunnerError(failure) }
         logger.info("runner \(configuration.nodeID) stopped after \(completed) job(s)")
     }
@@ -165,11 +283,13 @@ public final class Runner {
             }
             let process = SandboxProcess(loop: loop)
             remaining += 1
+            var slot = -1
             var errors: [UInt8] = []
             process.onOutput = { stream, bytes in
                 if stream == 2, errors.count < 500 { errors += bytes.prefix(500 - errors.count) }
             }
             process.onExit = { [unowned self] status, _, bytes in
+                self.releaseSlot(slot)
                 let report = SandboxReport(bytes)
                 let passed = report.steps.count == toolchain.probes.count && report.steps.allSatisfy { $0.exitCode == 0 && $0.reason == "none" }
                 if passed {
@@ -188,13 +308,24 @@ public final class Runner {
                     completion(Toolchain.all.compactMap { t in results[t.id].map { (t, $0) } }, reasons)
                 }
             }
-            do {
-                try process.start(arguments: configuration.sandbox.bwrapArguments(), settings: configuration.sandbox,
-                                  stdin: [], spec: spec.bytes)
-            } catch {
-                logger.error("cannot start the sandbox: \(error)")
-                remaining -= 1
+            // Each probe runs in a job slot of its own, like a job; with fewer slots than
+            // toolchains, the rest wait for one.
+            func launch() {
+                guard let free = acquireSlot() else { return slotWaiters.append(launch) }
+                slot = free
+                do {
+                    try process.start(arguments: sandbox.arguments(slot: free), stdin: [], spec: spec.bytes)
+                } catch {
+                    logger.error("cannot start the sandbox: \(error)")
+                    releaseSlot(free)
+                    reasons.append("\(toolchain.id): \(error)")
+                    remaining -= 1
+                    if remaining == 0 {
+                        completion(Toolchain.all.compactMap { t in results[t.id].map { (t, $0) } }, reasons)
+                    }
+                }
             }
+            launch()
         }
         if remaining == 0 { completion([], reasons + ["the sandbox could not be started"]) }
     }

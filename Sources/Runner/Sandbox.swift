@@ -5,32 +5,77 @@ import Transport
 import Glibc
 #endif
 
-/// Where the sandbox's pieces are and how big its writable areas may be.
+/// The job cgroups of one runner: the parent directory in each cgroup v1 hierarchy, made by
+/// `codeinterview-sandbox cgroups` below the runner's own cgroup; each job slot gets `slot-N`.
+struct SandboxCgroups: Sendable {
+    var memory: String
+    var pids: String
+    var cpuacct: String
+
+    var all: [String] { [memory, pids, cpuacct] }
+}
+
+/// Where the sandbox's pieces are, how big its writable areas may be, and which layers this
+/// runner can give it (see the README's sandbox section).
 struct SandboxSettings: Sendable {
     /// bubblewrap.
     var bwrapPath: String
-    /// The supervisor (codeinterview-sandbox) bound read-only at /.ci/sandbox.
+    /// The supervisor (codeinterview-sandbox), also the launcher; bound read-only at /.ci/sandbox.
     var helperPath: String
-    /// Size of the work directory (/work) and of /tmp, each a private tmpfs.
+    /// Size of each of the sandbox's tmpfs (/work, /tmp, /dev/shm).
     var tmpfsBytes: Int
-    /// When the runner runs as root, bubblewrap is started as this user (setuid before exec), so
-    /// sandboxed processes belong to an unprivileged user outside too and RLIMIT_NPROC applies
-    /// (the kernel exempts root's processes from it).
-    var uid: UInt32
-    var gid: UInt32
+    /// Files and directories each of them may hold (only with `capsInodes`).
+    var tmpfsInodes: Int
+    /// The uids (and gids) of the job slots: slot N runs as `firstUID + N` outside the sandbox.
+    var firstUID: UInt32
+    var slotCount: Int
+    /// The runner is root: the launcher switches to the slot's uid (else all runs as the runner's).
+    var privileged = false
+    /// The launcher mounts each job's tmpfs itself (it is root), with `nr_inodes`, on these
+    /// directories of its own mount namespace; else bubblewrap mounts them, with a size only.
+    var mountRoot: String?
+    /// The job cgroups; nil: the supervisor polls /proc instead.
+    var cgroups: SandboxCgroups?
 
     static let workDirectory = "/work"
     static let helperMount = "/.ci/sandbox"
     static let path = "/usr/local/bin:/usr/bin:/bin"
+    /// The tmpfs of a sandbox: (name of its mount directory below `mountRoot`, where it appears).
+    static let tmpfsMounts = [("tmp", "/tmp"), ("work", workDirectory), ("shm", "/dev/shm")]
+
+    func cgroupDirectories(slot: Int) -> [String] {
+        cgroups?.all.map { "\($0)/slot-\(slot)" } ?? []
+    }
+
+    /// The whole command line of one sandbox in job slot `slot`: the launcher (its layers), then
+    /// bubblewrap.
+    func arguments(slot: Int) -> [String] {
+        var arguments = [helperPath, "launch"]
+        if privileged {
+            let uid = String(firstUID + UInt32(slot))
+            arguments += ["--uid", uid, "--gid", uid]
+        }
+        if let cgroups {
+            arguments += ["--cgroup-memory", "\(cgroups.memory)/slot-\(slot)", "--cgroup-pids", "\(cgroups.pids)/slot-\(slot)",
+                          "--cgroup-cpuacct", "\(cgroups.cpuacct)/slot-\(slot)"]
+        }
+        if let mountRoot {
+            for (name, _) in Self.tmpfsMounts { arguments += ["--tmpfs", "\(mountRoot)/\(name):\(tmpfsBytes):\(tmpfsInodes)"] }
+        }
+        arguments += ["--seccomp", "--"]
+        return arguments + bwrapArguments()
+    }
 
     /// The bubblewrap command line: no network, new PID/IPC/UTS/mount/user/cgroup namespaces,
-    /// /usr read-only, a few files of /etc read-only, private tmpfs /work and /tmp, no
-    /// capabilities, uid/gid 65534, the supervisor as PID 1, killed with the runner.
+    /// the seccomp filter the launcher put on fd 15, /usr read-only, a few files of /etc
+    /// read-only, private tmpfs /work, /tmp and /dev/shm, the rest of /dev read-only, no
+    /// capabilities, uid/gid 65534 inside, the supervisor as PID 1, killed with the runner.
     func bwrapArguments() -> [String] {
         var arguments = [bwrapPath,
                          "--unshare-all", "--unshare-user", "--disable-userns",
                          "--uid", "65534", "--gid", "65534", "--hostname", "sandbox",
                          "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--as-pid-1",
+                         "--seccomp", "15",
                          "--ro-bind", "/usr", "/usr",
                          "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
                          "--symlink", "usr/lib", "/lib"]
@@ -39,12 +84,19 @@ struct SandboxSettings: Sendable {
         // Only what toolchains read from /etc: the dynamic linker's cache, the alternatives
         // symlinks (java, javac, ...), the JDK's configuration, the time zone. Never /etc itself.
         for path in Self.etcEntries() { arguments += ["--ro-bind", path, path] }
-        arguments += ["--proc", "/proc", "--dev", "/dev",
-                      "--size", String(tmpfsBytes), "--tmpfs", "/tmp",
-                      "--size", String(tmpfsBytes), "--tmpfs", Self.workDirectory,
+        arguments += ["--proc", "/proc", "--dev", "/dev"]
+        for (name, place) in Self.tmpfsMounts {
+            if let mountRoot {
+                arguments += ["--bind", "\(mountRoot)/\(name)", place]
+            } else {
+                arguments += ["--size", String(tmpfsBytes), "--tmpfs", place]
+            }
+        }
+        // /dev is bubblewrap's own tmpfs, without a size: nothing may be written there.
+        arguments += ["--remount-ro", "/dev",
                       "--ro-bind", helperPath, Self.helperMount,
-                      // Everything but /work and /tmp (their own tmpfs mounts) becomes read-only,
-                      // including the directories bubblewrap created for the binds (/etc, /.ci).
+                      // Everything but the tmpfs mounts becomes read-only, including the
+                      // directories bubblewrap created for the binds (/etc, /.ci).
                       "--remount-ro", "/",
                       "--chdir", Self.workDirectory,
                       "--clearenv", "--setenv", "PATH", Self.path, "--setenv", "HOME", Self.workDirectory,
@@ -121,7 +173,8 @@ struct StepReport {
     var cpuMillis = 0
     var wallMillis = 0
     var maxRSSKB = 0
-    var peakAnonKB = 0
+    /// Peak memory of the step's processes: the cgroup's, or the poll's estimate.
+    var peakKB = 0
     /// none, cpu, wall, memory, file_size, exec.
     var reason = "none"
     var execErrno = 0
@@ -160,7 +213,7 @@ struct SandboxReport {
                     case "cpu_ms": step.cpuMillis = Int(value) ?? 0
                     case "wall_ms": step.wallMillis = Int(value) ?? 0
                     case "maxrss_kb": step.maxRSSKB = Int(value) ?? 0
-                    case "peak_anon_kb": step.peakAnonKB = Int(value) ?? 0
+                    case "peak_kb": step.peakKB = Int(value) ?? 0
                     case "reason": step.reason = value
                     case "errno": step.execErrno = Int(value) ?? 0
                     case "truncated": step.outputTruncated = value == "1"
@@ -184,7 +237,7 @@ struct SandboxReport {
     }
 }
 
-/// A bubblewrap child on the loop: five pipes (stdin, stdout, stderr, spec, report), all read and
+/// A sandbox (launcher, then bubblewrap) child on the loop: five pipes (stdin, stdout, stderr, spec, report), all read and
 /// written asynchronously. The process handle and the pipes live until their close callbacks;
 /// this object keeps itself alive (retained once) until the last of them.
 final class SandboxProcess {
@@ -215,8 +268,9 @@ final class SandboxProcess {
         self.loop = loop
     }
 
-    /// Starts bubblewrap. Throws a readable message when it cannot be started (then nothing is left open).
-    func start(arguments: [String], settings: SandboxSettings, stdin: [UInt8], spec: [UInt8]) throws(TransportError) {
+    /// Starts the launcher (and through it bubblewrap). Throws a readable message when it cannot be
+    /// started (then nothing is left open).
+    func start(arguments: [String], stdin: [UInt8], spec: [UInt8]) throws(TransportError) {
         let me = Unmanaged.passRetained(self)
         retained = true
         for (index, pipe) in pipes.enumerated() {
@@ -255,11 +309,6 @@ final class SandboxProcess {
                     options.env = UnsafeMutablePointer(mutating: envBuffer.baseAddress)
                     options.stdio_count = 5
                     options.stdio = stdio.baseAddress
-                    if geteuid() == 0 {
-                        options.flags = UInt32(UV_PROCESS_SETUID.rawValue | UV_PROCESS_SETGID.rawValue)
-                        options.uid = settings.uid
-                        options.gid = settings.gid
-                    }
                     return uv_spawn(loop.raw, process, &options)
                 }
             }

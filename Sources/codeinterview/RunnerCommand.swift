@@ -18,11 +18,14 @@ struct RunnerCommand: ParsableCommand {
         second signal exits at once; the jobs return to the queue when the lease runs out).
 
         Every run: bubblewrap with new user, PID, IPC, UTS, mount, network and cgroup namespaces (no \
-        network), /usr and a few files of /etc read-only, private tmpfs /work and /tmp, no capabilities, \
-        uid 65534, --die-with-parent; rlimits on CPU time, data size, processes, file size and open files; \
-        CPU time and memory of the whole process tree polled every 50 ms; a wall-clock limit that kills \
-        the whole tree. A job's limits come from the gateway (request within the gateway's maxima); the \
-        runner clamps them to its own --max-* values. Compiled languages compile first, with the \
+        network), /usr and a few files of /etc read-only, private tmpfs /work, /tmp and /dev/shm capped in \
+        size (and, as root, in inodes), the rest of /dev read-only, a seccomp filter like Docker's default \
+        profile, no capabilities, no descriptor but 0-2, --die-with-parent; rlimits on CPU time, data size, \
+        processes, file size and open files; a wall-clock limit that kills the whole tree. A runner that is \
+        root runs each concurrent job as its own uid (--sandbox-uids) in its own cgroup (memory with shared \
+        memory and tmpfs, processes, CPU time of the whole tree); otherwise CPU time and memory are polled \
+        from /proc every 50 ms. A job's limits come from the gateway (request within the gateway's maxima); \
+        the runner clamps them to its own --max-* values. Compiled languages compile first, with the \
         --compile-* limits.
         """)
 
@@ -65,11 +68,17 @@ struct RunnerCommand: ParsableCommand {
     @Option(help: "Path of the sandbox supervisor (default: codeinterview-sandbox next to this executable).")
     var sandboxHelper: String = environment("SANDBOX_HELPER") ?? ""
 
-    @Option(help: "Size of the sandbox's /work and of its /tmp (each a private tmpfs), in MiB.")
+    @Option(help: "Size of each of the sandbox's /work, /tmp and /dev/shm (each a private tmpfs), in MiB.")
     var sandboxTmpfsSize: Int = environment("SANDBOX_TMPFS_SIZE", 256)
 
-    @Option(help: "uid:gid bubblewrap runs as when the runner runs as root (the kernel does not apply the process limit to root).")
-    var sandboxUser: String = environment("SANDBOX_USER") ?? "65534:65534"
+    @Option(help: "Files and directories each of the sandbox's tmpfs may hold (a runner that is root).")
+    var sandboxTmpfsInodes: Int = environment("SANDBOX_TMPFS_INODES", 16_384)
+
+    @Option(help: "FIRST-LAST: the uids (and gids) of the job slots when the runner runs as root, one per concurrent job; used by nothing else on the machine.")
+    var sandboxUids: String = environment("SANDBOX_UIDS") ?? "60000-60255"
+
+    @Option(help: "auto: a cgroup per job (memory, pids, CPU) when the runner can make one; off: poll /proc instead.")
+    var sandboxCgroup: String = environment("SANDBOX_CGROUP") ?? "auto"
 
     func validate() throws {
         guard concurrency >= 1, concurrency <= 256 else { throw ValidationError("--concurrency must be 1...256") }
@@ -83,16 +92,22 @@ struct RunnerCommand: ParsableCommand {
         guard maxAttempts >= 1, retention >= 60, sandboxTmpfsSize >= 8 else {
             throw ValidationError("--max-attempts must be at least 1, --retention at least 60 s, --sandbox-tmpfs-size at least 8 MiB")
         }
-        _ = try sandboxIDs()
+        guard sandboxTmpfsInodes >= 64 else { throw ValidationError("--sandbox-tmpfs-inodes must be at least 64") }
+        guard ["auto", "off"].contains(sandboxCgroup) else { throw ValidationError("--sandbox-cgroup must be auto or off") }
+        let (_, count) = try sandboxUIDRange()
+        guard count >= concurrency else {
+            throw ValidationError("--sandbox-uids has \(count) uids for --concurrency \(concurrency); give it at least one per job")
+        }
         _ = try limits.settings()
     }
 
-    func sandboxIDs() throws -> (UInt32, UInt32) {
-        let parts = sandboxUser.split(separator: ":").map { UInt32($0) }
-        guard parts.count == 2, let uid = parts[0], let gid = parts[1], uid != 0, gid != 0 else {
-            throw ValidationError("--sandbox-user must be uid:gid of an unprivileged user, e.g. 65534:65534")
+    /// (first uid, how many) of --sandbox-uids.
+    func sandboxUIDRange() throws -> (UInt32, Int) {
+        let parts = sandboxUids.split(separator: "-").map { UInt32($0.trimmingWhitespace()) }
+        guard parts.count == 2, let first = parts[0], let last = parts[1], first >= 1_000, last >= first, last < UInt32.max - 1 else {
+            throw ValidationError("--sandbox-uids must be FIRST-LAST, uids of no user (at least 1000), e.g. 60000-60255")
         }
-        return (uid, gid)
+        return (first, Int(last - first) + 1)
     }
 
     func run() throws {
@@ -117,7 +132,9 @@ struct RunnerCommand: ParsableCommand {
         configuration.bwrapPath = bwrap
         configuration.helperPath = sandboxHelper
         configuration.tmpfsBytes = sandboxTmpfsSize * 1024 * 1024
-        (configuration.sandboxUID, configuration.sandboxGID) = try sandboxIDs()
+        configuration.tmpfsInodes = sandboxTmpfsInodes
+        (configuration.firstSandboxUID, configuration.sandboxUIDCount) = try sandboxUIDRange()
+        configuration.sandboxCgroups = sandboxCgroup == "auto"
         let logger = try common.makeLogger("codeinterview.runner")
         do {
             let runner = try Runner(configuration: configuration, logger: logger)
