@@ -198,13 +198,46 @@ static long page_kb;
 
 // Without a cgroup: CPU time (ms) of every live process in the sandbox but this one, with what
 // they reaped of their children, and memory (KiB): their anonymous and shared resident pages
-// (a shared page mapped twice counts twice: an estimate on the safe side) plus the pages of the
-// sandbox's own tmpfs (files in /work, /tmp, /dev/shm hold memory whether mapped or not).
+// and the whole size of their memfd mappings (a shared page mapped twice counts twice: an
+// estimate on the safe side), the SysV segments of the sandbox's IPC namespace, and the pages of
+// the sandbox's own tmpfs (files in /work, /tmp, /dev/shm hold memory whether mapped or not).
 static const char *const tmpfs_dirs[] = {"/work", "/tmp", "/dev/shm"};
+
+// KiB of the memfd mappings of process `pid` (from /proc/PID/maps).
+static long long memfd_mappings_kb(long pid) {
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%ld/maps", pid);
+    FILE *maps = fopen(path, "re");
+    if (!maps) return 0;
+    long long kb = 0;
+    while (fgets(line, sizeof line, maps)) {
+        unsigned long long start, end;
+        if (strstr(line, "/memfd:") && sscanf(line, "%llx-%llx", &start, &end) == 2) kb += (long long)((end - start) / 1024);
+    }
+    fclose(maps);
+    return kb;
+}
+
+// KiB resident in the SysV shared memory segments of this IPC namespace (mapped or not).
+static long long sysv_shm_kb(void) {
+    FILE *file = fopen("/proc/sysvipc/shm", "re");
+    if (!file) return 0;
+    char line[512];
+    long long kb = 0;
+    if (fgets(line, sizeof line, file)) {   // the header
+        while (fgets(line, sizeof line, file)) {
+            unsigned long long rss = 0;
+            // key shmid perms size cpid lpid nattch uid gid cuid cgid atime dtime ctime rss swap
+            if (sscanf(line, "%*d %*d %*o %*u %*d %*d %*u %*u %*u %*u %*u %*u %*u %*u %llu", &rss) == 1) kb += (long long)(rss / 1024);
+        }
+    }
+    fclose(file);
+    return kb;
+}
 
 static void sample_tree(long long *cpu_ms, long long *memory_kb) {
     *cpu_ms = 0;
-    *memory_kb = 0;
+    *memory_kb = sysv_shm_kb();
     for (size_t i = 0; i < sizeof tmpfs_dirs / sizeof tmpfs_dirs[0]; i++) {
         struct statvfs fs;
         if (statvfs(tmpfs_dirs[i], &fs) == 0 && fs.f_blocks >= fs.f_bfree) {
@@ -251,6 +284,7 @@ static void sample_tree(long long *cpu_ms, long long *memory_kb) {
                 }
             }
         }
+        *memory_kb += memfd_mappings_kb(pid);
     }
     closedir(proc);
 }
