@@ -36,8 +36,9 @@ public struct RunnerConfiguration: Sendable {
     public var tmpfsBytes = 256 * 1024 * 1024
     /// Files and directories each of them may hold (a runner that is root; else unbounded).
     public var tmpfsInodes = 16_384
-    /// Used only when the runner runs as root: job slot N runs as uid and gid `firstSandboxUID + N`
-    /// (at least `concurrency` of them, used by nothing else on the machine).
+    /// Used only when the runner runs as root: the range of uids (and gids) its job slots take
+    /// theirs from, one per concurrent job; runners of one machine share the range (each locks
+    /// the uids it takes), and nothing else may use it.
     public var firstSandboxUID: UInt32 = 60_000
     public var sandboxUIDCount = 256
     /// Give each job a cgroup (memory, pids, CPU) when the runner can make one; false: always
@@ -84,6 +85,8 @@ public final class Runner {
     /// Job slots: each has its own uid and cgroup; a slot is busy while a sandbox of it runs.
     private var slotBusy: [Bool]
     private var slotsUsed: Set<Int> = []
+    /// The locks on the slots' uids (see lockSlotUIDs), held for the runner's life.
+    private var uidLocks: [Int32] = []
     private var slotWaiters: [() -> Void] = []
 
     public init(configuration: RunnerConfiguration, logger: Logger) throws {
@@ -96,16 +99,13 @@ public final class Runner {
             throw RunnerError("bubblewrap (\(configuration.bwrapPath)) is not installed; run scripts/setup or set --bwrap")
         }
         if let problem = configuration.execution.problem() { throw RunnerError(problem) }
-        guard configuration.sandboxUIDCount >= configuration.concurrency else {
-            throw RunnerError("the sandbox uid range has \(configuration.sandboxUIDCount) uids for \(configuration.concurrency) concurrent jobs; give it at least one per job")
-        }
+
         self.configuration = configuration
         self.logger = logger
         sandbox = SandboxSettings(bwrapPath: configuration.bwrapPath, helperPath: configuration.helperPath,
                                   tmpfsBytes: configuration.tmpfsBytes, tmpfsInodes: configuration.tmpfsInodes,
-                                  firstUID: configuration.firstSandboxUID, slotCount: configuration.sandboxUIDCount,
                                   mountRoot: nil, cgroups: nil)
-        slotBusy = [Bool](repeating: false, count: max(1, configuration.sandboxUIDCount))
+        slotBusy = [Bool](repeating: false, count: configuration.concurrency)
         loop = EventLoop()
         redis = RedisConnection(loop: loop, address: configuration.redis, logger: logger)
         var blockingLogger = logger
@@ -115,19 +115,20 @@ public final class Runner {
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, 255)
         hostName = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        setUpSandboxLayers()
+        try setUpSandboxLayers()
     }
 
     // MARK: Sandbox layers and job slots
 
     /// Settles which layers this runner's sandboxes get, and says what is missing.
-    private func setUpSandboxLayers() {
+    private func setUpSandboxLayers() throws {
         guard geteuid() == 0 else {
             logger.warning("""
                 the runner is not root: every job runs as this user, without a cgroup (CPU time and memory are polled                 from /proc every 50 ms) and with tmpfs capped in size but not in inodes; see the README's sandbox section
                 """)
             return
         }
+        try lockSlotUIDs()
         var mountRoot: String? = configuration.sandboxMountRoot
         for directory in [configuration.sandboxMountRoot] + SandboxSettings.tmpfsMounts.map({ "\(configuration.sandboxMountRoot)/\($0.0)" }) {
             if mkdir(directory, 0o755) != 0 && errno != EEXIST {
@@ -152,6 +153,37 @@ public final class Runner {
                 (weaker: see the README's sandbox section)
                 """)
         }
+    }
+
+    /// Takes `concurrency` uids of the range for this runner's slots: a uid is taken while its
+    /// lock file (below the mount root) is locked, by an open descriptor that dies with the runner.
+    private func lockSlotUIDs() throws {
+        let directory = configuration.sandboxMountRoot
+        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+            throw RunnerError("cannot create \(directory): \(String(cString: strerror(errno)))")
+        }
+        var uid = configuration.firstSandboxUID
+        let end = configuration.firstSandboxUID + UInt32(configuration.sandboxUIDCount)
+        while sandbox.slotUIDs.count < configuration.concurrency && uid < end {
+            let fd = open("\(directory)/uid-\(uid).lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            if fd >= 0 {
+                if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+                    sandbox.slotUIDs.append(uid)
+                    uidLocks.append(fd)
+                } else {
+                    close(fd)
+                }
+            }
+            uid += 1
+        }
+        guard sandbox.slotUIDs.count == configuration.concurrency else {
+            for fd in uidLocks { close(fd) }
+            throw RunnerError("""
+                only \(sandbox.slotUIDs.count) uids of --sandbox-uids \(configuration.firstSandboxUID)-\(end - 1) are free \
+                (the other runners of this machine hold the rest) for --concurrency \(configuration.concurrency); widen the range
+                """)
+        }
+        logger.info("job slots run as uids \(sandbox.slotUIDs.map(String.init).joined(separator: ", "))")
     }
 
     /// Runs `codeinterview-sandbox cgroups NAME` (before the loop starts) and reads its answer.

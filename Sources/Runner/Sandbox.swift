@@ -26,9 +26,9 @@ struct SandboxSettings: Sendable {
     var tmpfsBytes: Int
     /// Files and directories each of them may hold (only with `capsInodes`).
     var tmpfsInodes: Int
-    /// The uids (and gids) of the job slots: slot N runs as `firstUID + N` outside the sandbox.
-    var firstUID: UInt32
-    var slotCount: Int
+    /// The uids (and gids) of the job slots (a runner that is root): slot N runs as
+    /// `slotUIDs[N]` outside the sandbox.
+    var slotUIDs: [UInt32] = []
     /// The runner is root: the launcher switches to the slot's uid (else all runs as the runner's).
     var privileged = false
     /// The launcher mounts each job's tmpfs itself (it is root), with `nr_inodes`, on these
@@ -52,7 +52,7 @@ struct SandboxSettings: Sendable {
     func arguments(slot: Int) -> [String] {
         var arguments = [helperPath, "launch"]
         if privileged {
-            let uid = String(firstUID + UInt32(slot))
+            let uid = String(slotUIDs[slot])
             arguments += ["--uid", uid, "--gid", uid]
         }
         if let cgroups {

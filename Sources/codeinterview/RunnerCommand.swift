@@ -74,7 +74,7 @@ struct RunnerCommand: ParsableCommand {
     @Option(help: "Files and directories each of the sandbox's tmpfs may hold (a runner that is root).")
     var sandboxTmpfsInodes: Int = environment("SANDBOX_TMPFS_INODES", 16_384)
 
-    @Option(help: "FIRST-LAST: the uids (and gids) of the job slots when the runner runs as root, one per concurrent job; used by nothing else on the machine.")
+    @Option(help: "FIRST-LAST: the uids (and gids) job slots take theirs from when the runner runs as root, one per concurrent job (runners of one machine share the range: each locks those it takes); used by nothing else.")
     var sandboxUids: String = environment("SANDBOX_UIDS") ?? "60000-60255"
 
     @Option(help: "auto: a cgroup per job (memory, pids, CPU) when the runner can make one; off: poll /proc instead.")
