@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -31,7 +32,7 @@ static const char *bwrap = "/usr/bin/bwrap";
 static const char *helper;
 static long long tmpfs_bytes = 256LL * 1024 * 1024;
 static const char *code = "print(\"hello, world\")\n";
-static long uid = 60999;
+static long uid = -1;   // -u, else a free one of the runner's default range, locked as a runner locks its own
 #define MOUNTS "/run/codeinterview-sandbox"
 #define TMPFS_INODES 16384
 static char *cgroup_dirs[3];   // memory, pids, cpuacct of this process's one slot (root only)
@@ -45,6 +46,19 @@ static size_t spec_len;
 static void arg(const char *a) { argv_out[argc_out++] = strdup(a); }
 
 static int compare(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+// Runner.swift: lockSlotUIDs(), for one slot.
+static void lock_uid(void) {
+    for (long candidate = 60000; candidate <= 60255 && uid < 0; candidate++) {
+        char path[128];
+        snprintf(path, sizeof path, MOUNTS "/uid-%ld.lock", candidate);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) uid = candidate;   // held until this process exits
+        else close(fd);
+    }
+    if (uid < 0) { fprintf(stderr, "sbxrun: no free uid in 60000-60255\n"); exit(2); }
+}
 
 // Sandbox.swift: the slot's cgroup directories, made through `codeinterview-sandbox cgroups`.
 static void make_cgroups(void) {
@@ -265,6 +279,7 @@ int main(int argc, char **argv) {
         mkdir(MOUNTS "/tmp", 0755);
         mkdir(MOUNTS "/work", 0755);
         mkdir(MOUNTS "/shm", 0755);
+        if (uid < 0) lock_uid();
         make_cgroups();
         atexit(remove_cgroups);
     }
