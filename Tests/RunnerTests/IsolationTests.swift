@@ -256,15 +256,18 @@ final class IsolationTests: RunnerTestCase {
 
     // MARK: CPU
 
+    /// Eight children of 0.8 s CPU each, one after another, each reaped by the program.
+    static let reapedChildren = """
+    import subprocess, sys
+    burn = "import time\\nt = time.process_time()\\nwhile time.process_time() - t < 0.8: pass\\n"
+    for _ in range(8):
+        subprocess.run([sys.executable, "-c", burn])
+    print("all reaped")
+    """
+
     func testCPUOfReapedChildrenCountsAgainstTheLimit() throws {
         let started = Date()
-        let result = try run("python", """
-        import subprocess, sys
-        burn = "import time\\nt = time.process_time()\\nwhile time.process_time() - t < 0.8: pass\\n"
-        for _ in range(8):
-            subprocess.run([sys.executable, "-c", burn])
-        print("all reaped")
-        """, limits: ["cpu_time_ms": 2000, "wall_time_ms": 20_000])
+        let result = try run("python", Self.reapedChildren, limits: ["cpu_time_ms": 2000, "wall_time_ms": 20_000])
         assertStatus(result, "time_limit_exceeded")
         XCTAssertFalse((result["stdout"] as? String ?? "").contains("all reaped"), "\(result)")
         let cpu = (result["time_ms"] as? [String: Any])?["cpu"] as? Int ?? 0
@@ -565,13 +568,7 @@ final class SandboxFallbackTests: RunnerTestCase {
                 assertStatus(result, "memory_limit_exceeded")
             }
         }
-        let cpu = try run("python", """
-        import subprocess, sys
-        burn = "import time\\nt = time.process_time()\\nwhile time.process_time() - t < 0.8: pass\\n"
-        for _ in range(8):
-            subprocess.run([sys.executable, "-c", burn])
-        print("all reaped")
-        """, limits: ["cpu_time_ms": 2000, "wall_time_ms": 20_000])
+        let cpu = try run("python", IsolationTests.reapedChildren, limits: ["cpu_time_ms": 2000, "wall_time_ms": 20_000])
         assertStatus(cpu, "time_limit_exceeded")
         assertRunnerStillServes()
     }

@@ -209,18 +209,8 @@ final class SandboxTests: RunnerTestCase {
         "[" + items.map { "\"\($0)\"" }.joined(separator: ", ") + "]"
     }
 
-    private func hostProcessCount() -> Int {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { Int($0) != nil }.count
-    }
-
     /// True when some host process's command line contains `text`.
     private func hostHasProcess(containing text: String) -> Bool {
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(entry) != nil {
-            if let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
-               String(decoding: data, as: UTF8.self).contains(text) {
-                return true
-            }
-        }
-        return false
+        !hostProcesses(containing: text).isEmpty
     }
 }
