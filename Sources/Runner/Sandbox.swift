@@ -24,7 +24,7 @@ struct SandboxSettings: Sendable {
     var helperPath: String
     /// Size of each of the sandbox's tmpfs (/work, /tmp, /dev/shm).
     var tmpfsBytes: Int
-    /// Files and directories each of them may hold (only with `capsInodes`).
+    /// Files and directories each of them may hold (only with `mountRoot`: bubblewrap cannot cap them).
     var tmpfsInodes: Int
     /// The uids (and gids) of the job slots (a runner that is root): slot N runs as
     /// `slotUIDs[N]` outside the sandbox.

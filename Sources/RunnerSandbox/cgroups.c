@@ -43,13 +43,13 @@ static void remove_stale(const char *base, const char *prefix) {
         char *end;
         long pid = strtol(entry->d_name + n, &end, 10);
         if (*end || pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
-        char path[4096];
+        char path[4096 + 256 + 2];
         snprintf(path, sizeof path, "%s/%s", base, entry->d_name);
         DIR *slots = opendir(path);
         struct dirent *slot;
         while (slots && (slot = readdir(slots))) {
             if (strncmp(slot->d_name, "slot-", 5) != 0) continue;
-            char child[4200];
+            char child[sizeof path + 256 + 2];
             snprintf(child, sizeof child, "%s/%s", path, slot->d_name);
             rmdir(child);
         }

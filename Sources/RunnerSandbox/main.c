@@ -194,7 +194,6 @@ static void write_files(void) {
 // ---- the process tree --------------------------------------------------------------------------
 
 static long clock_ticks;
-static long page_kb;
 
 // Without a cgroup: CPU time (ms) of every live process in the sandbox but this one, with what
 // they reaped of their children, and memory (KiB): their anonymous and shared resident pages
@@ -582,7 +581,6 @@ int main(int argc, char **argv) {
     if (getpid() != 1) fail("must run as PID 1 of a sandbox (bwrap --as-pid-1 --unshare-pid)");
     prctl(PR_SET_DUMPABLE, 0);
     clock_ticks = sysconf(_SC_CLK_TCK);
-    page_kb = sysconf(_SC_PAGESIZE) / 1024;
 
     sigset_t chld;
     sigemptyset(&chld);

@@ -295,6 +295,7 @@ final class IsolationTests: RunnerTestCase {
         #include <sys/ptrace.h>
         #include <sys/socket.h>
         #include <sys/syscall.h>
+        #include <sys/wait.h>
         #include <unistd.h>
 
         static void show(const char *name, long rc) { printf("%s %ld %d\\n", name, rc, rc < 0 ? errno : 0); }
@@ -327,6 +328,13 @@ final class IsolationTests: RunnerTestCase {
             // Still allowed: what programs need.
             show("ok_socket_unix", socket(AF_UNIX, SOCK_STREAM, 0));
             show("ok_personality", personality(PER_LINUX));
+            // A system call of the x32 ABI (another way in past a filter of x86-64 numbers) kills.
+            fflush(stdout);
+            pid_t child = fork();
+            if (child == 0) { syscall(0x40000000 | SYS_getpid); _exit(0); }
+            int status = 0;
+            waitpid(child, &status, 0);
+            printf("other_abi %d\n", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
             return 0;
         }
         """)
@@ -344,6 +352,7 @@ final class IsolationTests: RunnerTestCase {
             }
         }
         XCTAssertEqual(seen.count, 20, "every call was tried: \(result)")
+        XCTAssertTrue((result["stdout"] as? String ?? "").contains("other_abi 31\n"), "an x32 system call is killed by SIGSYS: \(result)")
 
         // Nothing a job does with keys reaches the next job.
         let next = try run("python", "print(open('/proc/keys').read())")
