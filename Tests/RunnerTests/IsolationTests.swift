@@ -334,7 +334,7 @@ final class IsolationTests: RunnerTestCase {
             if (child == 0) { syscall(0x40000000 | SYS_getpid); _exit(0); }
             int status = 0;
             waitpid(child, &status, 0);
-            printf("other_abi %d\n", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+            printf("other_abi %d\\n", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
             return 0;
         }
         """)
