@@ -5,7 +5,9 @@ gateway is alive, answers /health, and holds no more connections (nor descriptor
 beyond a bound) than before. scripts/test also runs this file against the AddressSanitizer build,
 where a use-after-free fails the run even when it would not crash.
 
-CHAOS_SCALE (default 1) multiplies the iteration counts (scripts/test lowers it for ASan)."""
+CHAOS_SCALE (default 1) multiplies the iteration counts (scripts/test lowers it for ASan).
+CHAOS_ASAN=1 (scripts/test sets it for the AddressSanitizer build) skips the memory bounds:
+ASan's quarantine keeps freed memory on purpose; connection and descriptor counts still hold."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import pytest
 from clients import RawWS, create_session
 
 SCALE = float(os.environ.get("CHAOS_SCALE", "1"))
+ASAN = os.environ.get("CHAOS_ASAN") == "1"
 BODY = b'{"host_name":"x"}'
 
 
@@ -69,7 +72,7 @@ class Baseline:
             time.sleep(0.1)
         assert httpx.get(gw.url + "/health", timeout=5).status_code == 200
         growth = gw.rss_kib() - self.rss
-        assert growth < rss_growth_kib, f"RSS grew by {growth} KiB (bound {rss_growth_kib} KiB)"
+        assert ASAN or growth < rss_growth_kib, f"RSS grew by {growth} KiB (bound {rss_growth_kib} KiB)"
         log = gw.read_log()
         assert "Fatal error" not in log and "AddressSanitizer" not in log, log[-5000:]
 
@@ -299,7 +302,7 @@ def test_pipelined_requests_are_answered_in_order_with_bounded_memory(gateway):
     sender.join()
     s.close()
     assert data.count(b"HTTP/1.1 200 ") == count
-    assert grown < 16 * 1024, grown
+    assert ASAN or grown < 16 * 1024, grown
     base.settled(rss_growth_kib=16 * 1024)
 
 
@@ -428,5 +431,5 @@ def test_ping_flood_from_a_client_that_never_reads(start_gateway, ping_bound, ru
     assert dropped, "the flooding client was never dropped"
     growth = peak - base.rss
     print(f"ping flood run {run_number}: RSS +{growth} KiB, {sent} bursts of 64 pings")
-    assert growth < QUEUE_BYTES // 1024 + 2048, f"RSS grew by {growth} KiB for one connection"
+    assert ASAN or growth < QUEUE_BYTES // 1024 + 2048, f"RSS grew by {growth} KiB for one connection"
     base.settled(rss_growth_kib=QUEUE_BYTES // 1024 + 2048)
