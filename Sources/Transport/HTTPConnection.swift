@@ -70,8 +70,10 @@ final class HTTPConnection: StreamConnection {
     private var proxyLine: [UInt8]?
     /// Whether the server counted this socket (every started one; not a failed accept).
     private var counted = false
-    /// The answer in progress ends the connection (bad input, refusal, server stopping, EOF).
+    /// The answer in progress ends the connection (bad input, refusal, server stopping).
     private var closeAfterResponse = false
+    /// The client half-closed (EOF): what it sent is still answered, then the connection closes.
+    private var inputEnded = false
 
     private let parser: HTTPRequestParser
 
@@ -170,7 +172,7 @@ final class HTTPConnection: StreamConnection {
     func respond(_ response: HTTPResponse, serial: UInt64) {
         guard state == .handling(serial) else { return }
         if response.status >= 100 && response.status < 600 { server.responses[response.status] += 1 }
-        let closing = closeAfterResponse || !parser.keepAlive || server.isStopping
+        let closing = closeAfterResponse || !parser.keepAlive || server.isStopping || (inputEnded && pendingCount == 0)
         write(encode(response, closing: closing))
         // The write may have failed and closed the connection.
         guard state == .handling(serial) else { return }
@@ -180,11 +182,15 @@ final class HTTPConnection: StreamConnection {
         parsePending()
     }
 
-    /// handling → lingering: no more requests; once the answer is flushed, half-close and read a
-    /// little longer before closing, so a client still sending a body we refused gets our answer
-    /// instead of a reset (nginx's lingering close).
+    /// handling → lingering (or idle/receiving → lingering once the input ended): no more
+    /// requests; once the answer is flushed, half-close and read a little longer before closing,
+    /// so a client still sending a body we refused gets our answer instead of a reset (nginx's
+    /// lingering close).
     private func linger() {
-        guard case .handling = state else { return }
+        switch state {
+        case .handling, .idle, .receiving: break
+        case .lingering, .upgraded, .closed: return
+        }
         state = .lingering(shutDown: false)
         pending.removeAll()
         pendingStart = 0
@@ -196,6 +202,8 @@ final class HTTPConnection: StreamConnection {
     /// lingering(flushing) → lingering(shut down): uv_shutdown waits for queued writes itself.
     private func shutDown() {
         guard state == .lingering(shutDown: false) else { return }
+        // Everything is written and the client sent its FIN already: nothing to linger for.
+        if inputEnded { return close() }
         state = .lingering(shutDown: true)
         let request = UnsafeMutablePointer<uv_shutdown_t>.allocate(capacity: 1)
         // The callback runs once, with UV_ECANCELED if the socket closes first.
@@ -209,7 +217,13 @@ final class HTTPConnection: StreamConnection {
     /// handling → upgraded: answers 101 and hands the socket (and any bytes read past the
     /// request) to a new WebSocketConnection; this object then closes its timer and goes away.
     func upgrade(serial: UInt64, key: String, headers: HTTPHeaders) -> WebSocketConnection? {
-        guard state == .handling(serial), !closeAfterResponse, !server.isStopping else { return nil }
+        guard state == .handling(serial) else { return nil }
+        guard !closeAfterResponse, !inputEnded, !server.isStopping else {
+            // The client half-closed (or the server stops): no WebSocket can live on this
+            // connection, and the caller answers nothing else.
+            close()
+            return nil
+        }
         var out: [UInt8] = Array("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n".utf8)
         out += "Sec-WebSocket-Accept: \(WebSocketFrame.acceptValue(forKey: key))\r\n".utf8
         for field in headers.fields { out += "\(field.name): \(field.value)\r\n".utf8 }
@@ -264,7 +278,7 @@ final class HTTPConnection: StreamConnection {
         let wanted: Bool
         switch state {
         case .idle, .receiving, .handling:
-            wanted = pendingCount < server.configuration.maxPipelinedBytes
+            wanted = !inputEnded && pendingCount < server.configuration.maxPipelinedBytes
                 && queuedBytes <= server.configuration.sendQueueHighWaterBytes
         case .lingering:
             wanted = true
@@ -297,15 +311,22 @@ final class HTTPConnection: StreamConnection {
         uv_read_stop(socket.stream)
     }
 
-    /// EOF or a read error. A client that half-closes after its request still gets the answer;
-    /// otherwise (a reset, EOF mid-request or between requests) the connection closes now.
+    /// EOF or a read error. A client that half-closes after its requests still gets their
+    /// answers (then the connection closes); a reset, or EOF with nothing left to answer, closes
+    /// now.
     private func readEnded(_ status: Int32) {
         stopReading()
-        if status == UV_EOF.rawValue, case .handling = state {
-            closeAfterResponse = true
-            return
+        guard status == UV_EOF.rawValue else { return close() }
+        switch state {
+        case .handling:
+            inputEnded = true
+        case .idle, .receiving:
+            guard pendingCount > 0 else { return close() }
+            inputEnded = true
+            parsePending()
+        case .lingering, .upgraded, .closed:
+            close()
         }
-        close()
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
@@ -339,6 +360,7 @@ final class HTTPConnection: StreamConnection {
 
     /// Keeps bytes for later parsing.
     private func keep(_ bytes: UnsafeRawBufferPointer) {
+        guard state != .closed && state != .upgraded else { return }
         if pendingStart > 0 && pendingStart == pending.count {
             pending.removeAll(keepingCapacity: true)
             pendingStart = 0
@@ -366,6 +388,10 @@ final class HTTPConnection: StreamConnection {
         if pendingStart > 0 && pendingStart == pending.count {
             pending.removeAll(keepingCapacity: true)
             pendingStart = 0
+        }
+        if inputEnded && (state == .idle || state == .receiving) && pendingCount == 0 {
+            // Everything the client sent before its FIN is answered (or can never complete).
+            return linger()
         }
         updateReading()
     }

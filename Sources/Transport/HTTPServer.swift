@@ -258,11 +258,3 @@ public struct TransportError: Error, CustomStringConvertible, Sendable {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
-
-@inline(__always) func handle<T>(_ pointer: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<uv_handle_t> {
-    UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: uv_handle_t.self)
-}
-
-@inline(__always) func stream<T>(_ pointer: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<uv_stream_t> {
-    UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: uv_stream_t.self)
-}
