@@ -9,12 +9,15 @@
  * 2. A failed uv_poll_init no longer leaks the event struct or leaves a cleanup hook without data.
  * 3. The poll handle is re-armed only when the events it waits for change (hiredis asks for
  *    reads after every write: with the stock adapter that is an epoll_ctl per command).
- * 4. Commands are written at the end of the loop turn that issued them (a uv_check handle),
- *    not after the next poll reports the socket writable: every command of one turn leaves in
- *    one write, one turn sooner. Only a write the kernel did not take whole (or a connect in
- *    progress) waits for POLLOUT.
+ * 4. Commands are written in the loop turn that issued them, not after the next poll reports
+ *    the socket writable: every command of one turn leaves in one write, one turn sooner. A
+ *    uv_check handle writes what I/O callbacks issued (it runs right after the poll phase); a
+ *    uv_prepare handle writes what timers issued (it runs before the poll phase, which would
+ *    otherwise block with the command unsent: an active check handle does not shorten the poll
+ *    timeout). Whichever runs first writes and stops both. Only a write the kernel did not take
+ *    whole (or a connect in progress) waits for POLLOUT.
  *
- * The struct below owns both handles; it is freed in the close callback of the last one.
+ * The struct below owns its three handles; it is freed in the close callback of the last one.
  */
 #include "CHiredisLibUV.h"
 #include <stdlib.h>
@@ -23,7 +26,8 @@
 typedef struct ci_events {
     redisAsyncContext *context; /* NULL once hiredis cleaned up (the context is gone) */
     uv_poll_t poll;
-    uv_check_t flush;
+    uv_check_t flush;       /* after the poll phase */
+    uv_prepare_t flush_early; /* before the poll phase */
     int wanted;       /* what hiredis asked for: UV_READABLE | UV_WRITABLE */
     int armed;        /* what the poll handle waits for now */
     int blocked;      /* a flush left bytes unwritten: wait for POLLOUT */
@@ -31,7 +35,6 @@ typedef struct ci_events {
 } ci_events;
 
 static void ci_poll(uv_poll_t *handle, int status, int events);
-static void ci_flush(uv_check_t *handle);
 
 /* Starts, changes or stops the poll handle, only when its events change. */
 static void ci_arm(ci_events *p) {
@@ -56,10 +59,14 @@ static void ci_poll(uv_poll_t *handle, int status, int events) {
     if (p->context != NULL) ci_arm(p);
 }
 
-/* End of the loop turn: write what the turn's commands queued. */
-static void ci_flush(uv_check_t *handle) {
-    ci_events *p = (ci_events *)handle->data;
+static void ci_flush_stop(ci_events *p) {
     uv_check_stop(&p->flush);
+    uv_prepare_stop(&p->flush_early);
+}
+
+/* Writes what this loop turn's commands queued. */
+static void ci_flush(ci_events *p) {
+    ci_flush_stop(p);
     if (p->context == NULL || !(p->wanted & UV_WRITABLE)) return;
     redisAsyncHandleWrite(p->context);
     if (p->context == NULL) return; /* the write failed and hiredis freed the context */
@@ -68,13 +75,19 @@ static void ci_flush(uv_check_t *handle) {
     ci_arm(p);
 }
 
+static void ci_flush_late(uv_check_t *handle) { ci_flush(handle->data); }
+static void ci_flush_soon(uv_prepare_t *handle) { ci_flush(handle->data); }
+
 static void ci_add_read(void *data) { ci_events *p = data; p->wanted |= UV_READABLE; ci_arm(p); }
 static void ci_del_read(void *data) { ci_events *p = data; p->wanted &= ~UV_READABLE; ci_arm(p); }
 
 static void ci_add_write(void *data) {
     ci_events *p = data;
     p->wanted |= UV_WRITABLE;
-    if (!p->blocked && (p->context->c.flags & REDIS_CONNECTED)) uv_check_start(&p->flush, ci_flush);
+    if (!p->blocked && (p->context->c.flags & REDIS_CONNECTED)) {
+        uv_check_start(&p->flush, ci_flush_late);
+        uv_prepare_start(&p->flush_early, ci_flush_soon);
+    }
     ci_arm(p);
 }
 
@@ -82,7 +95,7 @@ static void ci_del_write(void *data) {
     ci_events *p = data;
     p->wanted &= ~UV_WRITABLE;
     p->blocked = 0;
-    uv_check_stop(&p->flush);
+    ci_flush_stop(p);
     ci_arm(p);
 }
 
@@ -97,6 +110,7 @@ static void ci_cleanup(void *data) {
     p->context = NULL;
     uv_close((uv_handle_t *)&p->poll, ci_on_close);
     uv_close((uv_handle_t *)&p->flush, ci_on_close);
+    uv_close((uv_handle_t *)&p->flush_early, ci_on_close);
 }
 
 int ci_redis_libuv_attach(redisAsyncContext *ac, uv_loop_t *loop) {
@@ -107,10 +121,12 @@ int ci_redis_libuv_attach(redisAsyncContext *ac, uv_loop_t *loop) {
         free(p);
         return -1;
     }
-    uv_check_init(loop, &p->flush); /* cannot fail */
-    p->open_handles = 2;
+    uv_check_init(loop, &p->flush); /* these two cannot fail */
+    uv_prepare_init(loop, &p->flush_early);
+    p->open_handles = 3;
     p->poll.data = p;
     p->flush.data = p;
+    p->flush_early.data = p;
     p->context = ac;
     ac->ev.addRead = ci_add_read;
     ac->ev.delRead = ci_del_read;
