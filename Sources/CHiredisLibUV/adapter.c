@@ -1,5 +1,5 @@
 /*
- * hiredis <-> libuv glue. This is hiredis 0.14's adapters/libuv.h with two fixes:
+ * hiredis <-> libuv glue. This is hiredis 0.14's adapters/libuv.h with these changes:
  *
  * 1. libuv reports POLLERR to a poll callback as status UV_EBADF (and stops the handle). The
  *    stock adapter returns on any non-zero status, so a refused connect or a reset connection
@@ -7,53 +7,126 @@
  *    an error status is handed to hiredis as "readable and writable", so hiredis reads the
  *    socket error itself and runs its normal failure path (callbacks, then free).
  * 2. A failed uv_poll_init no longer leaks the event struct or leaves a cleanup hook without data.
+ * 3. The poll handle is re-armed only when the events it waits for change (hiredis asks for
+ *    reads after every write: with the stock adapter that is an epoll_ctl per command).
+ * 4. Commands are written in the loop turn that issued them, not after the next poll reports
+ *    the socket writable: every command of one turn leaves in one write, one turn sooner. A
+ *    uv_check handle writes what I/O callbacks issued (it runs right after the poll phase); a
+ *    uv_prepare handle writes what timers issued (it runs before the poll phase, which would
+ *    otherwise block with the command unsent: an active check handle does not shorten the poll
+ *    timeout). Whichever runs first writes and stops both. Only a write the kernel did not take
+ *    whole (or a connect in progress) waits for POLLOUT.
+ *
+ * The struct below owns its three handles; it is freed in the close callback of the last one.
  */
 #include "CHiredisLibUV.h"
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct ci_events {
-    redisAsyncContext *context;
-    uv_poll_t handle;
-    int events;
+    redisAsyncContext *context; /* NULL once hiredis cleaned up (the context is gone) */
+    uv_poll_t poll;
+    uv_check_t flush;       /* after the poll phase */
+    uv_prepare_t flush_early; /* before the poll phase */
+    int wanted;       /* what hiredis asked for: UV_READABLE | UV_WRITABLE */
+    int armed;        /* what the poll handle waits for now */
+    int blocked;      /* a flush left bytes unwritten: wait for POLLOUT */
+    int open_handles; /* handles whose close callback has not run yet */
 } ci_events;
+
+static void ci_poll(uv_poll_t *handle, int status, int events);
+
+/* Starts, changes or stops the poll handle, only when its events change. */
+static void ci_arm(ci_events *p) {
+    int events = p->wanted & UV_READABLE;
+    int connected = p->context != NULL && (p->context->c.flags & REDIS_CONNECTED);
+    if ((p->wanted & UV_WRITABLE) && (p->blocked || !connected)) events |= UV_WRITABLE;
+    if (events == p->armed) return;
+    p->armed = events;
+    if (events) uv_poll_start(&p->poll, events, ci_poll);
+    else uv_poll_stop(&p->poll);
+}
 
 static void ci_poll(uv_poll_t *handle, int status, int events) {
     ci_events *p = (ci_events *)handle->data;
-    if (status != 0) events = UV_READABLE | UV_WRITABLE;
+    if (status != 0) {
+        p->armed = 0; /* libuv stopped the handle */
+        events = UV_READABLE | UV_WRITABLE;
+    }
     /* Handling the read may free the context (p->context becomes NULL): check again. */
     if (p->context != NULL && (events & UV_READABLE)) redisAsyncHandleRead(p->context);
     if (p->context != NULL && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
+    if (p->context != NULL) ci_arm(p);
 }
 
-static void ci_update(ci_events *p) {
-    if (p->events) uv_poll_start(&p->handle, p->events, ci_poll);
-    else uv_poll_stop(&p->handle);
+static void ci_flush_stop(ci_events *p) {
+    uv_check_stop(&p->flush);
+    uv_prepare_stop(&p->flush_early);
 }
 
-static void ci_add_read(void *data) { ci_events *p = data; p->events |= UV_READABLE; ci_update(p); }
-static void ci_del_read(void *data) { ci_events *p = data; p->events &= ~UV_READABLE; ci_update(p); }
-static void ci_add_write(void *data) { ci_events *p = data; p->events |= UV_WRITABLE; ci_update(p); }
-static void ci_del_write(void *data) { ci_events *p = data; p->events &= ~UV_WRITABLE; ci_update(p); }
+/* Writes what this loop turn's commands queued. */
+static void ci_flush(ci_events *p) {
+    ci_flush_stop(p);
+    if (p->context == NULL || !(p->wanted & UV_WRITABLE)) return;
+    redisAsyncHandleWrite(p->context);
+    if (p->context == NULL) return; /* the write failed and hiredis freed the context */
+    /* hiredis still wants to write: the kernel took only part; wait until it takes more. */
+    if (p->wanted & UV_WRITABLE) p->blocked = 1;
+    ci_arm(p);
+}
 
-/* The poll handle's memory lives until its close callback. */
-static void ci_on_close(uv_handle_t *handle) { free(handle->data); }
+static void ci_flush_late(uv_check_t *handle) { ci_flush(handle->data); }
+static void ci_flush_soon(uv_prepare_t *handle) { ci_flush(handle->data); }
+
+static void ci_add_read(void *data) { ci_events *p = data; p->wanted |= UV_READABLE; ci_arm(p); }
+static void ci_del_read(void *data) { ci_events *p = data; p->wanted &= ~UV_READABLE; ci_arm(p); }
+
+static void ci_add_write(void *data) {
+    ci_events *p = data;
+    p->wanted |= UV_WRITABLE;
+    if (!p->blocked && (p->context->c.flags & REDIS_CONNECTED)) {
+        uv_check_start(&p->flush, ci_flush_late);
+        uv_prepare_start(&p->flush_early, ci_flush_soon);
+    }
+    ci_arm(p);
+}
+
+static void ci_del_write(void *data) {
+    ci_events *p = data;
+    p->wanted &= ~UV_WRITABLE;
+    p->blocked = 0;
+    ci_flush_stop(p);
+    ci_arm(p);
+}
+
+/* The handles' memory lives until their close callbacks; the last one frees the struct. */
+static void ci_on_close(uv_handle_t *handle) {
+    ci_events *p = handle->data;
+    if (--p->open_handles == 0) free(p);
+}
 
 static void ci_cleanup(void *data) {
     ci_events *p = data;
     p->context = NULL;
-    uv_close((uv_handle_t *)&p->handle, ci_on_close);
+    uv_close((uv_handle_t *)&p->poll, ci_on_close);
+    uv_close((uv_handle_t *)&p->flush, ci_on_close);
+    uv_close((uv_handle_t *)&p->flush_early, ci_on_close);
 }
 
 int ci_redis_libuv_attach(redisAsyncContext *ac, uv_loop_t *loop) {
     if (ac->ev.data != NULL) return -1;
     ci_events *p = calloc(1, sizeof(*p));
     if (p == NULL) return -1;
-    if (uv_poll_init(loop, &p->handle, ac->c.fd) != 0) {
+    if (uv_poll_init(loop, &p->poll, ac->c.fd) != 0) {
         free(p);
         return -1;
     }
-    p->handle.data = p;
+    uv_check_init(loop, &p->flush); /* these two cannot fail */
+    uv_prepare_init(loop, &p->flush_early);
+    p->open_handles = 3;
+    p->poll.data = p;
+    p->flush.data = p;
+    p->flush_early.data = p;
     p->context = ac;
     ac->ev.addRead = ci_add_read;
     ac->ev.delRead = ci_del_read;

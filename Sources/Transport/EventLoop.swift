@@ -39,81 +39,57 @@ public func uvErrorDescription(_ code: Int32) -> String {
     return "\(String(cString: name)): \(String(cString: text))"
 }
 
-/// A libuv timer owned by one Swift object. The handle lives until its close callback, and the
-/// owner keeps itself alive (retained into `handle.data`) until then: call `close()` when done.
+/// A libuv timer owned by one Swift object (through `LoopHandle`): call `close()` when done; a
+/// timer that fires after close does nothing.
 public final class LoopTimer {
-    private let handle: UnsafeMutablePointer<uv_timer_t>
+    private var timer: LoopHandle!
     private var callback: (() -> Void)?
-    private var closed = false
 
     public init(loop: EventLoop) {
-        handle = .allocate(capacity: 1)
-        uv_timer_init(loop.raw, handle)
-        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        timer = LoopHandle(uv_timer_t.self, owner: self) { uv_timer_init(loop.raw, $0) }
     }
 
     /// Fires `callback` after `milliseconds`, then every `repeat` milliseconds when non-zero.
     public func start(after milliseconds: UInt64, repeat: UInt64 = 0, _ callback: @escaping () -> Void) {
-        guard !closed else { return }
+        guard !timer.isClosed else { return }
         self.callback = callback
-        uv_timer_start(handle, { raw in
-            let timer = Unmanaged<LoopTimer>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
-            timer.callback?()
+        uv_timer_start(timer.pointer(uv_timer_t.self), { raw in
+            LoopHandle.owner(of: raw!.pointee.data, as: LoopTimer.self).callback?()
         }, milliseconds, `repeat`)
     }
 
     public func stop() {
-        guard !closed else { return }
-        uv_timer_stop(handle)
+        guard !timer.isClosed else { return }
+        uv_timer_stop(timer.pointer(uv_timer_t.self))
     }
 
     /// Keeps the loop from staying alive for this timer alone.
-    public func unref() {
-        uv_unref(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self))
-    }
+    public func unref() { timer.unref() }
 
     public func close() {
-        guard !closed else { return }
-        closed = true
         callback = nil
-        uv_close(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self)) { raw in
-            let timer = raw!.pointee.data!
-            raw!.deallocate()
-            Unmanaged<LoopTimer>.fromOpaque(timer).release()
-        }
+        timer.close()
     }
 }
 
 /// Watches POSIX signals on the loop (SIGTERM, SIGINT, ...). Same lifetime rule as `LoopTimer`.
 public final class SignalWatcher {
-    private var handles: [UnsafeMutablePointer<uv_signal_t>] = []
+    private var handles: [LoopHandle] = []
     private let callback: (Int32) -> Void
-    private var closed = false
 
     public init(loop: EventLoop, signals: [Int32], _ callback: @escaping (Int32) -> Void) {
         self.callback = callback
         for signum in signals {
-            let handle = UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1)
-            uv_signal_init(loop.raw, handle)
-            handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
-            uv_signal_start(handle, { raw, signum in
-                let watcher = Unmanaged<SignalWatcher>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
-                watcher.callback(signum)
+            guard let watch = LoopHandle(uv_signal_t.self, owner: self, { uv_signal_init(loop.raw, $0) }) else { continue }
+            uv_signal_start(watch.pointer(uv_signal_t.self), { raw, signum in
+                LoopHandle.owner(of: raw!.pointee.data, as: SignalWatcher.self).callback(signum)
             }, signum)
-            handles.append(handle)
+            handles.append(watch)
         }
     }
 
     public func close() {
-        guard !closed else { return }
-        closed = true
-        for handle in handles {
-            uv_close(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self)) { raw in
-                let watcher = raw!.pointee.data!
-                raw!.deallocate()
-                Unmanaged<SignalWatcher>.fromOpaque(watcher).release()
-            }
-        }
+        for watch in handles { watch.close() }
         handles.removeAll()
     }
 }

@@ -27,6 +27,13 @@ public struct HTTPServerConfiguration: Sendable {
     public var webSocketPingIntervalMillis: UInt64 = 20_000
     /// A WebSocket that sent nothing (not even a pong) for this long is dropped.
     public var webSocketDeadPeerMillis: UInt64 = 60_000
+    /// Pings a WebSocket peer may send per second (each one costs a pong); past it, close 1008.
+    public var webSocketMaxPingsPerSecond = 50
+    /// Bytes of pipelined requests read ahead of the one being answered; past it reading pauses.
+    public var maxPipelinedBytes = 64 * 1024
+    /// While an HTTP client leaves more than this unread, no further request of its is served
+    /// (and reading pauses) until the queue is below half of it.
+    public var sendQueueHighWaterBytes = 1024 * 1024
     /// Open sockets (HTTP and WebSocket) this process takes; past it new ones get 503 and close.
     public var maxConnections = 20_000
     /// Open sockets one client address may hold; past it new ones get 429 and close.
@@ -53,7 +60,7 @@ public final class HTTPServer {
     let errorBody: HTTPErrorBody
     let logger: Logger
 
-    private var listener: UnsafeMutablePointer<uv_tcp_t>?
+    private var listener: LoopHandle?
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
     private var webSockets: [ObjectIdentifier: WebSocketConnection] = [:]
     private var socketsByAddress: [String: Int] = [:]
@@ -140,26 +147,25 @@ public final class HTTPServer {
         } else {
             throw TransportError("'\(configuration.host)' is not an IPv4 or IPv6 address")
         }
-        let tcp = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
         // init_ex creates the socket now, so SO_REUSEPORT can be set before bind
         // (libuv 1.44 has no UV_TCP_REUSEPORT flag).
-        var status = uv_tcp_init_ex(loop.raw, tcp, UInt32(family))
-        guard status == 0 else { tcp.deallocate(); throw TransportError("socket: \(uvErrorDescription(status))") }
-        tcp.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        listener = tcp
+        var status: Int32 = 0
+        guard let listener = LoopHandle(uv_tcp_t.self, owner: self, { status = uv_tcp_init_ex(loop.raw, $0, UInt32(family)); return status }) else {
+            throw TransportError("socket: \(uvErrorDescription(status))")
+        }
+        self.listener = listener
         if configuration.reusePort {
             var fd: uv_os_fd_t = -1
-            uv_fileno(handle(tcp), &fd)
+            uv_fileno(listener.handle, &fd)
             var one: Int32 = 1
             setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
         }
         status = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_bind(tcp, $0, 0) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_bind(listener.pointer(uv_tcp_t.self), $0, 0) }
         }
         if status == 0 {
-            status = uv_listen(stream(tcp), configuration.backlog) { server, status in
-                let this = Unmanaged<HTTPServer>.fromOpaque(server!.pointee.data).takeUnretainedValue()
-                this.accept(status: status)
+            status = uv_listen(listener.stream, configuration.backlog) { server, status in
+                LoopHandle.owner(of: server!.pointee.data, as: HTTPServer.self).accept(status: status)
             }
         }
         guard status == 0 else {
@@ -174,7 +180,7 @@ public final class HTTPServer {
         var storage = sockaddr_storage()
         var length = Int32(MemoryLayout<sockaddr_storage>.size)
         _ = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getsockname(listener, $0, &length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getsockname(listener.pointer(uv_tcp_t.self), $0, &length) }
         }
         return withUnsafePointer(to: &storage) { pointer -> Int in
             pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
@@ -182,14 +188,11 @@ public final class HTTPServer {
     }
 
     private func accept(status: Int32) {
-        guard status == 0, !stopping, let listener else { return }
-        let connection = HTTPConnection(server: self)
-        guard uv_accept(stream(listener), stream(connection.tcp)) == 0 else {
-            connection.close()
-            connections[ObjectIdentifier(connection)] = connection
-            return
-        }
+        guard status == 0, !stopping, let listener,
+              let socket = LoopHandle(uv_tcp_t.self, owner: self, { uv_tcp_init(loop.raw, $0) }) else { return }
+        let connection = HTTPConnection(server: self, socket: socket)
         connections[ObjectIdentifier(connection)] = connection
+        guard uv_accept(listener.stream, socket.stream) == 0 else { return connection.close() }
         connection.start()
     }
 
@@ -232,7 +235,7 @@ public final class HTTPServer {
     private func closeListener() {
         guard let listener else { return }
         self.listener = nil
-        uv_close(handle(listener)) { $0?.deallocate() }
+        listener.close()
     }
 
     /// The Date header's value, formatted once per second.
@@ -254,12 +257,4 @@ public final class HTTPServer {
 public struct TransportError: Error, CustomStringConvertible, Sendable {
     public let description: String
     public init(_ description: String) { self.description = description }
-}
-
-@inline(__always) func handle<T>(_ pointer: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<uv_handle_t> {
-    UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: uv_handle_t.self)
-}
-
-@inline(__always) func stream<T>(_ pointer: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<uv_stream_t> {
-    UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: uv_stream_t.self)
 }

@@ -1,19 +1,88 @@
 import CLibUV
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Owns one uv_tcp_t and writes to it. `handle.data` always points at the current owner (an
-/// HTTPConnection, then the WebSocketConnection it upgrades to), so write callbacks find it.
-public class StreamConnection {
-    let tcp: UnsafeMutablePointer<uv_tcp_t>
-    var writesInFlight = 0
+/// Bytes accepted for one socket and not yet taken by the kernel. One `uv_write` at a time; what
+/// comes meanwhile is appended to one buffer that becomes the next write. So a queue of many
+/// small frames (pongs) costs about its bytes, not an allocation and a request per frame, and
+/// the bound on it bounds the memory. It moves with the socket from an HTTPConnection to its
+/// WebSocketConnection.
+final class SendQueue {
+    /// The one write request, reused; its memory lives as long as the queue, which its owner
+    /// keeps until the socket's close callback (after the request's own callback).
+    let request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
+    fileprivate var writing = ByteBuffer()
+    fileprivate var waiting = ByteBuffer()
+    fileprivate(set) var isWriting = false
 
-    init(tcp: UnsafeMutablePointer<uv_tcp_t>) {
-        self.tcp = tcp
+    var count: Int { writing.count + waiting.count }
+
+    deinit {
+        request.deallocate()
+        writing.release()
+        waiting.release()
+    }
+}
+
+/// A malloc'ed byte buffer (no copy-on-write, a stable address while a write uses it).
+fileprivate struct ByteBuffer {
+    var base: UnsafeMutableRawPointer?
+    var count = 0
+    var capacity = 0
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        if count + bytes.count > capacity {
+            let grown = max(count + bytes.count, capacity * 2, 4096)
+            guard let bigger = realloc(base, grown) else { fatalError("out of memory") }
+            base = bigger
+            capacity = grown
+        }
+        (base! + count).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        count += bytes.count
     }
 
-    /// Bytes libuv still holds for this socket (the send queue).
-    var queuedBytes: Int { uv_stream_get_write_queue_size(stream(tcp)) }
+    /// Empties the buffer; a large one is given back rather than kept by an idle connection.
+    mutating func reset() {
+        count = 0
+        if capacity > 64 * 1024 { release() }
+    }
 
-    /// False once the owner closed the socket; writes are then dropped.
+    mutating func release() {
+        free(base)
+        base = nil
+        count = 0
+        capacity = 0
+    }
+}
+
+/// Owns one TCP socket (a `LoopHandle`, whose owner is the current connection object: an
+/// HTTPConnection, then the WebSocketConnection it upgrades to) and writes to it.
+///
+/// `write` is the one write path of every byte a connection sends (responses, frames, pongs,
+/// close frames), so the send-queue bound is checked here and nowhere else, as Redis checks its
+/// output buffer limit where it appends a reply (`networking.c`).
+public class StreamConnection {
+    let socket: LoopHandle
+    let sendQueue: SendQueue
+    /// Bytes this connection may have waiting to be sent; a write that would queue more is
+    /// refused and `sendQueueOverflowed()` runs instead (the owner closes: the peer reads nothing).
+    var sendQueueLimit = Int.max
+
+    init(socket: LoopHandle, sendQueue: SendQueue = SendQueue()) {
+        self.socket = socket
+        self.sendQueue = sendQueue
+    }
+
+    var tcp: UnsafeMutablePointer<uv_tcp_t> { socket.pointer(uv_tcp_t.self) }
+
+    /// Bytes accepted but not yet taken by the kernel (the send queue).
+    var queuedBytes: Int { sendQueue.count }
+
+    /// True while a write is in progress (something is queued).
+    var isWriting: Bool { sendQueue.isWriting }
+
+    /// False once the owner closed the socket (or handed it over); writes are then dropped.
     var canWrite: Bool { true }
 
     /// Writes what the socket takes now, queues the rest (copied: callers reuse their buffers).
@@ -22,45 +91,56 @@ public class StreamConnection {
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) {
-        guard canWrite, bytes.count > 0 else { return }
+        guard canWrite, !socket.isClosed, bytes.count > 0 else { return }
         var written = 0
-        if writesInFlight == 0 {
+        if !sendQueue.isWriting {
             var buf = uv_buf_init(UnsafeMutablePointer(mutating: bytes.baseAddress!.assumingMemoryBound(to: CChar.self)),
                                   UInt32(bytes.count))
-            let result = uv_try_write(stream(tcp), &buf, 1)
+            let result = uv_try_write(socket.stream, &buf, 1)
             if result >= 0 {
                 written = Int(result)
             } else if result != UV_EAGAIN.rawValue {
-                writeFailed()
-                return
+                return writeFailed()
             }
             if written == bytes.count { return }
         }
         let remaining = bytes.count - written
-        let request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
-        let copy = UnsafeMutableRawPointer.allocate(byteCount: remaining, alignment: 1)
-        copy.copyMemory(from: bytes.baseAddress! + written, byteCount: remaining)
-        request.pointee.data = copy
-        var buf = uv_buf_init(copy.assumingMemoryBound(to: CChar.self), UInt32(remaining))
-        writesInFlight += 1
-        let status = uv_write(request, stream(tcp), &buf, 1) { request, status in
-            let owner = Unmanaged<StreamConnection>.fromOpaque(request!.pointee.handle.pointee.data).takeUnretainedValue()
-            request!.pointee.data.deallocate()
-            request!.deallocate()
-            owner.writesInFlight -= 1
-            owner.writeFinished(status: status)
+        if remaining > sendQueueLimit - sendQueue.count { return sendQueueOverflowed() }
+        sendQueue.waiting.append(UnsafeRawBufferPointer(rebasing: bytes[written...]))
+        if !sendQueue.isWriting { startWrite() }
+    }
+
+    /// Hands everything waiting to libuv as one write.
+    private func startWrite() {
+        swap(&sendQueue.writing, &sendQueue.waiting)
+        var buf = uv_buf_init(sendQueue.writing.base!.assumingMemoryBound(to: CChar.self), UInt32(sendQueue.writing.count))
+        sendQueue.isWriting = true
+        let status = uv_write(sendQueue.request, socket.stream, &buf, 1) { request, status in
+            // Runs once per write, with UV_ECANCELED when the socket closed meanwhile (before the
+            // close callback, so the owner is still there).
+            LoopHandle.owner(of: request!.pointee.handle.pointee.data, as: StreamConnection.self).writeCompleted(status)
         }
         if status != 0 {
-            writesInFlight -= 1
-            copy.deallocate()
-            request.deallocate()
+            sendQueue.isWriting = false
+            sendQueue.writing.reset()
             writeFailed()
         }
     }
 
-    /// A queued write completed (status 0) or failed (cancelled on close, reset...).
+    private func writeCompleted(_ status: Int32) {
+        sendQueue.isWriting = false
+        sendQueue.writing.reset()
+        if status == 0 && sendQueue.waiting.count > 0 && !socket.isClosed { startWrite() }
+        writeFinished(status: status)
+    }
+
+    /// A write completed (status 0; `isWriting` tells whether more is queued) or failed
+    /// (cancelled on close, reset...).
     func writeFinished(status: Int32) {}
 
     /// The socket refused a write: the owner closes.
     func writeFailed() {}
+
+    /// A write would have grown the send queue past `sendQueueLimit`: the owner closes.
+    func sendQueueOverflowed() {}
 }

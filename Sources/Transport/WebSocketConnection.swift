@@ -12,8 +12,14 @@ public protocol WebSocketDelegate: AnyObject {
 /// Client frames must be masked; fragments are reassembled up to the message limit; control
 /// frames may interleave. The server's HTTPServer tick sends pings, drops dead peers and
 /// enforces close deadlines.
+///
+/// One state machine: `open` → `closing` (our close frame is out; waiting for the peer's) →
+/// `finishing` (the exchange is over or failed: the socket closes once the last frame is
+/// written) → `closed`. Every frame, control frames included, goes through the one write path
+/// with its send-queue bound: a peer that does not read is dropped there, whatever we were
+/// sending it (pongs to its own pings included).
 public final class WebSocketConnection: StreamConnection {
-    enum State { case open, closing, closed }
+    enum State: Equatable { case open, closing, finishing, closed }
 
     unowned let server: HTTPServer
     public let remoteAddress: String
@@ -26,10 +32,11 @@ public final class WebSocketConnection: StreamConnection {
     var lastSeen: UInt64
     var lastPing: UInt64
     var closeDeadline: UInt64 = .max
-    private var closeWhenFlushed = false
+    /// Pings received since the last tick (once a second); past the bound the peer is dropped.
+    var pingsThisSecond = 0
     private var closeCode: UInt16 = 1006
 
-    init(server: HTTPServer, tcp: UnsafeMutablePointer<uv_tcp_t>, writesInFlight: Int, remoteAddress: String,
+    init(server: HTTPServer, socket: LoopHandle, sendQueue: SendQueue, remoteAddress: String,
          socketAddress: String, leftover: [UInt8]) {
         self.server = server
         self.remoteAddress = remoteAddress
@@ -38,20 +45,20 @@ public final class WebSocketConnection: StreamConnection {
         decoder.append(leftover)
         lastSeen = server.loop.now
         lastPing = lastSeen
-        super.init(tcp: tcp)
-        self.writesInFlight = writesInFlight
-        tcp.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        super.init(socket: socket, sendQueue: sendQueue)
+        sendQueueLimit = server.configuration.webSocketMaxQueueBytes
+        socket.transfer(to: self)
         server.adopt(self)
     }
 
     /// Starts reading; set `delegate` first.
     public func start() {
         guard state == .open else { return }
-        uv_read_start(stream(tcp), { raw, _, buf in
-            let socket = Unmanaged<WebSocketConnection>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
+        uv_read_start(socket.stream, { raw, _, buf in
+            let socket = LoopHandle.owner(of: raw!.pointee.data, as: WebSocketConnection.self)
             buf!.pointee = uv_buf_init(socket.server.readBuffer.assumingMemoryBound(to: CChar.self), UInt32(socket.server.readBufferSize))
         }, { raw, nread, buf in
-            let socket = Unmanaged<WebSocketConnection>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
+            let socket = LoopHandle.owner(of: raw!.pointee.data, as: WebSocketConnection.self)
             if nread > 0 {
                 socket.received(UnsafeRawBufferPointer(start: buf!.pointee.base, count: nread))
             } else if nread < 0 {
@@ -73,81 +80,96 @@ public final class WebSocketConnection: StreamConnection {
         guard state == .open else { return }
         server.webSocketFramesOut += 1
         write(frame)
-        checkBackPressure()
     }
 
     public func send(text: [UInt8]) { send(frame: WebSocketFrame.text(text)) }
 
     public func send(text: String) { send(frame: WebSocketFrame.text(Array(text.utf8))) }
 
-    private func checkBackPressure() {
-        guard state == .open, queuedBytes > server.configuration.webSocketMaxQueueBytes else { return }
-        // The client cannot keep up; its queue must not grow without bound.
-        close(code: 1008, reason: "too slow: more than \(server.configuration.webSocketMaxQueueBytes) bytes waiting", waitMillis: 1_000)
-    }
-
-    /// Starts the close handshake; the socket closes when the peer answers or after `waitMillis`.
+    /// open → closing: sends our close frame; the socket closes when the peer answers or after
+    /// `waitMillis`.
     public func close(code: UInt16, reason: String, waitMillis: UInt64 = 2_000) {
         guard state == .open else { return }
         state = .closing
         closeCode = code
-        write(WebSocketFrame.close(code: code, reason: reason))
         closeDeadline = server.loop.now + waitMillis
+        write(WebSocketFrame.close(code: code, reason: reason))
     }
 
-    /// Fails the connection (protocol error): sends the close frame, closes once it is out.
-    private func fail(code: UInt16, reason: String) {
-        guard state != .closed else { return }
-        if state == .open { write(WebSocketFrame.close(code: code, reason: reason)) }
-        state = .closing
+    /// open/closing → finishing: no more input; the socket closes once `frame` (if any) and
+    /// everything before it is written.
+    private func finish(code: UInt16, sending frame: [UInt8]?) {
+        guard state == .open || state == .closing else { return }
+        let wasOpen = state == .open
+        state = .finishing
         closeCode = code
         closeDeadline = server.loop.now + 1_000
-        closeWhenFlushed = true
-        uv_read_stop(stream(tcp))
-        if writesInFlight == 0 { closeNow(code: code) }
+        uv_read_stop(socket.stream)
+        if wasOpen, let frame { write(frame) }
+        if state == .finishing && !isWriting { closeNow(code: code) }
+    }
+
+    /// Any state → closed, once: the only way the socket closes. The delegate hears it once.
+    func closeNow(code: UInt16) {
+        guard state != .closed else { return }
+        state = .closed
+        socket.close { [self] in
+            server.socketClosed(socketAddress)
+            server.release(self)
+        }
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.webSocketDidClose(self, code: code)
     }
 
     override var canWrite: Bool { state != .closed }
 
     override func writeFailed() { closeNow(code: 1006) }
 
+    override func sendQueueOverflowed() {
+        // The peer reads nothing (not even the pongs to its own pings): its queue must not grow
+        // past the bound, and a close frame would only queue behind the rest.
+        server.logger.info("WebSocket from \(remoteAddress) dropped: more than \(sendQueueLimit) bytes waiting to be sent")
+        closeNow(code: 1008)
+    }
+
     override func writeFinished(status: Int32) {
-        if status != 0 { closeNow(code: 1006); return }
-        if closeWhenFlushed && writesInFlight == 0 { closeNow(code: closeCode) }
+        guard state != .closed else { return }
+        if status != 0 { return closeNow(code: 1006) }
+        if state == .finishing && !isWriting { closeNow(code: closeCode) }
     }
 
     // MARK: Receiving
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
-        guard state != .closed else { return }
+        guard state == .open || state == .closing else { return }
         lastSeen = server.loop.now
         decoder.append(bytes)
         decode()
     }
 
     private func decode() {
-        while state != .closed && !closeWhenFlushed, let output = decoder.next() {
+        while state == .open || state == .closing, let output = decoder.next() {
             switch output {
             case .text(let message):
                 guard state == .open else { continue }
                 server.webSocketMessagesIn += 1
                 message.withUnsafeBytes { delegate?.webSocket(self, didReceiveText: $0) }
             case .ping(let payload):
-                if state == .open { write(WebSocketFrame.encode(opcode: WebSocketFrame.pong, payload: payload)) }
+                pingsThisSecond += 1
+                if pingsThisSecond > server.configuration.webSocketMaxPingsPerSecond {
+                    finish(code: 1008, sending: WebSocketFrame.close(code: 1008, reason: "too many pings"))
+                } else if state == .open {
+                    write(WebSocketFrame.encode(opcode: WebSocketFrame.pong, payload: payload))
+                }
             case .pong:
                 break
             case .close(let code):
-                if state == .open {
-                    // Echo the code, then close once it is written (the server closes TCP first).
-                    write(WebSocketFrame.close(code: code == 1005 ? 1000 : code, reason: ""))
-                }
-                state = .closing
-                closeCode = code
-                closeWhenFlushed = true
-                uv_read_stop(stream(tcp))
-                if writesInFlight == 0 { closeNow(code: code) }
+                // Echo the code (if we did not start the closing), then close once it is out
+                // (the server closes TCP first).
+                finish(code: code, sending: WebSocketFrame.close(code: code == 1005 ? 1000 : code, reason: ""))
             case .failure(let code, let reason):
-                fail(code: code, reason: reason)
+                finish(code: code, sending: WebSocketFrame.close(code: code, reason: reason))
             }
         }
     }
@@ -155,8 +177,9 @@ public final class WebSocketConnection: StreamConnection {
     // MARK: Liveness (driven by the server's tick)
 
     func tick(now: UInt64) {
+        pingsThisSecond = 0
         switch state {
-        case .closing:
+        case .closing, .finishing:
             if now >= closeDeadline { closeNow(code: closeCode) }
         case .open:
             if now - lastSeen > server.configuration.webSocketDeadPeerMillis {
@@ -168,20 +191,5 @@ public final class WebSocketConnection: StreamConnection {
         case .closed:
             break
         }
-    }
-
-    /// Closes the socket now; the delegate hears it once.
-    func closeNow(code: UInt16) {
-        guard state != .closed else { return }
-        state = .closed
-        uv_close(handle(tcp)) { raw in
-            let socket = Unmanaged<WebSocketConnection>.fromOpaque(raw!.pointee.data).takeUnretainedValue()
-            raw!.deallocate()
-            socket.server.socketClosed(socket.socketAddress)
-            socket.server.release(socket)
-        }
-        let delegate = self.delegate
-        self.delegate = nil
-        delegate?.webSocketDidClose(self, code: code)
     }
 }

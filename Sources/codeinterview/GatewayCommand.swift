@@ -65,6 +65,9 @@ struct GatewayCommand: ParsableCommand {
     @Option(help: "Bytes a WebSocket client may leave unread before it is closed as too slow (1008).")
     var wsMaxQueueBytes: Int = environment("WS_MAX_QUEUE_BYTES", 4_194_304)
 
+    @Option(help: "Pings a WebSocket client may send per second (each costs a pong); close 1008 above.")
+    var wsMaxPingsPerSecond: Int = environment("WS_MAX_PINGS_PER_SECOND", 50)
+
     @Option(help: "Seconds between server pings on a WebSocket.")
     var wsPingInterval: Double = environment("WS_PING_INTERVAL", 20)
 
@@ -95,7 +98,7 @@ struct GatewayCommand: ParsableCommand {
         guard headerTimeout > 0, idleTimeout > 0, shutdownGrace >= 0, wsPingInterval > 0, wsDeadPeerTimeout > 0 else {
             throw ValidationError("timeouts must be positive")
         }
-        guard wsMaxMessageBytes >= 1024, wsMaxQueueBytes >= 1024, maxSessionConnections >= 1, opLogLimit >= 1 else {
+        guard wsMaxMessageBytes >= 1024, wsMaxQueueBytes >= 1024, wsMaxPingsPerSecond >= 1, maxSessionConnections >= 1, opLogLimit >= 1 else {
             throw ValidationError("WebSocket limits must be at least 1024 bytes; connection and op log limits at least 1")
         }
         guard common.nodeID.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }), !common.nodeID.isEmpty else {
@@ -116,6 +119,7 @@ struct GatewayCommand: ParsableCommand {
         configuration.http.shutdownGraceMillis = UInt64(shutdownGrace * 1000)
         configuration.http.webSocketMaxMessageBytes = wsMaxMessageBytes
         configuration.http.webSocketMaxQueueBytes = wsMaxQueueBytes
+        configuration.http.webSocketMaxPingsPerSecond = wsMaxPingsPerSecond
         configuration.http.webSocketPingIntervalMillis = UInt64(wsPingInterval * 1000)
         configuration.http.webSocketDeadPeerMillis = UInt64(wsDeadPeerTimeout * 1000)
         configuration.sessions.maxConnectionsPerSession = maxSessionConnections

@@ -81,8 +81,8 @@ final class MultiGatewayTests: GatewayTestCase {
 
     func testReusePortLetsGatewaysShareAPort() throws {
         let shared = gateway("main").port
+        // Returns once the new process itself answered /health on the shared port (its node id).
         let extra = try startGateway(nodeID: "reuse-port-extra", port: shared)
-        Thread.sleep(forTimeInterval: 0.3)
         XCTAssertTrue(extra.isRunning, "a second gateway binds the same port (--reuse-port is the default)")
         // The kernel spreads new connections over both listeners.
         var seen = Set<String>()
@@ -94,8 +94,8 @@ final class MultiGatewayTests: GatewayTestCase {
 
     func testNoReusePortRefusesATakenPort() throws {
         let shared = gateway("main").port
-        // GatewayProcess returns once the port answers /health, which "main" does anyway.
-        let extra = try startGateway(arguments: ["--no-reuse-port"], nodeID: "no-reuse-port", port: shared)
+        // It must fail to start: nothing to wait for but its exit.
+        let extra = try startGateway(arguments: ["--no-reuse-port"], nodeID: "no-reuse-port", port: shared, waitUntilReady: false)
         let status = extra.waitForExit(timeout: 5)
         XCTAssertNotEqual(status, .stillRunning, "--no-reuse-port on a taken port must fail to start")
         XCTAssertNotEqual(status, .exited(0), "and say so with a non-zero status")

@@ -49,17 +49,19 @@ final class GatewayProcess: @unchecked Sendable {
                            + "build it (swift build --build-tests) or set CODEINTERVIEW_BIN")
     }
 
-    /// Launches `codeinterview gateway --port P --redis R --node-id N [extra]` and waits until
-    /// it answers GET /health (with any status).
+    /// Launches `codeinterview gateway --port P --redis R --node-id N [extra]` and, unless
+    /// `waitUntilReady` is false, waits until this process itself answers GET /health (with any
+    /// status, but with its own node id: on a shared port another gateway may answer first).
     convenience init(redis: RedisServer, nodeID: String? = nil, port: UInt16? = nil, arguments: [String] = [],
-                     environment: [String: String] = [:], startupTimeout: TimeInterval = 20) throws {
+                     environment: [String: String] = [:], startupTimeout: TimeInterval = 20,
+                     waitUntilReady: Bool = true) throws {
         try self.init(redisAddress: redis.address, nodeID: nodeID, port: port, arguments: arguments,
-                      environment: environment, startupTimeout: startupTimeout)
+                      environment: environment, startupTimeout: startupTimeout, waitUntilReady: waitUntilReady)
     }
 
     /// `environment` is added to the test's environment (from which CODEINTERVIEW_* are removed).
     init(redisAddress: String, nodeID: String? = nil, port: UInt16? = nil, arguments: [String] = [],
-         environment: [String: String] = [:], startupTimeout: TimeInterval = 20) throws {
+         environment: [String: String] = [:], startupTimeout: TimeInterval = 20, waitUntilReady: Bool = true) throws {
         self.port = try port ?? Ports.free()
         self.nodeID = nodeID ?? "test-gw-\(self.port)"
         self.redisAddress = redisAddress
@@ -75,7 +77,7 @@ final class GatewayProcess: @unchecked Sendable {
         env.merge(environment) { _, new in new }
         process = try ChildProcess(executable: try Self.executablePath(), arguments: args,
                                    logPath: "\(directory)/gateway.log", environment: env)
-        try waitUntilServing(timeout: startupTimeout)
+        if waitUntilReady { try waitUntilServing(timeout: startupTimeout) }
     }
 
     private func waitUntilServing(timeout: TimeInterval) throws {
@@ -85,15 +87,19 @@ final class GatewayProcess: @unchecked Sendable {
                 let status = process.waitForExit(timeout: 1)
                 throw HarnessError("gateway \(nodeID) \(status) during start-up; log:\n\(process.logTail())")
             }
+            // A new connection each time: with SO_REUSEPORT the kernel picks the listener per
+            // connection, so a shared port soon reaches this process too.
             if Ports.accepts(port),
                let client = try? HTTPClient(port: port, timeout: 2),
-               (try? client.request("GET", "/health")) != nil {
-                return
+               let health = try? client.request("GET", "/health") {
+                client.close()
+                if health.object["node_id"] as? String == nodeID { return }
+                continue
             }
             usleep(50_000)
         }
         process.stop()
-        throw HarnessError("gateway \(nodeID) did not answer GET /health on port \(port) within "
+        throw HarnessError("gateway \(nodeID) did not answer GET /health (with its node id) on port \(port) within "
                            + "\(timeout) s; log:\n\(process.logTail())")
     }
 

@@ -198,16 +198,20 @@ class RawWS:
         sock.settimeout(timeout)
         sock.connect(("127.0.0.1", gw.port))
         sock.sendall(cls.handshake_request(gw.port, f"/ws/sessions/{sid}"))
+        return cls(sock, cls.read_handshake_answer(sock))
+
+    @staticmethod
+    def read_handshake_answer(sock: socket.socket, chunk_size: int = 4096) -> bytes:
+        """Reads the server's 101 answer; returns the bytes that came after it."""
         data = b""
         while b"\r\n\r\n" not in data:
-            chunk = sock.recv(4096)
+            chunk = sock.recv(chunk_size)
             if not chunk:
                 raise ConnectionError("closed during the handshake")
             data += chunk
         head, _, rest = data.partition(b"\r\n\r\n")
-        status = head.split(b"\r\n")[0]
-        assert b" 101 " in status, head
-        return cls(sock, rest)
+        assert b" 101 " in head.split(b"\r\n")[0], head
+        return rest
 
     @staticmethod
     def frame(opcode: int, payload: bytes, fin: bool = True, mask: bool = True, rsv: int = 0) -> bytes:

@@ -120,9 +120,10 @@ class Gateway:
             try:
                 r = httpx.get(self.url + "/health", timeout=1)
                 last = r.status_code
-                if r.status_code == 200:
+                # Ready when this process answers: its own node id, not whoever else holds the port.
+                if r.status_code == 200 and r.json().get("node_id") == self.node_id:
                     return
-            except httpx.HTTPError as e:
+            except (httpx.HTTPError, ValueError) as e:
                 last = e
             time.sleep(0.05)
         raise RuntimeError(f"gateway {self.node_id} not healthy after {timeout} s (last: {last}):\n{self.read_log()}")

@@ -103,9 +103,9 @@ class GatewayTestCase: XCTestCase {
 
     /// Starts a gateway owned by this test (stopped, and its log shown on failure, at tear-down).
     func startGateway(arguments: [String] = [], nodeID: String? = nil, port: UInt16? = nil,
-                      environment: [String: String] = [:]) throws -> GatewayProcess {
+                      environment: [String: String] = [:], waitUntilReady: Bool = true) throws -> GatewayProcess {
         let g = try GatewayProcess(redis: redis, nodeID: nodeID, port: port, arguments: arguments,
-                                   environment: environment)
+                                   environment: environment, waitUntilReady: waitUntilReady)
         testGateways.append(g)
         return g
     }
