@@ -108,11 +108,11 @@ class Timeline {
 
   async loadFirst() {
     const page = await api("GET", this.path(`timeline?limit=${PAGE_SIZE}`), undefined, this.token);
-    const first = page.events[0];
-    if (first && first.type === "checkpoint") {
-      // Older history was folded into this text: the replay starts from it.
-      this.checkpoint = first;
-      this.base = { revision: first.revision, text: first.text };
+    this.checkpoint = page.events.find((e) => e.type === "checkpoint") ?? null;
+    if (this.checkpoint) {
+      // Older history was folded into this text: the replay starts from it (the events before
+      // it, joins and runs, still show; their edits do not).
+      this.base = { revision: this.checkpoint.revision, text: "" };
     } else {
       const code = await api("GET", this.path("code?revision=0"), undefined, this.token);
       this.base = { revision: 0, text: code.code ?? "" };
@@ -299,6 +299,12 @@ class Replay {
         this.state.apply(event.ops, event.user_id ?? null);
         this.state.revision = event.revision;
         break;
+      case "checkpoint": {
+        const language = this.state.language;
+        this.state = new DocumentState(event.text ?? "", null, language);
+        this.state.revision = event.revision;
+        break;
+      }
       case "created":
       case "language_changed":
         if (event.language) this.state.language = event.language;
