@@ -58,6 +58,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "InterviewTests", dependencies: ["Interview", "JSON"]),
         // The integration suites' shared harness: real redis-server and codeinterview processes,
         // a raw HTTP client.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
