@@ -264,7 +264,7 @@ final class Client: WebSocketDelegate {
                 data.set("max_message_bytes", .integer(self.gateway.configuration.http.webSocketMaxMessageBytes))
                 data.set("position_unit", "unicode_scalar")
                 if let missed = state.missed {
-                    data.set("missed_ops", .array(missed.compactMap { (try? JSON.parse($0))?["data"] }))
+                    data.set("missed_ops", .array(missed.map(\.data)))
                 } else if since != nil {
                     data.set("resync", true)
                 }
@@ -305,7 +305,7 @@ final class Client: WebSocketDelegate {
         guard !committing, phase == .joined, !pendingOps.isEmpty, let participant else { return }
         let (op, base) = pendingOps.removeFirst()
         committing = true
-        gateway.sessions.submit(sessionID, op: op, base: base, connection: connectionID, author: participant.id) { [weak self] result in
+        gateway.sessions.submit(sessionID, op: op, base: base, connection: connectionID, author: CommitAuthor(participant)) { [weak self] result in
             guard let self else { return }
             self.committing = false
             switch result {
@@ -374,7 +374,7 @@ final class Client: WebSocketDelegate {
         }
         if let revision = data["revision"]?.intValue { out.set("revision", .integer(revision)) }
         let frame: JSON = ["type": "cursor-position", "data": out, "timestamp": .integer(Int(EventLoop.unixMillis()))]
-        pendingCursor = Array("\(connectionID) 0\n".utf8) + frame.bytes
+        pendingCursor = ChannelMessage(exclude: connectionID, revision: 0, frame: frame.bytes).payload
         gateway.cursorMoved(self)
     }
 

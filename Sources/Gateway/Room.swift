@@ -63,19 +63,14 @@ final class Room {
 
     // MARK: Fan-out
 
-    /// A channel message: "<exclude> <revision>\n<frame>".
+    /// A channel message (ChannelMessage): framed once here, the same bytes to every member.
     func deliver(_ payload: [UInt8]) {
-        guard let newline = payload.firstIndex(of: 10) else { return }
-        var exclude = ""
-        var messageRevision = 0
-        let prefix = payload[..<newline]
-        if let space = prefix.firstIndex(of: 32) {
-            exclude = String(decoding: prefix[..<space], as: UTF8.self)
-            messageRevision = Int(String(decoding: prefix[(space + 1)...], as: UTF8.self)) ?? 0
-        } else {
-            exclude = String(decoding: prefix, as: UTF8.self)
-        }
-        let body = Array(payload[(newline + 1)...])
+        guard let message = ChannelMessage(payload: payload) else { return }
+        deliver(message)
+    }
+
+    func deliver(_ message: ChannelMessage) {
+        let exclude = message.exclude, messageRevision = message.revision, body = message.frame
         revision = max(revision, messageRevision)
         let frame = WebSocketFrame.text(body)
         var legacyFrame: [UInt8]?
@@ -140,8 +135,8 @@ final class Room {
 
     /// After the subscription was lost and restored: deliver the ops committed meanwhile.
     func catchUp() {
-        gateway.sessions.frames(sessionID, after: revision) { [weak self] _, frames in
-            for (revision, frame) in frames { self?.deliver(Array(" \(revision)\n".utf8) + frame) }
+        gateway.sessions.frames(sessionID, after: revision) { [weak self] _, entries in
+            for entry in entries { self?.deliver(ChannelMessage(exclude: "", revision: entry.revision, frame: entry.frame)) }
         }
     }
 }
