@@ -2,7 +2,7 @@ import Interview
 import JSON
 import Transport
 
-/// One WebSocket client of a session on this gateway.
+/// One WebSocket client of a session on this collaboration.
 ///
 /// Life: connected (waiting for `join`) -> joining (room subscribed, state being read; channel
 /// messages are buffered) -> joined (welcome sent, buffered messages newer than it flushed).
@@ -13,7 +13,7 @@ final class Client: WebSocketDelegate {
     enum Flavor { case current, legacy }
 
     let socket: WebSocketConnection
-    unowned let gateway: Gateway
+    unowned let collaboration: Collaboration
     let sessionID: String
     let connectionID: String
     let joinURL: String
@@ -39,15 +39,15 @@ final class Client: WebSocketDelegate {
     private var messages: MessageBucket
     private var cursors: MessageBucket
 
-    init(socket: WebSocketConnection, gateway: Gateway, sessionID: String, connectionID: String, joinURL: String) {
+    init(socket: WebSocketConnection, collaboration: Collaboration, sessionID: String, connectionID: String, joinURL: String) {
         self.socket = socket
         self.joinURL = joinURL
-        self.gateway = gateway
+        self.collaboration = collaboration
         self.sessionID = sessionID
         self.connectionID = connectionID
-        connectedAt = gateway.loop.now
-        messages = MessageBucket(rule: gateway.configuration.protection.webSocketMessages)
-        cursors = MessageBucket(rule: gateway.configuration.protection.webSocketCursors)
+        connectedAt = collaboration.loop.now
+        messages = MessageBucket(rule: collaboration.configuration.protection.webSocketMessages)
+        cursors = MessageBucket(rule: collaboration.configuration.protection.webSocketCursors)
     }
 
     var isAwaitingJoin: Bool { phase == .connected }
@@ -130,8 +130,8 @@ final class Client: WebSocketDelegate {
     // MARK: Receiving
 
     func webSocket(_ socket: WebSocketConnection, didReceiveText text: UnsafeRawBufferPointer) {
-        let protection = gateway.configuration.protection
-        if protection.rateLimitsEnabled && !messages.take(now: gateway.loop.now) {
+        let protection = collaboration.configuration.protection
+        if protection.rateLimitsEnabled && !messages.take(now: collaboration.loop.now) {
             return refuseForRate(messages)
         }
         let message: JSON
@@ -160,7 +160,7 @@ final class Client: WebSocketDelegate {
             case "op": submitOp(data, request: type)
             case "code-update", "code_update": replaceText(data, request: type, author: participant)
             case "cursor-position", "cursor_position", "cursor-update":
-                if protection.rateLimitsEnabled && !cursors.take(now: gateway.loop.now) { return refuseForRate(cursors) }
+                if protection.rateLimitsEnabled && !cursors.take(now: collaboration.loop.now) { return refuseForRate(cursors) }
                 cursor(data, request: type, author: participant)
             case "language-change", "language_change": changeLanguage(data, request: type, author: participant)
             case "leave": leave()
@@ -173,11 +173,11 @@ final class Client: WebSocketDelegate {
     func webSocketDidClose(_ socket: WebSocketConnection, code: UInt16) {
         let wasJoined = phase == .joined || phase == .joining
         phase = .gone
-        gateway.clientClosed(self)
+        collaboration.clientClosed(self)
         if wasJoined {
             room?.remove(self)
-            gateway.sessions.disconnect(sessionID, connection: connectionID)
-            if let room, room.isEmpty { gateway.closeRoom(room) }
+            collaboration.sessions.disconnect(sessionID, connection: connectionID)
+            if let room, room.isEmpty { collaboration.closeRoom(room) }
         }
         room = nil
         buffered = []
@@ -186,7 +186,7 @@ final class Client: WebSocketDelegate {
 
     /// A message over the connection's rate: an error, and after 20 in a row the connection goes.
     private func refuseForRate(_ bucket: MessageBucket) {
-        gateway.counters.rateLimitedMessages += 1
+        collaboration.counters.rateLimitedMessages += 1
         if bucket.refusals >= 20 {
             sendError("rate_limited", "too many messages; closing")
             socket.close(code: 1008, reason: "message rate exceeded")
@@ -222,14 +222,14 @@ final class Client: WebSocketDelegate {
             }
         }
         phase = .joining
-        let room = gateway.room(for: sessionID)
+        let room = collaboration.room(for: sessionID)
         self.room = room
         room.add(self)
         // Subscribe first, read second: nothing published in between is missed.
         room.whenReady { [weak self] ok in
             guard let self, self.phase == .joining else { return }
             guard ok else { return self.refuse(InterviewError(.unavailable, "the session store is unreachable; reconnect shortly"), request: request, code: 1013) }
-            let sessions = self.gateway.sessions
+            let sessions = self.collaboration.sessions
             let proceed: (Result<(Participant, String), InterviewError>) -> Void = { [weak self] result in
                 guard let self, self.phase == .joining else { return }
                 switch result {
@@ -246,7 +246,7 @@ final class Client: WebSocketDelegate {
     }
 
     private func goOnline(_ participant: Participant, token: String, since: Int?, request: String) {
-        gateway.sessions.connect(sessionID, connection: connectionID, participant: participant.id, since: since) { [weak self] result in
+        collaboration.sessions.connect(sessionID, connection: connectionID, participant: participant.id, since: since) { [weak self] result in
             guard let self, self.phase == .joining else { return }
             switch result {
             case .failure(let error):
@@ -261,10 +261,10 @@ final class Client: WebSocketDelegate {
                 data.set("you", state.you.json)
                 data.set("user_id", .string(state.you.id))
                 data.set("participant_token", .string(token))
-                data.set("max_message_bytes", .integer(self.gateway.configuration.http.webSocketMaxMessageBytes))
+                data.set("max_message_bytes", .integer(self.collaboration.configuration.http.webSocketMaxMessageBytes))
                 data.set("position_unit", "unicode_scalar")
                 if let missed = state.missed {
-                    data.set("missed_ops", .array(missed.compactMap { (try? JSON.parse($0))?["data"] }))
+                    data.set("missed_ops", .array(missed.map(\.data)))
                 } else if since != nil {
                     data.set("resync", true)
                 }
@@ -305,7 +305,7 @@ final class Client: WebSocketDelegate {
         guard !committing, phase == .joined, !pendingOps.isEmpty, let participant else { return }
         let (op, base) = pendingOps.removeFirst()
         committing = true
-        gateway.sessions.submit(sessionID, op: op, base: base, connection: connectionID, author: participant.id) { [weak self] result in
+        collaboration.sessions.submit(sessionID, op: op, base: base, connection: connectionID, author: CommitAuthor(participant)) { [weak self] result in
             guard let self else { return }
             self.committing = false
             switch result {
@@ -321,11 +321,11 @@ final class Client: WebSocketDelegate {
     private func replaceText(_ data: JSON, request: String, author: Participant) {
         guard let code = data["code"]?.stringValue else { return sendError("invalid", "\(request) needs code (a string)", about: request) }
         do {
-            _ = try gateway.sessions.validCode(code, field: "code")
+            _ = try collaboration.sessions.validCode(code, field: "code")
         } catch {
             return sendError(error, about: request)
         }
-        gateway.sessions.update(sessionID, SessionChanges(code: code), token: nil, author: author.id, connection: connectionID) { [weak self] result in
+        collaboration.sessions.update(sessionID, SessionChanges(code: code), token: nil, author: author.id, connection: connectionID) { [weak self] result in
             guard let self else { return }
             switch result {
             case .success(let session):
@@ -354,7 +354,7 @@ final class Client: WebSocketDelegate {
         } catch {
             return sendError(error, about: request)
         }
-        gateway.sessions.update(sessionID, SessionChanges(language: language), token: nil, author: author.id, connection: "") { [weak self] result in
+        collaboration.sessions.update(sessionID, SessionChanges(language: language), token: nil, author: author.id, connection: "") { [weak self] result in
             if case .failure(let error) = result { self?.sendError(error, about: request) }
         }
     }
@@ -374,17 +374,17 @@ final class Client: WebSocketDelegate {
         }
         if let revision = data["revision"]?.intValue { out.set("revision", .integer(revision)) }
         let frame: JSON = ["type": "cursor-position", "data": out, "timestamp": .integer(Int(EventLoop.unixMillis()))]
-        pendingCursor = Array("\(connectionID) 0\n".utf8) + frame.bytes
-        gateway.cursorMoved(self)
+        pendingCursor = ChannelMessage(exclude: connectionID, revision: 0, frame: frame.bytes).payload
+        collaboration.cursorMoved(self)
     }
 
     private func leave() {
         guard let participant else { return }
         phase = .gone
         room?.remove(self)
-        gateway.sessions.leave(sessionID, participant: participant.id, tokenHash: tokenHash) { _ in }
+        collaboration.sessions.leave(sessionID, participant: participant.id, tokenHash: tokenHash) { _ in }
         socket.close(code: 1000, reason: "left the session")
-        if let room, room.isEmpty { gateway.closeRoom(room) }
+        if let room, room.isEmpty { collaboration.closeRoom(room) }
         room = nil
     }
 }
