@@ -468,10 +468,10 @@ parameters = {
                      "schema": {"type": "integer", "minimum": 1}},
     "AfterRevision": {"name": "after_revision", "in": "query", "required": False,
                       "description": "The page after this revision (default 0: from the start); the previous page's "
-                                     "`next_after_revision`. A non-negative integer, else 400.",
+                                     "`next_after_revision`. A non-negative integer, else 422.",
                       "schema": {"type": "integer", "minimum": 0, "default": 0}},
     "TimelineLimit": {"name": "limit", "in": "query", "required": False,
-                      "description": "Events per page: 1 to 5000 (default 500), else 400.",
+                      "description": "Events per page: 1 to 5000 (default 500), else 422.",
                       "schema": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 500}},
     "CodeRevision": {"name": "revision", "in": "query", "required": False,
                      "description": "The text at this revision instead of the current one: for interviewers (the host "
@@ -561,7 +561,7 @@ route("/sessions/{id}/users/{user_id}", "delete", "removeParticipant", "Remove a
       description="Needs that participant's own token or the session's host token (401 without a token, 403 with "
                   "another token). 404 for an unknown session or user.", security=BEARER)
 route("/sessions/{id}/code", "get", "getCode", "Get the session's code (now, or at a revision)", "code",
-      {"200": ok("The current code, or with `revision` the text at that revision.", "Code")}, [400, 401, 403, 404, 410, 503],
+      {"200": ok("The current code, or with `revision` the text at that revision.", "Code")}, [401, 403, 404, 410, 422, 503],
       description="The current code needs no token. With `revision`, the text at that revision, rebuilt from the op "
                   "log, for the session's interviewers only (session playback: jump straight to a point).",
       query=[ref("parameters", "CodeRevision")], security=OPT_BEARER)
@@ -578,7 +578,7 @@ route("/sessions/{id}/history", "get", "getHistory", "Get the session's event hi
                   "catch-up, the same operations the WebSocket's `missed_ops` carries.",
       query=[ref("parameters", "HistoryLimit"), ref("parameters", "SinceRevision")])
 route("/sessions/{id}/timeline", "get", "getTimeline", "Replay the session: its timeline, page by page", "sessions",
-      {"200": ok("One page of the timeline, oldest first.", "Timeline")}, [400, 401, 403, 404, 503],
+      {"200": ok("One page of the timeline, oldest first.", "Timeline")}, [401, 403, 404, 410, 422, 503],
       description="Session playback, for the session's interviewers (the host token or an interviewer's participant "
                   "token; 401 without a token, 403 for a candidate's or another session's). Every committed op with "
                   "its author and time, and among them the joins, leaves, language changes, saves, runs and the end. "

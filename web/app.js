@@ -256,6 +256,8 @@ class Interview {
 
   remoteCursor(data) {
     if (!this.me || data.user_id === this.me.id) return;
+    // An earlier frontend's line/column cursor without a position the server could compute.
+    if (!Number.isInteger(data.position)) return;
     const revision = Number.isInteger(data.revision) ? data.revision : this.client.revision;
     const head = this.client.localPosition(data.position, revision);
     const anchor = data.selection ? this.client.localPosition(data.selection.anchor, revision) : head;

@@ -17,7 +17,10 @@ final class Client: WebSocketDelegate {
     let sessionID: String
     let connectionID: String
     let joinURL: String
-    let connectedAt: UInt64
+    /// When the connection opened, or when its last join was refused (the join deadline restarts).
+    private(set) var connectedAt: UInt64
+    /// The id an earlier frontend gave itself (`client_id` in join_session), echoed back.
+    private var clientID: String?
     private(set) var phase = Phase.connected
     private(set) var flavor = Flavor.current
     private(set) var participant: Participant?
@@ -203,13 +206,19 @@ final class Client: WebSocketDelegate {
             guard let number = value.intValue, number >= 0 else { return sendError("invalid", "revision must be a non-negative integer", about: request) }
             since = number
         }
+        if let value = data["client_id"], !value.isNull {
+            guard let text = value.stringValue, (1...128).contains(text.utf8.count) else {
+                return sendError("invalid", "client_id must be a string of 1 to 128 bytes", about: request)
+            }
+            clientID = text
+        }
         let token = data["participant_token"]?.stringValue ?? data["token"]?.stringValue
         let hostToken = data["host_token"]?.stringValue
         var name: String?
         var role = Role.candidate
         if token == nil {
-            let given = data["name"]?.stringValue ?? data["user_name"]?.stringValue ?? data["username"]?.stringValue
-                ?? data["user"]?["name"]?.stringValue
+            let given = data["name"]?.stringValue ?? data["display_name"]?.stringValue ?? data["user_name"]?.stringValue
+                ?? data["username"]?.stringValue ?? data["user"]?["name"]?.stringValue
             guard let given else { return sendError("invalid", "join needs a name (or a participant_token to rejoin)", about: request) }
             do {
                 name = try Sessions.validName(given, field: "name")
@@ -233,6 +242,10 @@ final class Client: WebSocketDelegate {
             let proceed: (Result<(Participant, String), InterviewError>) -> Void = { [weak self] result in
                 guard let self, self.phase == .joining else { return }
                 switch result {
+                case .failure(let error) where error.kind == .forbidden || error.kind == .unauthorized:
+                    // A join the client can correct (an interviewer without the host key, a token
+                    // of another session): say why and keep the connection, so it can join again.
+                    self.refuseJoin(error, request: request)
                 case .failure(let error): self.refuse(error, request: request, code: 1008)
                 case .success(let (participant, token)): self.goOnline(participant, token: token, since: since, request: request)
                 }
@@ -263,6 +276,7 @@ final class Client: WebSocketDelegate {
                 data.set("participant_token", .string(token))
                 data.set("max_message_bytes", .integer(self.collaboration.configuration.http.webSocketMaxMessageBytes))
                 data.set("position_unit", "unicode_scalar")
+                if let clientID = self.clientID { data.set("client_id", .string(clientID)) }
                 if let missed = state.missed {
                     data.set("missed_ops", .array(missed.map(\.data)))
                 } else if since != nil {
@@ -277,6 +291,19 @@ final class Client: WebSocketDelegate {
                 }
             }
         }
+    }
+
+    /// Back to waiting for a join, with the join deadline restarted.
+    private func refuseJoin(_ error: InterviewError, request: String) {
+        sendError(error, about: request)
+        phase = .connected
+        connectedAt = collaboration.loop.now
+        buffered = []
+        if let room {
+            room.remove(self)
+            if room.isEmpty { collaboration.closeRoom(room) }
+        }
+        room = nil
     }
 
     private func refuse(_ error: InterviewError, request: String, code: UInt16) {
@@ -360,11 +387,30 @@ final class Client: WebSocketDelegate {
     }
 
     private func cursor(_ data: JSON, request: String, author: Participant) {
-        guard let position = data["position"]?.intValue, position >= 0 else {
-            return sendError("invalid", "cursor-position needs position, a non-negative integer", about: request)
+        // Earlier frontends send editor coordinates instead of a position: CodeMirror's
+        // {line, ch} and {line, column} (0-based lines), Monaco's {lineNumber, column} (1-based).
+        // They are relayed as sent; the position is added where this room knows the text.
+        var coordinates: [(key: String, value: JSON)] = []
+        var position: Int?
+        if let raw = data["position"], !raw.isNull {
+            guard let given = raw.intValue, given >= 0 else {
+                return sendError("invalid", "cursor-position needs position, a non-negative integer", about: request)
+            }
+            position = given
+        } else {
+            let shapes: [(line: String, column: String, base: Int)] = [("lineNumber", "column", 1), ("line", "ch", 0), ("line", "column", 0)]
+            guard let shape = shapes.first(where: { data[$0.line]?.intValue != nil && data[$0.column]?.intValue != nil }),
+                  let line = data[shape.line]?.intValue, let column = data[shape.column]?.intValue,
+                  line >= shape.base, column >= shape.base else {
+                return sendError("invalid", "cursor-position needs position (a non-negative integer), or {line, ch}, {line, column} "
+                                 + "or {lineNumber, column}", about: request)
+            }
+            coordinates = [(key: shape.line, value: .integer(line)), (key: shape.column, value: .integer(column))]
+            position = room?.knownText.map { Self.position(in: $0, line: line - shape.base, utf16Column: column - shape.base) }
         }
-        var out: JSON = ["user_id": .string(author.id), "name": .string(author.name), "color": .string(author.color),
-                         "position": .integer(position)]
+        var out: JSON = ["user_id": .string(author.id), "name": .string(author.name), "color": .string(author.color)]
+        if let position { out.set("position", .integer(position)) }
+        for (key, value) in coordinates { out.set(key, value) }
         if let selection = data["selection"], !selection.isNull {
             guard let anchor = (selection["anchor"] ?? selection["start"])?.intValue,
                   let head = (selection["head"] ?? selection["end"])?.intValue, anchor >= 0, head >= 0 else {
@@ -376,6 +422,25 @@ final class Client: WebSocketDelegate {
         let frame: JSON = ["type": "cursor-position", "data": out, "timestamp": .integer(Int(EventLoop.unixMillis()))]
         pendingCursor = ChannelMessage(exclude: connectionID, revision: 0, frame: frame.bytes).payload
         collaboration.cursorMoved(self)
+    }
+
+    /// The Unicode scalar offset of a line (0-based) and a column in UTF-16 code units (what
+    /// editors count), clamped to the line's end and the text's end.
+    static func position(in text: String, line: Int, utf16Column: Int) -> Int {
+        var offset = 0
+        var currentLine = 0
+        var scalars = text.unicodeScalars.makeIterator()
+        while currentLine < line, let scalar = scalars.next() {
+            offset += 1
+            if scalar == "\n" { currentLine += 1 }
+        }
+        guard currentLine == line else { return offset }
+        var units = 0
+        while units < utf16Column, let scalar = scalars.next(), scalar != "\n" {
+            units += scalar.utf16.count
+            offset += 1
+        }
+        return offset
     }
 
     private func leave() {

@@ -19,6 +19,8 @@ public final class Gateway {
     let rateLimiter: RateLimiter
     /// Code execution jobs (ExecutionRoutes.swift).
     let executions: Executions
+    /// Session playback (PlaybackRoutes.swift).
+    let playback: Playback
     private(set) var server: HTTPServer!
     private var signals: SignalWatcher?
     private var router = Router(routes: [])
@@ -43,6 +45,7 @@ public final class Gateway {
         sessions = Sessions(redis: redis, settings: configuration.sessions)
         rateLimiter = RateLimiter(redis: redis)
         executions = Executions(redis: redis, settings: configuration.executions)
+        playback = Playback(sessions: sessions, executionHistoryLimit: configuration.executions.sessionHistoryLimit)
         openAPIDocument = try OpenAPIDocument.load()
         instanceID = "\(configuration.nodeID).\(Identifiers.participantID().dropFirst(2).prefix(8))"
         router = Router(routes: routes())

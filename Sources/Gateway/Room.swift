@@ -56,6 +56,10 @@ final class Room {
 
     var hasLegacyMembers: Bool { members.values.contains { $0.flavor == .legacy } }
 
+    /// The text as this room knows it (only while a legacy member keeps a copy current), to turn
+    /// line/column cursors into positions.
+    var knownText: String? { document?.text }
+
     /// A legacy member joined with this state: start (or keep) the document copy.
     func seedDocument(text: String, revision: Int) {
         if document == nil || document!.revision < revision { document = (text, revision) }

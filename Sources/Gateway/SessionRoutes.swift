@@ -16,7 +16,7 @@ extension Gateway {
             Route(pattern: ["sessions", ":id", "history"], methods: [("GET", history)]),
             Route(pattern: ["languages"], methods: [("GET", languages)]),
             Route(pattern: ["languages", ":language", "template"], methods: [("GET", template)]),
-        ] + collaborationRoutes() + executionRoutes() + staticRoutes() + clusterRoutes() + metricsRoutes()
+        ] + playbackRoutes() + collaborationRoutes() + executionRoutes() + staticRoutes() + clusterRoutes() + metricsRoutes()
     }
 
     // MARK: Sessions
@@ -147,6 +147,7 @@ extension Gateway {
 
     func getCode(_ context: RequestContext) {
         guard let id = sessionID(context) else { return }
+        if context.request.queryItem("revision") != nil { return codeAtRevision(context, id) }
         sessions.session(id) { [self] result in
             reply(context, result) { session in
                 reply(context, session.codeState.json)

@@ -95,6 +95,12 @@ public final class Documents {
         read(id, from: .snapshot, limit: nil, completion)
     }
 
+    /// The text at `revision`, or, when that revision was folded into the checkpoint, the
+    /// checkpoint's (a later revision: the caller says what is missing).
+    public func read(_ id: String, at revision: Int, _ completion: @escaping (Result<DocumentText, InterviewError>) -> Void) {
+        read(id, from: .revision(revision), limit: nil, completion)
+    }
+
     /// The text of a base and the entries after it (at most `limit`), applied.
     func read(_ id: String, from base: Scripts.DocumentBase, limit: Int?,
               _ completion: @escaping (Result<DocumentText, InterviewError>) -> Void) {

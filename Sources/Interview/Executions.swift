@@ -180,8 +180,8 @@ public final class Executions {
     }
 }
 
-/// A flat field/value reply as a dictionary.
-private func pairs(_ values: [RedisValue]) -> [String: String] {
+/// A flat field/value reply (HGETALL's) as a dictionary.
+func pairs(_ values: [RedisValue]) -> [String: String] {
     var out: [String: String] = [:]
     var index = 0
     while index + 1 < values.count {

@@ -90,10 +90,18 @@ enum Scripts {
         [connection, participant, since.map(String.init) ?? "", String(settings.maxConnectionsPerSession), String(settings.opLogLimit)]
     }
 
-    enum DocumentBase: String { case snapshot, checkpoint }
+    /// Where a document read starts: the latest snapshot, the checkpoint, or the newest of the two
+    /// at or before a revision (and then it stops at that revision).
+    enum DocumentBase {
+        case snapshot, checkpoint, revision(Int)
+    }
 
     static func documentArguments(base: DocumentBase, limit: Int?) -> [String] {
-        [base.rawValue, limit.map(String.init) ?? ""]
+        switch base {
+        case .snapshot: return ["snapshot", limit.map(String.init) ?? ""]
+        case .checkpoint: return ["checkpoint", limit.map(String.init) ?? ""]
+        case .revision(let revision): return ["revision", limit.map(String.init) ?? "", String(revision)]
+        }
     }
 
     static func snapshotArguments(revision: Int, text: String, length: Int) -> [String] {

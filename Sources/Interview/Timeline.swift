@@ -50,12 +50,23 @@ public struct TimelineCheckpoint: Sendable {
     public var timestamp: Int
     /// How many ops were folded into it (0 when unknown).
     public var foldedOps: Int
+    /// What was folded, as the checkpoint keeps it: ops per author (`authors`), the time span
+    /// (`first_at`, `through_at`), why (`reason`).
+    public var summary: [(key: String, value: JSON)]
 
-    public init(revision: Int, text: String, timestamp: Int, foldedOps: Int) {
+    public init(revision: Int, text: String, timestamp: Int, foldedOps: Int, summary: [(key: String, value: JSON)] = []) {
         self.revision = revision
         self.text = text
         self.timestamp = timestamp
         self.foldedOps = foldedOps
+        self.summary = summary
+    }
+
+    var json: JSON {
+        var out: JSON = ["type": "checkpoint", "revision": .integer(revision), "text": .string(text),
+                         "timestamp": .integer(timestamp), "folded_ops": .integer(foldedOps)]
+        for (key, value) in summary { out.set(key, value) }
+        return out
     }
 }
 
@@ -64,9 +75,10 @@ public enum Timeline {
     public static let maximumLimit = 5_000
 
     /// A non-op event as the timeline shows it: history entries keep their fields, with `at`
-    /// renamed `timestamp`; runs become `execution` events with their result as stored.
+    /// renamed `timestamp`; runs become `execution` events with their result as stored. The
+    /// history's note of a fold is left out: the page's `checkpoint` event says it.
     public static func event(history entry: JSON) -> JSON? {
-        guard case .object(var members) = entry, let type = entry["type"]?.stringValue, !type.isEmpty else { return nil }
+        guard case .object(var members) = entry, let type = entry["type"]?.stringValue, !type.isEmpty, type != "checkpoint" else { return nil }
         let at = entry["at"]?.intValue ?? entry["timestamp"]?.intValue ?? 0
         members.removeAll { $0.key == "at" || $0.key == "timestamp" || $0.key == "revision" }
         var out = JSON.object(members)
@@ -119,8 +131,7 @@ public enum Timeline {
         let firstTime = ops.first?.timestamp
         if let checkpoint = fromCheckpoint {
             take(before: checkpoint.timestamp + 1, revision: .null)
-            events.append(["type": "checkpoint", "revision": .integer(checkpoint.revision), "text": .string(checkpoint.text),
-                           "timestamp": .integer(checkpoint.timestamp), "folded_ops": .integer(checkpoint.foldedOps)])
+            events.append(checkpoint.json)
             take(before: firstTime, revision: .integer(checkpoint.revision))
         } else {
             take(before: firstTime, revision: .integer(0), keep: after == 0)

@@ -100,9 +100,9 @@ def finished(stack):
     ada.catch_up(bob.revision)
     ada.close()
     bob.close()
+    final = httpx.get(f"{stack.a.url}/api/v1/sessions/{sid}/code", timeout=5).json()
     httpx.patch(f"{stack.a.url}/api/v1/sessions/{sid}", json={"status": "completed"},
                 headers={"Authorization": f"Bearer {host}"}, timeout=5).raise_for_status()
-    final = httpx.get(f"{stack.a.url}/api/v1/sessions/{sid}/code", timeout=5).json()
     return {"sid": sid, "host": host, "candidate": ada.token, "final": final, "after_run": after_run,
             "ada": ada.me, "bob": bob.me}
 

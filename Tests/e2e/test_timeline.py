@@ -73,16 +73,20 @@ def edited(cluster):
         await asyncio.gather(*(edit(p, 7 + i) for i, p in enumerate(peers)))
         await quiesce(peers + [interviewer], quiet=0.5, timeout=40)
         await peers[0].ws.send("language-change", {"language": "javascript"})
-        await peers[1].ws.expect("language-changed", 5)
+        deadline = time.monotonic() + 5
+        while not any(m["type"] == "language-changed" for m in peers[1].others):
+            assert time.monotonic() < deadline, "no language-changed within 5 s"
+            await asyncio.sleep(0.02)
+        await peers[3].ws.send("leave", {})  # Dee leaves for good: a `left` event
         for p in peers + [interviewer]:
             await p.close()
         return {p.name: p.me for p in peers}, interviewer.welcome["participant_token"], peers[0].welcome["participant_token"]
 
     people, interviewer_token, candidate_token = run(main(), timeout=90)
+    final = get_code(cluster[0], sid)  # an ended session's current code answers 410; its replay does not
     r = httpx.patch(f"{cluster[0].url}/api/v1/sessions/{sid}", json={"status": "completed"},
                     headers={"Authorization": f"Bearer {host}"}, timeout=5)
     assert r.status_code == 200, r.text
-    final = get_code(cluster[0], sid)
     return {"sid": sid, "host": host, "interviewer": interviewer_token, "candidate": candidate_token,
             "people": people, "final": final}
 
@@ -156,12 +160,12 @@ def test_bad_paging_arguments_get_problems(cluster, edited):
     for params in ({"limit": 0}, {"limit": 5001}, {"limit": "x"}, {"after_revision": -1}, {"after_revision": "1e3"}):
         r = httpx.get(f"{cluster[0].url}/api/v1/sessions/{sid}/timeline", params=params,
                       headers={"Authorization": f"Bearer {host}"}, timeout=5)
-        assert r.status_code == 400, (params, r.text)
+        assert r.status_code == 422, (params, r.text)
         assert r.json()["detail"]
     head = edited["final"]["revision"]
     for revision in (-1, "abc", head + 1):
         r = code_at(cluster[0], sid, host, revision)
-        assert r.status_code in (400, 404), (revision, r.text)
+        assert r.status_code == (404 if revision == head + 1 else 422), (revision, r.text)
         assert r.json()["detail"]
     # Past the end is an empty last page, not an error.
     r = timeline(cluster[0], sid, host, after=head + 10)
@@ -172,3 +176,62 @@ def test_bad_paging_arguments_get_problems(cluster, edited):
     assert len(page["events"]) <= 500
     r = timeline(cluster[0], "nosuchsession", host)
     assert r.status_code == 404
+
+
+def test_paging_across_a_checkpoint_starts_from_it(start_gateway):
+    """With a small op-log cap the oldest ops are folded: the first page says so and starts there."""
+    gw = start_gateway("--op-log-bytes", "8192")
+    created = create_session(gw, host_name="Ivy", code="start\n")
+    sid, host = created["id"], created["host_token"]
+
+    async def main():
+        ws = await WS.open(gw, sid)
+        welcome = await ws.join(name="Long")
+        text, revision = welcome["code"], welcome["revision"]
+        for i in range(160):
+            chunk = f"line {i:03d} " + "w" * 80 + "\n"
+            await ws.send("op", {"revision": revision, "ops": [len(text), chunk]})
+            revision = (await ws.expect("ack"))["data"]["revision"]
+            text += chunk
+        await ws.close()
+        return text, revision, welcome["you"]["id"]
+
+    text, head, author = run(main())
+
+    def first_page():
+        page = timeline(gw, sid, host, limit=50).json()
+        return page if any(e["type"] == "checkpoint" and e["revision"] > 0 for e in page["events"]) else None
+
+    deadline = time.monotonic() + 10
+    while (page := first_page()) is None:
+        assert time.monotonic() < deadline, "no checkpoint within 10 s"
+        time.sleep(0.05)
+    kinds = [e["type"] for e in page["events"]]
+    at = kinds.index("checkpoint")
+    checkpoint = page["events"][at]
+    cp = checkpoint["revision"]
+    # What came before it is still there (without a revision: the edits in between are folded).
+    assert kinds[:at] == ["created", "joined", "joined"], kinds[:at + 2]
+    assert all(e["revision"] is None for e in page["events"][:at])
+    assert checkpoint["folded_ops"] == cp and checkpoint["authors"] == {author: cp}
+    assert checkpoint["first_at"] <= checkpoint["through_at"]
+    assert page["events"][at + 1]["type"] == "op" and page["events"][at + 1]["revision"] == cp + 1
+
+    pages, events = all_pages(gw, sid, host, limit=10)
+    assert len(pages) > 2
+    replayed = checkpoint["text"]
+    ops = [e for e in events if e["type"] == "op"]
+    assert [e["revision"] for e in ops] == list(range(cp + 1, head + 1))
+    for e in ops:
+        replayed = TextOperation(e["ops"]).padded(len(replayed)).apply(replayed)
+    assert replayed == text
+    # Paging from inside the folded part lands on the checkpoint too.
+    inside = timeline(gw, sid, host, after=1, limit=50).json()
+    assert inside["events"][0]["type"] == "checkpoint" or "checkpoint" in [e["type"] for e in inside["events"]]
+
+    at_cp = code_at(gw, sid, host, cp)
+    assert at_cp.status_code == 200 and at_cp.json()["code"] == checkpoint["text"]
+    folded = code_at(gw, sid, host, cp - 1)
+    assert folded.status_code == 404, folded.text
+    assert "checkpoint" in folded.json()["detail"]
+    assert code_at(gw, sid, host, head).json()["code"] == text
