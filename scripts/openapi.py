@@ -927,6 +927,9 @@ for path, op_id, summary, desc, success in (
      "has no web root (see `--web-root`).", PAGE),
     ("/s/{id}", "getWebClientSession", "A session's shareable link",
      "The same page as `/`, which joins the session in the path (the `join_url` of a session).", PAGE),
+    ("/s/{id}/replay", "getWebClientReplay", "A session's replay",
+     "The same page as `/`, showing the Replay view of the session in the path: for its interviewers, who watch the "
+     "code being written (the page reads `GET /sessions/{id}/timeline`).", PAGE),
     ("/static/{path}", "getWebClientFile", "A file of the web client",
      "A file from the web client's folder (`--web-root`), with its Content-Type.",
      {"200": ok("The file.", ctype="*/*", schema={"type": "string", "format": "binary"}, hdrs=FILE_HEADERS),
