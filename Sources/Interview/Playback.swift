@@ -90,6 +90,8 @@ public final class Playback {
 
     private func read(_ id: String, _ access: Access, after: Int, limit: Int,
                       _ completion: @escaping (Result<TimelinePage, InterviewError>) -> Void) {
+        // Past the head there is nothing to read (and `after + 1` below cannot overflow).
+        guard after < access.head else { return completion(.success(TimelinePage(revision: access.head, events: [], nextAfterRevision: nil))) }
         let keys = SessionKeys(id)
         let commands: [[String]] = [
             ["HGETALL", keys.checkpoint],
