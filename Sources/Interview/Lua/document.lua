@@ -1,8 +1,8 @@
--- Reads a text base and the log entries after it, for the reader to apply (DocumentReader in
--- Swift). The base depends on what is read first, so this is one script, not two commands.
+-- Reads a text base and the log entries after it, for the reader to apply (Documents in Swift).
+-- The base depends on what is read first, so this is one script, not two commands.
 -- ARGV: 'snapshot' (the latest text) or 'checkpoint' (where the log starts), most entries ('' for
--- all). Answers {layout, base revision, base text, entries after it (XRANGE's form)...}; for a
--- session of the previous layout {'1', revision, text} (the text in the session hash).
+-- all). Answers {layout, base revision, base text, log entries after it...}; for a session of the
+-- previous layout {'1', revision, text} (the text in the session hash).
 local base = redis.call('HMGET', ARGV[1] == 'checkpoint' and K_CHECKPOINT or K_SNAPSHOT, 'revision', 'text')
 if not base[1] then
   local legacy = redis.call('HMGET', K_SESSION, 'revision', 'code')
@@ -13,12 +13,15 @@ if not base[1] then
   end
   return {'1', legacy[1], legacy[2] or ''}
 end
-local out = {LAYOUT, base[1], base[2]}
+local s = {checkpoint_revision = redis.call('HGET', K_SESSION, 'checkpoint_revision') or base[1]}
+local after = tonumber(base[1])
 local entries
 if ARGV[2] ~= '' then
-  entries = redis.call('XRANGE', K_LOG, (tonumber(base[1]) + 1) .. '-0', '+', 'COUNT', tonumber(ARGV[2]))
+  entries = log_range(s, after, after + tonumber(ARGV[2]))
 else
-  entries = redis.call('XRANGE', K_LOG, (tonumber(base[1]) + 1) .. '-0', '+')
+  entries = log_range(s, after)
 end
-for _, entry in ipairs(entries) do table.insert(out, entry) end
-return out
+table.insert(entries, 1, base[2])
+table.insert(entries, 1, base[1])
+table.insert(entries, 1, LAYOUT)
+return entries
