@@ -118,6 +118,17 @@ def main():
                              fmt(ref["server_cpu_us_per_delivery"], 2, " µs"),
                              f"{ratio(ours['server_cpu_us_per_delivery'], ref['server_cpu_us_per_delivery']):.1f}x", tgt, verdict))
 
+    heavy = r.get("heavy")
+    if heavy:
+        without, with_ = heavy["without"]["phases"][0], heavy["with"]["phases"][0]
+        lw, lh = without["latency_us"], with_["latency_us"]
+        rows.append(("500 sessions x 4 at 13.3 ops/s, beside a 250 KiB document typed at 100 ops/s: latency p50 / p99 / p99.9",
+                     f"{lh['p50'] / 1000:.2f} / {lh['p99'] / 1000:.2f} / {lh['p999'] / 1000:.2f} ms",
+                     f"without it: {lw['p50'] / 1000:.2f} / {lw['p99'] / 1000:.2f} / {lw['p999'] / 1000:.2f} ms",
+                     f"{ratio(lh['p99'], lw['p99']):.2f}x (p99)", "", ""))
+        rows.append(("The 250 KiB typist: ops, round trip p50 / p90", f"{heavy['typist']['ops']}, "
+                     f"{heavy['typist']['round_trip_ms']['p50']:.2f} / {heavy['typist']['round_trip_ms']['p90']:.2f} ms", "", "", "", ""))
+
     idle = r.get("idle")
     if idle:
         ours, ref = idle["gateway"], idle["reference"]
