@@ -53,6 +53,7 @@ let package = Package(
                                .embedInCode("Lua/history.lua"),
                                .embedInCode("Lua/join.lua"),
                                .embedInCode("Lua/leave.lua"),
+                               .embedInCode("Lua/log.lua"),
                                .embedInCode("Lua/participant_for_token.lua"),
                                .embedInCode("Lua/prelude.lua"),
                                .embedInCode("Lua/save_code.lua"),

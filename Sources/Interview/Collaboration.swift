@@ -48,10 +48,8 @@ extension Sessions {
                 var mine = op
                 do {
                     for item in items.dropFirst() {
-                        guard let text = item.text, let ops = try? JSON.parse(text) else {
-                            throw InterviewError(.internalError, "an op log entry is unreadable")
-                        }
-                        let theirs = try TextOperation(json: ops, maxComponents: .max)
+                        guard let entry = LogEntry(item) else { throw InterviewError(.internalError, "an op log entry is unreadable") }
+                        let theirs = try entry.operation()
                         // Logged ops span the whole document; ours may have left out its trailing retain.
                         guard mine.baseLength <= theirs.baseLength else {
                             throw InterviewError.invalid("ops", "the operation spans \(mine.baseLength) characters but the document had \(theirs.baseLength) at that revision")

@@ -1,57 +1,41 @@
 import JSON
 import Redis
 
-/// One entry of a session's op log (the stream `ci:{id}:log`, entry id `<revision>-0`): a
-/// committed revision, kept for the session's life within the log's byte cap. Fields: `ops` (the
-/// operation exactly as committed, over the whole document), `ts` (Redis TIME, ms), `bytes` (the
-/// document's byte bound after it), and `user_id`, `name`, `color` when a participant made it
-/// (absent for the host's REST saves).
+/// One entry of a session's op log (the list `ci:{id}:log`; element i is revision
+/// checkpoint_revision + 1 + i): a committed revision, kept for the session's life within the
+/// log's byte cap. Stored as JSON: `{"revision", "ops" (the operation exactly as committed, over
+/// the whole document), "user_id", "name", "color" (when a participant made it; a host's REST save
+/// has none), "ts" (Redis TIME, ms), "bytes" (the document's byte bound after it)}`.
 public struct LogEntry: Sendable {
     public var revision: Int
-    /// JSON text of the operation.
-    public var ops: String
+    public var ops: JSON
     public var userID: String?
     public var name: String?
     public var color: String?
     public var timestamp: Int64
+    /// What it counts against the log cap: its stored length (as `append_op` in prelude.lua).
+    public var cost: Int
 
-    /// Decodes one XRANGE item: [id, [field, value, ...]].
+    /// Decodes a stored entry.
     init?(_ value: RedisValue) {
-        guard let pair = value.array, pair.count == 2, let id = pair[0].text, let fields = pair[1].array,
-              let dash = id.firstIndex(of: "-"), let revision = Int(id[..<dash]) else { return nil }
+        guard let bytes = value.bytes, let json = try? JSON.parse(bytes), let revision = json["revision"]?.intValue,
+              let ops = json["ops"], let timestamp = json["ts"]?.doubleValue else { return nil }
         self.revision = revision
-        var ops: String?
-        var timestamp: Int64?
-        var index = 0
-        while index + 1 < fields.count {
-            let value = fields[index + 1].text
-            switch fields[index].text {
-            case "ops": ops = value
-            case "ts": timestamp = value.flatMap { Int64($0) }
-            case "user_id": userID = value
-            case "name": name = value
-            case "color": color = value
-            default: break
-            }
-            index += 2
-        }
-        guard let ops, let timestamp else { return nil }
         self.ops = ops
-        self.timestamp = timestamp
+        userID = json["user_id"]?.stringValue
+        name = json["name"]?.stringValue
+        color = json["color"]?.stringValue
+        self.timestamp = Int64(timestamp)
+        cost = bytes.count
     }
 
-    /// What it counts against the session's log cap: the same sum as `entry_cost` in
-    /// Lua/prelude.lua, so a fold knows how far to go.
-    var cost: Int { ops.utf8.count + (userID ?? "").utf8.count + (name ?? "").utf8.count + (color ?? "").utf8.count + 48 }
-
     public func operation() throws(InterviewError) -> TextOperation {
-        guard let json = try? JSON.parse(ops) else { throw InterviewError(.internalError, "op log entry \(revision) is unreadable") }
-        return try TextOperation(json: json, maxComponents: .max)
+        try TextOperation(json: ops, maxComponents: .max)
     }
 
     /// The `data` of its `op` message (as broadcast when it was committed).
     public var data: JSON {
-        var data: JSON = ["revision": .integer(revision), "ops": (try? JSON.parse(ops)) ?? .array([])]
+        var data: JSON = ["revision": .integer(revision), "ops": ops]
         if let userID {
             data.set("user_id", .string(userID))
             data.set("name", .string(name ?? ""))
@@ -112,7 +96,7 @@ public final class Documents {
         }
     }
 
-    /// Decodes document.lua's reply: {layout, base revision, base text, entries...}.
+    /// Decodes document.lua's reply: {layout, base revision, base text, log entries...}.
     static func decode(_ value: RedisValue) -> Result<DocumentText, InterviewError> {
         guard let items = value.array, items.count >= 3, let baseRevision = items[1].integer, let bytes = items[2].bytes else {
             return .failure(InterviewError(.internalError, "the document script returned an unexpected reply"))
@@ -139,13 +123,14 @@ public final class Documents {
         return .success(DocumentText(text: String(view), revision: revision, length: scalars.count))
     }
 
-    /// The log entries after `revision` (at most `limit`), oldest first.
+    /// The log entries after `revision` (at most `limit`, none from before the checkpoint),
+    /// oldest first.
     public func entries(_ id: String, after revision: Int, limit: Int,
                         _ completion: @escaping (Result<[LogEntry], InterviewError>) -> Void) {
-        redis.send(["XRANGE", SessionKeys(id).log, "\(revision + 1)-0", "+", "COUNT", String(limit)]) { result in
+        redis.run(Scripts.log, keys: SessionKeys(id).all, arguments: Scripts.logArguments(after: revision, limit: limit)) { result in
             switch result {
             case .failure(let error): completion(.failure(translate(error, session: id)))
-            case .success(let value): completion(.success((value.array ?? []).compactMap(LogEntry.init)))
+            case .success(let value): completion(.success((value.array ?? []).dropFirst().compactMap(LogEntry.init)))
             }
         }
     }

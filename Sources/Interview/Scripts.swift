@@ -28,12 +28,13 @@ enum Scripts {
     static let document = session("document", PackageResources.document_lua)
     static let snapshot = session("snapshot", PackageResources.snapshot_lua)
     static let fold = session("fold", PackageResources.fold_lua)
+    static let log = session("log", PackageResources.log_lua)
     static let availableLanguages = RedisScript(name: "available_languages", source: lua(PackageResources.available_languages_lua))
     static let gatewayHeartbeat = RedisScript(name: "gateway_heartbeat", source: lua(PackageResources.gateway_heartbeat_lua))
     static let forgetGateway = RedisScript(name: "forget_gateway", source: lua(PackageResources.forget_gateway_lua))
 
     static let all: [RedisScript] = [create, join, leave, saveCode, update, delete, history, participantForToken, commit,
-                                     connect, disconnect, dropGateway, document, snapshot, fold, availableLanguages,
+                                     connect, disconnect, dropGateway, document, snapshot, fold, log, availableLanguages,
                                      gatewayHeartbeat, forgetGateway]
 
     // MARK: Arguments, one builder per script
@@ -102,6 +103,10 @@ enum Scripts {
         case .checkpoint: return ["checkpoint", limit.map(String.init) ?? ""]
         case .revision(let revision): return ["revision", limit.map(String.init) ?? "", String(revision)]
         }
+    }
+
+    static func logArguments(after revision: Int, limit: Int) -> [String] {
+        [String(revision), String(limit)]
     }
 
     static func snapshotArguments(revision: Int, text: String, length: Int) -> [String] {

@@ -18,7 +18,7 @@ public struct SessionKeys: Sendable {
     /// The previous layout's capped list of op frames (removed when a session is migrated).
     public var legacyOps: String { key("ops") }
     public var presence: String { key("presence") }
-    /// Stream: one entry per revision (LogEntry).
+    /// List: the op log, one JSON entry per revision (LogEntry).
     public var log: String { key("log") }
     /// Hash: the latest text written, at its revision.
     public var snapshot: String { key("snapshot") }

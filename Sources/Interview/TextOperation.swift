@@ -133,11 +133,11 @@ public struct TextOperation: Sendable, Equatable {
         components.reduce(0) { if case .delete(let n) = $1 { return $0 + n } else { return $0 } }
     }
 
-    /// Applies the operation in place to a document held as scalars (a reader applying a run of
-    /// logged ops edits one buffer instead of building a string per op). A trailing retain may be
-    /// left out.
+    /// Applies the operation in place to a document of exactly `baseLength` scalars (a reader
+    /// applying a run of logged ops, which span the whole document, edits one buffer instead of
+    /// building a string per op).
     public func apply(to scalars: inout [Unicode.Scalar]) throws(InterviewError) {
-        guard baseLength <= scalars.count else {
+        guard baseLength == scalars.count else {
             throw .invalid("ops", "the operation spans \(baseLength) characters but the document has \(scalars.count)")
         }
         var index = 0

@@ -5,9 +5,10 @@
 -- author's connection id, participant id, name and color, max document bytes, most log entries a
 -- stale op may be transformed over, then the bounds (snapshot ops, snapshot bytes, log cap bytes).
 -- Answers {revision, snapshot due (0/1), fold due (0/1)}, or for a stale base {current revision,
--- the ops of every revision after the base, oldest first}, so the gateway transforms and retries.
+-- the log entries of every revision after the base, oldest first}, so the gateway transforms and
+-- retries.
 local now = now_ms()
-local s, err = load_session(now, false)
+local s, err = load_session(now, false, COMMIT_FIELDS)
 if not s then return err end
 migrate(s, now)
 local revision = tonumber(s.revision)
@@ -17,15 +18,10 @@ if base < revision then
   if base < tonumber(s.checkpoint_revision) or revision - base > tonumber(ARGV[13]) then
     return redis.error_reply('STALE ' .. revision)
   end
-  local out = {revision}
-  for _, entry in ipairs(redis.call('XRANGE', K_LOG, (base + 1) .. '-0', '+')) do
-    local fields = entry[2]
-    for i = 1, #fields, 2 do
-      if fields[i] == 'ops' then table.insert(out, fields[i + 1]) break end
-    end
-  end
-  if #out ~= revision - base + 1 then return redis.error_reply('STALE ' .. revision) end
-  return out
+  local entries = log_range(s, base)
+  if #entries ~= revision - base then return redis.error_reply('STALE ' .. revision) end
+  table.insert(entries, 1, revision)
+  return entries
 end
 -- Bytes: the stored count is an upper bound (a deleted scalar is counted as one byte; the
 -- snapshot writer corrects it with the exact count), so the limit is never passed.

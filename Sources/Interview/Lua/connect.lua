@@ -1,6 +1,6 @@
 -- A WebSocket connection goes online. ARGV: connection id, participant id, the revision the
 -- client has ('' for none), max connections per session, most log entries sent to catch up.
--- Answers {view JSON, then the log entries after the client's revision (XRANGE's form) when the
+-- Answers {view JSON, then the log entries after the client's revision when the
 -- client gave one it can catch up from}: the JSON's "catch_up" says which.
 local now = now_ms()
 local s, err = load_session(now, false)
@@ -18,7 +18,7 @@ if ARGV[3] ~= '' then
   local since = tonumber(ARGV[3])
   if since <= revision and since >= tonumber(s.checkpoint_revision) and revision - since <= tonumber(ARGV[5]) then
     catch_up = true
-    if since < revision then entries = redis.call('XRANGE', K_LOG, (since + 1) .. '-0', '+') end
+    if since < revision then entries = log_range(s, since) end
   end
 end
 local online = online_set()

@@ -13,21 +13,19 @@ if revision <= tonumber(s[1]) or revision > tonumber(s[3]) then return -1 end
 local old = redis.call('HMGET', K_CHECKPOINT, 'folded_ops', 'folded_bytes', 'first_at', 'authors')
 local authors = cjson.decode(old[4] or '{}')
 local count, cost, first_at, last_at = 0, 0, old[3], nil
-for _, entry in ipairs(redis.call('XRANGE', K_LOG, '-', revision .. '-0')) do
-  local f = {}
-  local fields = entry[2]
-  for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
+for _, entry in ipairs(redis.call('LRANGE', K_LOG, 0, revision - tonumber(s[1]) - 1)) do
+  local e = cjson.decode(entry)
   count = count + 1
-  cost = cost + entry_cost(f.ops or '', f.user_id or '', f.name or '', f.color or '')
-  if not first_at then first_at = f.ts end
-  last_at = f.ts
-  local who = f.user_id or ''
+  cost = cost + #entry
+  if not first_at then first_at = e.ts end
+  last_at = e.ts
+  local who = e.user_id or ''
   authors[who] = (authors[who] or 0) + 1
 end
 redis.call('HSET', K_CHECKPOINT, 'revision', revision, 'text', ARGV[3], 'length', ARGV[4], 'bytes', ARGV[5], 'ts', now,
   'reason', 'log cap', 'folded_ops', tonumber(old[1] or '0') + count, 'folded_bytes', tonumber(old[2] or '0') + cost,
   'first_at', first_at or now, 'through_at', last_at or now, 'authors', cjson.encode(authors))
-redis.call('XTRIM', K_LOG, 'MINID', (revision + 1) .. '-0')
+redis.call('LTRIM', K_LOG, revision - tonumber(s[1]), -1)
 local left = math.max(0, tonumber(s[4]) - cost)
 redis.call('HSET', K_SESSION, 'checkpoint_revision', revision, 'log_bytes', left,
   'snapshot_log_bytes', math.max(0, tonumber(s[7] or '0') - cost))

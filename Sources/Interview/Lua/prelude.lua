@@ -7,8 +7,8 @@
 --   5 ci:{id}:gone         why a session no longer exists ("expired", "deleted"); outlives it
 --   6 ci:{id}:ops          the previous layout's capped list of op frames (removed on migration)
 --   7 ci:{id}:presence     hash connection id -> participant id
---   8 ci:{id}:log          stream: one entry per revision, id "<revision>-0", fields ops, ts,
---                          bytes, and user_id, name, color when a participant made it
+--   8 ci:{id}:log          list: the op log, one JSON entry per revision, oldest first; element i
+--                          is revision checkpoint_revision + 1 + i (see append_op)
 --   9 ci:{id}:snapshot     hash: revision, text, length, bytes, ts (the latest text written)
 --  10 ci:{id}:checkpoint   hash: the text the log starts after, and a summary of what was folded
 -- The text is never read or written by a commit: it is the snapshot plus the log entries after it,
@@ -32,16 +32,21 @@ local function scalar_len(text)
   local _, n = string.gsub(text, '[^\128-\191]', '')
   return n
 end
--- The session's scalars (never the text), or nil and the error to answer.
-local function load_session(now, allow_ended)
-  local values = redis.call('HMGET', K_SESSION, unpack(SESSION_FIELDS))
+-- What a commit needs of the session hash (a commit reads no more than this).
+local COMMIT_FIELDS = {'expires_at', 'status', 'layout', 'revision', 'length', 'bytes_raw', 'bytes_drift', 'log_bytes',
+  'snapshot_revision', 'snapshot_log_bytes', 'checkpoint_revision'}
+-- The session's scalars (never the text; `fields`, SESSION_FIELDS when nil), or nil and the
+-- error to answer.
+local function load_session(now, allow_ended, fields)
+  fields = fields or SESSION_FIELDS
+  local values = redis.call('HMGET', K_SESSION, unpack(fields))
   if not values[1] then
     local gone = redis.call('GET', K_GONE)
     if gone then return nil, redis.error_reply('GONE ' .. gone) end
     return nil, redis.error_reply('NOTFOUND')
   end
   local s = {}
-  for i, field in ipairs(SESSION_FIELDS) do s[field] = values[i] or nil end
+  for i = 1, #fields do s[fields[i]] = values[i] or nil end
   if tonumber(s.expires_at) <= now then return nil, redis.error_reply('GONE expired') end
   if s.status == 'completed' and not allow_ended then return nil, redis.error_reply('GONE ended') end
   return s
@@ -126,32 +131,32 @@ local function add_participant(p, expires)
   redis.call('PEXPIREAT', K_PARTICIPANTS, expires)
   redis.call('PEXPIREAT', K_TOKENS, expires)
 end
--- What one log entry counts against the session's log cap (LogEntry.cost in Swift: the same sum).
-local function entry_cost(ops_json, user_id, name, color)
-  return #ops_json + #user_id + #name + #color + 48
+-- Log entries after revision `after` up to `last` (inclusive, nil for the newest), oldest first.
+-- Element i of the log is revision checkpoint_revision + 1 + i.
+local function log_range(s, after, last)
+  local offset = tonumber(s.checkpoint_revision) + 1
+  local stop = last and (last - offset) or -1
+  return redis.call('LRANGE', K_LOG, after + 1 - offset, stop)
 end
--- Appends the next revision to the log and publishes it; the text is not touched.
+-- Appends the next revision to the log and publishes it; the text is not touched. An entry is
+-- {"revision", "ops", "user_id", "name", "color" (when a participant made it), "ts" (Redis TIME,
+-- ms), "bytes" (the byte bound after it)}: the op message's data plus the time and the bound, and
+-- it counts its length against the log cap.
 -- ops_json spans the whole document (its trailing retain written out), as later ops made at this
 -- revision transform against it length for length. author: {id, name, color} or nil.
 -- Returns the revision and whether a new snapshot and a fold of the log are due.
 local function append_op(s, ops_json, length, bytes_raw, author, exclude, now, bounds)
   local revision = tonumber(s.revision) + 1
-  local user_id, name, color = '', '', ''
-  if author then user_id, name, color = author.id, author.name, author.color end
-  if user_id ~= '' then
-    redis.call('XADD', K_LOG, revision .. '-0', 'ops', ops_json, 'ts', now, 'bytes', bytes_raw,
-      'user_id', user_id, 'name', name, 'color', color)
-  else
-    redis.call('XADD', K_LOG, revision .. '-0', 'ops', ops_json, 'ts', now, 'bytes', bytes_raw)
+  local data = '{"revision":' .. revision .. ',"ops":' .. ops_json
+  if author then
+    data = data .. ',"user_id":' .. cjson.encode(author.id) .. ',"name":' .. cjson.encode(author.name) .. ',"color":' .. cjson.encode(author.color)
   end
-  local log_bytes = tonumber(s.log_bytes) + entry_cost(ops_json, user_id, name, color)
+  local entry = data .. ',"ts":' .. now .. ',"bytes":' .. bytes_raw .. '}'
+  redis.call('RPUSH', K_LOG, entry)
+  local log_bytes = tonumber(s.log_bytes) + #entry
   redis.call('HSET', K_SESSION, 'revision', revision, 'length', length, 'bytes_raw', bytes_raw,
     'log_bytes', log_bytes, 'updated_at', now)
   if revision == tonumber(s.checkpoint_revision) + 1 then redis.call('PEXPIREAT', K_LOG, tonumber(s.expires_at)) end
-  local data = '{"revision":' .. revision .. ',"ops":' .. ops_json
-  if user_id ~= '' then
-    data = data .. ',"user_id":' .. cjson.encode(user_id) .. ',"name":' .. cjson.encode(name) .. ',"color":' .. cjson.encode(color)
-  end
   publish(exclude, revision, frame('op', data .. '}', now))
   s.revision = tostring(revision)
   -- Due once when a bound is crossed, then again every 8 revisions while it stays crossed (a
@@ -159,7 +164,7 @@ local function append_op(s, ops_json, length, bytes_raw, author, exclude, now, b
   local since = revision - tonumber(s.snapshot_revision)
   local since_bytes = log_bytes - tonumber(s.snapshot_log_bytes or '0')
   local snapshot_due = (since >= bounds.snapshot_ops or since_bytes >= bounds.snapshot_bytes) and
-    (since == bounds.snapshot_ops or since % 8 == 0 or since_bytes - entry_cost(ops_json, user_id, name, color) < bounds.snapshot_bytes)
+    (since == bounds.snapshot_ops or since % 8 == 0 or since_bytes - #entry < bounds.snapshot_bytes)
   local fold_due = log_bytes > bounds.log_bytes and revision % 8 == 0
   return revision, snapshot_due and 1 or 0, fold_due and 1 or 0
 end

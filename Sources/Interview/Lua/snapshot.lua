@@ -6,16 +6,11 @@ local s = redis.call('HMGET', K_SESSION, 'revision', 'snapshot_revision', 'layou
 if not s[1] or s[3] ~= LAYOUT then return 0 end
 local revision = tonumber(ARGV[1])
 if revision <= tonumber(s[2]) or revision > tonumber(s[1]) then return 0 end
-local entry = redis.call('XRANGE', K_LOG, revision .. '-0', revision .. '-0')
-if entry[1] then
-  local fields = entry[1][2]
-  for i = 1, #fields, 2 do
-    if fields[i] == 'bytes' then
-      local drift = tonumber(fields[i + 1]) - tonumber(ARGV[4])
-      if drift > tonumber(s[4]) then redis.call('HSET', K_SESSION, 'bytes_drift', drift) end
-      break
-    end
-  end
+local cp = redis.call('HGET', K_SESSION, 'checkpoint_revision')
+local entry = redis.call('LINDEX', K_LOG, revision - tonumber(cp) - 1)
+if entry then
+  local drift = tonumber(cjson.decode(entry).bytes) - tonumber(ARGV[4])
+  if drift > tonumber(s[4]) then redis.call('HSET', K_SESSION, 'bytes_drift', drift) end
 end
 redis.call('HSET', K_SNAPSHOT, 'revision', revision, 'text', ARGV[2], 'length', ARGV[3], 'bytes', ARGV[4], 'ts', now_ms())
 redis.call('PEXPIREAT', K_SNAPSHOT, tonumber(s[6]))
