@@ -88,51 +88,55 @@ public final class Playback {
         }
     }
 
-    private func read(_ id: String, _ access: Access, after: Int, limit: Int,
+    private func read(_ id: String, _ access: Access, after: Int, limit: Int, attempt: Int = 1,
                       _ completion: @escaping (Result<TimelinePage, InterviewError>) -> Void) {
-        // Past the head there is nothing to read (and `after + 1` below cannot overflow).
+        // Past the head there is nothing to read.
         guard after < access.head else { return completion(.success(TimelinePage(revision: access.head, events: [], nextAfterRevision: nil))) }
         let keys = SessionKeys(id)
-        let commands: [[String]] = [
-            ["HGETALL", keys.checkpoint],
-            ["XRANGE", keys.log, "\(after + 1)-0", "+", "COUNT", String(limit + 1)],
-            ["LRANGE", keys.history, "0", "-1"],
-            ["LRANGE", ExecutionKeys.session(id), "0", String(executionHistoryLimit - 1)],
-        ]
-        redis.pipeline(commands) { [self] result in
+        // The log script, not LRANGE: entries are indexed from the checkpoint, which it reads with them.
+        redis.pipeline([.command(["HGETALL", keys.checkpoint]), .command(["LRANGE", keys.history, "0", "-1"]),
+                        .command(["LRANGE", ExecutionKeys.session(id), "0", String(executionHistoryLimit - 1)]),
+                        .script(Scripts.log, keys: keys.all, arguments: Scripts.logArguments(after: after, limit: limit + 1))]) { [self] result in
+            let replies: [RedisValue]
             switch result {
-            case .failure(let error):
-                completion(.failure(translate(error, session: id)))
-            case .success(let replies):
-                var checkpoint: TimelineCheckpoint?
-                let fields = pairs(replies[0].array ?? [])
-                if let revision = fields["revision"].flatMap({ Int($0) }) {
-                    var summary: [(key: String, value: JSON)] = []
-                    if let reason = fields["reason"] { summary.append((key: "reason", value: .string(reason))) }
-                    for name in ["first_at", "through_at", "folded_bytes"] {
-                        if let value = fields[name].flatMap({ Int($0) }) { summary.append((key: name, value: .integer(value))) }
-                    }
-                    if let authors = fields["authors"].flatMap({ try? JSON.parse($0) }) { summary.append((key: "authors", value: authors)) }
-                    checkpoint = TimelineCheckpoint(revision: revision, text: fields["text"] ?? "", timestamp: fields["ts"].flatMap { Int($0) } ?? 0,
-                                                    foldedOps: fields["folded_ops"].flatMap { Int($0) } ?? 0, summary: summary)
-                } else if access.layout == nil {
-                    // A session of the previous layout, not written since: its text is all there is.
-                    checkpoint = TimelineCheckpoint(revision: access.head, text: access.legacyText ?? "", timestamp: 0, foldedOps: access.head)
-                }
-                let ops = (replies[1].array ?? []).compactMap(LogEntry.init).map { entry in
-                    TimelineOp(revision: entry.revision, ops: (try? JSON.parse(entry.ops)) ?? .array([]),
-                               userID: entry.userID, timestamp: Int(entry.timestamp))
-                }
-                let history = (replies[2].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) }.flatMap(Timeline.event(history:)) }
-                let jobIDs = (replies[3].array ?? []).compactMap(\.text)
-                runs(jobIDs) { result in
-                    completion(result.map { runs in
-                        Timeline.page(after: after, limit: limit, head: access.head, ops: ops, others: history + runs,
-                                      checkpoint: checkpoint)
-                    })
-                }
+            case .failure(let error): return completion(.failure(translate(error, session: id)))
+            case .success(let values): replies = values
+            }
+            let logged = replies[3].array ?? []
+            let checkpoint = Self.checkpoint(pairs(replies[0].array ?? []), access)
+            // A fold between the reads moves the checkpoint: read again rather than show a gap.
+            if access.layout != nil, let logCheckpoint = logged.first?.integer, logCheckpoint != checkpoint?.revision ?? 0 {
+                guard attempt < 3 else { return completion(.failure(InterviewError(.unavailable, "the op log is being folded; retry shortly"))) }
+                return read(id, access, after: after, limit: limit, attempt: attempt + 1, completion)
+            }
+            let ops = logged.dropFirst().compactMap(LogEntry.init).map { entry in
+                TimelineOp(revision: entry.revision, ops: entry.ops, userID: entry.userID, timestamp: Int(entry.timestamp))
+            }
+            let history = (replies[1].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) }.flatMap(Timeline.event(history:)) }
+            let jobIDs = (replies[2].array ?? []).compactMap(\.text)
+            runs(jobIDs) { result in
+                completion(result.map { runs in
+                    Timeline.page(after: after, limit: limit, head: access.head, ops: ops, others: history + runs, checkpoint: checkpoint)
+                })
             }
         }
+    }
+
+    /// The checkpoint hash as the timeline shows it; a session of the previous layout, not
+    /// written since, has its current text as its only checkpoint.
+    private static func checkpoint(_ fields: [String: String], _ access: Access) -> TimelineCheckpoint? {
+        guard let revision = fields["revision"].flatMap({ Int($0) }) else {
+            guard access.layout == nil else { return nil }
+            return TimelineCheckpoint(revision: access.head, text: access.legacyText ?? "", timestamp: 0, foldedOps: access.head)
+        }
+        var summary: [(key: String, value: JSON)] = []
+        if let reason = fields["reason"] { summary.append((key: "reason", value: .string(reason))) }
+        for name in ["first_at", "through_at", "folded_bytes"] {
+            if let value = fields[name].flatMap({ Int($0) }) { summary.append((key: name, value: .integer(value))) }
+        }
+        if let authors = fields["authors"].flatMap({ try? JSON.parse($0) }) { summary.append((key: "authors", value: authors)) }
+        return TimelineCheckpoint(revision: revision, text: fields["text"] ?? "", timestamp: fields["ts"].flatMap { Int($0) } ?? 0,
+                                  foldedOps: fields["folded_ops"].flatMap { Int($0) } ?? 0, summary: summary)
     }
 
     /// The session's runs as timeline events (the code that ran, the status, the output as stored);
@@ -176,7 +180,9 @@ public final class Playback {
                     document = result
                     done()
                 }
-                redis.pipeline([["XRANGE", keys.log, "\(revision)-0", "\(revision)-0"], ["LRANGE", keys.history, "0", "-1"]]) { result in
+                // When revision N was made (its log entry; none at the checkpoint itself), and the history for the language then.
+                redis.pipeline([.script(Scripts.log, keys: keys.all, arguments: Scripts.logArguments(after: max(revision - 1, 0), limit: 1)),
+                                .command(["LRANGE", keys.history, "0", "-1"])]) { result in
                     context = result
                     done()
                 }
@@ -198,7 +204,7 @@ public final class Playback {
                                            + "revision \(text.revision) (older history was folded into a checkpoint)", field: "revision"))
         }
         let history = (replies[1].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) } }
-        let made = (replies[0].array ?? []).first.flatMap(LogEntry.init).map { Int($0.timestamp) }
+        let made = (replies[0].array ?? []).dropFirst().first.flatMap(LogEntry.init).flatMap { $0.revision == revision ? Int($0.timestamp) : nil }
             ?? history.first { $0["type"]?.stringValue == "created" }?["at"]?.intValue ?? 0
         // The language then: the last language set at or before that time.
         var language = "python"

@@ -1,12 +1,25 @@
-/// Several plain commands sent back to back (hiredis writes them in one go) and answered
-/// together: the replies in the commands' order, or the first failure. For reads that need no
-/// atomicity, where a script would only copy.
+/// One request of a pipeline: a plain command, or a script (EVALSHA, with `run`'s fallback).
+public enum RedisRequest {
+    case command([String])
+    case script(RedisScript, keys: [String], arguments: [String])
+}
+
+/// Several requests sent back to back (hiredis writes them in one go) and answered together:
+/// the replies in the requests' order, or the first failure. For reads that need no atomicity
+/// across the requests, where one script would only copy.
 extension RedisConnection {
     public func pipeline(_ commands: [[String]], _ completion: @escaping (Result<[RedisValue], RedisError>) -> Void) {
-        guard !commands.isEmpty else { return completion(.success([])) }
-        let round = PipelineRound(count: commands.count, completion)
-        for (index, command) in commands.enumerated() {
-            send(command) { result in round.record(index, result) }
+        pipeline(commands.map(RedisRequest.command), completion)
+    }
+
+    public func pipeline(_ requests: [RedisRequest], _ completion: @escaping (Result<[RedisValue], RedisError>) -> Void) {
+        guard !requests.isEmpty else { return completion(.success([])) }
+        let round = PipelineRound(count: requests.count, completion)
+        for (index, request) in requests.enumerated() {
+            switch request {
+            case .command(let command): send(command) { result in round.record(index, result) }
+            case .script(let script, let keys, let arguments): run(script, keys: keys, arguments: arguments) { result in round.record(index, result) }
+            }
         }
     }
 }

@@ -29,7 +29,9 @@ if ARGV[2] ~= '' then
   local bound = after + tonumber(ARGV[2])
   if not last or bound < last then last = bound end
 end
-local entries = log_range(s, after, last)
+local entries = {}
+-- (an empty range asked as such: LRANGE's stop -1 would mean the whole log)
+if not last or last > after then entries = log_range(s, after, last) end
 table.insert(entries, 1, base[2])
 table.insert(entries, 1, base[1])
 table.insert(entries, 1, LAYOUT)
