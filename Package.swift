@@ -36,7 +36,31 @@ let package = Package(
                                               .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
         // Domain: sessions, participants, documents, languages, and their Lua scripts.
-        .target(name: "Interview", dependencies: ["Redis", "JSON", "CCrypto"], swiftSettings: swiftSettings),
+        // Its Redis scripts are the .lua files in Sources/Interview/Lua, embedded in the binary.
+        .target(name: "Interview", dependencies: ["Redis", "JSON", "CCrypto"],
+                resources: [
+                               .embedInCode("Lua/available_languages.lua"),
+                               .embedInCode("Lua/commit.lua"),
+                               .embedInCode("Lua/connect.lua"),
+                               .embedInCode("Lua/create.lua"),
+                               .embedInCode("Lua/delete.lua"),
+                               .embedInCode("Lua/disconnect.lua"),
+                               .embedInCode("Lua/document.lua"),
+                               .embedInCode("Lua/drop_gateway.lua"),
+                               .embedInCode("Lua/fold.lua"),
+                               .embedInCode("Lua/forget_gateway.lua"),
+                               .embedInCode("Lua/gateway_heartbeat.lua"),
+                               .embedInCode("Lua/history.lua"),
+                               .embedInCode("Lua/join.lua"),
+                               .embedInCode("Lua/leave.lua"),
+                               .embedInCode("Lua/log.lua"),
+                               .embedInCode("Lua/participant_for_token.lua"),
+                               .embedInCode("Lua/prelude.lua"),
+                               .embedInCode("Lua/save_code.lua"),
+                               .embedInCode("Lua/snapshot.lua"),
+                               .embedInCode("Lua/update.lua"),
+                ],
+                swiftSettings: swiftSettings),
         // Gateway: routes, problems, OpenAPI document, configuration.
         .target(name: "Gateway", dependencies: ["Transport", "Redis", "Interview", "JSON",
                                                 .product(name: "Logging", package: "swift-log")],
@@ -61,6 +85,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "InterviewTests", dependencies: ["Interview", "JSON"]),
         // The integration suites' shared harness: real redis-server and codeinterview processes,
         // a raw HTTP client.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -278,6 +278,55 @@ history = {
     },
 }
 
+timeline_event = {
+    "type": "object",
+    "description": "One event of the timeline. `op`: a committed operation exactly as committed (over the whole "
+                   "document, so applying the ops in order to the text at the page's start rebuilds every revision). "
+                   "`checkpoint` (first page only, where the oldest ops were folded): the text at `revision`, from "
+                   "which the ops after it apply. `execution`: a run (who ran what, its status and output as "
+                   "stored). The others are the history's events (`created`, `joined`, `left`, `code_saved`, "
+                   "`language_changed`, `ended`). Every event carries `timestamp`; `revision` is the document's "
+                   "revision when it happened (the op's own for `op`; null for events before a checkpoint).",
+    "required": ["type", "timestamp"],
+    "properties": {
+        "type": {"type": "string", "enum": ["op", "checkpoint", "execution", "created", "joined", "left", "code_saved",
+                                            "language_changed", "ended"]},
+        "timestamp": ms(),
+        "revision": {"type": ["integer", "null"], "minimum": 0},
+        "ops": {"type": "array", "items": {"type": ["integer", "string"]},
+                "description": "`op`: ot.js-style components (n>0 retain, n<0 delete, string insert), in Unicode scalars."},
+        "user_id": {"type": ["string", "null"], "description": "Who made the op, joined, left, ran... (null: the host "
+                                                               "through the REST API, or nobody)."},
+        "name": {"type": ["string", "null"]},
+        "text": {"type": "string", "description": "`checkpoint`: the text at its revision."},
+        "folded_ops": {"type": "integer", "minimum": 0, "description": "`checkpoint`: how many ops were folded into it."},
+        "language": sref("LanguageId"),
+        "execution_id": {"type": "string", "description": "`execution`: the job id (`GET /executions/{job_id}`)."},
+        "code": {"type": "string", "description": "`execution`: the code that ran."},
+        "state": {"type": "string", "enum": ["queued", "running", "done"]},
+        "status": {"type": ["string", "null"], "description": "`execution`: the result's status (null until done)."},
+        "stdout": {"type": "string"}, "stderr": {"type": "string"},
+        "compile_output": {"type": ["string", "null"]},
+        "exit_code": {"type": ["integer", "null"]},
+    },
+}
+
+timeline = {
+    "type": "object",
+    "required": ["revision", "events", "next_after_revision"],
+    "properties": {
+        "revision": {"type": "integer", "minimum": 0, "description": "The session's current revision."},
+        "events": {"type": "array", "items": sref("TimelineEvent"),
+                   "description": "Oldest first: the ops of the page's revisions, each followed by the events of the "
+                                  "document it made. At most `limit`, except that one revision's events are never "
+                                  "split."},
+        "next_after_revision": {"type": ["integer", "null"],
+                                "description": "The `after_revision` of the next page; null on the last."},
+        "participants": {"type": "array", "items": sref("Participant"),
+                         "description": "Everyone who took part (names and colors of the events' `user_id`s)."},
+    },
+}
+
 language = {
     "type": "object",
     "required": ["id", "name", "version", "extension", "available"],
@@ -355,6 +404,8 @@ schemas = {
     "Code": code,
     "SaveCodeRequest": save_code_req,
     "HistoryEvent": history_event,
+    "TimelineEvent": timeline_event,
+    "Timeline": timeline,
     "History": history,
     "Language": language,
     "LanguageList": language_list,
@@ -415,6 +466,18 @@ parameters = {
     "HistoryLimit": {"name": "limit", "in": "query", "required": False,
                      "description": "At most this many events (the newest); a positive integer, else 422.",
                      "schema": {"type": "integer", "minimum": 1}},
+    "AfterRevision": {"name": "after_revision", "in": "query", "required": False,
+                      "description": "The page after this revision (default 0: from the start); the previous page's "
+                                     "`next_after_revision`. A non-negative integer, else 422.",
+                      "schema": {"type": "integer", "minimum": 0, "default": 0}},
+    "TimelineLimit": {"name": "limit", "in": "query", "required": False,
+                      "description": "Events per page: 1 to 5000 (default 500), else 422.",
+                      "schema": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 500}},
+    "CodeRevision": {"name": "revision", "in": "query", "required": False,
+                     "description": "The text at this revision instead of the current one: for interviewers (the host "
+                                    "token or an interviewer's participant token; 401 without, 403 with another). "
+                                    "404 past the current revision or before the op log's checkpoint.",
+                     "schema": {"type": "integer", "minimum": 0}},
     "SinceRevision": {"name": "since_revision", "in": "query", "required": False,
                       "description": "Also answer `ops`: the operations committed after this revision that the op log "
                                      "still holds (the last 1000 by default).",
@@ -497,8 +560,11 @@ route("/sessions/{id}/users/{user_id}", "delete", "removeParticipant", "Remove a
       {"204": ok("The participant was removed.")}, [401, 403, 404, 410, 503],
       description="Needs that participant's own token or the session's host token (401 without a token, 403 with "
                   "another token). 404 for an unknown session or user.", security=BEARER)
-route("/sessions/{id}/code", "get", "getCode", "Get the session's code", "code",
-      {"200": ok("The current code.", "Code")}, [404, 410, 503])
+route("/sessions/{id}/code", "get", "getCode", "Get the session's code (now, or at a revision)", "code",
+      {"200": ok("The current code, or with `revision` the text at that revision.", "Code")}, [401, 403, 404, 410, 422, 503],
+      description="The current code needs no token. With `revision`, the text at that revision, rebuilt from the op "
+                  "log, for the session's interviewers only (session playback: jump straight to a point).",
+      query=[ref("parameters", "CodeRevision")], security=OPT_BEARER)
 route("/sessions/{id}/code", "post", "saveCode", "Save the session's code", "code",
       {"200": ok("The saved code.", "Code")}, [400, 404, 410, 413, 415, 422, 503],
       description="Saves the code (and optionally changes the language); each save increments `revision` by 1. "
@@ -511,6 +577,16 @@ route("/sessions/{id}/history", "get", "getHistory", "Get the session's event hi
                   "also the operations committed after that revision (from the capped op log): a REST client's "
                   "catch-up, the same operations the WebSocket's `missed_ops` carries.",
       query=[ref("parameters", "HistoryLimit"), ref("parameters", "SinceRevision")])
+route("/sessions/{id}/timeline", "get", "getTimeline", "Replay the session: its timeline, page by page", "sessions",
+      {"200": ok("One page of the timeline, oldest first.", "Timeline")}, [401, 403, 404, 410, 422, 503],
+      description="Session playback, for the session's interviewers (the host token or an interviewer's participant "
+                  "token; 401 without a token, 403 for a candidate's or another session's). Every committed op with "
+                  "its author and time, and among them the joins, leaves, language changes, saves, runs and the end. "
+                  "Pages are cut by revision: ask again with `after_revision` = `next_after_revision` until it is "
+                  "null. Where the op log's oldest ops were folded into a checkpoint (the op log is bounded in "
+                  "bytes per session), the first page says so with a `checkpoint` event and starts from it. "
+                  "Available while the session's data lives (its TTL), ended or not.",
+      query=[ref("parameters", "AfterRevision"), ref("parameters", "TimelineLimit")], security=BEARER)
 route("/languages", "get", "listLanguages", "List languages", "languages",
       {"200": ok("The supported languages; `available` tells whether a live runner offers each now.", "LanguageList")},
       [503])
@@ -851,6 +927,9 @@ for path, op_id, summary, desc, success in (
      "has no web root (see `--web-root`).", PAGE),
     ("/s/{id}", "getWebClientSession", "A session's shareable link",
      "The same page as `/`, which joins the session in the path (the `join_url` of a session).", PAGE),
+    ("/s/{id}/replay", "getWebClientReplay", "A session's replay",
+     "The same page as `/`, showing the Replay view of the session in the path: for its interviewers, who watch the "
+     "code being written (the page reads `GET /sessions/{id}/timeline`).", PAGE),
     ("/static/{path}", "getWebClientFile", "A file of the web client",
      "A file from the web client's folder (`--web-root`), with its Content-Type.",
      {"200": ok("The file.", ctype="*/*", schema={"type": "string", "format": "binary"}, hdrs=FILE_HEADERS),

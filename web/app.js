@@ -11,9 +11,9 @@
 // text (textContent, new Option), never as HTML.
 
 import { OTClient, RevisionOrder, TextOperation, UndoManager, scalarCount, transformPosition, utf16Index } from "./ot.js";
+import { showReplay } from "./replay.js";
+import { $, api, el, safeColor, setConnection, showNotice, showView, storage, translucent } from "./common.js";
 
-const API = "/api/v1";
-const $ = (id) => document.getElementById(id);
 const CodeMirror = window.CodeMirror;
 
 const MODES = {
@@ -30,95 +30,6 @@ const FALLBACK_LANGUAGES = [
   ["python", "Python"], ["javascript", "JavaScript (Node.js)"], ["typescript", "TypeScript"], ["c", "C"],
   ["cpp", "C++"], ["java", "Java"], ["go", "Go"], ["ruby", "Ruby"],
 ].map(([id, name]) => ({ id, name, available: null }));
-
-// ---- Small helpers ---------------------------------------------------------------------------
-
-class ApiError extends Error {
-  constructor(status, problem) {
-    super((problem && (problem.detail || problem.title)) || `HTTP ${status}`);
-    this.status = status;
-    this.problem = problem || {};
-  }
-}
-
-async function api(method, path, body, token) {
-  const headers = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (token) headers.Authorization = `Bearer ${token}`;
-  let response;
-  try {
-    response = await fetch(API + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch (error) {
-    throw new ApiError(0, { detail: `the server cannot be reached (${error.message})` });
-  }
-  let data = null;
-  const text = await response.text();
-  if (text) {
-    try { data = JSON.parse(text); } catch { data = null; }
-  }
-  if (!response.ok) throw new ApiError(response.status, data);
-  return data;
-}
-
-function safeColor(color) {
-  return typeof color === "string" && /^#[0-9a-fA-F]{3,8}$/.test(color) ? color : "#8892a6";
-}
-
-function translucent(color, alpha) {
-  const hex = safeColor(color).slice(1);
-  const full = hex.length === 3 ? hex.split("").map((c) => c + c).join("") : hex.slice(0, 6);
-  const n = parseInt(full, 16);
-  return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
-const storage = {
-  key: (id) => `codeinterview:session:${id}`,
-  load(id) {
-    try { return JSON.parse(localStorage.getItem(this.key(id)) || "null"); } catch { return null; }
-  },
-  save(id, value) {
-    try { localStorage.setItem(this.key(id), JSON.stringify(value)); } catch { /* private mode: no rejoin after reload */ }
-  },
-  clear(id) {
-    try { localStorage.removeItem(this.key(id)); } catch { /* ignore */ }
-  },
-  lastName() {
-    try { return localStorage.getItem("codeinterview:name") || ""; } catch { return ""; }
-  },
-  rememberName(name) {
-    try { localStorage.setItem("codeinterview:name", name); } catch { /* ignore */ }
-  },
-};
-
-let noticeTimer = null;
-function showNotice(text, { error = false, timeout = 6000 } = {}) {
-  const box = $("notice");
-  box.textContent = text;
-  box.classList.toggle("error", error);
-  box.hidden = false;
-  clearTimeout(noticeTimer);
-  if (timeout) noticeTimer = setTimeout(() => { box.hidden = true; }, timeout);
-}
-
-function showView(name) {
-  document.body.dataset.view = name;
-  $("landing-view").hidden = name !== "landing";
-  $("join-view").hidden = name !== "join";
-  $("session-view").hidden = name !== "session";
-}
-
-function setConnection(state, text, detail = "") {
-  document.body.dataset.connection = state;
-  $("connection").textContent = text;
-  $("reconnecting-detail").textContent = detail;
-}
 
 // ---- Languages -------------------------------------------------------------------------------
 
@@ -345,6 +256,8 @@ class Interview {
 
   remoteCursor(data) {
     if (!this.me || data.user_id === this.me.id) return;
+    // An earlier frontend's line/column cursor without a position the server could compute.
+    if (!Number.isInteger(data.position)) return;
     const revision = Number.isInteger(data.revision) ? data.revision : this.client.revision;
     const head = this.client.localPosition(data.position, revision);
     const anchor = data.selection ? this.client.localPosition(data.selection.anchor, revision) : head;
@@ -805,6 +718,10 @@ class Interview {
     const host = this.credentials?.host_token;
     $("copy-host-link").hidden = !host;
     $("end-session").hidden = !host;
+    // Interviewers (the host, or anyone who joined with the host key) may replay the session.
+    const interviewer = host || this.me?.role === "interviewer";
+    $("replay-link").hidden = !interviewer;
+    $("replay-link").href = `/s/${encodeURIComponent(this.id)}/replay${location.search}`;
   }
 
   setUpControls() {
@@ -1048,8 +965,8 @@ let hostTokenFromLink = null;
 let interview = null;
 
 function sessionIDFromPath() {
-  const match = location.pathname.match(/^\/s\/([A-Za-z0-9_-]{1,64})\/?$/);
-  return match ? match[1] : null;
+  const match = location.pathname.match(/^\/s\/([A-Za-z0-9_-]{1,64})(\/replay)?\/?$/);
+  return match ? { id: match[1], replay: Boolean(match[2]) } : null;
 }
 
 async function showLanding() {
@@ -1149,8 +1066,9 @@ function route() {
     // Keep the key out of the address bar (and out of links copied from it).
     history.replaceState(null, "", location.pathname + location.search);
   }
-  const id = sessionIDFromPath();
-  if (id) openSession(id);
+  const path = sessionIDFromPath();
+  if (path?.replay) showReplay(path.id, hostTokenFromLink);
+  else if (path) openSession(path.id);
   else showLanding();
 }
 

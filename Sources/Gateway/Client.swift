@@ -2,7 +2,7 @@ import Interview
 import JSON
 import Transport
 
-/// One WebSocket client of a session on this gateway.
+/// One WebSocket client of a session on this collaboration.
 ///
 /// Life: connected (waiting for `join`) -> joining (room subscribed, state being read; channel
 /// messages are buffered) -> joined (welcome sent, buffered messages newer than it flushed).
@@ -13,11 +13,14 @@ final class Client: WebSocketDelegate {
     enum Flavor { case current, legacy }
 
     let socket: WebSocketConnection
-    unowned let gateway: Gateway
+    unowned let collaboration: Collaboration
     let sessionID: String
     let connectionID: String
     let joinURL: String
-    let connectedAt: UInt64
+    /// When the connection opened, or when its last join was refused (the join deadline restarts).
+    private(set) var connectedAt: UInt64
+    /// The id an earlier frontend gave itself (`client_id` in join_session), echoed back.
+    private var clientID: String?
     private(set) var phase = Phase.connected
     private(set) var flavor = Flavor.current
     private(set) var participant: Participant?
@@ -39,15 +42,15 @@ final class Client: WebSocketDelegate {
     private var messages: MessageBucket
     private var cursors: MessageBucket
 
-    init(socket: WebSocketConnection, gateway: Gateway, sessionID: String, connectionID: String, joinURL: String) {
+    init(socket: WebSocketConnection, collaboration: Collaboration, sessionID: String, connectionID: String, joinURL: String) {
         self.socket = socket
         self.joinURL = joinURL
-        self.gateway = gateway
+        self.collaboration = collaboration
         self.sessionID = sessionID
         self.connectionID = connectionID
-        connectedAt = gateway.loop.now
-        messages = MessageBucket(rule: gateway.configuration.protection.webSocketMessages)
-        cursors = MessageBucket(rule: gateway.configuration.protection.webSocketCursors)
+        connectedAt = collaboration.loop.now
+        messages = MessageBucket(rule: collaboration.configuration.protection.webSocketMessages)
+        cursors = MessageBucket(rule: collaboration.configuration.protection.webSocketCursors)
     }
 
     var isAwaitingJoin: Bool { phase == .connected }
@@ -130,8 +133,8 @@ final class Client: WebSocketDelegate {
     // MARK: Receiving
 
     func webSocket(_ socket: WebSocketConnection, didReceiveText text: UnsafeRawBufferPointer) {
-        let protection = gateway.configuration.protection
-        if protection.rateLimitsEnabled && !messages.take(now: gateway.loop.now) {
+        let protection = collaboration.configuration.protection
+        if protection.rateLimitsEnabled && !messages.take(now: collaboration.loop.now) {
             return refuseForRate(messages)
         }
         let message: JSON
@@ -160,7 +163,7 @@ final class Client: WebSocketDelegate {
             case "op": submitOp(data, request: type)
             case "code-update", "code_update": replaceText(data, request: type, author: participant)
             case "cursor-position", "cursor_position", "cursor-update":
-                if protection.rateLimitsEnabled && !cursors.take(now: gateway.loop.now) { return refuseForRate(cursors) }
+                if protection.rateLimitsEnabled && !cursors.take(now: collaboration.loop.now) { return refuseForRate(cursors) }
                 cursor(data, request: type, author: participant)
             case "language-change", "language_change": changeLanguage(data, request: type, author: participant)
             case "leave": leave()
@@ -173,11 +176,11 @@ final class Client: WebSocketDelegate {
     func webSocketDidClose(_ socket: WebSocketConnection, code: UInt16) {
         let wasJoined = phase == .joined || phase == .joining
         phase = .gone
-        gateway.clientClosed(self)
+        collaboration.clientClosed(self)
         if wasJoined {
             room?.remove(self)
-            gateway.sessions.disconnect(sessionID, connection: connectionID)
-            if let room, room.isEmpty { gateway.closeRoom(room) }
+            collaboration.sessions.disconnect(sessionID, connection: connectionID)
+            if let room, room.isEmpty { collaboration.closeRoom(room) }
         }
         room = nil
         buffered = []
@@ -186,7 +189,7 @@ final class Client: WebSocketDelegate {
 
     /// A message over the connection's rate: an error, and after 20 in a row the connection goes.
     private func refuseForRate(_ bucket: MessageBucket) {
-        gateway.counters.rateLimitedMessages += 1
+        collaboration.counters.rateLimitedMessages += 1
         if bucket.refusals >= 20 {
             sendError("rate_limited", "too many messages; closing")
             socket.close(code: 1008, reason: "message rate exceeded")
@@ -203,13 +206,19 @@ final class Client: WebSocketDelegate {
             guard let number = value.intValue, number >= 0 else { return sendError("invalid", "revision must be a non-negative integer", about: request) }
             since = number
         }
+        if let value = data["client_id"], !value.isNull {
+            guard let text = value.stringValue, (1...128).contains(text.utf8.count) else {
+                return sendError("invalid", "client_id must be a string of 1 to 128 bytes", about: request)
+            }
+            clientID = text
+        }
         let token = data["participant_token"]?.stringValue ?? data["token"]?.stringValue
         let hostToken = data["host_token"]?.stringValue
         var name: String?
         var role = Role.candidate
         if token == nil {
-            let given = data["name"]?.stringValue ?? data["user_name"]?.stringValue ?? data["username"]?.stringValue
-                ?? data["user"]?["name"]?.stringValue
+            let given = data["name"]?.stringValue ?? data["display_name"]?.stringValue ?? data["user_name"]?.stringValue
+                ?? data["username"]?.stringValue ?? data["user"]?["name"]?.stringValue
             guard let given else { return sendError("invalid", "join needs a name (or a participant_token to rejoin)", about: request) }
             do {
                 name = try Sessions.validName(given, field: "name")
@@ -222,17 +231,21 @@ final class Client: WebSocketDelegate {
             }
         }
         phase = .joining
-        let room = gateway.room(for: sessionID)
+        let room = collaboration.room(for: sessionID)
         self.room = room
         room.add(self)
         // Subscribe first, read second: nothing published in between is missed.
         room.whenReady { [weak self] ok in
             guard let self, self.phase == .joining else { return }
             guard ok else { return self.refuse(InterviewError(.unavailable, "the session store is unreachable; reconnect shortly"), request: request, code: 1013) }
-            let sessions = self.gateway.sessions
+            let sessions = self.collaboration.sessions
             let proceed: (Result<(Participant, String), InterviewError>) -> Void = { [weak self] result in
                 guard let self, self.phase == .joining else { return }
                 switch result {
+                case .failure(let error) where error.kind == .forbidden || error.kind == .unauthorized:
+                    // A join the client can correct (an interviewer without the host key, a token
+                    // of another session): say why and keep the connection, so it can join again.
+                    self.refuseJoin(error, request: request)
                 case .failure(let error): self.refuse(error, request: request, code: 1008)
                 case .success(let (participant, token)): self.goOnline(participant, token: token, since: since, request: request)
                 }
@@ -246,7 +259,7 @@ final class Client: WebSocketDelegate {
     }
 
     private func goOnline(_ participant: Participant, token: String, since: Int?, request: String) {
-        gateway.sessions.connect(sessionID, connection: connectionID, participant: participant.id, since: since) { [weak self] result in
+        collaboration.sessions.connect(sessionID, connection: connectionID, participant: participant.id, since: since) { [weak self] result in
             guard let self, self.phase == .joining else { return }
             switch result {
             case .failure(let error):
@@ -261,10 +274,11 @@ final class Client: WebSocketDelegate {
                 data.set("you", state.you.json)
                 data.set("user_id", .string(state.you.id))
                 data.set("participant_token", .string(token))
-                data.set("max_message_bytes", .integer(self.gateway.configuration.http.webSocketMaxMessageBytes))
+                data.set("max_message_bytes", .integer(self.collaboration.configuration.http.webSocketMaxMessageBytes))
                 data.set("position_unit", "unicode_scalar")
+                if let clientID = self.clientID { data.set("client_id", .string(clientID)) }
                 if let missed = state.missed {
-                    data.set("missed_ops", .array(missed.compactMap { (try? JSON.parse($0))?["data"] }))
+                    data.set("missed_ops", .array(missed.map(\.data)))
                 } else if since != nil {
                     data.set("resync", true)
                 }
@@ -277,6 +291,19 @@ final class Client: WebSocketDelegate {
                 }
             }
         }
+    }
+
+    /// Back to waiting for a join, with the join deadline restarted.
+    private func refuseJoin(_ error: InterviewError, request: String) {
+        sendError(error, about: request)
+        phase = .connected
+        connectedAt = collaboration.loop.now
+        buffered = []
+        if let room {
+            room.remove(self)
+            if room.isEmpty { collaboration.closeRoom(room) }
+        }
+        room = nil
     }
 
     private func refuse(_ error: InterviewError, request: String, code: UInt16) {
@@ -305,7 +332,7 @@ final class Client: WebSocketDelegate {
         guard !committing, phase == .joined, !pendingOps.isEmpty, let participant else { return }
         let (op, base) = pendingOps.removeFirst()
         committing = true
-        gateway.sessions.submit(sessionID, op: op, base: base, connection: connectionID, author: participant.id) { [weak self] result in
+        collaboration.sessions.submit(sessionID, op: op, base: base, connection: connectionID, author: CommitAuthor(participant)) { [weak self] result in
             guard let self else { return }
             self.committing = false
             switch result {
@@ -321,11 +348,11 @@ final class Client: WebSocketDelegate {
     private func replaceText(_ data: JSON, request: String, author: Participant) {
         guard let code = data["code"]?.stringValue else { return sendError("invalid", "\(request) needs code (a string)", about: request) }
         do {
-            _ = try gateway.sessions.validCode(code, field: "code")
+            _ = try collaboration.sessions.validCode(code, field: "code")
         } catch {
             return sendError(error, about: request)
         }
-        gateway.sessions.update(sessionID, SessionChanges(code: code), token: nil, author: author.id, connection: connectionID) { [weak self] result in
+        collaboration.sessions.update(sessionID, SessionChanges(code: code), token: nil, author: author.id, connection: connectionID) { [weak self] result in
             guard let self else { return }
             switch result {
             case .success(let session):
@@ -354,17 +381,36 @@ final class Client: WebSocketDelegate {
         } catch {
             return sendError(error, about: request)
         }
-        gateway.sessions.update(sessionID, SessionChanges(language: language), token: nil, author: author.id, connection: "") { [weak self] result in
+        collaboration.sessions.update(sessionID, SessionChanges(language: language), token: nil, author: author.id, connection: "") { [weak self] result in
             if case .failure(let error) = result { self?.sendError(error, about: request) }
         }
     }
 
     private func cursor(_ data: JSON, request: String, author: Participant) {
-        guard let position = data["position"]?.intValue, position >= 0 else {
-            return sendError("invalid", "cursor-position needs position, a non-negative integer", about: request)
+        // Earlier frontends send editor coordinates instead of a position: CodeMirror's
+        // {line, ch} and {line, column} (0-based lines), Monaco's {lineNumber, column} (1-based).
+        // They are relayed as sent; the position is added where this room knows the text.
+        var coordinates: [(key: String, value: JSON)] = []
+        var position: Int?
+        if let raw = data["position"], !raw.isNull {
+            guard let given = raw.intValue, given >= 0 else {
+                return sendError("invalid", "cursor-position needs position, a non-negative integer", about: request)
+            }
+            position = given
+        } else {
+            let shapes: [(line: String, column: String, base: Int)] = [("lineNumber", "column", 1), ("line", "ch", 0), ("line", "column", 0)]
+            guard let shape = shapes.first(where: { data[$0.line]?.intValue != nil && data[$0.column]?.intValue != nil }),
+                  let line = data[shape.line]?.intValue, let column = data[shape.column]?.intValue,
+                  line >= shape.base, column >= shape.base else {
+                return sendError("invalid", "cursor-position needs position (a non-negative integer), or {line, ch}, {line, column} "
+                                 + "or {lineNumber, column}", about: request)
+            }
+            coordinates = [(key: shape.line, value: .integer(line)), (key: shape.column, value: .integer(column))]
+            position = room?.knownText.map { Self.position(in: $0, line: line - shape.base, utf16Column: column - shape.base) }
         }
-        var out: JSON = ["user_id": .string(author.id), "name": .string(author.name), "color": .string(author.color),
-                         "position": .integer(position)]
+        var out: JSON = ["user_id": .string(author.id), "name": .string(author.name), "color": .string(author.color)]
+        if let position { out.set("position", .integer(position)) }
+        for (key, value) in coordinates { out.set(key, value) }
         if let selection = data["selection"], !selection.isNull {
             guard let anchor = (selection["anchor"] ?? selection["start"])?.intValue,
                   let head = (selection["head"] ?? selection["end"])?.intValue, anchor >= 0, head >= 0 else {
@@ -374,17 +420,36 @@ final class Client: WebSocketDelegate {
         }
         if let revision = data["revision"]?.intValue { out.set("revision", .integer(revision)) }
         let frame: JSON = ["type": "cursor-position", "data": out, "timestamp": .integer(Int(EventLoop.unixMillis()))]
-        pendingCursor = Array("\(connectionID) 0\n".utf8) + frame.bytes
-        gateway.cursorMoved(self)
+        pendingCursor = ChannelMessage(exclude: connectionID, revision: 0, frame: frame.bytes).payload
+        collaboration.cursorMoved(self)
+    }
+
+    /// The Unicode scalar offset of a line (0-based) and a column in UTF-16 code units (what
+    /// editors count), clamped to the line's end and the text's end.
+    static func position(in text: String, line: Int, utf16Column: Int) -> Int {
+        var offset = 0
+        var currentLine = 0
+        var scalars = text.unicodeScalars.makeIterator()
+        while currentLine < line, let scalar = scalars.next() {
+            offset += 1
+            if scalar == "\n" { currentLine += 1 }
+        }
+        guard currentLine == line else { return offset }
+        var units = 0
+        while units < utf16Column, let scalar = scalars.next(), scalar != "\n" {
+            units += scalar.utf16.count
+            offset += 1
+        }
+        return offset
     }
 
     private func leave() {
         guard let participant else { return }
         phase = .gone
         room?.remove(self)
-        gateway.sessions.leave(sessionID, participant: participant.id, tokenHash: tokenHash) { _ in }
+        collaboration.sessions.leave(sessionID, participant: participant.id, tokenHash: tokenHash) { _ in }
         socket.close(code: 1000, reason: "left the session")
-        if let room, room.isEmpty { gateway.closeRoom(room) }
+        if let room, room.isEmpty { collaboration.closeRoom(room) }
         room = nil
     }
 }

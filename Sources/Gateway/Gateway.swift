@@ -19,6 +19,8 @@ public final class Gateway {
     let rateLimiter: RateLimiter
     /// Code execution jobs (ExecutionRoutes.swift).
     let executions: Executions
+    /// Session playback (PlaybackRoutes.swift).
+    let playback: Playback
     private(set) var server: HTTPServer!
     private var signals: SignalWatcher?
     private var router = Router(routes: [])
@@ -28,13 +30,8 @@ public final class Gateway {
     /// This process in the node registry: the node id plus a random suffix, so a restarted
     /// gateway with the same node id is never mistaken for its dead predecessor.
     let instanceID: String
-    var rooms: [String: Room] = [:]
-    var clients: [ObjectIdentifier: Client] = [:]
-    var connectionCounter = 0
-    var cursorsWaiting: [ObjectIdentifier: Client] = [:]
-    var cursorTimer: LoopTimer?
-    var heartbeatTimer: LoopTimer?
-    var sweeping: Set<String> = []
+    /// WebSocket clients, rooms, cursors and gateway liveness (Collaboration.swift).
+    private(set) var collaboration: Collaboration!
     var counters = GatewayCounters()
     private var requestCounter = 0
     let openAPIDocument: [UInt8]
@@ -48,9 +45,15 @@ public final class Gateway {
         sessions = Sessions(redis: redis, settings: configuration.sessions)
         rateLimiter = RateLimiter(redis: redis)
         executions = Executions(redis: redis, settings: configuration.executions)
+        playback = Playback(sessions: sessions, executionHistoryLimit: configuration.executions.sessionHistoryLimit)
         openAPIDocument = try OpenAPIDocument.load()
         instanceID = "\(configuration.nodeID).\(Identifiers.participantID().dropFirst(2).prefix(8))"
         router = Router(routes: routes())
+        collaboration = Collaboration(loop: loop, configuration: configuration, sessions: sessions, subscriber: subscriber,
+                                      redis: redis, instanceID: instanceID, startedAtMillis: startedAtMillis, logger: logger,
+                                      serverLoad: { [unowned self] in
+                                          (self.server.boundPort, self.server.connectionCount, self.server.webSocketCount)
+                                      })
         server = HTTPServer(loop: loop, configuration: configuration.http, logger: logger,
                             errorBody: { [unowned self] status, detail, path in
                                 var response = Problem(status, detail).response(path: path)
@@ -65,12 +68,7 @@ public final class Gateway {
         try server.start()
         redis.start()
         subscriber.start()
-        subscriber.onStateChange = { [unowned self] up in
-            if up { for room in self.rooms.values { room.catchUp() } }
-        }
-        // Register as soon as Redis is there, not only on the next tick.
-        redis.onStateChange = { [unowned self] up in if up { self.heartbeat() } }
-        startHeartbeat()
+        collaboration.start()
         signals = SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT]) { [unowned self] signum in self.stop(signum) }
         logger.info("gateway \(configuration.nodeID) listening on \(configuration.http.host):\(server.boundPort), Redis at \(configuration.redis)")
         loop.run()
@@ -85,8 +83,7 @@ public final class Gateway {
         stopping = true
         logger.info("signal \(signum): no new connections; finishing \(server.connectionCount) open one(s)")
         server.stop { [unowned self] in
-            self.heartbeatTimer?.close()
-            self.cursorTimer?.close()
+            self.collaboration.stop()
             // Leave the node registry before closing Redis: status shows this gateway gone at once.
             self.sessions.deregister(instance: self.instanceID) { [unowned self] in
                 self.subscriber.close { [unowned self] in

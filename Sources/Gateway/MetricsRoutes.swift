@@ -4,10 +4,7 @@ import Transport
 
 /// What this gateway counts that the transport and Redis client do not.
 struct GatewayCounters {
-    var broadcasts = 0
-    var deliveries = 0
     var rateLimitedRequests = 0
-    var rateLimitedMessages = 0
 }
 
 /// GET /metrics: the Prometheus text format. Local figures come from this process; queue depth,
@@ -33,14 +30,14 @@ extension Gateway {
                server.responses.enumerated().filter { $0.element > 0 }.map { ("code=\"\($0.offset)\"", Double($0.element)) })
         metric("connections", "gauge", "Open connections, by kind.",
                [("kind=\"http\"", Double(server.connectionCount)), ("kind=\"websocket\"", Double(server.webSocketCount))])
-        metric("sessions_local", "gauge", "Sessions with members connected to this gateway.", [("", Double(rooms.count))])
+        metric("sessions_local", "gauge", "Sessions with members connected to this gateway.", [("", Double(collaboration.rooms.count))])
         metric("websocket_messages_in_total", "counter", "WebSocket messages received.", [("", Double(server.webSocketMessagesIn))])
         metric("websocket_frames_out_total", "counter", "WebSocket frames sent.", [("", Double(server.webSocketFramesOut))])
-        metric("broadcasts_total", "counter", "Session messages fanned out to local members.", [("", Double(counters.broadcasts))])
+        metric("broadcasts_total", "counter", "Session messages fanned out to local members.", [("", Double(collaboration.counters.broadcasts))])
         metric("broadcast_deliveries_total", "counter", "Deliveries of those messages (fan-out: deliveries / broadcasts).",
-               [("", Double(counters.deliveries))])
+               [("", Double(collaboration.counters.deliveries))])
         metric("rate_limited_total", "counter", "Requests and WebSocket messages refused by a rate limit.",
-               [("kind=\"http\"", Double(counters.rateLimitedRequests)), ("kind=\"websocket\"", Double(counters.rateLimitedMessages))])
+               [("kind=\"http\"", Double(counters.rateLimitedRequests)), ("kind=\"websocket\"", Double(collaboration.counters.rateLimitedMessages))])
         metric("redis_reconnects_total", "counter", "Reconnections to Redis, by connection.",
                [("connection=\"commands\"", Double(redis.reconnectCount)), ("connection=\"pubsub\"", Double(subscriber.reconnectCount))])
         metric("redis_up", "gauge", "Whether the command connection to Redis is up.", [("", redis.isConnected ? 1 : 0)])

@@ -6,7 +6,7 @@ import Transport
 /// has members; each published message is framed once and the same bytes go to every member.
 final class Room {
     let sessionID: String
-    unowned let gateway: Gateway
+    unowned let collaboration: Collaboration
     private(set) var members: [ObjectIdentifier: Client] = [:]
     private var listenerID = 0
     private var ready: Bool?
@@ -17,16 +17,16 @@ final class Room {
     private var document: (text: String, revision: Int)?
     private var refreshing = false
 
-    init(sessionID: String, gateway: Gateway) {
+    init(sessionID: String, collaboration: Collaboration) {
         self.sessionID = sessionID
-        self.gateway = gateway
+        self.collaboration = collaboration
     }
 
     var isEmpty: Bool { members.isEmpty }
 
     /// Subscribes; `whenReady` callbacks run once the subscription is confirmed.
     func open() {
-        listenerID = gateway.subscriber.listen(Sessions.channel(sessionID), ready: { [weak self] ok in
+        listenerID = collaboration.subscriber.listen(Sessions.channel(sessionID), ready: { [weak self] ok in
             guard let self else { return }
             self.ready = ok
             let callbacks = self.waiting
@@ -35,12 +35,12 @@ final class Room {
         }) { [weak self] payload in
             self?.deliver(payload)
         }
-        gateway.sessions.trackRoom(instance: gateway.instanceID, session: sessionID, open: true)
+        collaboration.sessions.trackRoom(instance: collaboration.instanceID, session: sessionID, open: true)
     }
 
     func close() {
-        gateway.subscriber.unlisten(Sessions.channel(sessionID), listenerID)
-        gateway.sessions.trackRoom(instance: gateway.instanceID, session: sessionID, open: false)
+        collaboration.subscriber.unlisten(Sessions.channel(sessionID), listenerID)
+        collaboration.sessions.trackRoom(instance: collaboration.instanceID, session: sessionID, open: false)
         let callbacks = waiting
         waiting = []
         callbacks.forEach { $0(false) }
@@ -56,6 +56,10 @@ final class Room {
 
     var hasLegacyMembers: Bool { members.values.contains { $0.flavor == .legacy } }
 
+    /// The text as this room knows it (only while a legacy member keeps a copy current), to turn
+    /// line/column cursors into positions.
+    var knownText: String? { document?.text }
+
     /// A legacy member joined with this state: start (or keep) the document copy.
     func seedDocument(text: String, revision: Int) {
         if document == nil || document!.revision < revision { document = (text, revision) }
@@ -63,26 +67,21 @@ final class Room {
 
     // MARK: Fan-out
 
-    /// A channel message: "<exclude> <revision>\n<frame>".
+    /// A channel message (ChannelMessage): framed once here, the same bytes to every member.
     func deliver(_ payload: [UInt8]) {
-        guard let newline = payload.firstIndex(of: 10) else { return }
-        var exclude = ""
-        var messageRevision = 0
-        let prefix = payload[..<newline]
-        if let space = prefix.firstIndex(of: 32) {
-            exclude = String(decoding: prefix[..<space], as: UTF8.self)
-            messageRevision = Int(String(decoding: prefix[(space + 1)...], as: UTF8.self)) ?? 0
-        } else {
-            exclude = String(decoding: prefix, as: UTF8.self)
-        }
-        let body = Array(payload[(newline + 1)...])
+        guard let message = ChannelMessage(payload: payload) else { return }
+        deliver(message)
+    }
+
+    func deliver(_ message: ChannelMessage) {
+        let exclude = message.exclude, messageRevision = message.revision, body = message.frame
         revision = max(revision, messageRevision)
         let frame = WebSocketFrame.text(body)
         var legacyFrame: [UInt8]?
         if messageRevision > 0 && hasLegacyMembers { legacyFrame = legacyUpdate(body, revision: messageRevision) }
         let kind = frameType(body)
-        gateway.counters.broadcasts += 1
-        gateway.counters.deliveries += members.count
+        collaboration.counters.broadcasts += 1
+        collaboration.counters.deliveries += members.count
         for client in members.values {
             client.receive(frame: frame, body: body, revision: messageRevision, own: client.connectionID == exclude,
                            legacyFrame: legacyFrame)
@@ -128,7 +127,7 @@ final class Room {
     private func refreshDocument() {
         guard !refreshing else { return }
         refreshing = true
-        gateway.sessions.session(sessionID) { [weak self] result in
+        collaboration.sessions.session(sessionID) { [weak self] result in
             guard let self else { return }
             self.refreshing = false
             guard case .success(let session) = result else { return }
@@ -140,8 +139,8 @@ final class Room {
 
     /// After the subscription was lost and restored: deliver the ops committed meanwhile.
     func catchUp() {
-        gateway.sessions.frames(sessionID, after: revision) { [weak self] _, frames in
-            for (revision, frame) in frames { self?.deliver(Array(" \(revision)\n".utf8) + frame) }
+        collaboration.sessions.frames(sessionID, after: revision) { [weak self] _, entries in
+            for entry in entries { self?.deliver(ChannelMessage(exclude: "", revision: entry.revision, frame: entry.frame)) }
         }
     }
 }

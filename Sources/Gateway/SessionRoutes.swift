@@ -16,7 +16,7 @@ extension Gateway {
             Route(pattern: ["sessions", ":id", "history"], methods: [("GET", history)]),
             Route(pattern: ["languages"], methods: [("GET", languages)]),
             Route(pattern: ["languages", ":language", "template"], methods: [("GET", template)]),
-        ] + collaborationRoutes() + executionRoutes() + staticRoutes() + clusterRoutes() + metricsRoutes()
+        ] + playbackRoutes() + collaborationRoutes() + executionRoutes() + staticRoutes() + clusterRoutes() + metricsRoutes()
     }
 
     // MARK: Sessions
@@ -147,6 +147,7 @@ extension Gateway {
 
     func getCode(_ context: RequestContext) {
         guard let id = sessionID(context) else { return }
+        if context.request.queryItem("revision") != nil { return codeAtRevision(context, id) }
         sessions.session(id) { [self] result in
             reply(context, result) { session in
                 reply(context, session.codeState.json)
@@ -191,16 +192,16 @@ extension Gateway {
             reply(context, result) { events in
                 guard let since else { return reply(context, ["events": .array(events)]) }
                 // The op log's part: what a REST client needs to catch up from `since`.
-                sessions.frames(id, after: since) { [self] head, frames in
+                sessions.frames(id, after: since) { [self] head, entries in
                     guard let head else { return reply(context, Problem.unavailable("the session store did not answer; retry shortly")) }
                     guard since <= head else {
                         return reply(context, Problem(422, "since_revision \(since) is from the future: the document is at revision \(head)", field: "since_revision"))
                     }
-                    let ops = frames.compactMap { (try? JSON.parse($0.frame)).flatMap { frame -> JSON? in
-                        guard var data = frame["data"] else { return nil }
-                        if let time = frame["timestamp"] { data.set("timestamp", time) }
+                    let ops = entries.map { entry -> JSON in
+                        var data = entry.data
+                        data.set("timestamp", .integer(Int(entry.timestamp)))
                         return data
-                    } }
+                    }
                     reply(context, ["events": .array(events), "ops": .array(ops),
                                     "ops_complete": .bool(ops.count == head - since), "revision": .integer(head)])
                 }

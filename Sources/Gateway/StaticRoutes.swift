@@ -8,6 +8,7 @@ import Glibc
 ///
 ///     GET /                      web/index.html
 ///     GET /s/{id}                web/index.html (a session's shareable link)
+///     GET /s/{id}/replay         web/index.html (the session's replay, for interviewers)
 ///     GET /static/{path}         web/{path}
 ///     GET /vendor/codemirror/{path}   {--codemirror-root}/{path}
 ///
@@ -34,6 +35,7 @@ extension Gateway {
         return [
             Route(pattern: [], methods: [("GET", page)], rootOnly: true),
             Route(pattern: ["s", ":id"], methods: [("GET", page)], rootOnly: true),
+            Route(pattern: ["s", ":id", "replay"], methods: [("GET", page)], rootOnly: true),
             Route(pattern: ["static", "*path"], methods: [("GET", { [unowned self] context in
                 serveStatic(context, folder: web, what: "web client", cacheControl: "no-cache")
             })], rootOnly: true),

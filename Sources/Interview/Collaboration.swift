@@ -5,43 +5,51 @@ import Redis
 public struct OnlineState: Sendable {
     public var session: Session
     public var you: Participant
-    /// The op frames committed after the client's revision, oldest first; nil when the client
-    /// gave none or is too far behind (then it reloads the whole document from `session`).
-    public var missed: [String]?
+    /// The log entries committed after the client's revision, oldest first; nil when the client
+    /// gave none or cannot catch up from it (then it reloads the whole document from `session`).
+    public var missed: [LogEntry]?
 }
 
 /// Real-time editing and presence: operations, connections, and gateway liveness.
 extension Sessions {
     /// Commits `op` (made against `base`): transforms it over whatever was committed since and
     /// retries until it lands. Returns the revision it was committed as.
-    public func submit(_ id: String, op: TextOperation, base: Int, connection: String, author: String,
+    public func submit(_ id: String, op: TextOperation, base: Int, connection: String, author: CommitAuthor,
                        _ completion: @escaping (Result<Int, InterviewError>) -> Void) {
-        submit(id, op: op, base: base, connection: connection, author: author, attempt: 0, completion)
+        submit(id, op: op, base: base, connection: connection, author: author, attempt: 0, resnapshotted: false, completion)
     }
 
-    private func submit(_ id: String, op: TextOperation, base: Int, connection: String, author: String, attempt: Int,
-                        _ completion: @escaping (Result<Int, InterviewError>) -> Void) {
-        let arguments = [String(base), op.json.text, connection, author, String(settings.maxCodeBytes), String(settings.opLogLimit)]
-        run(Scripts.submitOp, id, arguments) { [self] result in
+    private func submit(_ id: String, op: TextOperation, base: Int, connection: String, author: CommitAuthor, attempt: Int,
+                        resnapshotted: Bool, _ completion: @escaping (Result<Int, InterviewError>) -> Void) {
+        let arguments = Scripts.commitArguments(settings: settings, base: base, op: op, connection: connection, author: author)
+        run(Scripts.commit, id, arguments) { [self] result in
             switch result {
             case .failure(let error):
+                // The stored byte count is an upper bound; a snapshot makes it exact. One retry.
+                if error.kind == .tooLarge && !resnapshotted {
+                    return documents.writeSnapshot(id) { [self] in
+                        submit(id, op: op, base: base, connection: connection, author: author, attempt: attempt,
+                               resnapshotted: true, completion)
+                    }
+                }
                 completion(.failure(error))
             case .success(let value):
                 guard let items = value.array, let revision = items.first?.integer else {
-                    return completion(.failure(InterviewError(.internalError, "submit_op returned an unexpected reply")))
+                    return completion(.failure(InterviewError(.internalError, "the commit script returned an unexpected reply")))
                 }
-                if items.count == 1 { return completion(.success(revision)) }
+                if items.count == 3, items[1].bytes == nil {
+                    documents.upkeep(id, snapshotDue: items[1].integer == 1, foldDue: items[2].integer == 1)
+                    return completion(.success(revision))
+                }
                 // Someone committed first: move our op past their ops, then try at the new head.
                 guard attempt < 32 else {
                     return completion(.failure(InterviewError(.conflict, "too much concurrent editing; send the operation again")))
                 }
                 var mine = op
                 do {
-                    for frame in items.dropFirst() {
-                        guard let text = frame.text, let parsed = try? JSON.parse(text), let ops = parsed["data"]?["ops"] else {
-                            throw InterviewError(.internalError, "an op log entry is unreadable")
-                        }
-                        let theirs = try TextOperation(json: ops, maxComponents: .max)
+                    for item in items.dropFirst() {
+                        guard let entry = LogEntry(item) else { throw InterviewError(.internalError, "an op log entry is unreadable") }
+                        let theirs = try entry.operation()
                         // Logged ops span the whole document; ours may have left out its trailing retain.
                         guard mine.baseLength <= theirs.baseLength else {
                             throw InterviewError.invalid("ops", "the operation spans \(mine.baseLength) characters but the document had \(theirs.baseLength) at that revision")
@@ -53,7 +61,8 @@ extension Sessions {
                 } catch {
                     return completion(.failure(InterviewError(.internalError, "\(error)")))
                 }
-                submit(id, op: mine, base: revision, connection: connection, author: author, attempt: attempt + 1, completion)
+                submit(id, op: mine, base: revision, connection: connection, author: author, attempt: attempt + 1,
+                       resnapshotted: resnapshotted, completion)
             }
         }
     }
@@ -70,37 +79,58 @@ extension Sessions {
         }
     }
 
-    /// Marks a connection online and reads what its client needs to start.
+    /// Marks a connection online and reads what its client needs to start: its text (the
+    /// document read) and the session (the connect script), pipelined.
     public func connect(_ id: String, connection: String, participant: String, since revision: Int?,
                         _ completion: @escaping (Result<OnlineState, InterviewError>) -> Void) {
-        let arguments = [connection, participant, revision.map(String.init) ?? "", String(settings.maxConnectionsPerSession)]
-        run(Scripts.connect, id, arguments) { result in
-            completion(result.flatMap { value in
-                guard let text = value.text, let json = try? JSON.parse(text), let session = Session(view: json),
+        let arguments = Scripts.connectArguments(settings: settings, connection: connection, participant: participant, since: revision)
+        var online: Result<RedisValue, InterviewError>?
+        var document: Result<DocumentText, InterviewError>?
+        let done = {
+            guard let online, let document else { return }
+            completion(online.flatMap { value in
+                guard let items = value.array, let text = items.first?.text, let json = try? JSON.parse(text),
                       let you = json["you"].flatMap(Participant.init) else {
                     return .failure(InterviewError(.internalError, "connect returned an unexpected reply"))
                 }
-                // cjson writes an empty list as {}.
-                let missed: [String]? = json["missed"].map { $0.arrayValue?.compactMap(\.stringValue) ?? [] }
-                return .success(OnlineState(session: session, you: you, missed: missed))
+                return document.flatMap { document in
+                    // cjson writes an empty list as {}.
+                    let participants = (json["participants"]?.arrayValue ?? []).compactMap(Participant.init)
+                    var scalars: [String: String] = [:]
+                    for (key, value) in json["session"]?.objectValue ?? [] { if let text = value.stringValue { scalars[key] = text } }
+                    guard let session = Session(scalars: scalars, participants: participants, document: document) else {
+                        return .failure(InterviewError(.internalError, "connect returned an unexpected reply"))
+                    }
+                    // Entries past the text read (committed between the two reads) are not missed.
+                    let missed = json["catch_up"]?.boolValue == true
+                        ? items.dropFirst().compactMap(LogEntry.init).filter { $0.revision <= document.revision } : nil
+                    return .success(OnlineState(session: session, you: you, missed: missed))
+                }
             })
+        }
+        // The text first: entries after it come over the channel, which is subscribed already.
+        documents.read(id) { result in
+            document = result
+            done()
+        }
+        run(Scripts.connect, id, arguments) { result in
+            online = result
+            done()
         }
     }
 
     /// The pub/sub channel of a session's changes.
-    public static func channel(_ id: String) -> String { Scripts.channel(id) }
+    public static func channel(_ id: String) -> String { SessionKeys(id).channel }
 
-    /// The op frames committed after `revision` that the log still holds, oldest first, and the
-    /// current revision (nil when it cannot be read).
+    /// The log entries committed after `revision`, oldest first (at most the catch-up limit), and
+    /// the current revision (nil when it cannot be read).
     public func frames(_ id: String, after revision: Int,
-                       _ completion: @escaping (_ head: Int?, _ frames: [(revision: Int, frame: [UInt8])]) -> Void) {
-        let keys = Scripts.keys(id)
-        redis.send(["HGET", keys[0], "revision"]) { [redis] result in
+                       _ completion: @escaping (_ head: Int?, _ entries: [LogEntry]) -> Void) {
+        redis.send(["HGET", SessionKeys(id).session, "revision"]) { [self] result in
             guard let head = (try? result.get())?.integer else { return completion(nil, []) }
             guard head > revision else { return completion(head, []) }
-            redis.send(["LRANGE", keys[5], String(-(head - revision)), "-1"]) { result in
-                let frames = (try? result.get())?.array?.compactMap(\.bytes) ?? []
-                completion(head, frames.enumerated().map { (head - frames.count + $0.offset + 1, $0.element) })
+            documents.entries(id, after: revision, limit: settings.opLogLimit) { result in
+                completion(head, (try? result.get()) ?? [])
             }
         }
     }
@@ -112,12 +142,12 @@ extension Sessions {
     // MARK: Gateway liveness
 
     static func gatewayKeys(_ instance: String) -> [String] {
-        ["ci:{nodes}:gateways", "ci:{nodes}:gateway-info", "ci:{nodes}:gateway-sessions:\(instance)"]
+        [NodeKeys.gateways, NodeKeys.gatewayInfo, NodeKeys.gatewaySessions(instance)]
     }
 
     /// Renews this gateway's lease; answers the gateways whose lease ran out.
     public func heartbeat(instance: String, leaseMillis: Int, info: JSON, _ completion: @escaping (Result<[String], InterviewError>) -> Void) {
-        redis.run(Scripts.gatewayHeartbeat, keys: Self.gatewayKeys(instance), arguments: [instance, String(leaseMillis), info.text]) { result in
+        redis.run(Scripts.gatewayHeartbeat, keys: Self.gatewayKeys(instance), arguments: Scripts.heartbeatArguments(instance: instance, leaseMillis: leaseMillis, info: info.text)) { result in
             switch result {
             case .success(let value): completion(.success((value.array ?? []).compactMap(\.text).filter { $0 != instance }))
             case .failure(let error): completion(.failure(translate(error)))

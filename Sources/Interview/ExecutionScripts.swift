@@ -31,7 +31,7 @@ public enum ExecutionKeys {
     public static func parked(_ language: String) -> String { "ci:{jobs}:parked:\(language)" }
     public static func session(_ id: String) -> String { "ci:{jobs}:session:\(id)" }
     public static func done(_ id: String) -> String { "ci:{jobs}:done:\(id)" }
-    public static func events(_ sessionID: String) -> String { "ci:{\(sessionID)}:events" }
+    public static func events(_ sessionID: String) -> String { SessionKeys(sessionID).channel }
     public static let runners = "ci:{nodes}:runners"
     public static let runnerInfo = "ci:{nodes}:runner-info"
 }
@@ -256,13 +256,14 @@ public enum ExecutionScripts {
     return 1
     """)
 
-    /// KEYS: the session's keys (Scripts.keys). ARGV: presented token hash ('' for none), 'run' or
-    /// 'read' (reading the history of an ended session is allowed). Returns {code, language,
-    /// user id, user name}; errors NOTFOUND, GONE <why>, FORBIDDEN like the session scripts.
+    /// KEYS: the session's keys (SessionKeys.all). ARGV: presented token hash ('' for none), 'run' or
+    /// 'read' (reading the history of an ended session is allowed). Returns {revision, language,
+    /// user id, user name} (the text is read by the document reader, never here); errors NOTFOUND,
+    /// GONE <why>, FORBIDDEN like the session scripts.
     public static let sessionContext = RedisScript(name: "execution_session_context", source: """
     local t = redis.call('TIME')
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    local s = redis.call('HMGET', KEYS[1], 'status', 'expires_at', 'code', 'language', 'host_token_hash')
+    local s = redis.call('HMGET', KEYS[1], 'status', 'expires_at', 'revision', 'language', 'host_token_hash')
     if not s[1] then
       local gone = redis.call('GET', KEYS[5])
       if gone then return redis.error_reply('GONE ' .. gone) end

@@ -6,10 +6,13 @@ import Redis
 public final class Executions {
     public let redis: RedisConnection
     public let settings: ExecutionSettings
+    /// Runs of the session's document read its text here (a snapshot plus the ops after it).
+    private let documents: Documents
 
     public init(redis: RedisConnection, settings: ExecutionSettings) {
         self.redis = redis
         self.settings = settings
+        documents = Documents(redis: redis, settings: SessionSettings())
         for script in ExecutionScripts.gateway { redis.register(script) }
         redis.register(Self.slotsScript)
     }
@@ -128,20 +131,33 @@ public final class Executions {
     /// `forReading` allows sessions that have ended (their history stays readable).
     public func sessionContext(_ sessionID: String, tokenHash: String, forReading: Bool = false,
                                _ completion: @escaping (Result<SessionContext, InterviewError>) -> Void) {
-        redis.run(ExecutionScripts.sessionContext, keys: Scripts.keys(sessionID),
-                  arguments: [tokenHash, forReading ? "read" : "run"]) { result in
-            switch result {
+        var context: Result<RedisValue, RedisError>?
+        var document: Result<DocumentText, InterviewError>?
+        let done = {
+            guard let context, let document else { return }
+            switch context {
             case .success(let value):
                 let parts = (value.array ?? []).map { $0.text ?? "" }
                 guard parts.count == 4 else {
                     return completion(.failure(InterviewError(.internalError, "the session context script returned an unexpected reply")))
                 }
-                completion(.success(SessionContext(code: parts[0], language: parts[1],
-                                                   userID: parts[2].isEmpty ? nil : parts[2],
-                                                   userName: parts[3].isEmpty ? nil : parts[3])))
+                completion(document.map { document in
+                    SessionContext(code: document.text, language: parts[1], userID: parts[2].isEmpty ? nil : parts[2],
+                                   userName: parts[3].isEmpty ? nil : parts[3])
+                })
             case .failure(let error):
                 completion(.failure(translate(error, session: sessionID)))
             }
+        }
+        // Both in one round trip: the checks, then the text.
+        redis.run(ExecutionScripts.sessionContext, keys: SessionKeys(sessionID).all,
+                  arguments: [tokenHash, forReading ? "read" : "run"]) { result in
+            context = result
+            done()
+        }
+        documents.read(sessionID) { result in
+            document = result
+            done()
         }
     }
 
@@ -168,8 +184,8 @@ public final class Executions {
     }
 }
 
-/// A flat field/value reply as a dictionary.
-private func pairs(_ values: [RedisValue]) -> [String: String] {
+/// A flat field/value reply (HGETALL's) as a dictionary.
+func pairs(_ values: [RedisValue]) -> [String: String] {
     var out: [String: String] = [:]
     var index = 0
     while index + 1 < values.count {

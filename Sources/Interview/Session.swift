@@ -139,3 +139,29 @@ public struct SessionChanges: Sendable {
         self.name = name
     }
 }
+
+extension Session {
+    /// The session hash's fields a read needs, in the order `init(scalars:...)` reads them.
+    static let fields = ["id", "name", "language", "revision", "status", "created_at", "updated_at", "expires_at", "max_participants"]
+
+    /// Put together from the session hash, its participants and its text (a pipelined read).
+    init?(scalars s: [String: String], participants: [Participant], document: DocumentText) {
+        func number(_ key: String) -> Int64? { s[key].flatMap { Int64($0) } }
+        guard let id = s["id"], let created = number("created_at"), let updated = number("updated_at"),
+              let expires = number("expires_at"), let max = number("max_participants"),
+              let status = s["status"].flatMap(SessionStatus.init(rawValue:)) else { return nil }
+        self.id = id
+        let name = s["name"] ?? ""
+        self.name = name.isEmpty ? nil : name
+        code = document.text
+        language = s["language"] ?? "python"
+        // The text read may be a revision ahead of the hash read just before it (a commit between).
+        revision = document.revision
+        self.status = status
+        createdAt = created
+        updatedAt = updated
+        expiresAt = expires
+        maxParticipants = Int(max)
+        self.participants = participants
+    }
+}

@@ -10,23 +10,35 @@ public struct SessionSettings: Sendable {
     public var maxCodeBytes = 256 * 1024
     /// How long a deleted or expired session still answers 410 instead of 404.
     public var goneRetentionMillis: Int64 = 24 * 3600 * 1000
-    /// Committed operations kept for catch-up; a client further behind reloads the document.
+    /// Most log entries a rejoining client (or a stale op) catches up over; a client further
+    /// behind reloads the document.
     public var opLogLimit = 1000
+    /// Bytes of op log kept per session; beyond, the oldest entries are folded into the checkpoint.
+    public var opLogBytes = 8 << 20
+    /// A new snapshot is written after this many revisions, or this many bytes of log, since the
+    /// last one (bounds what a reader applies).
+    public var snapshotEveryOps = 50
+    public var snapshotEveryBytes = 32 * 1024
+    /// Log entries folded into the checkpoint per step (bounds one fold's work in Redis).
+    public var foldBatch = 2000
     /// WebSocket connections one session may have across all gateways (tabs count separately).
     public var maxConnectionsPerSession = 100
 
     public init() {}
 }
 
-/// The sessions in Redis: every operation is one script call, so it is atomic across gateways.
+/// The sessions in Redis: every change is one script call, so it is atomic across gateways.
 public final class Sessions {
     public let redis: RedisConnection
     public let settings: SessionSettings
+    /// The documents' reader and upkeep.
+    public let documents: Documents
     private static let palette = Palette.colors.joined(separator: ",")
 
     public init(redis: RedisConnection, settings: SessionSettings) {
         self.redis = redis
         self.settings = settings
+        documents = Documents(redis: redis, settings: settings)
         for script in Scripts.all { redis.register(script) }
     }
 
@@ -34,17 +46,20 @@ public final class Sessions {
         let id = Identifiers.sessionID()
         let hostToken = Identifiers.token()
         let code = draft.code ?? Language.named(draft.language)?.template ?? ""
-        var arguments = [String(settings.ttlMillis), draft.name ?? "", code, draft.language, String(draft.maxParticipants),
-                         Identifiers.tokenHash(hostToken), String(settings.historyLimit), String(settings.goneRetentionMillis)]
+        var creator: (id: String, name: String, color: String, tokenHash: String)?
         var creatorToken: String?
         if let creatorName = draft.creatorName {
             let token = Identifiers.token()
             creatorToken = token
-            arguments += [Identifiers.participantID(), creatorName, Palette.colors[0], Identifiers.tokenHash(token)]
+            creator = (Identifiers.participantID(), creatorName, Palette.colors[0], Identifiers.tokenHash(token))
         }
+        let arguments = Scripts.createArguments(settings: settings, name: draft.name ?? "", code: code, language: draft.language,
+                                                maxParticipants: draft.maxParticipants, hostTokenHash: Identifiers.tokenHash(hostToken),
+                                                creator: creator)
         run(Scripts.create, id, arguments) { result in
             completion(result.flatMap { value in
-                guard let session = decodeView(value) else { return .failure(malformed("create")) }
+                guard var session = decodeView(value) else { return .failure(malformed("create")) }
+                session.code = code
                 var created = CreatedSession(session: session, hostToken: hostToken)
                 if let creatorToken, let creator = session.participants.first {
                     created.creator = (creator, creatorToken)
@@ -54,10 +69,81 @@ public final class Sessions {
         }
     }
 
+    /// The session, its participants (with presence) and its text: plain commands and the
+    /// document read, pipelined in one round trip and put together here, no script assembling
+    /// JSON in Redis.
     public func session(_ id: String, _ completion: @escaping (Result<Session, InterviewError>) -> Void) {
-        run(Scripts.read, id, []) { result in
-            completion(result.flatMap { decodeView($0).map(Result.success) ?? .failure(malformed("read")) })
+        let keys = SessionKeys(id)
+        var replies: [Result<RedisValue, RedisError>?] = Array(repeating: nil, count: 5)
+        var document: Result<DocumentText, InterviewError>?
+        var waiting = 6
+        let done = {
+            waiting -= 1
+            guard waiting == 0, let document else { return }
+            completion(Self.assemble(id, replies.map { $0! }, document))
         }
+        let commands: [[String]] = [["HMGET", keys.session] + Session.fields, ["HGETALL", keys.participants],
+                                    ["HVALS", keys.presence], ["GET", keys.gone], ["TIME"]]
+        for (index, command) in commands.enumerated() {
+            redis.send(command) { result in
+                replies[index] = result
+                done()
+            }
+        }
+        documents.read(id) { result in
+            document = result
+            done()
+        }
+    }
+
+    private static func assemble(_ id: String, _ replies: [Result<RedisValue, RedisError>],
+                                 _ document: Result<DocumentText, InterviewError>) -> Result<Session, InterviewError> {
+        var values: [RedisValue] = []
+        for reply in replies {
+            switch reply {
+            case .success(let value): values.append(value)
+            case .failure(let error): return .failure(translate(error, session: id))
+            }
+        }
+        let fields = values[0].array ?? []
+        guard fields.first?.text != nil else {
+            switch values[3].text {
+            case "deleted"?: return .failure(translate(RedisError.server("GONE deleted"), session: id))
+            case .some: return .failure(translate(RedisError.server("GONE expired"), session: id))
+            case nil: return .failure(translate(RedisError.server("NOTFOUND"), session: id))
+            }
+        }
+        var scalars: [String: String] = [:]
+        for (name, value) in zip(Session.fields, fields) { if let text = value.text { scalars[name] = text } }
+        let time = values[4].array ?? []
+        let now = (time.first?.integer ?? 0) * 1000 + (time.count > 1 ? (time[1].integer ?? 0) / 1000 : 0)
+        if let expires = scalars["expires_at"].flatMap({ Int($0) }), expires <= now {
+            return .failure(translate(RedisError.server("GONE expired"), session: id))
+        }
+        if scalars["status"] == SessionStatus.completed.rawValue {
+            return .failure(translate(RedisError.server("GONE ended"), session: id))
+        }
+        let online = Set((values[2].array ?? []).compactMap(\.text))
+        var participants: [Participant] = []
+        let flat = values[1].array ?? []
+        var index = 1
+        while index < flat.count {
+            if let text = flat[index].text, let json = try? JSON.parse(text), var participant = Participant(json) {
+                participant.isOnline = online.contains(participant.id)
+                participants.append(participant)
+            }
+            index += 2
+        }
+        participants.sort { ($0.joinedAt, $0.id) < ($1.joinedAt, $1.id) }
+        let text: DocumentText
+        switch document {
+        case .success(let value): text = value
+        case .failure(let error): return .failure(error)
+        }
+        guard let session = Session(scalars: scalars, participants: participants, document: text) else {
+            return .failure(malformed("session read"))
+        }
+        return .success(session)
     }
 
     public func update(_ id: String, _ changes: SessionChanges, token: String?,
@@ -66,21 +152,43 @@ public final class Sessions {
     }
 
     /// A change made by a connected participant: stamped with them, not echoed to `connection`.
+    /// A code equal to the current text commits nothing (the text is compared here, not in Redis).
     public func update(_ id: String, _ changes: SessionChanges, token: String?, author: String?, connection: String,
                        _ completion: @escaping (Result<Session, InterviewError>) -> Void) {
-        let arguments = [hash(token), String(settings.historyLimit),
-                         changes.code == nil ? "0" : "1", changes.code ?? "",
-                         changes.language == nil ? "0" : "1", changes.language ?? "",
-                         changes.status == nil ? "0" : "1", changes.status?.rawValue ?? "",
-                         changes.name == nil ? "0" : "1", changes.name ?? "",
-                         author ?? "", connection, String(settings.opLogLimit)]
-        run(Scripts.update, id, arguments) { result in
-            completion(result.flatMap { decodeView($0).map(Result.success) ?? .failure(malformed("update")) })
+        guard let code = changes.code else { return apply(id, changes, token: token, author: author, connection: connection, completion) }
+        documents.read(id) { [self] result in
+            var changes = changes
+            if case .success(let document) = result, document.text == code { changes.code = nil }
+            apply(id, changes, token: token, author: author, connection: connection, completion)
+        }
+    }
+
+    private func apply(_ id: String, _ changes: SessionChanges, token: String?, author: String?, connection: String,
+                       _ completion: @escaping (Result<Session, InterviewError>) -> Void) {
+        let arguments = Scripts.updateArguments(settings: settings, changes: changes, presentedTokenHash: hash(token),
+                                                author: author, connection: connection)
+        run(Scripts.update, id, arguments) { [self] result in
+            switch result {
+            case .failure(let error): completion(.failure(error))
+            case .success(let value):
+                guard var session = decodeView(value) else { return completion(.failure(malformed("update"))) }
+                if let code = changes.code, session.committedRevision != nil {
+                    session.code = code
+                    return completion(.success(session))
+                }
+                // The view carries no text: read it (a PATCH without code is rare).
+                documents.read(id) { result in
+                    completion(result.map { document in
+                        session.code = document.text
+                        return session
+                    })
+                }
+            }
         }
     }
 
     public func delete(_ id: String, token: String?, _ completion: @escaping (Result<Void, InterviewError>) -> Void) {
-        run(Scripts.delete, id, [hash(token), String(settings.goneRetentionMillis)]) { result in
+        run(Scripts.delete, id, Scripts.deleteArguments(settings: settings, presentedTokenHash: hash(token))) { result in
             completion(result.map { _ in () })
         }
     }
@@ -89,9 +197,9 @@ public final class Sessions {
     public func join(_ id: String, name: String, role: Role, token: String?, connected: Bool = false,
                      _ completion: @escaping (Result<(Participant, String), InterviewError>) -> Void) {
         let participantToken = Identifiers.token()
-        let arguments = [Identifiers.participantID(), name, role.rawValue, Identifiers.tokenHash(participantToken),
-                         hash(token), String(settings.historyLimit), Self.palette,
-                         connected ? String(settings.maxConnectionsPerSession) : ""]
+        let arguments = Scripts.joinArguments(settings: settings, id: Identifiers.participantID(), name: name, role: role,
+                                              tokenHash: Identifiers.tokenHash(participantToken), presentedTokenHash: hash(token),
+                                              palette: Self.palette, connected: connected)
         run(Scripts.join, id, arguments) { result in
             completion(result.flatMap { value in
                 guard let text = value.text, let json = try? JSON.parse(text), let participant = Participant(json) else {
@@ -110,18 +218,17 @@ public final class Sessions {
     /// Removal by a caller that holds the token's hash already (a joined WebSocket).
     public func leave(_ id: String, participant: String, tokenHash: String,
                       _ completion: @escaping (Result<Void, InterviewError>) -> Void) {
-        run(Scripts.leave, id, [participant, tokenHash, String(settings.historyLimit)]) { result in
+        run(Scripts.leave, id, Scripts.leaveArguments(settings: settings, participant: participant, presentedTokenHash: tokenHash)) { result in
             completion(result.map { _ in () })
         }
     }
 
     public func saveCode(_ id: String, code: String, language: String?, token: String?,
                          _ completion: @escaping (Result<CodeState, InterviewError>) -> Void) {
-        run(Scripts.saveCode, id, [code, language ?? "", hash(token), String(settings.historyLimit),
-                                   String(settings.opLogLimit)]) { result in
+        let arguments = Scripts.saveCodeArguments(settings: settings, code: code, language: language, presentedTokenHash: hash(token))
+        run(Scripts.saveCode, id, arguments) { result in
             completion(result.flatMap { value in
-                guard let text = value.text, let json = try? JSON.parse(text),
-                      let code = json["code"]?.stringValue, let language = json["language"]?.stringValue,
+                guard let text = value.text, let json = try? JSON.parse(text), let language = json["language"]?.stringValue,
                       let revision = json["revision"]?.intValue, let updated = json["updated_at"]?.doubleValue else {
                     return .failure(malformed("save_code"))
                 }
@@ -141,7 +248,7 @@ public final class Sessions {
 
     /// The ids of the languages some live runner offers now.
     public func availableLanguages(_ completion: @escaping (Result<Set<String>, InterviewError>) -> Void) {
-        redis.run(Scripts.availableLanguages, keys: ["ci:{nodes}:runners", "ci:{nodes}:runner-info"], arguments: []) { result in
+        redis.run(Scripts.availableLanguages, keys: [NodeKeys.runners, NodeKeys.runnerInfo], arguments: []) { result in
             switch result {
             case .success(let value): completion(.success(Set((value.array ?? []).compactMap(\.text))))
             case .failure(let error): completion(.failure(translate(error)))
@@ -185,7 +292,7 @@ public final class Sessions {
 
     func run(_ script: RedisScript, _ id: String, _ arguments: [String],
                      _ completion: @escaping (Result<RedisValue, InterviewError>) -> Void) {
-        redis.run(script, keys: Scripts.keys(id), arguments: arguments) { result in
+        redis.run(script, keys: SessionKeys(id).all, arguments: arguments) { result in
             completion(result.mapError { error in translate(error, session: id) })
         }
     }

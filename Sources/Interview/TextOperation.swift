@@ -116,6 +116,45 @@ public struct TextOperation: Sendable, Equatable {
         return copy
     }
 
+    /// The same operation without its trailing retain (the form a commit sends: the script
+    /// writes out the document's real tail).
+    public var withoutTrailingRetain: TextOperation {
+        guard case .retain? = components.last else { return self }
+        return TextOperation(components: Array(components.dropLast()))
+    }
+
+    /// UTF-8 bytes it inserts.
+    public var insertedBytes: Int {
+        components.reduce(0) { if case .insert(let text, _) = $1 { return $0 + text.utf8.count } else { return $0 } }
+    }
+
+    /// Scalars it deletes.
+    public var deletedCount: Int {
+        components.reduce(0) { if case .delete(let n) = $1 { return $0 + n } else { return $0 } }
+    }
+
+    /// Applies the operation in place to a document of exactly `baseLength` scalars (a reader
+    /// applying a run of logged ops, which span the whole document, edits one buffer instead of
+    /// building a string per op).
+    public func apply(to scalars: inout [Unicode.Scalar]) throws(InterviewError) {
+        guard baseLength == scalars.count else {
+            throw .invalid("ops", "the operation spans \(baseLength) characters but the document has \(scalars.count)")
+        }
+        var index = 0
+        for component in components {
+            switch component {
+            case .retain(let n):
+                index += n
+            case .insert(let inserted, _):
+                let added = Array(inserted.unicodeScalars)
+                scalars.insert(contentsOf: added, at: index)
+                index += added.count
+            case .delete(let n):
+                scalars.removeSubrange(index..<index + n)
+            }
+        }
+    }
+
     /// Applies the operation to a document of exactly `baseLength` scalars.
     public func apply(_ text: String) throws(InterviewError) -> String {
         let scalars = Array(text.unicodeScalars)

@@ -77,8 +77,14 @@ struct GatewayCommand: ParsableCommand {
     @Option(help: "WebSocket connections one session may have across all gateways.")
     var maxSessionConnections: Int = environment("MAX_SESSION_CONNECTIONS", 100)
 
-    @Option(help: "Committed operations kept per session for catch-up.")
+    @Option(help: "Most committed operations a rejoining client (or a stale operation) catches up over; further behind, it reloads the document.")
     var opLogLimit: Int = environment("OP_LOG_LIMIT", 1000)
+
+    @Option(help: "Bytes of op log kept per session (its history, for catch-up and playback); beyond, the oldest operations are folded into a checkpoint.")
+    var opLogBytes: Int = environment("OP_LOG_BYTES", 8 << 20)
+
+    @Option(help: "A new document snapshot after this many operations since the last one.")
+    var snapshotEvery: Int = environment("SNAPSHOT_EVERY", 50)
 
     @Option(help: "Folder of the web client served at / (default: the repository's web/, found walking up from the executable).")
     var webRoot: String = environment("WEB_ROOT") ?? ""
@@ -98,8 +104,9 @@ struct GatewayCommand: ParsableCommand {
         guard headerTimeout > 0, idleTimeout > 0, shutdownGrace >= 0, wsPingInterval > 0, wsDeadPeerTimeout > 0 else {
             throw ValidationError("timeouts must be positive")
         }
-        guard wsMaxMessageBytes >= 1024, wsMaxQueueBytes >= 1024, wsMaxPingsPerSecond >= 1, maxSessionConnections >= 1, opLogLimit >= 1 else {
-            throw ValidationError("WebSocket limits must be at least 1024 bytes; connection and op log limits at least 1")
+        guard wsMaxMessageBytes >= 1024, wsMaxQueueBytes >= 1024, wsMaxPingsPerSecond >= 1, maxSessionConnections >= 1,
+              opLogLimit >= 1, opLogBytes >= 4096, snapshotEvery >= 1 else {
+            throw ValidationError("WebSocket limits must be at least 1024 bytes; pings, connection and op log limits at least 1 (--op-log-bytes at least 4096)")
         }
         guard common.nodeID.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }), !common.nodeID.isEmpty else {
             throw ValidationError("--node-id may contain only letters, digits, '.', '_' and '-'")
@@ -124,6 +131,8 @@ struct GatewayCommand: ParsableCommand {
         configuration.http.webSocketDeadPeerMillis = UInt64(wsDeadPeerTimeout * 1000)
         configuration.sessions.maxConnectionsPerSession = maxSessionConnections
         configuration.sessions.opLogLimit = opLogLimit
+        configuration.sessions.opLogBytes = opLogBytes
+        configuration.sessions.snapshotEveryOps = snapshotEvery
         configuration.redis = try common.redisAddress()
         configuration.nodeID = common.nodeID
         configuration.publicURL = publicURL

@@ -131,3 +131,96 @@ def test_language_change_reaches_everyone_including_the_sender(cluster):
         await ben.close()
 
     run(main())
+
+
+# -- Earlier frontends, with their messages exactly as their protocol documents write them ------------
+
+
+def test_join_session_takes_display_name_and_echoes_client_id(cluster):
+    sid = create_session(cluster[0], code="x\n")["id"]
+
+    async def main():
+        old = await WS.open(cluster[0], sid)
+        state = await old.join(legacy=True, display_name="Grace", client_id="tab-7f3a")
+        assert state["you"]["name"] == "Grace"
+        assert state["client_id"] == "tab-7f3a"
+        current = await WS.open(cluster[1], sid)
+        welcome = await current.join(display_name="Linus")
+        assert welcome["you"]["name"] == "Linus" and "client_id" not in welcome
+        # A client_id that is not a short string is refused, and nothing joins.
+        bad = await WS.open(cluster[0], sid)
+        await bad.send("join_session", {"display_name": "Eve", "client_id": "x" * 200})
+        assert (await bad.error())["code"] == "invalid"
+        for ws in (old, current, bad):
+            await ws.close()
+
+    run(main())
+    names = {p["name"] for p in get_session(cluster[0], sid).json()["participants"]}
+    assert names == {"Grace", "Linus"}
+
+
+def test_line_and_column_cursors_are_relayed_with_a_position_where_the_text_is_known(cluster):
+    # Line 1 (0-based) starts at scalar 4; "é😀x" counts 1 + 2 + 1 UTF-16 units, 3 scalars.
+    sid = create_session(cluster[0], code="abc\né😀x\n")["id"]
+
+    async def main():
+        legacy = await WS.open(cluster[0], sid)
+        await legacy.join(legacy=True, display_name="Old")   # a whole-text client: the room keeps the text
+        watcher = await WS.open(cluster[0], sid)
+        await watcher.join(name="Watch")
+        cases = [
+            ({"line": 1, "ch": 3}, {"line": 1, "ch": 3}, 6),            # CodeMirror: after é😀
+            ({"lineNumber": 2, "column": 4}, {"lineNumber": 2, "column": 4}, 6),  # Monaco, 1-based
+            ({"line": 1, "column": 1}, {"line": 1, "column": 1}, 5),     # after é
+            ({"line": 9, "ch": 0}, {"line": 9, "ch": 0}, 8),             # past the end: clamped
+        ]
+        for sent, relayed, position in cases:
+            await legacy.send("cursor-position", sent)
+            data = (await watcher.expect("cursor-position"))["data"]
+            assert {k: data[k] for k in relayed} == relayed, data
+            assert data["position"] == position, (sent, data)
+            assert data["name"] == "Old"
+            await asyncio.sleep(0.06)  # past the cursor throttle
+        # Without a whole-text client here the gateway does not hold the text: relayed as sent.
+        other = await WS.open(cluster[1], sid)
+        await other.join(name="Far")
+        far = await WS.open(cluster[1], sid)
+        await far.join(name="Farther")
+        await other.send("cursor-position", {"lineNumber": 1, "column": 2})
+        data = (await far.expect("cursor-position"))["data"]
+        assert (data["lineNumber"], data["column"]) == (1, 2) and "position" not in data
+        # Malformed coordinates get an error and change nothing.
+        for bad in ({"line": -1, "ch": 0}, {"lineNumber": 0, "column": 1}, {"line": "1", "ch": 2}, {"ch": 3}, {"position": "7"}):
+            await legacy.send("cursor-position", bad)
+            assert (await legacy.error())["code"] == "invalid", bad
+        for ws in (legacy, watcher, other, far):
+            await ws.close()
+
+    run(main())
+
+
+def test_interviewer_join_without_host_key_is_refused_and_the_connection_stays(cluster):
+    created = create_session(cluster[0], host_name="Host")
+    sid = created["id"]
+
+    async def main():
+        ws = await WS.open(cluster[0], sid)
+        await ws.send("join", {"name": "Pretender", "role": "interviewer"})
+        error = await ws.error()
+        assert error["code"] == "forbidden", error
+        await ws.send("join", {"name": "Pretender", "role": "interviewer", "host_token": "wrong"})
+        assert (await ws.error())["code"] == "forbidden"
+        # The same connection joins as a candidate.
+        welcome = await ws.join(name="Pretender")
+        assert welcome["you"]["role"] == "candidate"
+        await ws.send("op", {"revision": welcome["revision"], "ops": ["hi"]})
+        assert (await ws.expect("ack"))["data"]["revision"] == welcome["revision"] + 1
+        # And with the host key, another connection joins as interviewer.
+        co = await WS.open(cluster[1], sid)
+        assert (await co.join(name="Co", role="interviewer", host_token=created["host_token"]))["you"]["role"] == "interviewer"
+        for c in (ws, co):
+            await c.close()
+
+    run(main())
+    people = {p["name"]: p["role"] for p in get_session(cluster[0], sid).json()["participants"]}
+    assert people == {"Host": "interviewer", "Pretender": "candidate", "Co": "interviewer"}

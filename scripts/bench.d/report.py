@@ -41,6 +41,25 @@ def main():
         targets.append({"target": name, "met": bool(met), "detail": detail})
         return "**met**" if met else "**MISSED**"
 
+    doc = r.get("doc")
+    if doc:
+        ref = doc["reference_xadd_publish_usec"]
+        small, big = doc["1k"], doc["250k"]
+        for label, case in (("1 KiB", small), ("250 KiB", big)):
+            rows.append((f"Document {label}: Redis time per committed op (INFO commandstats; one typist, {case['ops']} ops)",
+                         fmt(case["redis_usec_per_op"], 1, " µs"), f"one XADD + one PUBLISH: {fmt(ref, 1, ' µs')}",
+                         f"{ratio(case['redis_usec_per_op'], ref):.1f}x", "", ""))
+            rows.append((f"Document {label}: op round trip p50 / p90 (send to ack)",
+                         f"{case['round_trip_ms']['p50']:.2f} / {case['round_trip_ms']['p90']:.2f} ms", "", "", "", ""))
+        q = ratio(big["redis_usec_per_op"], small["redis_usec_per_op"])
+        rows.append(("Document: Redis time per op, 250 KiB over 1 KiB", f"{q:.2f}x", "", "", "<= 1.5x",
+                     target("Redis time per op at 250 KiB <= 1.5 x at 1 KiB", q is not None and q <= 1.5,
+                            f"{big['redis_usec_per_op']:.1f} vs {small['redis_usec_per_op']:.1f} us")))
+        q = ratio(small["redis_usec_per_op"], ref)
+        rows.append(("Document: Redis time per op at 1 KiB over one XADD + PUBLISH", f"{q:.2f}x", "", "", "<= 3x",
+                     target("Redis time per op at 1 KiB <= 3 x one XADD + PUBLISH", q is not None and q <= 3.0,
+                            f"{small['redis_usec_per_op']:.1f} vs {ref:.1f} us")))
+
     http = r.get("http")
     if http:
         nginx = http["nginx"]
@@ -98,6 +117,17 @@ def main():
                              + redis_share(ours, ours["deliveries"]),
                              fmt(ref["server_cpu_us_per_delivery"], 2, " µs"),
                              f"{ratio(ours['server_cpu_us_per_delivery'], ref['server_cpu_us_per_delivery']):.1f}x", tgt, verdict))
+
+    heavy = r.get("heavy")
+    if heavy:
+        without, with_ = heavy["without"]["phases"][0], heavy["with"]["phases"][0]
+        lw, lh = without["latency_us"], with_["latency_us"]
+        rows.append(("500 sessions x 4 at 13.3 ops/s, beside a 250 KiB document typed at 100 ops/s: latency p50 / p99 / p99.9",
+                     f"{lh['p50'] / 1000:.2f} / {lh['p99'] / 1000:.2f} / {lh['p999'] / 1000:.2f} ms",
+                     f"without it: {lw['p50'] / 1000:.2f} / {lw['p99'] / 1000:.2f} / {lw['p999'] / 1000:.2f} ms",
+                     f"{ratio(lh['p99'], lw['p99']):.2f}x (p99)", "", ""))
+        rows.append(("The 250 KiB typist: ops, round trip p50 / p90", f"{heavy['typist']['ops']}, "
+                     f"{heavy['typist']['round_trip_ms']['p50']:.2f} / {heavy['typist']['round_trip_ms']['p90']:.2f} ms", "", "", "", ""))
 
     idle = r.get("idle")
     if idle:

@@ -2,7 +2,7 @@
 """The driver of scripts/bench: starts the servers, runs every measurement, writes results.json.
 
 Called by scripts/bench (which builds everything first and stops whatever is left at exit):
-    run.py --bin DIR --tools DIR --state DIR [--quick] [--only http,fanout,idle,exec] [--profile]
+    run.py --bin DIR --tools DIR --state DIR [--quick] [--only doc,http,fanout,heavy,idle,exec] [--profile]
 
 Every process it starts is written to STATE/pids as "pid starttime name" (starttime: field 22 of
 /proc/<pid>/stat), so scripts/bench's trap can stop exactly these processes and no other.
@@ -553,6 +553,152 @@ class Bench:
 
     # ---- the run ---------------------------------------------------------------------------
 
+    # ---- the document in Redis (issue 13) ----------------------------------------------------
+
+    def redis_cli(self, *argv, stdin=None):
+        return subprocess.run(["redis-cli", "-p", str(self.redis_port)] + list(argv), input=stdin,
+                              capture_output=True, text=True, check=True).stdout
+
+    def commandstats(self):
+        """{command: (calls, usec)} from INFO commandstats."""
+        stats = {}
+        for line in self.redis_cli("INFO", "commandstats").splitlines():
+            match = re.match(r"cmdstat_([^:]+):calls=(\d+),usec=(\d+)", line)
+            if match:
+                stats[match.group(1)] = (int(match.group(2)), int(match.group(3)))
+        return stats
+
+    def redis_usec(self, before, after, skip=("info", "config|resetstat", "config")):
+        calls, usec, by = 0, 0, {}
+        for name, (c, u) in after.items():
+            if name in skip:
+                continue
+            c0, u0 = before.get(name, (0, 0))
+            if c > c0:
+                by[name] = {"calls": c - c0, "usec": u - u0}
+                calls += c - c0
+                usec += u - u0
+        return calls, usec, by
+
+    def typing_session(self, size, name):
+        """A session whose document is `size` bytes, joined over one WebSocket: (ws, revision, length)."""
+        from websockets.sync.client import connect
+        code = ("x" * 63 + "\n") * (size // 64)
+        session = self.api.ok("POST", "/api/v1/sessions", {"host_name": name, "session_name": f"{name} {size}", "code": code})
+        ws = connect(f"ws://127.0.0.1:{self.gateway_port}/ws/sessions/{session['id']}", max_size=None, open_timeout=30)
+        ws.send(json.dumps({"type": "join", "data": {"participant_token": session["participant_token"]}}))
+        while True:
+            message = json.loads(ws.recv(timeout=30))
+            if message["type"] == "welcome":
+                return session["id"], ws, message["data"]["revision"], len(code)
+
+    @staticmethod
+    def type_one(ws, revision, length):
+        """One single-character op in the middle of the document, waiting for its ack: (revision, ms)."""
+        started = time.perf_counter()
+        ws.send(json.dumps({"type": "op", "data": {"revision": revision, "ops": [length // 2, "y"]}}))
+        while True:
+            message = json.loads(ws.recv(timeout=30))
+            if message["type"] == "ack":
+                return message["data"]["revision"], (time.perf_counter() - started) * 1000
+            if message["type"] == "error":
+                raise RuntimeError(f"op refused: {message}")
+
+    def doc_case(self, size, ops):
+        """One participant, one WebSocket, single-character ops, each waiting for its ack."""
+        sid, ws, revision, length = self.typing_session(size, "Typist")
+        bytes_before = length
+        round_trips = []
+        before = self.commandstats()
+        redis_cpu = cpu_ticks([self.redis.pid])
+        for index in range(ops):
+            revision, ms = self.type_one(ws, revision, length)
+            round_trips.append(ms)
+            length += 1
+        after = self.commandstats()
+        redis_cpu = cpu_ticks([self.redis.pid]) - redis_cpu
+        ws.close()
+        calls, usec, by = self.redis_usec(before, after)
+        # Redis 7 counts a script's own commands under their names as well as inside the EVALSHA
+        # that ran them: the figure is the scripts' time (everything they do) plus the commands
+        # sent outside any script (none on the commit path, old layout or new).
+        scripted = sum(v["usec"] for k, v in by.items() if k in ("eval", "evalsha", "eval_ro", "evalsha_ro", "fcall"))
+        text = self.api.ok("GET", f"/api/v1/sessions/{sid}/code")["code"]
+        if len(text) != length:
+            raise RuntimeError(f"the document is {len(text)} characters after {ops} ops, expected {length}")
+        return {"bytes": bytes_before, "ops": ops, "redis_usec_per_op": scripted / ops, "redis_calls_per_op": calls / ops,
+                "redis_cpu_us_per_op": redis_cpu / CLK_TCK * 1e6 / ops, "by_command": by, "round_trip_ms": summary(round_trips)}
+
+    def bench_doc(self):
+        ops = 100 if self.args.quick else 500
+        log(f"document: {ops} single-character ops at 1 KiB and 250 KiB, Redis time from INFO commandstats")
+        results = {}
+        for label, size in (("1k", 1024), ("250k", 250 * 1024)):
+            r = self.doc_case(size, ops)
+            results[label] = r
+            by = ", ".join(f"{name} {v['usec'] / ops:.1f}" for name, v in r["by_command"].items())
+            log(f"  {label}: {r['redis_usec_per_op']:.1f} us Redis (commandstats of the scripts) per op, "
+                f"redis-server CPU {r['redis_cpu_us_per_op']:.0f} us per op, round trip p50 {r['round_trip_ms']['p50']:.2f} ms; "
+                f"per op by command (script calls included): {by}")
+        # The reference: what the floor of an append-and-publish costs in the same Redis, one
+        # XADD of an op-sized entry and one PUBLISH of an op-sized frame per op, sent as redis-cli
+        # sends them (one connection, no pipelining).
+        entry = 'ops "[512,\\"y\\",512]" user_id u_0123456789abcdef ts 1700000000000'
+        frame = '{"type":"op","data":{"revision":1,"ops":[512,"y",512],"user_id":"u_0123456789abcdef"},"timestamp":1700000000000}'
+        lines = []
+        for index in range(1, ops + 1):
+            lines.append(f"XADD ci:{{bench}}:reference {index}-0 {entry}")
+            lines.append("PUBLISH ci:{bench}:reference-events " + json.dumps("- %d\n%s" % (index, frame)))
+        before = self.commandstats()
+        self.redis_cli(stdin="\n".join(lines) + "\n")
+        after = self.commandstats()
+        calls, usec, by = self.redis_usec(before, after)
+        self.redis_cli("DEL", "ci:{bench}:reference")
+        results["reference_xadd_publish_usec"] = usec / ops
+        log(f"  reference: one XADD + one PUBLISH: {usec / ops:.1f} us Redis per pair")
+        self.results["doc"] = results
+
+    def typist(self, size, rate, stop, out):
+        """Edits a document of `size` bytes at `rate` ops/s (each op waits for its ack) until
+        `stop` is set; appends the round trips (ms) to `out`."""
+        _, ws, revision, length = self.typing_session(size, "Heavy")
+        next_at = time.perf_counter()
+        while not stop.is_set():
+            revision, ms = self.type_one(ws, revision, length)
+            out.append(ms)
+            length += 1
+            next_at += 1 / rate
+            time.sleep(max(0, next_at - time.perf_counter()))
+        ws.close()
+
+    def bench_heavy(self):
+        """Issue 13's last check: one 250 KiB document edited at the per-connection message limit
+        (100 messages/s) beside 500 sessions x 4 at 20,000 deliveries/s: the other sessions' p99
+        against the same load without it, in the same run."""
+        log("heavy document: 500 sessions x 4 at 13.3 ops/s per editor, without and with a 250 KiB document typed at 100 ops/s")
+        seconds = self.ws_seconds
+        lines = []
+        for index in range(500):
+            sid = self.api.ok("POST", "/api/v1/sessions", {"session_name": f"heavy {index}", "code": ""})["id"]
+            lines.append(f"E {sid} " + json.dumps({"name": "Editor"}))
+            lines += [f"M {sid} " + json.dumps({"name": f"Member {m}"}) for m in range(3)]
+        connfile = self.write_conns("heavy-gateway", lines)
+        results = {"without": self.wsload(self.gateway_port, connfile, f"13.3333:{seconds}", self.gateway_pids())}
+        time.sleep(2)
+        stop, trips = threading.Event(), []
+        thread = threading.Thread(target=self.typist, args=(250 * 1024, 100, stop, trips))
+        thread.start()
+        results["with"] = self.wsload(self.gateway_port, connfile, f"13.3333:{seconds}", self.gateway_pids())
+        stop.set()
+        thread.join()
+        results["typist"] = {"ops": len(trips), "round_trip_ms": summary(trips)}
+        for key in ("without", "with"):
+            lat = results[key]["phases"][0]["latency_us"]
+            log(f"  {key} the 250 KiB typist: p50 {lat['p50'] / 1000:.2f} ms p99 {lat['p99'] / 1000:.2f} ms "
+                f"p99.9 {lat['p999'] / 1000:.2f} ms, {results[key]['phases'][0]['deliveries_per_s']:.0f} deliveries/s")
+        log(f"  the typist: {len(trips)} ops, round trip p50 {results['typist']['round_trip_ms']['p50']:.2f} ms")
+        self.results["heavy"] = results
+
     def machine(self):
         info = {"cores": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()}
         try:
@@ -589,19 +735,23 @@ class Bench:
         return info
 
     def run(self):
-        wanted = set(self.args.only.split(",")) if self.args.only else {"http", "fanout", "idle", "exec"}
+        wanted = set(self.args.only.split(",")) if self.args.only else {"doc", "http", "fanout", "heavy", "idle", "exec"}
         started = time.monotonic()
         self.results["machine"] = self.machine()
         self.results["started_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.results["quick"] = self.args.quick
         self.start_redis()
         self.start_gateways()
+        if "doc" in wanted:
+            self.bench_doc()
         if "http" in wanted:
             self.start_nginx()
             self.bench_http()
             self.stop(self.nginx)
         if "fanout" in wanted:
             self.bench_fanout()
+        if "heavy" in wanted:
+            self.bench_heavy()
         if "idle" in wanted:
             self.bench_idle()
         if "exec" in wanted:

@@ -1,0 +1,190 @@
+-- The prelude of every session script (Scripts.swift prepends it). KEYS, all hash-tagged to the
+-- session's slot (SessionKeys in Swift builds them in this order):
+--   1 ci:{id}:session      hash: the session's scalars, the document's revision and length
+--   2 ci:{id}:participants hash participant id -> JSON
+--   3 ci:{id}:tokens       hash token hash -> participant id
+--   4 ci:{id}:history      capped list of JSON events
+--   5 ci:{id}:gone         why a session no longer exists ("expired", "deleted"); outlives it
+--   6 ci:{id}:ops          the previous layout's capped list of op frames (removed on migration)
+--   7 ci:{id}:presence     hash connection id -> participant id
+--   8 ci:{id}:log          list: the op log, one JSON entry per revision, oldest first; element i
+--                          is revision checkpoint_revision + 1 + i (see append_op)
+--   9 ci:{id}:snapshot     hash: revision, text, length, bytes, ts (the latest text written)
+--  10 ci:{id}:checkpoint   hash: the text the log starts after, and a summary of what was folded
+-- The text is never read or written by a commit: it is the snapshot plus the log entries after it,
+-- applied by whoever reads. Errors are error replies whose first word the Swift side maps:
+-- NOTFOUND, GONE <why>, FULL, FORBIDDEN, UNAUTHORIZED, CONFLICT, FUTURE, STALE, INVALID, TOOLARGE,
+-- TOOMANY. Time comes from Redis (TIME), so every gateway shares one clock.
+local K_SESSION, K_PARTICIPANTS, K_TOKENS, K_HISTORY, K_GONE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local K_LEGACY_OPS, K_PRESENCE, K_LOG, K_SNAPSHOT, K_CHECKPOINT = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+-- The document layout these scripts write; a session without it was written by the previous
+-- version (the text in the session hash) and is converted by its first write.
+local LAYOUT = '2'
+local SESSION_FIELDS = {'id', 'name', 'language', 'revision', 'status', 'created_at', 'updated_at', 'expires_at',
+  'max_participants', 'host_token_hash', 'layout', 'length', 'bytes_raw', 'bytes_drift', 'log_bytes',
+  'snapshot_revision', 'snapshot_log_bytes', 'checkpoint_revision'}
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function scalar_len(text)
+  local _, n = string.gsub(text, '[^\128-\191]', '')
+  return n
+end
+-- What a commit needs of the session hash (a commit reads no more than this).
+local COMMIT_FIELDS = {'expires_at', 'status', 'layout', 'revision', 'length', 'bytes_raw', 'bytes_drift', 'log_bytes',
+  'snapshot_revision', 'snapshot_log_bytes', 'checkpoint_revision'}
+-- The session's scalars (never the text; `fields`, SESSION_FIELDS when nil), or nil and the
+-- error to answer.
+local function load_session(now, allow_ended, fields)
+  fields = fields or SESSION_FIELDS
+  local values = redis.call('HMGET', K_SESSION, unpack(fields))
+  if not values[1] then
+    local gone = redis.call('GET', K_GONE)
+    if gone then return nil, redis.error_reply('GONE ' .. gone) end
+    return nil, redis.error_reply('NOTFOUND')
+  end
+  local s = {}
+  for i = 1, #fields do s[fields[i]] = values[i] or nil end
+  if tonumber(s.expires_at) <= now then return nil, redis.error_reply('GONE expired') end
+  if s.status == 'completed' and not allow_ended then return nil, redis.error_reply('GONE ended') end
+  return s
+end
+-- Converts a session of the previous layout: its text becomes the snapshot and the checkpoint at
+-- its revision (the old capped list of frames cannot rebuild earlier texts, so the checkpoint
+-- says those revisions were made before the migration). Runs once, on the first write.
+local function migrate(s, now)
+  if s.layout == LAYOUT then return end
+  local code = redis.call('HGET', K_SESSION, 'code') or ''
+  local length, bytes, expires = scalar_len(code), #code, tonumber(s.expires_at)
+  local revision = s.revision or '0'
+  redis.call('HSET', K_SNAPSHOT, 'revision', revision, 'text', code, 'length', length, 'bytes', bytes, 'ts', now)
+  redis.call('HSET', K_CHECKPOINT, 'revision', revision, 'text', code, 'length', length, 'bytes', bytes, 'ts', now,
+    'reason', 'migrated', 'folded_ops', revision, 'folded_bytes', 0, 'authors', '{}')
+  redis.call('PEXPIREAT', K_SNAPSHOT, expires)
+  redis.call('PEXPIREAT', K_CHECKPOINT, expires)
+  redis.call('HDEL', K_SESSION, 'code')
+  redis.call('DEL', K_LEGACY_OPS)
+  redis.call('HSET', K_SESSION, 'layout', LAYOUT, 'length', length, 'bytes_raw', bytes, 'bytes_drift', 0,
+    'log_bytes', 0, 'snapshot_revision', revision, 'snapshot_log_bytes', 0, 'checkpoint_revision', revision)
+  s.layout, s.length, s.bytes_raw, s.bytes_drift, s.log_bytes = LAYOUT, tostring(length), tostring(bytes), '0', '0'
+  s.snapshot_revision, s.snapshot_log_bytes, s.checkpoint_revision = revision, '0', revision
+end
+-- A token check: '' means no token was presented.
+local function require_host(s, presented, what)
+  if presented == '' then return redis.error_reply('UNAUTHORIZED ' .. what .. ' needs the host token') end
+  if presented ~= s.host_token_hash then return redis.error_reply('FORBIDDEN ' .. what .. ' needs the host token; this token is not it') end
+  return nil
+end
+local function push_history(event, limit, expires)
+  redis.call('RPUSH', K_HISTORY, cjson.encode(event))
+  redis.call('LTRIM', K_HISTORY, -limit, -1)
+  redis.call('PEXPIREAT', K_HISTORY, expires)
+end
+local function online_set()
+  local set = {}
+  for _, pid in ipairs(redis.call('HVALS', K_PRESENCE)) do set[pid] = true end
+  return set
+end
+local function participant_list()
+  local list = {}
+  local online = online_set()
+  for _, raw in ipairs(redis.call('HVALS', K_PARTICIPANTS)) do
+    local p = cjson.decode(raw)
+    p.token_hash = nil
+    p.is_online = online[p.id] == true
+    table.insert(list, p)
+  end
+  table.sort(list, function(a, b)
+    if a.joined_at == b.joined_at then return a.id < b.id end
+    return a.joined_at < b.joined_at
+  end)
+  return list
+end
+-- The session's public scalars as the Swift side decodes them (Session(view:)); no text.
+local function scalars(s)
+  local out = {}
+  for _, field in ipairs({'id', 'name', 'language', 'revision', 'status', 'created_at', 'updated_at', 'expires_at', 'max_participants'}) do
+    out[field] = s[field]
+  end
+  out.committed_revision = s.committed_revision
+  return out
+end
+local function view(s)
+  return cjson.encode({session = scalars(s), participants = participant_list()})
+end
+-- A channel message (ChannelMessage in Swift): "<exclude> <revision>\n<frame>".
+local function publish(exclude, revision, frame)
+  redis.call('PUBLISH', (string.gsub(K_SESSION, ':session$', ':events')), exclude .. ' ' .. revision .. '\n' .. frame)
+end
+local function frame(kind, data_json, now)
+  return '{"type":"' .. kind .. '","data":' .. data_json .. ',"timestamp":' .. now .. '}'
+end
+-- The participant's public face, with its online state.
+local function public(p, online)
+  return {id = p.id, user_id = p.id, name = p.name, role = p.role, color = p.color, joined_at = p.joined_at, is_online = online}
+end
+local function add_participant(p, expires)
+  redis.call('HSET', K_PARTICIPANTS, p.id, cjson.encode(p))
+  redis.call('HSET', K_TOKENS, p.token_hash, p.id)
+  redis.call('PEXPIREAT', K_PARTICIPANTS, expires)
+  redis.call('PEXPIREAT', K_TOKENS, expires)
+end
+-- Log entries after revision `after` up to `last` (inclusive, nil for the newest), oldest first.
+-- Element i of the log is revision checkpoint_revision + 1 + i.
+local function log_range(s, after, last)
+  local offset = tonumber(s.checkpoint_revision) + 1
+  local stop = last and (last - offset) or -1
+  return redis.call('LRANGE', K_LOG, after + 1 - offset, stop)
+end
+-- Appends the next revision to the log and publishes it; the text is not touched. An entry is
+-- {"revision", "ops", "user_id", "name", "color" (when a participant made it), "ts" (Redis TIME,
+-- ms), "bytes" (the byte bound after it)}: the op message's data plus the time and the bound, and
+-- it counts its length against the log cap.
+-- ops_json spans the whole document (its trailing retain written out), as later ops made at this
+-- revision transform against it length for length. author: {id, name, color} or nil.
+-- Returns the revision and whether a new snapshot and a fold of the log are due.
+local function append_op(s, ops_json, length, bytes_raw, author, exclude, now, bounds)
+  local revision = tonumber(s.revision) + 1
+  local data = '{"revision":' .. revision .. ',"ops":' .. ops_json
+  if author then
+    data = data .. ',"user_id":' .. cjson.encode(author.id) .. ',"name":' .. cjson.encode(author.name) .. ',"color":' .. cjson.encode(author.color)
+  end
+  local entry = data .. ',"ts":' .. now .. ',"bytes":' .. bytes_raw .. '}'
+  redis.call('RPUSH', K_LOG, entry)
+  local log_bytes = tonumber(s.log_bytes) + #entry
+  redis.call('HSET', K_SESSION, 'revision', revision, 'length', length, 'bytes_raw', bytes_raw,
+    'log_bytes', log_bytes, 'updated_at', now)
+  if revision == tonumber(s.checkpoint_revision) + 1 then redis.call('PEXPIREAT', K_LOG, tonumber(s.expires_at)) end
+  publish(exclude, revision, frame('op', data .. '}', now))
+  s.revision = tostring(revision)
+  -- Due once when a bound is crossed, then again every 8 revisions while it stays crossed (a
+  -- writer that failed is replaced by the next committer).
+  local since = revision - tonumber(s.snapshot_revision)
+  local since_bytes = log_bytes - tonumber(s.snapshot_log_bytes or '0')
+  local snapshot_due = (since >= bounds.snapshot_ops or since_bytes >= bounds.snapshot_bytes) and
+    (since == bounds.snapshot_ops or since % 8 == 0 or since_bytes - #entry < bounds.snapshot_bytes)
+  local fold_due = log_bytes > bounds.log_bytes and revision % 8 == 0
+  return revision, snapshot_due and 1 or 0, fold_due and 1 or 0
+end
+-- Replaces the whole text (a PATCH, a save, a legacy client's code_update) as one revision:
+-- logged as delete-all + insert, and written as the new snapshot, since the text is at hand.
+local function replace_text(s, text, length, author, exclude, now, bounds)
+  local parts = {}
+  if tonumber(s.length) > 0 then table.insert(parts, tostring(-tonumber(s.length))) end
+  if text ~= '' then table.insert(parts, cjson.encode(text)) end
+  local bytes_raw = #text + tonumber(s.bytes_drift)
+  local revision = append_op(s, '[' .. table.concat(parts, ',') .. ']', length, bytes_raw, author, exclude, now, bounds)
+  redis.call('HSET', K_SNAPSHOT, 'revision', revision, 'text', text, 'length', length, 'bytes', #text, 'ts', now)
+  redis.call('PEXPIREAT', K_SNAPSHOT, tonumber(s.expires_at))
+  redis.call('HSET', K_SESSION, 'snapshot_revision', revision, 'snapshot_log_bytes', redis.call('HGET', K_SESSION, 'log_bytes'))
+  s.snapshot_revision = tostring(revision)
+  return revision
+end
+-- The bounds a commit is checked against, from ARGV at `at`: snapshot every N ops, every N bytes
+-- of log, the log cap.
+local function bounds_at(at)
+  return {snapshot_ops = tonumber(ARGV[at]), snapshot_bytes = tonumber(ARGV[at + 1]), log_bytes = tonumber(ARGV[at + 2])}
+end
+

@@ -1,0 +1,75 @@
+/// The Redis keys of one session, all hash-tagged to one slot (`ci:{id}:...`), so a session's
+/// keys and its channel stay together on Redis Cluster. Lua/prelude.lua describes each key; every
+/// session script takes `all` as KEYS, in this order.
+public struct SessionKeys: Sendable {
+    public let id: String
+
+    public init(_ id: String) { self.id = id }
+
+    private func key(_ name: String) -> String { "ci:{\(id)}:\(name)" }
+
+    /// Hash: the session's scalars, the document's revision, length and byte bound.
+    public var session: String { key("session") }
+    public var participants: String { key("participants") }
+    public var tokens: String { key("tokens") }
+    public var history: String { key("history") }
+    /// Why a session no longer exists; outlives it so clients get 410, not 404.
+    public var gone: String { key("gone") }
+    /// The previous layout's capped list of op frames (removed when a session is migrated).
+    public var legacyOps: String { key("ops") }
+    public var presence: String { key("presence") }
+    /// List: the op log, one JSON entry per revision (LogEntry).
+    public var log: String { key("log") }
+    /// Hash: the latest text written, at its revision.
+    public var snapshot: String { key("snapshot") }
+    /// Hash: the text the log starts after, and the summary of what was folded into it.
+    public var checkpoint: String { key("checkpoint") }
+    /// The pub/sub channel of the session's changes (ChannelMessage).
+    public var channel: String { key("events") }
+
+    /// KEYS of every session script.
+    public var all: [String] {
+        [session, participants, tokens, history, gone, legacyOps, presence, log, snapshot, checkpoint]
+    }
+}
+
+/// Node liveness keys, shared by the whole cluster.
+enum NodeKeys {
+    static let gateways = "ci:{nodes}:gateways"
+    static let gatewayInfo = "ci:{nodes}:gateway-info"
+    static func gatewaySessions(_ instance: String) -> String { "ci:{nodes}:gateway-sessions:\(instance)" }
+    static let runners = "ci:{nodes}:runners"
+    static let runnerInfo = "ci:{nodes}:runner-info"
+}
+
+/// A message on a session's channel: `"<exclude> <revision>\n<frame>"`: the connection that must
+/// not get it (its author, who gets an ack instead; empty for none), the document revision it
+/// carries (0 for none), and the exact JSON text frame for clients. Lua/prelude.lua's `publish`
+/// writes the same form.
+public struct ChannelMessage: Sendable {
+    public var exclude: String
+    public var revision: Int
+    public var frame: [UInt8]
+
+    public init(exclude: String, revision: Int, frame: [UInt8]) {
+        self.exclude = exclude
+        self.revision = revision
+        self.frame = frame
+    }
+
+    /// Decodes a payload; nil when it has no header line.
+    public init?(payload: [UInt8]) {
+        guard let newline = payload.firstIndex(of: 10) else { return nil }
+        let header = payload[..<newline]
+        if let space = header.firstIndex(of: 32) {
+            exclude = String(decoding: header[..<space], as: UTF8.self)
+            revision = Int(String(decoding: header[(space + 1)...], as: UTF8.self)) ?? 0
+        } else {
+            exclude = String(decoding: header, as: UTF8.self)
+            revision = 0
+        }
+        frame = Array(payload[(newline + 1)...])
+    }
+
+    public var payload: [UInt8] { Array("\(exclude) \(revision)\n".utf8) + frame }
+}
