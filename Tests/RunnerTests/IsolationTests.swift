@@ -421,6 +421,27 @@ final class IsolationTests: RunnerTestCase {
         XCTAssertFalse((next["stdout"] as? String ?? "").contains(marker), "the next job sees the daemon: \(next)")
     }
 
+    func testWhatADeadRunnerLeftInASlotUIDIsKilledByTheNextRunner() throws {
+        // A process of the slot's uid that no runner owns (as a sandbox left behind by a runner
+        // killed while starting it): the runner taking the uid kills it before its first job.
+        let leftover = Process()
+        leftover.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        leftover.arguments = ["--reuid=60250", "--regid=60250", "--clear-groups", "/usr/bin/sleep", "300"]
+        try leftover.run()
+        defer { if leftover.isRunning { leftover.terminate() } }
+        let deadline = Date().addingTimeInterval(10)
+        while processUID(Int(leftover.processIdentifier)) != 60_250 && Date() < deadline { usleep(10_000) }
+        XCTAssertEqual(processUID(Int(leftover.processIdentifier)), 60_250)
+        let next = try startRunner("next-in-slot", arguments: ["--concurrency", "1", "--sandbox-uids", "60250-60250", "--languages", "python"])
+        let killedBy = Date().addingTimeInterval(10)
+        while leftover.isRunning && Date() < killedBy { usleep(10_000) }
+        XCTAssertFalse(leftover.isRunning, "the leftover still runs")
+        guard !leftover.isRunning else { return }
+        XCTAssertEqual(leftover.terminationReason, .uncaughtSignal)
+        XCTAssertEqual(leftover.terminationStatus, SIGKILL)
+        XCTAssertTrue(next.logTail(lines: 200).contains("killed 1 process(es) left over"), next.logTail())
+    }
+
     func testFilesLeftInDevShmAndTmpDoNotReachTheNextJob() throws {
         let marker = "ci-left-\(UInt32.random(in: 0...UInt32.max))"
         let first = try run("python", """
