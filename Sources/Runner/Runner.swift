@@ -184,6 +184,36 @@ public final class Runner {
                 """)
         }
         logger.info("job slots run as uids \(sandbox.slotUIDs.map(String.init).joined(separator: ", "))")
+        killLeftovers(of: Set(sandbox.slotUIDs))
+    }
+
+    /// Kills whatever still runs as these uids: nothing else may use them, so it can only be left
+    /// over from a runner that died while starting a sandbox (bubblewrap's child waits forever for
+    /// a parent that was killed in the instant after it was cloned).
+    private func killLeftovers(of uids: Set<UInt32>) {
+        guard let proc = opendir("/proc") else { return }
+        defer { closedir(proc) }
+        var killed = 0
+        while let entry = readdir(proc) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let pid = Int32(name), let uid = Self.realUID(of: pid), uids.contains(uid) else { continue }
+            if Glibc.kill(pid, SIGKILL) == 0 { killed += 1 }
+        }
+        if killed > 0 { logger.notice("killed \(killed) process(es) left over in the job slots' uids") }
+    }
+
+    /// The real uid of a process, from /proc/PID/status (its /proc directory is root's when it is
+    /// not dumpable, as bubblewrap and the supervisor are).
+    static func realUID(of pid: Int32) -> UInt32? {
+        let fd = open("/proc/\(pid)/status", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = read(fd, &buffer, buffer.count)
+        guard n > 0 else { return nil }
+        let text = String(decoding: buffer[0..<n], as: UTF8.self)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) else { return nil }
+        return line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap { UInt32($0) }
     }
 
     /// Runs `codeinterview-sandbox cgroups NAME` (before the loop starts) and reads its answer.

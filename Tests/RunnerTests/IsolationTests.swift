@@ -390,7 +390,7 @@ final class IsolationTests: RunnerTestCase {
             usleep(20_000)
         }
         XCTAssertEqual(uids.count, 2, "two concurrent jobs, two uids: \(uids)")
-        for uid in uids { XCTAssertTrue((60_000...60_255).contains(uid), "uid \(uid) is of the slot range") }
+        XCTAssertEqual(uids, slotUIDs, "the uids are those of the runner's slots (of --sandbox-uids)")
         for id in ids {
             let job = try waitForJob(id)
             let result = job["result"] as? [String: Any] ?? [:]
@@ -419,6 +419,27 @@ final class IsolationTests: RunnerTestCase {
         XCTAssertTrue(hostProcesses(containing: marker).isEmpty, "a double-forked daemon outlived the job")
         let next = try run("python", "import os\nprint(sorted(open('/proc/%s/cmdline' % p).read() for p in os.listdir('/proc') if p.isdigit()))")
         XCTAssertFalse((next["stdout"] as? String ?? "").contains(marker), "the next job sees the daemon: \(next)")
+    }
+
+    func testWhatADeadRunnerLeftInASlotUIDIsKilledByTheNextRunner() throws {
+        // A process of the slot's uid that no runner owns (as a sandbox left behind by a runner
+        // killed while starting it): the runner taking the uid kills it before its first job.
+        let leftover = Process()
+        leftover.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        leftover.arguments = ["--reuid=60250", "--regid=60250", "--clear-groups", "/usr/bin/sleep", "300"]
+        try leftover.run()
+        defer { if leftover.isRunning { leftover.terminate() } }
+        let deadline = Date().addingTimeInterval(10)
+        while processUID(Int(leftover.processIdentifier)) != 60_250 && Date() < deadline { usleep(10_000) }
+        XCTAssertEqual(processUID(Int(leftover.processIdentifier)), 60_250)
+        let next = try startRunner("next-in-slot", arguments: ["--concurrency", "1", "--sandbox-uids", "60250-60250", "--languages", "python"])
+        let killedBy = Date().addingTimeInterval(10)
+        while leftover.isRunning && Date() < killedBy { usleep(10_000) }
+        XCTAssertFalse(leftover.isRunning, "the leftover still runs")
+        guard !leftover.isRunning else { return }
+        XCTAssertEqual(leftover.terminationReason, .uncaughtSignal)
+        XCTAssertEqual(leftover.terminationStatus, SIGKILL)
+        XCTAssertTrue(next.logTail(lines: 200).contains("killed 1 process(es) left over"), next.logTail())
     }
 
     func testFilesLeftInDevShmAndTmpDoNotReachTheNextJob() throws {
@@ -552,14 +573,25 @@ func hostProcesses(containing text: String) -> [(pid: Int, uid: Int?)] {
     return found
 }
 
-/// Host processes running as a uid of the sandbox slots (the runners' default --sandbox-uids):
-/// between jobs, none. (Counting all host processes would count the other work of the machine.)
-func sandboxProcessCount() -> Int {
-    var count = 0
-    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-        if let pid = Int(entry), let uid = processUID(pid), (60_000...60_255).contains(uid) { count += 1 }
+extension RunnerTestCase {
+    /// The uids of the shared runner's job slots, as it logged them at start.
+    var slotUIDs: Set<Int> {
+        guard let line = runner.logTail(lines: 1_000).split(separator: "\n").first(where: { $0.contains("job slots run as uids ") }),
+              let range = line.range(of: "job slots run as uids ") else { return [] }
+        return Set(line[range.upperBound...].split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) })
     }
-    return count
+
+    /// Host processes running as a uid of the shared runner's slots: between its jobs, none.
+    /// (Counting all host processes would count the other work of this machine.)
+    func sandboxProcessCount() -> Int {
+        let uids = slotUIDs
+        XCTAssertFalse(uids.isEmpty, "the runner did not log its slots' uids")
+        var count = 0
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            if let pid = Int(entry), let uid = processUID(pid), uids.contains(uid) { count += 1 }
+        }
+        return count
+    }
 }
 
 /// The real uid of a host process (nil when it is gone).
