@@ -185,20 +185,16 @@ struct SandboxReport {
 }
 
 /// A bubblewrap child on the loop: five pipes (stdin, stdout, stderr, spec, report), all read and
-/// written asynchronously. The process handle and the pipes live until their close callbacks;
-/// this object keeps itself alive (retained once) until the last of them.
+/// written asynchronously. The process handle and the pipes are `LoopHandle`s: each lives until
+/// its close callback and keeps this object alive until then.
 final class SandboxProcess {
     typealias OutputHandler = (_ stream: Int, _ bytes: UnsafeRawBufferPointer) -> Void
     typealias ExitHandler = (_ exitStatus: Int64, _ signal: Int32, _ report: [UInt8]) -> Void
 
     private let loop: EventLoop
-    private let process = UnsafeMutablePointer<uv_process_t>.allocate(capacity: 1)
+    private var process: LoopHandle?
     /// 0 stdin, 1 stdout, 2 stderr (as the program sees them), 3 spec, 4 report.
-    private let pipes: [UnsafeMutablePointer<uv_pipe_t>] = (0..<5).map { _ in .allocate(capacity: 1) }
-    private var pipeOpen = [Bool](repeating: false, count: 5)
-    private var processOpen = false
-    private var openHandles = 0
-    private var retained = false
+    private var pipes: [LoopHandle] = []
     private var report: [UInt8] = []
     private var exited: (Int64, Int32)?
     private var eof = [false, false, false, false, false]
@@ -217,15 +213,7 @@ final class SandboxProcess {
 
     /// Starts bubblewrap. Throws a readable message when it cannot be started (then nothing is left open).
     func start(arguments: [String], settings: SandboxSettings, stdin: [UInt8], spec: [UInt8]) throws(TransportError) {
-        let me = Unmanaged.passRetained(self)
-        retained = true
-        for (index, pipe) in pipes.enumerated() {
-            uv_pipe_init(loop.raw, pipe, 0)
-            pipe.pointee.data = me.toOpaque()
-            pipeOpen[index] = true
-            openHandles += 1
-        }
-        process.pointee.data = me.toOpaque()
+        pipes = (0..<5).map { _ in LoopHandle(uv_pipe_t.self, owner: self) { uv_pipe_init(loop.raw, $0, 0) }! }
 
         var containers = [uv_stdio_container_t](repeating: uv_stdio_container_t(), count: 5)
         for index in 0..<5 {
@@ -233,7 +221,7 @@ final class SandboxProcess {
             // uv.h's UV_CREATE_PIPE (0x01), UV_READABLE_PIPE (0x10), UV_WRITABLE_PIPE (0x20): the enum has a
             // duplicate value, so Swift does not import its constants.
             containers[index].flags = uv_stdio_flags(rawValue: 0x01 | (childReads ? 0x10 : 0x20))
-            containers[index].data.stream = UnsafeMutableRawPointer(pipes[index]).assumingMemoryBound(to: uv_stream_t.self)
+            containers[index].data.stream = pipes[index].stream
         }
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         let env: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=\(SandboxSettings.path)"), nil]
@@ -243,42 +231,45 @@ final class SandboxProcess {
         }
         var options = uv_process_options_t()
         options.exit_cb = { handle, status, signal in
-            let this = Unmanaged<SandboxProcess>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
+            let this = LoopHandle.owner(of: handle!.pointee.data, as: SandboxProcess.self)
             this.exited = (status, signal)
             this.checkFinished()
         }
-        let status: Int32 = argv.withUnsafeBufferPointer { argvBuffer in
-            env.withUnsafeBufferPointer { envBuffer in
-                containers.withUnsafeMutableBufferPointer { stdio in
-                    options.file = UnsafePointer(argvBuffer[0])
-                    options.args = UnsafeMutablePointer(mutating: argvBuffer.baseAddress)
-                    options.env = UnsafeMutablePointer(mutating: envBuffer.baseAddress)
-                    options.stdio_count = 5
-                    options.stdio = stdio.baseAddress
-                    if geteuid() == 0 {
-                        options.flags = UInt32(UV_PROCESS_SETUID.rawValue | UV_PROCESS_SETGID.rawValue)
-                        options.uid = settings.uid
-                        options.gid = settings.gid
+        var status: Int32 = 0
+        // A failed uv_spawn still leaves the handle initialized (it must be closed): the
+        // LoopHandle is kept either way and closed below on failure.
+        process = LoopHandle(uv_process_t.self, owner: self) { handle in
+            status = argv.withUnsafeBufferPointer { argvBuffer in
+                env.withUnsafeBufferPointer { envBuffer in
+                    containers.withUnsafeMutableBufferPointer { stdio in
+                        options.file = UnsafePointer(argvBuffer[0])
+                        options.args = UnsafeMutablePointer(mutating: argvBuffer.baseAddress)
+                        options.env = UnsafeMutablePointer(mutating: envBuffer.baseAddress)
+                        options.stdio_count = 5
+                        options.stdio = stdio.baseAddress
+                        if geteuid() == 0 {
+                            options.flags = UInt32(UV_PROCESS_SETUID.rawValue | UV_PROCESS_SETGID.rawValue)
+                            options.uid = settings.uid
+                            options.gid = settings.gid
+                        }
+                        return uv_spawn(loop.raw, handle, &options)
                     }
-                    return uv_spawn(loop.raw, process, &options)
                 }
             }
+            return 0
         }
-        processOpen = true
-        openHandles += 1
         guard status == 0 else {
             finished = true
             closeAll()
             throw TransportError("cannot start \(arguments[0]): \(uvErrorDescription(status))")
         }
-        pid = process.pointee.pid
+        pid = process!.pointer(uv_process_t.self).pointee.pid
         for index in [1, 2, 4] {
             uv_read_start(stream(index), { handle, _, buffer in
                 buffer!.pointee = uv_buf_init(SandboxProcess.readBuffer.assumingMemoryBound(to: CChar.self),
                                               UInt32(SandboxProcess.readBufferSize))
             }, { handle, nread, buffer in
-                let this = Unmanaged<SandboxProcess>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
-                this.read(handle!, nread, buffer!)
+                LoopHandle.owner(of: handle!.pointee.data, as: SandboxProcess.self).read(handle!, nread, buffer!)
             })
         }
         write(stdin, to: 0)
@@ -288,26 +279,26 @@ final class SandboxProcess {
     /// SIGKILL to bubblewrap: its PID 1 dies with it (--die-with-parent), and with it every
     /// process of the sandbox's PID namespace.
     func kill() {
-        guard exited == nil, processOpen, !finished else { return }
-        uv_process_kill(process, SIGKILL)
+        guard exited == nil, let process, !process.isClosed, !finished else { return }
+        uv_process_kill(process.pointer(uv_process_t.self), SIGKILL)
     }
 
     /// Stops reading the program's stdout and stderr: its next write fails (SIGPIPE/EPIPE).
     func closeOutput() {
-        for index in [1, 2] where pipeOpen[index] {
+        for index in [1, 2] where isOpen(index) {
             eof[index] = true
             close(index)
         }
         checkFinished()
     }
 
-    private func stream(_ index: Int) -> UnsafeMutablePointer<uv_stream_t> {
-        UnsafeMutableRawPointer(pipes[index]).assumingMemoryBound(to: uv_stream_t.self)
-    }
+    private func stream(_ index: Int) -> UnsafeMutablePointer<uv_stream_t> { pipes[index].stream }
+
+    private func isOpen(_ index: Int) -> Bool { index < pipes.count && !pipes[index].isClosed }
 
     private func index(of handle: UnsafeMutablePointer<uv_stream_t>) -> Int {
         let raw = UnsafeMutableRawPointer(handle)
-        return pipes.firstIndex { UnsafeMutableRawPointer($0) == raw } ?? -1
+        return pipes.firstIndex { $0.raw == raw } ?? -1
     }
 
     private func read(_ handle: UnsafeMutablePointer<uv_stream_t>, _ nread: Int, _ buffer: UnsafePointer<uv_buf_t>) {
@@ -356,17 +347,17 @@ final class SandboxProcess {
     }
 
     private func written(index: Int, status: Int32) {
-        guard pipeOpen[index] else { return }
+        guard isOpen(index) else { return }
         if status != 0 {
             // The program did not read its stdin (it exited, or closed it): nothing to do.
             close(index)
             return
         }
         let shutdown = UnsafeMutablePointer<uv_shutdown_t>.allocate(capacity: 1)
-        shutdown.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         let result = uv_shutdown(shutdown, stream(index)) { request, _ in
-            let this = Unmanaged<SandboxProcess>.fromOpaque(request!.pointee.data).takeUnretainedValue()
+            // Runs before the pipe's close callback (with UV_ECANCELED if it closed first).
             let handle = request!.pointee.handle!
+            let this = LoopHandle.owner(of: handle.pointee.data, as: SandboxProcess.self)
             request!.deallocate()
             let index = this.index(of: handle)
             if index >= 0 { this.close(index) }
@@ -389,34 +380,13 @@ final class SandboxProcess {
     }
 
     private func closeAll() {
-        for index in 0..<5 { close(index) }
-        if processOpen {
-            processOpen = false
-            uv_close(UnsafeMutableRawPointer(process).assumingMemoryBound(to: uv_handle_t.self)) { handle in
-                Unmanaged<SandboxProcess>.fromOpaque(handle!.pointee.data).takeUnretainedValue().handleClosed()
-            }
-        }
+        for index in pipes.indices { close(index) }
+        process?.close()
     }
 
     private func close(_ index: Int) {
-        guard pipeOpen[index] else { return }
-        pipeOpen[index] = false
-        uv_close(UnsafeMutableRawPointer(pipes[index]).assumingMemoryBound(to: uv_handle_t.self)) { handle in
-            Unmanaged<SandboxProcess>.fromOpaque(handle!.pointee.data).takeUnretainedValue().handleClosed()
-        }
-    }
-
-    private func handleClosed() {
-        openHandles -= 1
-        if openHandles == 0 && retained {
-            retained = false
-            Unmanaged.passUnretained(self).release()
-        }
-    }
-
-    deinit {
-        process.deallocate()
-        pipes.forEach { $0.deallocate() }
+        guard isOpen(index) else { return }
+        pipes[index].close()
     }
 }
 
