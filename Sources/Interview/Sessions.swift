@@ -69,21 +69,23 @@ public final class Sessions {
         }
     }
 
-    /// The session, its participants (with presence) and its text: plain commands and the
+    /// The session, its participants (with presence) and its text: four plain commands and the
     /// document read, pipelined in one round trip and put together here, no script assembling
     /// JSON in Redis.
     public func session(_ id: String, _ completion: @escaping (Result<Session, InterviewError>) -> Void) {
         let keys = SessionKeys(id)
-        var replies: [Result<RedisValue, RedisError>?] = Array(repeating: nil, count: 5)
+        var replies: [Result<RedisValue, RedisError>?] = Array(repeating: nil, count: 4)
         var document: Result<DocumentText, InterviewError>?
-        var waiting = 6
+        var waiting = 5
         let done = {
             waiting -= 1
             guard waiting == 0, let document else { return }
             completion(Self.assemble(id, replies.map { $0! }, document))
         }
+        // No clock check: the session's keys expire at its `expires_at` (PEXPIREAT), so Redis
+        // answers an expired session as missing, and its `gone` key says why.
         let commands: [[String]] = [["HMGET", keys.session] + Session.fields, ["HGETALL", keys.participants],
-                                    ["HVALS", keys.presence], ["GET", keys.gone], ["TIME"]]
+                                    ["HVALS", keys.presence], ["GET", keys.gone]]
         for (index, command) in commands.enumerated() {
             redis.send(command) { result in
                 replies[index] = result
@@ -115,11 +117,6 @@ public final class Sessions {
         }
         var scalars: [String: String] = [:]
         for (name, value) in zip(Session.fields, fields) { if let text = value.text { scalars[name] = text } }
-        let time = values[4].array ?? []
-        let now = (time.first?.integer ?? 0) * 1000 + (time.count > 1 ? (time[1].integer ?? 0) / 1000 : 0)
-        if let expires = scalars["expires_at"].flatMap({ Int($0) }), expires <= now {
-            return .failure(translate(RedisError.server("GONE expired"), session: id))
-        }
         if scalars["status"] == SessionStatus.completed.rawValue {
             return .failure(translate(RedisError.server("GONE ended"), session: id))
         }
