@@ -443,6 +443,7 @@ responses = {
     "Conflict": problem_resp("`conflict`: the session is full."),
     "Gone": problem_resp("`gone`: the session has ended (status completed) or expired."),
     "PayloadTooLarge": problem_resp("`payload-too-large`: the body exceeds the body limit (1 MiB by default), or a field exceeds its limit (then `field` names it)."),
+    "UriTooLong": problem_resp("`uri-too-long`: the request target (path and query) exceeds the URL limit (8 KiB by default)."),
     "UriTooLong": problem_resp("`uri-too-long`: the request URL exceeds the limit (8 KiB by default)."),
     "UnsupportedMediaType": problem_resp("`unsupported-media-type`: a non-empty body whose Content-Type is not application/json."),
     "ValidationFailed": problem_resp("`validation`: the body is well-formed JSON but a field is invalid (`field` names it)."),
@@ -491,7 +492,7 @@ BEARER = [{"bearer": []}]
 ERR = {
     400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
     410: "Gone", 413: "PayloadTooLarge", 415: "UnsupportedMediaType", 422: "ValidationFailed",
-    503: "Unavailable", 429: "TooManyRequests", 426: "UpgradeRequired",
+    503: "Unavailable", 429: "TooManyRequests", 426: "UpgradeRequired", 414: "UriTooLong",
 }
 BODY_ERRS = [400, 413, 415, 422]
 
@@ -863,6 +864,9 @@ def build_op(r, prefix_path, suffix, head=False):
     # Every API route is rate limited (per client address); /health and /openapi.json are not.
     if r["path"] not in ("/health", "/openapi.json") and r in ROUTES and 429 not in errors:
         errors.append(429)
+    # A query can make any request target longer than the URL limit.
+    if r.get("query") and 414 not in errors:
+        errors.append(414)
     for e in errors:
         # An error is a status (its response from ERR) or a (status, response name) pair.
         e, name = e if isinstance(e, tuple) else (e, ERR[e])

@@ -103,24 +103,26 @@ public final class Documents {
         }
         let base = String(decoding: bytes, as: UTF8.self)
         if items.count == 3 { return .success(DocumentText(text: base, revision: baseRevision, length: base.unicodeScalars.count)) }
-        var scalars = Array(base.unicodeScalars)
+        // Compose the run of ops first, then apply once: the text is copied once, not per op.
+        var composed = TextOperation()
+        composed.retain(base.unicodeScalars.count)
         var revision = baseRevision
+        let text: String
         do {
             for item in items.dropFirst(3) {
                 guard let entry = LogEntry(item), entry.revision == revision + 1 else {
                     throw InterviewError(.internalError, "the op log has a gap after revision \(revision)")
                 }
-                try entry.operation().apply(to: &scalars)
+                composed = try TextOperation.compose(composed, entry.operation())
                 revision = entry.revision
             }
+            text = try composed.apply(base)
         } catch let error as InterviewError {
             return .failure(error)
         } catch {
             return .failure(InterviewError(.internalError, "\(error)"))
         }
-        var view = String.UnicodeScalarView()
-        view.append(contentsOf: scalars)
-        return .success(DocumentText(text: String(view), revision: revision, length: scalars.count))
+        return .success(DocumentText(text: text, revision: revision, length: composed.targetLength))
     }
 
     /// The log entries after `revision` (at most `limit`, none from before the checkpoint),

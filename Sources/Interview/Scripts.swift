@@ -25,7 +25,8 @@ enum Scripts {
     static let connect = session("connect", PackageResources.connect_lua)
     static let disconnect = session("disconnect", PackageResources.disconnect_lua)
     static let dropGateway = session("drop_gateway", PackageResources.drop_gateway_lua)
-    static let document = session("document", PackageResources.document_lua)
+    /// The document read stands alone (no prelude): it runs on every welcome and GET.
+    static let document = RedisScript(name: "document", source: lua(PackageResources.document_lua))
     static let snapshot = session("snapshot", PackageResources.snapshot_lua)
     static let fold = session("fold", PackageResources.fold_lua)
     static let log = session("log", PackageResources.log_lua)

@@ -69,21 +69,33 @@ public final class Sessions {
         }
     }
 
-    /// The session, its participants (with presence) and its text: plain commands and the
+    /// The session, its participants (with presence) and its text: three plain commands and the
     /// document read, pipelined in one round trip and put together here, no script assembling
     /// JSON in Redis.
     public func session(_ id: String, _ completion: @escaping (Result<Session, InterviewError>) -> Void) {
         let keys = SessionKeys(id)
-        var replies: [Result<RedisValue, RedisError>?] = Array(repeating: nil, count: 5)
+        var replies: [Result<RedisValue, RedisError>?] = Array(repeating: nil, count: 3)
         var document: Result<DocumentText, InterviewError>?
-        var waiting = 6
-        let done = {
+        var waiting = 4
+        let done = { [self] in
             waiting -= 1
             guard waiting == 0, let document else { return }
-            completion(Self.assemble(id, replies.map { $0! }, document))
+            let values: [RedisValue]
+            switch Self.values(replies.map { $0! }) {
+            case .failure(let error): return completion(.failure(translate(error, session: id)))
+            case .success(let got): values = got
+            }
+            // Missing: the document read said why (gone, or never was); else ask its `gone` key.
+            guard values[0].array?.first?.text != nil else {
+                if case .failure(let error) = document { return completion(.failure(error)) }
+                return gone(id, completion)
+            }
+            completion(Self.assemble(values, document))
         }
+        // No clock check: the session's keys expire at its `expires_at` (PEXPIREAT), so Redis
+        // answers an expired session as missing.
         let commands: [[String]] = [["HMGET", keys.session] + Session.fields, ["HGETALL", keys.participants],
-                                    ["HVALS", keys.presence], ["GET", keys.gone], ["TIME"]]
+                                    ["HVALS", keys.presence]]
         for (index, command) in commands.enumerated() {
             redis.send(command) { result in
                 replies[index] = result
@@ -96,32 +108,36 @@ public final class Sessions {
         }
     }
 
-    private static func assemble(_ id: String, _ replies: [Result<RedisValue, RedisError>],
-                                 _ document: Result<DocumentText, InterviewError>) -> Result<Session, InterviewError> {
+    private static func values(_ replies: [Result<RedisValue, RedisError>]) -> Result<[RedisValue], RedisError> {
         var values: [RedisValue] = []
         for reply in replies {
             switch reply {
             case .success(let value): values.append(value)
-            case .failure(let error): return .failure(translate(error, session: id))
+            case .failure(let error): return .failure(error)
             }
         }
+        return .success(values)
+    }
+
+    /// The answer for a session that is not there: gone (410, and why) or never was (404).
+    private func gone<T>(_ id: String, _ completion: @escaping (Result<T, InterviewError>) -> Void) {
+        redis.send(["GET", SessionKeys(id).gone]) { result in
+            switch result {
+            case .failure(let error): completion(.failure(translate(error, session: id)))
+            case .success(let value):
+                let word = value.text.map { "GONE " + ($0 == "deleted" ? "deleted" : "expired") } ?? "NOTFOUND"
+                completion(.failure(translate(RedisError.server(word), session: id)))
+            }
+        }
+    }
+
+    /// The session hash's fields, its participants and presence, and its text, put together.
+    private static func assemble(_ values: [RedisValue], _ document: Result<DocumentText, InterviewError>) -> Result<Session, InterviewError> {
         let fields = values[0].array ?? []
-        guard fields.first?.text != nil else {
-            switch values[3].text {
-            case "deleted"?: return .failure(translate(RedisError.server("GONE deleted"), session: id))
-            case .some: return .failure(translate(RedisError.server("GONE expired"), session: id))
-            case nil: return .failure(translate(RedisError.server("NOTFOUND"), session: id))
-            }
-        }
         var scalars: [String: String] = [:]
         for (name, value) in zip(Session.fields, fields) { if let text = value.text { scalars[name] = text } }
-        let time = values[4].array ?? []
-        let now = (time.first?.integer ?? 0) * 1000 + (time.count > 1 ? (time[1].integer ?? 0) / 1000 : 0)
-        if let expires = scalars["expires_at"].flatMap({ Int($0) }), expires <= now {
-            return .failure(translate(RedisError.server("GONE expired"), session: id))
-        }
         if scalars["status"] == SessionStatus.completed.rawValue {
-            return .failure(translate(RedisError.server("GONE ended"), session: id))
+            return .failure(translate(RedisError.server("GONE ended"), session: scalars["id"] ?? ""))
         }
         let online = Set((values[2].array ?? []).compactMap(\.text))
         var participants: [Participant] = []

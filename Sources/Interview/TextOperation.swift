@@ -133,26 +133,61 @@ public struct TextOperation: Sendable, Equatable {
         components.reduce(0) { if case .delete(let n) = $1 { return $0 + n } else { return $0 } }
     }
 
-    /// Applies the operation in place to a document of exactly `baseLength` scalars (a reader
-    /// applying a run of logged ops, which span the whole document, edits one buffer instead of
-    /// building a string per op).
-    public func apply(to scalars: inout [Unicode.Scalar]) throws(InterviewError) {
-        guard baseLength == scalars.count else {
-            throw .invalid("ops", "the operation spans \(baseLength) characters but the document has \(scalars.count)")
+    /// ot.js' compose: the one operation that does `a` then `b` (`b` applies to `a`'s result). A
+    /// reader composes a run of logged ops and applies the result once: the text is copied once,
+    /// not once per op.
+    public static func compose(_ a: TextOperation, _ b: TextOperation) throws(InterviewError) -> TextOperation {
+        guard a.targetLength == b.baseLength else {
+            throw .invalid("ops", "the second operation spans \(b.baseLength) characters but the first leaves \(a.targetLength)")
         }
-        var index = 0
-        for component in components {
-            switch component {
-            case .retain(let n):
-                index += n
-            case .insert(let inserted, _):
-                let added = Array(inserted.unicodeScalars)
-                scalars.insert(contentsOf: added, at: index)
-                index += added.count
-            case .delete(let n):
-                scalars.removeSubrange(index..<index + n)
+        var out = TextOperation()
+        var i = 0, j = 0
+        var x: Component? = a.components.first
+        var y: Component? = b.components.first
+        func nextA() { i += 1; x = i < a.components.count ? a.components[i] : nil }
+        func nextB() { j += 1; y = j < b.components.count ? b.components[j] : nil }
+        func split(_ text: String, _ n: Int) -> (String, String) {
+            let scalars = text.unicodeScalars
+            let cut = scalars.index(scalars.startIndex, offsetBy: n)
+            return (String(scalars[..<cut]), String(scalars[cut...]))
+        }
+        while x != nil || y != nil {
+            if case .delete(let n)? = x {
+                out.delete(n)
+                nextA()
+                continue
+            }
+            if case .insert(let text, _)? = y {
+                out.insert(text)
+                nextB()
+                continue
+            }
+            guard let left = x, let right = y else { throw .invalid("ops", "operations of different lengths cannot be composed") }
+            switch (left, right) {
+            case (.retain(let m), .retain(let n)):
+                out.retain(min(m, n))
+                if m > n { x = .retain(m - n); nextB() } else if m < n { y = .retain(n - m); nextA() } else { nextA(); nextB() }
+            case (.insert(let text, let m), .delete(let n)):
+                if m > n { let rest = split(text, n).1; x = .insert(rest, scalars: m - n); nextB() }
+                else if m < n { y = .delete(n - m); nextA() } else { nextA(); nextB() }
+            case (.insert(let text, let m), .retain(let n)):
+                if m > n {
+                    let (head, rest) = split(text, n)
+                    out.insert(head)
+                    x = .insert(rest, scalars: m - n)
+                    nextB()
+                } else {
+                    out.insert(text)
+                    if m < n { y = .retain(n - m); nextA() } else { nextA(); nextB() }
+                }
+            case (.retain(let m), .delete(let n)):
+                out.delete(min(m, n))
+                if m > n { x = .retain(m - n); nextB() } else if m < n { y = .delete(n - m); nextA() } else { nextA(); nextB() }
+            default:
+                throw .invalid("ops", "operations cannot be composed")
             }
         }
+        return out
     }
 
     /// Applies the operation to a document of exactly `baseLength` scalars.

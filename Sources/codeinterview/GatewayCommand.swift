@@ -83,7 +83,7 @@ struct GatewayCommand: ParsableCommand {
     @Option(help: "Bytes of op log kept per session (its history, for catch-up and playback); beyond, the oldest operations are folded into a checkpoint.")
     var opLogBytes: Int = environment("OP_LOG_BYTES", 8 << 20)
 
-    @Option(help: "A new document snapshot after this many operations since the last one.")
+    @Option(help: "A new document snapshot after this many operations since the last one (at least one per KiB of text).")
     var snapshotEvery: Int = environment("SNAPSHOT_EVERY", 50)
 
     @Option(help: "Folder of the web client served at / (default: the repository's web/, found walking up from the executable).")

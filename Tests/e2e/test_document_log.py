@@ -295,3 +295,41 @@ def test_sessions_made_by_the_previous_binary_keep_working(redis_server, pool, s
     assert get_code(new, sid)["code"] == text + "c = 3\n"
     session = hgetall(redis_server, f"ci:{{{sid}}}:session")
     assert "code" not in session and session["layout"] == "2"
+
+
+def test_the_reader_rebuilds_random_edits_from_a_long_run_of_ops(start_gateway, redis_server):
+    """Snapshots far apart, so a read composes hundreds of logged ops (inserts and deletes,
+    multibyte characters, at random places) over the snapshot: every read equals the text the
+    edits made, and the log replayed from the checkpoint does too."""
+    import random
+    gw = start_gateway("--snapshot-every", "1000")
+    sid = create_session(gw, code="start ✓\n")["id"]
+    rng = random.Random(13)
+    alphabet = ["a", "b", " ", "\n", "é", "中", "😀", "👩‍💻"]
+
+    async def main():
+        ws = await WS.open(gw, sid)
+        welcome = await ws.join(name="Random")
+        text, rev = welcome["code"], welcome["revision"]
+        for i in range(300):
+            at = rng.randrange(len(text) + 1)
+            removed = min(len(text) - at, rng.choice([0, 0, 1, 3]))
+            inserted = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 4)))
+            ops = [c for c in (at, -removed if removed else 0, inserted, len(text) - at - removed) if c not in (0, "")]
+            if not ops:
+                continue
+            rev = await _edit(ws, rev, ops)
+            text = text[:at] + inserted + text[at + removed:]
+            if i % 50 == 49:
+                assert get_code(gw, sid) == {**get_code(gw, sid), "code": text, "revision": rev}
+                if i == 149:
+                    snapshot = hgetall(redis_server, f"ci:{{{sid}}}:snapshot")
+                    assert rev - int(snapshot["revision"]) >= 140, "that read composed a long run of ops"
+        await ws.close()
+        return text, rev
+
+    text, rev = run(main())
+    code = get_code(gw, sid)
+    assert code["code"] == text and code["revision"] == rev
+    checkpoint = hgetall(redis_server, f"ci:{{{sid}}}:checkpoint")
+    assert replay(checkpoint["text"], log_entries(redis_server, sid)) == text

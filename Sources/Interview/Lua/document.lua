@@ -1,38 +1,46 @@
 -- Reads a text base and the log entries after it, for the reader to apply (Documents in Swift).
--- The base depends on what is read first, so this is one script, not two commands.
--- ARGV: 'snapshot' (the latest text), 'checkpoint' (where the log starts) or 'revision' (the text
--- at ARGV[3]: the snapshot if it is not newer, else the checkpoint, and the entries up to
--- ARGV[3]), most entries ('' for all). Answers {layout, base revision, base text, log entries
--- after it...}; for a session of the previous layout {'1', revision, text} (the text in the
--- session hash). A revision older than the checkpoint answers the checkpoint alone.
-local base = redis.call('HMGET', ARGV[1] == 'checkpoint' and K_CHECKPOINT or K_SNAPSHOT, 'revision', 'text')
+-- The base depends on what is read first, so this is one script, not two commands. It stands
+-- alone, without the prelude: a read on every welcome and GET, it defines nothing it does not use.
+-- KEYS as every session script (prelude.lua). ARGV: 'snapshot' (the latest text), 'checkpoint'
+-- (where the log starts) or 'revision' (the text at ARGV[3]: the snapshot if it is not newer,
+-- else the checkpoint, and the entries up to ARGV[3]), most entries ('' for all). Answers
+-- {layout, base revision, base text, log entries after it...}; for a session of the previous
+-- layout {'1', revision, text} (the text in the session hash). A revision older than the
+-- checkpoint answers the checkpoint alone (the caller says what is missing).
+local base = redis.call('HMGET', ARGV[1] == 'checkpoint' and KEYS[10] or KEYS[9], 'revision', 'text')
 local last
 if ARGV[1] == 'revision' then
   last = tonumber(ARGV[3])
   if base[1] and tonumber(base[1]) > last then
-    base = redis.call('HMGET', K_CHECKPOINT, 'revision', 'text')
-    if base[1] and tonumber(base[1]) > last then return {LAYOUT, base[1], base[2]} end
+    base = redis.call('HMGET', KEYS[10], 'revision', 'text')
+    if base[1] and tonumber(base[1]) > last then return {'2', base[1], base[2]} end
   end
 end
 if not base[1] then
-  local legacy = redis.call('HMGET', K_SESSION, 'revision', 'code')
+  local legacy = redis.call('HMGET', KEYS[1], 'revision', 'code')
   if not legacy[1] then
-    local gone = redis.call('GET', K_GONE)
+    local gone = redis.call('GET', KEYS[5])
     if gone then return redis.error_reply('GONE ' .. gone) end
     return redis.error_reply('NOTFOUND')
   end
   return {'1', legacy[1], legacy[2] or ''}
 end
-local s = {checkpoint_revision = redis.call('HGET', K_SESSION, 'checkpoint_revision') or base[1]}
-local after = tonumber(base[1])
-if ARGV[2] ~= '' then
-  local bound = after + tonumber(ARGV[2])
-  if not last or bound < last then last = bound end
+-- Element i of the log is revision checkpoint_revision + 1 + i (log_range in the prelude).
+local offset = tonumber(redis.call('HGET', KEYS[1], 'checkpoint_revision') or base[1]) + 1
+local start = tonumber(base[1]) + 1 - offset
+local count = ARGV[2] ~= '' and tonumber(ARGV[2]) or nil
+if last then
+  local through = last - tonumber(base[1])
+  if not count or through < count then count = through end
 end
 local entries = {}
--- (an empty range asked as such: LRANGE's stop -1 would mean the whole log)
-if not last or last > after then entries = log_range(s, after, last) end
+-- (an empty range is asked as none: LRANGE's stop -1 would mean the whole log)
+if not count then
+  entries = redis.call('LRANGE', KEYS[8], start, -1)
+elseif count > 0 then
+  entries = redis.call('LRANGE', KEYS[8], start, start + count - 1)
+end
 table.insert(entries, 1, base[2])
 table.insert(entries, 1, base[1])
-table.insert(entries, 1, LAYOUT)
+table.insert(entries, 1, '2')
 return entries

@@ -160,11 +160,16 @@ local function append_op(s, ops_json, length, bytes_raw, author, exclude, now, b
   publish(exclude, revision, frame('op', data .. '}', now))
   s.revision = tostring(revision)
   -- Due once when a bound is crossed, then again every 8 revisions while it stays crossed (a
-  -- writer that failed is replaced by the next committer).
+  -- writer that failed is replaced by the next committer). The bounds grow with the document (an
+  -- op per KiB of text, as many log bytes as the text has), so writing a snapshot, which copies
+  -- the text, costs each op about the same at any size.
+  local doc_bytes = bytes_raw - tonumber(s.bytes_drift)
+  local ops_bound = math.max(bounds.snapshot_ops, math.floor(doc_bytes / 1024))
+  local bytes_bound = math.max(bounds.snapshot_bytes, doc_bytes)
   local since = revision - tonumber(s.snapshot_revision)
   local since_bytes = log_bytes - tonumber(s.snapshot_log_bytes or '0')
-  local snapshot_due = (since >= bounds.snapshot_ops or since_bytes >= bounds.snapshot_bytes) and
-    (since == bounds.snapshot_ops or since % 8 == 0 or since_bytes - #entry < bounds.snapshot_bytes)
+  local snapshot_due = (since >= ops_bound or since_bytes >= bytes_bound) and
+    (since == ops_bound or since % 8 == 0 or since_bytes - #entry < bytes_bound)
   local fold_due = log_bytes > bounds.log_bytes and revision % 8 == 0
   return revision, snapshot_due and 1 or 0, fold_due and 1 or 0
 end
