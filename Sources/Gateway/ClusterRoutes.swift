@@ -22,35 +22,12 @@ extension Gateway {
             ["LLEN", ExecutionKeys.queue],
             ["INFO"],
         ] + Language.ids.map { ["LLEN", ExecutionKeys.parked($0)] }
-        let round = ClusterRound(count: commands.count)
-        for (index, command) in commands.enumerated() {
-            redis.send(command) { [self] result in
-                round.record(index, result)
-                guard round.done else { return }
-                if let error = round.failure { return reply(context, Problem.unavailable(error.message)) }
-                reply(context, ClusterReport(replies: round.replies, redis: redis.primaryAddress.description, instance: instanceID).json)
+        redis.pipeline(commands) { [self] result in
+            switch result {
+            case .failure(let error): reply(context, Problem.unavailable(error.message))
+            case .success(let replies):
+                reply(context, ClusterReport(replies: replies, redis: redis.primaryAddress.description, instance: instanceID).json)
             }
-        }
-    }
-}
-
-private final class ClusterRound {
-    var replies: [RedisValue]
-    var remaining: Int
-    var failure: RedisError?
-
-    init(count: Int) {
-        replies = Array(repeating: .null, count: count)
-        remaining = count
-    }
-
-    var done: Bool { remaining == 0 }
-
-    func record(_ index: Int, _ result: Result<RedisValue, RedisError>) {
-        remaining -= 1
-        switch result {
-        case .success(let value): replies[index] = value
-        case .failure(let error): failure = failure ?? error
         }
     }
 }
