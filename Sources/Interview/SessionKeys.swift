@@ -24,12 +24,23 @@ public struct SessionKeys: Sendable {
     public var snapshot: String { key("snapshot") }
     /// Hash: the text the log starts after, and the summary of what was folded into it.
     public var checkpoint: String { key("checkpoint") }
-    /// The pub/sub channel of the session's changes (ChannelMessage).
+    /// The interviewers' private notes: a second document with its own revision and op log,
+    /// laid out as the code's is (the state hash, the log, the latest text, the checkpoint).
+    public var notes: String { key("notes") }
+    public var notesLog: String { key("notes-log") }
+    public var notesSnapshot: String { key("notes-snapshot") }
+    public var notesCheckpoint: String { key("notes-checkpoint") }
+    /// String: the session's question as JSON (hidden tests included; Question strips them).
+    public var question: String { key("question") }
+    /// The pub/sub channel of the session's changes (ChannelMessage), for every member.
     public var channel: String { key("events") }
+    /// The pub/sub channel of what only interviewers may see (notes ops, hidden test cases).
+    public var privateChannel: String { key("private") }
 
     /// KEYS of every session script.
     public var all: [String] {
-        [session, participants, tokens, history, gone, legacyOps, presence, log, snapshot, checkpoint]
+        [session, participants, tokens, history, gone, legacyOps, presence, log, snapshot, checkpoint,
+         notes, notesLog, notesSnapshot, notesCheckpoint, question]
     }
 }
 

@@ -11,12 +11,19 @@
 --                          is revision checkpoint_revision + 1 + i (see append_op)
 --   9 ci:{id}:snapshot     hash: revision, text, length, bytes, ts (the latest text written)
 --  10 ci:{id}:checkpoint   hash: the text the log starts after, and a summary of what was folded
+--  11 ci:{id}:notes        hash: the interviewers' notes document's revision, length and bounds
+--  12 ci:{id}:notes-log    list: the notes' op log (as 8 is the code's)
+--  13 ci:{id}:notes-snapshot   hash: the latest notes text written (as 9)
+--  14 ci:{id}:notes-checkpoint hash: the notes text its log starts after (as 10)
+--  15 ci:{id}:question     string: the session's question as JSON, hidden tests included
+-- Two channels: ci:{id}:events for every member, ci:{id}:private for interviewers only.
 -- The text is never read or written by a commit: it is the snapshot plus the log entries after it,
 -- applied by whoever reads. Errors are error replies whose first word the Swift side maps:
 -- NOTFOUND, GONE <why>, FULL, FORBIDDEN, UNAUTHORIZED, CONFLICT, FUTURE, STALE, INVALID, TOOLARGE,
 -- TOOMANY. Time comes from Redis (TIME), so every gateway shares one clock.
 local K_SESSION, K_PARTICIPANTS, K_TOKENS, K_HISTORY, K_GONE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local K_LEGACY_OPS, K_PRESENCE, K_LOG, K_SNAPSHOT, K_CHECKPOINT = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT, K_QUESTION = KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
 -- The document layout these scripts write; a session without it was written by the previous
 -- version (the text in the session hash) and is converted by its first write.
 local LAYOUT = '2'
