@@ -54,6 +54,7 @@ let package = Package(
                                .embedInCode("Lua/join.lua"),
                                .embedInCode("Lua/leave.lua"),
                                .embedInCode("Lua/log.lua"),
+                               .embedInCode("Lua/notes_put.lua"),
                                .embedInCode("Lua/participant_for_token.lua"),
                                .embedInCode("Lua/prelude.lua"),
                                .embedInCode("Lua/save_code.lua"),

@@ -827,6 +827,61 @@ route("/cluster", "get", "getCluster", "Cluster status (operators)", "operations
       security=BEARER)
 # ================================================================ end of cluster operations
 
+# ================================================================ interviewers' notes (issue 15)
+# A second document per session, for its interviewers only: GET/PUT /sessions/{id}/notes, the notes'
+# timeline (`document=notes`) and the WebSocket's notes-op / notes-ack.
+notes = {
+    "type": "object",
+    "required": ["text", "revision", "updated_at"],
+    "properties": {
+        "text": {"type": "string", "description": "The whole notes (empty until written)."},
+        "revision": {"type": "integer", "minimum": 0,
+                     "description": "The notes' own revision (they are a second document, numbered apart from the code)."},
+        "updated_at": ms({"description": "When they last changed (the session's creation when never written)."}),
+    },
+}
+put_notes_req = {
+    "type": "object",
+    "required": ["text"],
+    "properties": {
+        "text": {"type": "string", "description": "The whole new notes (64 KiB at most by default, `--max-notes-bytes`; "
+                                                  "413 above)."},
+        "revision": {"type": "integer", "minimum": 0,
+                     "description": "The revision the text was written against: 409 when the notes moved on since. "
+                                    "Without it the text replaces whatever is there."},
+    },
+}
+schemas.update({"Notes": notes, "PutNotesRequest": put_notes_req})
+INTERVIEWERS_ONLY = ("For the session's interviewers only: the host token, or the participant token of someone who "
+                     "joined as interviewer (401 without a token, 403 for a candidate's or another session's). ")
+route("/sessions/{id}/notes", "get", "getNotes", "The interviewers' private notes", "sessions",
+      {"200": ok("The notes.", "Notes")}, [401, 403, 404, 410, 503],
+      description=INTERVIEWERS_ONLY + "They are never part of the session, its history or its code, nor of anything "
+                  "a candidate can read. Readable while the session's data lives, ended or not.", security=BEARER)
+route("/sessions/{id}/notes", "put", "putNotes", "Replace the interviewers' private notes", "sessions",
+      {"200": ok("The notes as stored.", "Notes")}, [400, 401, 403, 404, 409, 410, 413, 415, 422, 503],
+      description=INTERVIEWERS_ONLY + "Replaces the whole text as one revision of the notes and sends it to every "
+                  "interviewer's WebSocket as a `notes-op` (delete all, insert the text). With `revision`, 409 when it "
+                  "is not the current one. 410 once the session has ended.",
+      body=json_body("PutNotesRequest", "The new notes.", required=True), security=BEARER)
+parameters["TimelineDocument"] = {
+    "name": "document", "in": "query", "required": False,
+    "description": "Whose timeline: `code` (default) or `notes` (the interviewers' notes: their ops and checkpoint "
+                   "only, paged by the notes' own revisions), else 422.",
+    "schema": {"type": "string", "enum": ["code", "notes"], "default": "code"}}
+for r in ROUTES:
+    if r["op_id"] == "getTimeline":
+        r["query"].append(ref("parameters", "TimelineDocument"))
+        r["description"] += (" With `document=notes`, the same for the interviewers' notes: their ops (and checkpoint) "
+                             "alone, `revision` and the pages counted in the notes' revisions.")
+    if r["op_id"] == "connectWebSocket":
+        r["description"] += (" Interviewers also get `notes` in `welcome`, send `notes-op` and get `notes-ack` and the "
+                             "others' `notes-op` (the private notes; a candidate's `notes-op` -> `error` `forbidden`).")
+timeline["properties"]["document"] = {"type": "string", "enum": ["code", "notes"],
+                                      "description": "Which document's timeline this is (the `document` parameter)."}
+timeline["properties"]["revision"]["description"] += " (With `document=notes`: the notes' current revision.)"
+# ================================================================ end of interviewers' notes
+
 
 
 def build_op(r, prefix_path, suffix, head=False):
@@ -962,7 +1017,7 @@ add("", "", dict(path="/metrics", method="get", op_id="getMetrics", summary="Pro
                              "with that token.",
                  body=None, security=OPT_BEARER))
 
-METHOD_ORDER = ["parameters", "get", "head", "post", "patch", "delete"]
+METHOD_ORDER = ["parameters", "get", "head", "post", "put", "patch", "delete"]
 for p in paths:
     paths[p] = {k: paths[p][k] for k in METHOD_ORDER if k in paths[p]}
 

@@ -30,12 +30,13 @@ enum Scripts {
     static let snapshot = session("snapshot", PackageResources.snapshot_lua)
     static let fold = session("fold", PackageResources.fold_lua)
     static let log = session("log", PackageResources.log_lua)
+    static let notesPut = session("notes_put", PackageResources.notes_put_lua)
     static let availableLanguages = RedisScript(name: "available_languages", source: lua(PackageResources.available_languages_lua))
     static let gatewayHeartbeat = RedisScript(name: "gateway_heartbeat", source: lua(PackageResources.gateway_heartbeat_lua))
     static let forgetGateway = RedisScript(name: "forget_gateway", source: lua(PackageResources.forget_gateway_lua))
 
     static let all: [RedisScript] = [create, join, leave, saveCode, update, delete, history, participantForToken, commit,
-                                     connect, disconnect, dropGateway, document, snapshot, fold, log, availableLanguages,
+                                     connect, disconnect, dropGateway, document, snapshot, fold, log, notesPut, availableLanguages,
                                      gatewayHeartbeat, forgetGateway]
 
     // MARK: Arguments, one builder per script
@@ -80,12 +81,16 @@ enum Scripts {
     }
 
     /// `op` is sent without its trailing retain (the script writes out the document's real tail).
-    static func commitArguments(settings: SessionSettings, base: Int, op: TextOperation, connection: String,
+    static func commitArguments(settings: SessionSettings, _ document: Document, base: Int, op: TextOperation, connection: String,
                                 author: CommitAuthor) -> [String] {
         let trimmed = op.withoutTrailingRetain
         return [String(base), trimmed.json.text, String(op.baseLength), String(trimmed.baseLength), String(trimmed.targetLength),
                 String(trimmed.insertedBytes), String(trimmed.deletedCount), connection, author.id, author.name, author.color,
-                String(settings.maxCodeBytes), String(settings.opLogLimit)] + bounds(settings)
+                String(settings.maxBytes(document)), String(settings.opLogLimit)] + bounds(settings) + [document.rawValue]
+    }
+
+    static func notesPutArguments(settings: SessionSettings, text: String, revision: Int?, presentedTokenHash: String) -> [String] {
+        [presentedTokenHash, text, String(text.unicodeScalars.count), revision.map(String.init) ?? ""] + bounds(settings)
     }
 
     static func connectArguments(settings: SessionSettings, connection: String, participant: String, since: Int?) -> [String] {
@@ -98,24 +103,27 @@ enum Scripts {
         case snapshot, checkpoint, revision(Int)
     }
 
-    static func documentArguments(base: DocumentBase, limit: Int?) -> [String] {
+    static func documentArguments(_ document: Document, base: DocumentBase, limit: Int?) -> [String] {
+        let most = limit.map(String.init) ?? ""
         switch base {
-        case .snapshot: return ["snapshot", limit.map(String.init) ?? ""]
-        case .checkpoint: return ["checkpoint", limit.map(String.init) ?? ""]
-        case .revision(let revision): return ["revision", limit.map(String.init) ?? "", String(revision)]
+        case .snapshot: return [document.rawValue, "snapshot", most]
+        case .checkpoint: return [document.rawValue, "checkpoint", most]
+        case .revision(let revision): return [document.rawValue, "revision", most, String(revision)]
         }
     }
 
-    static func logArguments(after revision: Int, limit: Int) -> [String] {
-        [String(revision), String(limit)]
+    static func logArguments(_ document: Document, after revision: Int, limit: Int) -> [String] {
+        [document.rawValue, String(revision), String(limit)]
     }
 
-    static func snapshotArguments(revision: Int, text: String, length: Int) -> [String] {
-        [String(revision), text, String(length), String(text.utf8.count)]
+    static func snapshotArguments(_ document: Document, revision: Int, text: String, length: Int) -> [String] {
+        [document.rawValue, String(revision), text, String(length), String(text.utf8.count)]
     }
 
-    static func foldArguments(settings: SessionSettings, checkpointRead: Int, revision: Int, text: String, length: Int) -> [String] {
-        [String(checkpointRead), String(revision), text, String(length), String(text.utf8.count), String(settings.historyLimit)]
+    static func foldArguments(settings: SessionSettings, _ document: Document, checkpointRead: Int, revision: Int, text: String,
+                              length: Int) -> [String] {
+        [document.rawValue, String(checkpointRead), String(revision), text, String(length), String(text.utf8.count),
+         String(settings.historyLimit)]
     }
 
     static func heartbeatArguments(instance: String, leaseMillis: Int, info: String) -> [String] {

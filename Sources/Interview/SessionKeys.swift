@@ -53,11 +53,17 @@ enum NodeKeys {
     static let runnerInfo = "ci:{nodes}:runner-info"
 }
 
-/// A message on a session's channel: `"<exclude> <revision>\n<frame>"`: the connection that must
-/// not get it (its author, who gets an ack instead; empty for none), the document revision it
-/// carries (0 for none), and the exact JSON text frame for clients. Lua/prelude.lua's `publish`
-/// writes the same form.
+/// A message on one of a session's channels (`channel`, every member's; `privateChannel`, the
+/// interviewers'): `"<exclude> <revision>\n<frame>"`: the connection that must not get it (its
+/// author, who gets an ack instead; empty for none; on the events channel `exceptInterviewers` for
+/// a message only candidates get, the interviewers getting its fuller view on the private one),
+/// the revision it carries of the document that channel's ops number (the code on events, the
+/// notes on private; 0 for none), and the exact JSON text frame for clients. Lua/prelude.lua's
+/// `publish` writes the same form.
 public struct ChannelMessage: Sendable {
+    /// The exclude of a message on the events channel that only candidates get.
+    public static let exceptInterviewers = "~interviewers"
+
     public var exclude: String
     public var revision: Int
     public var frame: [UInt8]

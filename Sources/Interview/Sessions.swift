@@ -8,6 +8,8 @@ public struct SessionSettings: Sendable {
     public var maxParticipantsLimit = 50
     public var historyLimit = 200
     public var maxCodeBytes = 256 * 1024
+    /// The interviewers' notes (a second document) are bounded on their own.
+    public var maxNotesBytes = 64 * 1024
     /// How long a deleted or expired session still answers 410 instead of 404.
     public var goneRetentionMillis: Int64 = 24 * 3600 * 1000
     /// Most log entries a rejoining client (or a stale op) catches up over; a client further
@@ -25,6 +27,9 @@ public struct SessionSettings: Sendable {
     public var maxConnectionsPerSession = 100
 
     public init() {}
+
+    /// The byte bound of a document.
+    public func maxBytes(_ document: Document) -> Int { document == .code ? maxCodeBytes : maxNotesBytes }
 }
 
 /// The sessions in Redis: every change is one script call, so it is atomic across gateways.

@@ -47,6 +47,9 @@ struct GatewayCommand: ParsableCommand {
     @Option(help: "Largest document (session code), in bytes (413 above).")
     var maxCodeBytes: Int = environment("MAX_CODE_BYTES", 262_144)
 
+    @Option(help: "Largest interviewers' notes (the session's private second document), in bytes (413 above).")
+    var maxNotesBytes: Int = environment("MAX_NOTES_BYTES", 65_536)
+
     @Option(help: "Seconds a client has to send a request's headers (408 after).")
     var headerTimeout: Double = environment("HEADER_TIMEOUT", 10)
 
@@ -98,7 +101,8 @@ struct GatewayCommand: ParsableCommand {
         guard (1...maxParticipantsLimit).contains(maxParticipants) else {
             throw ValidationError("--max-participants must be between 1 and --max-participants-limit")
         }
-        guard sessionTTL > 0, historyLimit > 0, maxHeaderBytes >= 1024, maxURLBytes >= 64, maxBodyBytes >= 1024, maxCodeBytes >= 1 else {
+        guard sessionTTL > 0, historyLimit > 0, maxHeaderBytes >= 1024, maxURLBytes >= 64, maxBodyBytes >= 1024, maxCodeBytes >= 1,
+              maxNotesBytes >= 1 else {
             throw ValidationError("sizes, --session-ttl and --history-limit must be positive (header limit at least 1024, URL at least 64, body at least 1024)")
         }
         guard headerTimeout > 0, idleTimeout > 0, shutdownGrace >= 0, wsPingInterval > 0, wsDeadPeerTimeout > 0 else {
@@ -141,6 +145,7 @@ struct GatewayCommand: ParsableCommand {
         configuration.sessions.defaultMaxParticipants = maxParticipants
         configuration.sessions.maxParticipantsLimit = maxParticipantsLimit
         configuration.sessions.maxCodeBytes = maxCodeBytes
+        configuration.sessions.maxNotesBytes = maxNotesBytes
         configuration.sessions.historyLimit = historyLimit
         configuration.webRoot = webRoot
         configuration.codeMirrorRoot = codemirrorRoot
