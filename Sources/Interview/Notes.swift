@@ -44,7 +44,7 @@ extension Sessions {
             completion(result.flatMap { value in
                 guard let reply = value.text, let json = try? JSON.parse(reply), let revision = json["revision"]?.intValue,
                       let updated = json["updated_at"]?.doubleValue else {
-                    return .failure(InterviewError(.internalError, "the notes_put script returned an unexpected reply"))
+                    return .failure(malformed("notes_put"))
                 }
                 return .success(NotesState(text: text, revision: revision, updatedAt: Int64(updated)))
             })

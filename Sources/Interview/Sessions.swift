@@ -324,7 +324,7 @@ private func decodeView(_ value: RedisValue) -> Session? {
     return Session(view: json)
 }
 
-private func malformed(_ script: String) -> InterviewError {
+func malformed(_ script: String) -> InterviewError {
     InterviewError(.internalError, "the \(script) script returned an unexpected reply")
 }
 
