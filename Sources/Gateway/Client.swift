@@ -276,6 +276,7 @@ final class Client: WebSocketDelegate {
                 data.set("participant_token", .string(token))
                 data.set("max_message_bytes", .integer(self.collaboration.configuration.http.webSocketMaxMessageBytes))
                 data.set("position_unit", "unicode_scalar")
+                data.set("question", state.question?.json(forInterviewer: state.you.role == .interviewer) ?? .null)
                 if let clientID = self.clientID { data.set("client_id", .string(clientID)) }
                 if let missed = state.missed {
                     data.set("missed_ops", .array(missed.map(\.data)))

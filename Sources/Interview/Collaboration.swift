@@ -8,6 +8,8 @@ public struct OnlineState: Sendable {
     /// The log entries committed after the client's revision, oldest first; nil when the client
     /// gave none or cannot catch up from it (then it reloads the whole document from `session`).
     public var missed: [LogEntry]?
+    /// The session's question (nil when none is set); `welcome` carries the view for `you`'s role.
+    public var question: SessionQuestion?
 }
 
 /// Real-time editing and presence: operations, connections, and gateway liveness.
@@ -86,8 +88,9 @@ extension Sessions {
         let arguments = Scripts.connectArguments(settings: settings, connection: connection, participant: participant, since: revision)
         var online: Result<RedisValue, InterviewError>?
         var document: Result<DocumentText, InterviewError>?
+        var stored: Result<SessionQuestion?, InterviewError>?
         let done = {
-            guard let online, let document else { return }
+            guard let online, let document, let stored else { return }
             completion(online.flatMap { value in
                 guard let items = value.array, let text = items.first?.text, let json = try? JSON.parse(text),
                       let you = json["you"].flatMap(Participant.init) else {
@@ -104,7 +107,7 @@ extension Sessions {
                     // Entries past the text read (committed between the two reads) are not missed.
                     let missed = json["catch_up"]?.boolValue == true
                         ? items.dropFirst().compactMap(LogEntry.init).filter { $0.revision <= document.revision } : nil
-                    return .success(OnlineState(session: session, you: you, missed: missed))
+                    return stored.map { OnlineState(session: session, you: you, missed: missed, question: $0) }
                 }
             })
         }
@@ -115,6 +118,11 @@ extension Sessions {
         }
         run(Scripts.connect, id, arguments) { result in
             online = result
+            done()
+        }
+        // After the subscription too: a question set meanwhile comes again as question-changed.
+        question(id) { result in
+            stored = result
             done()
         }
     }
