@@ -65,10 +65,7 @@ public final class Questions {
             case .success(let values): replies = values
             }
             let fields = replies[0].array ?? []
-            guard fields.first?.text != nil else {
-                let word = replies[3].text.map { "GONE " + ($0 == "deleted" ? "deleted" : "expired") } ?? "NOTFOUND"
-                return completion(.failure(translate(RedisError.server(word), session: id)))
-            }
+            guard fields.first?.text != nil else { return completion(.failure(Sessions.missing(id, gone: replies[3].text))) }
             if fields[safe: 2]?.text == SessionStatus.completed.rawValue {
                 return completion(.failure(translate(RedisError.server("GONE ended"), session: id)))
             }
@@ -113,10 +110,7 @@ public final class Questions {
                 case .failure(let error): return completion(.failure(translate(error, session: id)))
                 case .success(let values): replies = values
                 }
-                guard let host = replies[0].text else {
-                    let word = replies[1].text.map { "GONE " + ($0 == "deleted" ? "deleted" : "expired") } ?? "NOTFOUND"
-                    return completion(.failure(translate(RedisError.server(word), session: id)))
-                }
+                guard let host = replies[0].text else { return completion(.failure(Sessions.missing(id, gone: replies[1].text))) }
                 guard host == sessions.hash(token) else {
                     return completion(.failure(InterviewError(.forbidden, "setting the question needs the host token; this token is not it")))
                 }
