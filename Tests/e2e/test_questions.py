@@ -174,6 +174,16 @@ def test_who_may_set_read_and_clear_a_session_question(gws):
     assert "question_changed" in kinds and kinds[-1] == "question_cleared"
     assert next(e for e in events if e["type"] == "question_changed")["title"] == q["title"]
     no_secrets(events, "the history")
+    # An ended session's question is neither set nor read any more, as its other routes.
+    assert call(gw, "PUT", f"/sessions/{p.sid}/question", p.host, q).status_code == 200
+    assert call(gw, "PATCH", f"/sessions/{p.sid}", p.host, {"status": "completed"}).status_code == 200
+    for method, body in (("GET", None), ("PUT", q), ("DELETE", None)):
+        problem(call(other, method, f"/sessions/{p.sid}/question", p.host, body), 410, says="ended")
+    # A deleted session's question went with it.
+    created = create_session(gw, host_name="Del")
+    assert call(gw, "PUT", f"/sessions/{created['id']}/question", created["host_token"], q).status_code == 200
+    assert call(gw, "DELETE", f"/sessions/{created['id']}", created["host_token"]).status_code == 204
+    problem(session_question(other, created["id"], created["host_token"]), 410, says="deleted")
 
 
 def test_who_may_write_and_read_the_library(gws, cluster):
@@ -515,6 +525,11 @@ def test_the_starter_code_becomes_the_document_as_one_revision(gws):
     assert get_code(gw, sid)["code"] == PY_STARTER + "# more\n"
     kinds = [e["type"] for e in call(gw, "GET", f"/sessions/{sid}/history").json()["events"]]
     assert kinds.count("question_changed") == 4 and kinds.count("code_saved") == 2
+    # The timeline (interviewers') shows each change too, by its title.
+    events = call(gw, "GET", f"/sessions/{sid}/timeline", host).json()["events"]
+    assert [e["type"] for e in events].count("question_changed") == 4
+    assert all(e["title"] == "Sum two numbers" for e in events if e["type"] == "question_changed")
+    no_secrets(events, "the timeline")
 
 
 # ---------------------------------------------------------------- the library
@@ -567,6 +582,31 @@ def test_the_library_pages_newest_first(gws):
     assert summary == {"id": mine[0], "title": "Paged 0", "languages": ["python", "javascript"], "test_count": 3,
                        "hidden_test_count": 1, "created_at": summary["created_at"], "updated_at": summary["updated_at"]}
     no_secrets(seen, "the list")
+
+
+def test_paging_over_questions_written_in_one_millisecond(start_gateway, start_redis):
+    """Questions of one updated_at come by id, downwards, and the cursor goes on between them."""
+    redis = start_redis()
+    gw = start_gateway("--admin-token", ADMIN, redis=redis)
+    ids = sorted(add_to_library(gw, question(f"Tied {i}"))["id"] for i in range(7))
+    for qid in ids[:6]:  # six of them share one updated_at; the seventh is older
+        assert redis.command("ZADD", "ci:{questions}:index", "1800000000000", qid) == ":0"
+    assert redis.command("ZADD", "ci:{questions}:index", "1700000000000", ids[6]) == ":0"
+    for limit in (1, 2, 4, 6, 7, 100):
+        seen, cursor = [], None
+        while True:
+            page = call(gw, "GET", "/questions", ADMIN, params={"limit": limit, **({"cursor": cursor} if cursor else {})}).json()
+            seen += [q["id"] for q in page["questions"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+            assert len(page["questions"]) == limit
+        assert seen == ids[:6][::-1] + [ids[6]], (limit, seen)
+    # A cursor whose question was deleted meanwhile still goes on from where it stood.
+    first = call(gw, "GET", "/questions", ADMIN, params={"limit": 3}).json()
+    assert call(gw, "DELETE", f"/questions/{first['questions'][-1]['id']}", ADMIN).status_code == 204
+    rest = call(gw, "GET", "/questions", ADMIN, params={"limit": 100, "cursor": first["next_cursor"]}).json()
+    assert [q["id"] for q in rest["questions"]] == ids[:3][::-1] + [ids[6]]
 
 
 def test_the_library_is_capped(start_gateway, start_redis):
