@@ -338,9 +338,10 @@ final class Client: WebSocketDelegate {
         } else if since != nil {
             data.set("resync", true)
         }
-        // What depends on the role, each read by Sessions.connect for `state.you.role` (this is
-        // where more of them go, such as the question in the view for the role): the notes, for
-        // interviewers only; a candidate's welcome has no `notes` key at all.
+        // What depends on the role, each read by Sessions.connect for `state.you.role`: the
+        // question in the view for the role, and the notes, for interviewers only (a candidate's
+        // welcome has no `notes` key at all).
+        data.set("question", state.question?.json(forInterviewer: state.you.role == .interviewer) ?? .null)
         if let notes = state.notes {
             data.set("notes", ["text": .string(notes.text), "revision": .integer(notes.revision)])
         }

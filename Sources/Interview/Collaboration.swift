@@ -10,6 +10,8 @@ public struct OnlineState: Sendable {
     public var missed: [LogEntry]?
     /// The interviewers' notes, read for an interviewer only (nil for a candidate).
     public var notes: DocumentText?
+    /// The session's question (nil when none is set); `welcome` carries the view for `you`'s role.
+    public var question: SessionQuestion?
 }
 
 /// Real-time editing and presence: operations, connections, and gateway liveness.
@@ -92,8 +94,9 @@ extension Sessions {
         var online: Result<RedisValue, InterviewError>?
         var document: Result<DocumentText, InterviewError>?
         var notes: Result<DocumentText, InterviewError>?
+        var stored: Result<SessionQuestion?, InterviewError>?
         let done = {
-            guard let online, let document, !withNotes || notes != nil else { return }
+            guard let online, let document, let stored, !withNotes || notes != nil else { return }
             completion(online.flatMap { value in
                 guard let items = value.array, let text = items.first?.text, let json = try? JSON.parse(text),
                       let you = json["you"].flatMap(Participant.init) else {
@@ -116,7 +119,10 @@ extension Sessions {
                     case .success(let text): state.notes = text
                     case nil: break
                     }
-                    return .success(state)
+                    return stored.map { question in
+                        state.question = question
+                        return state
+                    }
                 }
             })
         }
@@ -133,6 +139,11 @@ extension Sessions {
         }
         run(Scripts.connect, id, arguments) { result in
             online = result
+            done()
+        }
+        // After the subscription too: a question set meanwhile comes again as question-changed.
+        question(id) { result in
+            stored = result
             done()
         }
     }

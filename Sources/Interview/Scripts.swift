@@ -35,9 +35,16 @@ enum Scripts {
     static let gatewayHeartbeat = RedisScript(name: "gateway_heartbeat", source: lua(PackageResources.gateway_heartbeat_lua))
     static let forgetGateway = RedisScript(name: "forget_gateway", source: lua(PackageResources.forget_gateway_lua))
 
+    static let question = session("question", PackageResources.question_lua)
+    /// The question library's scripts stand alone: its keys are no session's.
+    static let librarySave = RedisScript(name: "library_save", source: lua(PackageResources.library_save_lua))
+    static let libraryDelete = RedisScript(name: "library_delete", source: lua(PackageResources.library_delete_lua))
+    static let libraryList = RedisScript(name: "library_list", source: lua(PackageResources.library_list_lua))
+
     static let all: [RedisScript] = [create, join, leave, saveCode, update, delete, history, participantForToken, commit,
                                      connect, disconnect, dropGateway, document, snapshot, fold, log, notesPut, availableLanguages,
-                                     gatewayHeartbeat, forgetGateway]
+                                     gatewayHeartbeat, forgetGateway,
+                                     question, librarySave, libraryDelete, libraryList]
 
     // MARK: Arguments, one builder per script
 
@@ -124,6 +131,30 @@ enum Scripts {
                               length: Int) -> [String] {
         [document.rawValue, String(checkpointRead), String(revision), text, String(length), String(text.utf8.count),
          String(settings.historyLimit)]
+    }
+
+    /// `starterCode`: the question's starter code when it is to be loaded into the document
+    /// (the script takes the session's language's), else nil.
+    static func setQuestionArguments(settings: SessionSettings, question: SessionQuestion, starterCode: [(language: String, code: String)]?,
+                                     presentedTokenHash: String) -> [String] {
+        var arguments = ["set", presentedTokenHash, String(settings.historyLimit)] + bounds(settings) + [String(settings.maxCodeBytes)]
+        arguments += [question.json(forInterviewer: true).text, question.json(forInterviewer: false).text, question.question.title,
+                      question.sourceQuestionID ?? ""]
+        for (language, code) in starterCode ?? [] { arguments += [language, code, String(code.unicodeScalars.count)] }
+        return arguments
+    }
+
+    static func clearQuestionArguments(settings: SessionSettings, presentedTokenHash: String) -> [String] {
+        ["clear", presentedTokenHash, String(settings.historyLimit)] + bounds(settings) + [String(settings.maxCodeBytes)]
+    }
+
+    static func librarySaveArguments(id: String, creating: Bool, question: Question, maxQuestions: Int) -> [String] {
+        [id, creating ? "create" : "replace", question.json.text, question.summary.text, String(maxQuestions)]
+    }
+
+    /// `after`: the previous page's last question (its updated_at and id), nil for the first page.
+    static func libraryListArguments(limit: Int, after: (updatedAt: Int64, id: String)?) -> [String] {
+        [String(limit), after.map { String($0.updatedAt) } ?? "", after?.id ?? ""]
     }
 
     static func heartbeatArguments(instance: String, leaseMillis: Int, info: String) -> [String] {

@@ -53,6 +53,19 @@ enum NodeKeys {
     static let runnerInfo = "ci:{nodes}:runner-info"
 }
 
+/// The deployment's question library, one slot (`{questions}`) and no expiry: it lives as long as
+/// Redis keeps its data (the AOF; see the README). Lua/library_*.lua take `keys(id)` as KEYS.
+public enum LibraryKeys {
+    /// Sorted set: question id by updated_at (the list's order; its size is the cap's count).
+    public static let index = "ci:{questions}:index"
+    /// Hash: question id -> its summary JSON (what the list shows, without reading whole questions).
+    public static let summaries = "ci:{questions}:summaries"
+    /// String: the question JSON (LibraryQuestion), hidden tests included.
+    public static func question(_ id: String) -> String { "ci:{questions}:q:\(id)" }
+
+    static func keys(_ id: String) -> [String] { [index, summaries, question(id)] }
+}
+
 /// A message on one of a session's channels (`channel`, every member's; `privateChannel`, the
 /// interviewers'): `"<exclude> <revision>\n<frame>"`: the connection that must not get it (its
 /// author, who gets an ack instead; empty for none; on the events channel `exceptInterviewers` for

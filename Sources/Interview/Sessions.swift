@@ -129,11 +129,14 @@ public final class Sessions {
         redis.send(["GET", SessionKeys(id).gone]) { result in
             switch result {
             case .failure(let error): completion(.failure(translate(error, session: id)))
-            case .success(let value):
-                let word = value.text.map { "GONE " + ($0 == "deleted" ? "deleted" : "expired") } ?? "NOTFOUND"
-                completion(.failure(translate(RedisError.server(word), session: id)))
+            case .success(let value): completion(.failure(Self.missing(id, gone: value.text)))
             }
         }
+    }
+
+    /// Why session `id` is not there, from its `gone` key's value: 410 and why, or 404.
+    static func missing(_ id: String, gone: String?) -> InterviewError {
+        translate(RedisError.server(gone.map { "GONE " + ($0 == "deleted" ? "deleted" : "expired") } ?? "NOTFOUND"), session: id)
     }
 
     /// The session hash's fields, its participants and presence, and its text, put together.

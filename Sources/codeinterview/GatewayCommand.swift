@@ -89,6 +89,9 @@ struct GatewayCommand: ParsableCommand {
     @Option(help: "A new document snapshot after this many operations since the last one (at least one per KiB of text).")
     var snapshotEvery: Int = environment("SNAPSHOT_EVERY", 50)
 
+    @Option(help: "Most questions the question library holds (adding one more answers 409).")
+    var maxLibraryQuestions: Int = environment("MAX_LIBRARY_QUESTIONS", 10_000)
+
     @Option(help: "Folder of the web client served at / (default: the repository's web/, found walking up from the executable).")
     var webRoot: String = environment("WEB_ROOT") ?? ""
 
@@ -112,6 +115,7 @@ struct GatewayCommand: ParsableCommand {
               opLogLimit >= 1, opLogBytes >= 4096, snapshotEvery >= 1 else {
             throw ValidationError("WebSocket limits must be at least 1024 bytes; pings, connection and op log limits at least 1 (--op-log-bytes at least 4096)")
         }
+        guard maxLibraryQuestions >= 1 else { throw ValidationError("--max-library-questions must be at least 1") }
         guard common.nodeID.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }), !common.nodeID.isEmpty else {
             throw ValidationError("--node-id may contain only letters, digits, '.', '_' and '-'")
         }
@@ -147,6 +151,7 @@ struct GatewayCommand: ParsableCommand {
         configuration.sessions.maxCodeBytes = maxCodeBytes
         configuration.sessions.maxNotesBytes = maxNotesBytes
         configuration.sessions.historyLimit = historyLimit
+        configuration.library.maxQuestions = maxLibraryQuestions
         configuration.webRoot = webRoot
         configuration.codeMirrorRoot = codemirrorRoot
         configuration.executions = try execution.settings(maxCodeBytes: maxCodeBytes)
