@@ -165,11 +165,6 @@ local function publish(exclude, revision, frame, channel)
   local key = string.gsub(K_SESSION, ':session$', ':' .. (channel or 'events'))
   redis.call('PUBLISH', key, exclude .. ' ' .. revision .. '\n' .. frame)
 end
--- The same on ci:{id}:private, which only interviewers' connections get (the fuller view of an
--- event whose candidates' view went to the events channel with exclude '~interviewers').
-local function publish_private(exclude, revision, frame)
-  redis.call('PUBLISH', (string.gsub(K_SESSION, ':session$', ':private')), exclude .. ' ' .. revision .. '\n' .. frame)
-end
 local function frame(kind, data_json, now)
   return '{"type":"' .. kind .. '","data":' .. data_json .. ',"timestamp":' .. now .. '}'
 end

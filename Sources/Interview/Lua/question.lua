@@ -36,12 +36,12 @@ local event = {type = 'question_changed', at = now, title = ARGV[10], by_host = 
 if ARGV[11] ~= '' then event.source_question_id = ARGV[11] end
 push_history(event, limit, expires)
 -- Candidates get their view on the channel everyone hears; interviewers theirs on the private one.
-publish('~interviewers', 0, frame('question-changed', '{"question":' .. stamped(ARGV[9]) .. '}', now))
-publish_private('', 0, frame('question-changed', '{"question":' .. full .. '}', now))
+publish(EXCEPT_INTERVIEWERS, 0, frame('question-changed', '{"question":' .. stamped(ARGV[9]) .. '}', now))
+publish('', 0, frame('question-changed', '{"question":' .. full .. '}', now), 'private')
 local revision
 if starter then
   migrate(s, now)
-  revision = replace_text(s, starter.code, starter.length, nil, '', now, bounds_at(4))
+  revision = replace_text(CODE, s, starter.code, starter.length, nil, '', now, bounds_at(4))
   push_history({type = 'code_saved', at = now, revision = revision, by_host = true}, limit, expires)
 end
 return cjson.encode({updated_at = now, revision = revision})
