@@ -77,6 +77,18 @@ extension Gateway {
 
     /// Checks that a live runner offers the language, queues the job, then answers or waits.
     private func submit(_ context: RequestContext, _ request: ExecutionRequest, wait: Bool) {
+        queue(context, request) { [self] job in
+            if wait && executions.settings.waitMillis > 0 {
+                JobWaiter(gateway: self, context: context, job: job).start()
+            } else {
+                replyJob(context, job)
+            }
+        }
+    }
+
+    /// Queues a job when a live runner offers its language and the queue has room; otherwise
+    /// answers 503 (with Retry-After) itself. `queued` gets the queued job.
+    func queue(_ context: RequestContext, _ request: ExecutionRequest, _ queued: @escaping (ExecutionJob) -> Void) {
         sessions.availableLanguages { [self] result in
             reply(context, result) { available in
                 guard available.contains(request.language) else {
@@ -88,11 +100,7 @@ extension Gateway {
                 executions.submit(request) { [self] result in
                     switch result {
                     case .success(let job):
-                        if wait && executions.settings.waitMillis > 0 {
-                            JobWaiter(gateway: self, context: context, job: job).start()
-                        } else {
-                            replyJob(context, job)
-                        }
+                        queued(job)
                     case .failure(.busy(let depth)):
                         var problem = Problem(503, "the execution queue is full (\(depth) jobs waiting); retry shortly")
                         problem.headers.add("Retry-After", "2")
@@ -135,7 +143,7 @@ extension Gateway {
             }
             limit = min(value, limit)
         }
-        executions.sessionContext(id, tokenHash: "", forReading: true) { [self] result in
+        executions.sessionAccess(id, tokenHash: "", forReading: true) { [self] result in
             reply(context, result) { _ in
                 executions.sessionJobs(id, limit: limit) { [self] result in
                     reply(context, result) { jobs in

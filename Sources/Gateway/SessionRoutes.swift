@@ -17,6 +17,7 @@ extension Gateway {
             Route(pattern: ["languages"], methods: [("GET", languages)]),
             Route(pattern: ["languages", ":language", "template"], methods: [("GET", template)]),
         ] + playbackRoutes() + collaborationRoutes() + executionRoutes() + staticRoutes() + clusterRoutes() + metricsRoutes()
+            + testRunRoutes()
     }
 
     // MARK: Sessions
