@@ -132,17 +132,23 @@ extension Gateway {
         }
     }
 
+    /// The `limit` query parameter of a session's history (at most the configured cap), or nil
+    /// with a 422 already answered.
+    func historyLimit(_ context: RequestContext) -> Int? {
+        let limit = executions.settings.sessionHistoryLimit
+        guard let text = context.request.queryItem("limit") else { return limit }
+        guard let value = Int(text), value >= 1 else {
+            reply(context, Problem(422, "limit must be a positive integer, not '\(text)'", field: "limit"))
+            return nil
+        }
+        return min(value, limit)
+    }
+
     /// GET /sessions/{id}/executions: the session's newest executions, newest first, without output.
     func sessionExecutions(_ context: RequestContext) {
         let id = context.parameters[0]
         guard Identifiers.isSessionID(id) else { return reply(context, Problem(404, "no session with id '\(id)'")) }
-        var limit = executions.settings.sessionHistoryLimit
-        if let text = context.request.queryItem("limit") {
-            guard let value = Int(text), value >= 1 else {
-                return reply(context, Problem(422, "limit must be a positive integer, not '\(text)'", field: "limit"))
-            }
-            limit = min(value, limit)
-        }
+        guard let limit = historyLimit(context) else { return }
         executions.sessionAccess(id, tokenHash: "", forReading: true) { [self] result in
             reply(context, result) { _ in
                 executions.sessionJobs(id, limit: limit) { [self] result in

@@ -98,13 +98,7 @@ extension Gateway {
     func listTestRuns(_ context: RequestContext) {
         let id = context.parameters[0]
         guard Identifiers.isSessionID(id) else { return reply(context, Problem(404, "no session with id '\(id)'")) }
-        var limit = executions.settings.sessionHistoryLimit
-        if let text = context.request.queryItem("limit") {
-            guard let value = Int(text), value >= 1 else {
-                return reply(context, Problem(422, "limit must be a positive integer, not '\(text)'", field: "limit"))
-            }
-            limit = min(value, limit)
-        }
+        guard let limit = historyLimit(context) else { return }
         executions.sessionAccess(id, tokenHash: executions.hashToken(bearerToken(context)), forReading: true) { [self] result in
             reply(context, result) { _ in
                 executions.testRuns(id, limit: limit) { [self] result in

@@ -154,6 +154,34 @@ final class TestRunTests: RunnerTestCase {
         XCTAssertEqual(run["compile_output"] as? String, "", "a clean compile prints nothing")
     }
 
+    func testOutputAndMemoryLimitsStopACaseAndTheNextStillRuns() throws {
+        let code = """
+        import sys
+        line = sys.stdin.readline().strip()
+        if line == "flood":
+            while True:
+                sys.stdout.write("x" * 65536)
+        if line == "hog":
+            hog = bytearray(512 * 1024 * 1024)
+        print(line)
+        """
+        let session = try interview(language: "python", code: code)
+        try setQuestion(session.id, tests: [
+            ["name": "floods", "stdin": "flood\n", "expected_stdout": "x\n"],
+            ["name": "hogs", "stdin": "hog\n", "expected_stdout": "hog\n"],
+            ["name": "fine", "stdin": "fine\n", "expected_stdout": "fine\n"],
+        ])
+        let runID = try startedRun(session.id, body: ["limits": ["output_kb": 256, "memory_kb": 131_072, "wall_time_ms": 10_000]])
+        let run = try waitForTestRun(session.id, runID, token: session.host)
+        let floods = try testCase(run, "floods")
+        XCTAssertEqual(floods["status"] as? String, "output_limit_exceeded", "\(floods)")
+        XCTAssertLessThanOrEqual((floods["actual_stdout"] as? String ?? "").utf8.count, 64 * 1024 + 1, "stdout kept is bounded")
+        XCTAssertEqual(floods["stdout_truncated"] as? Bool, true)
+        XCTAssertEqual(try testCase(run, "hogs")["status"] as? String, "memory_limit_exceeded")
+        XCTAssertEqual(try testCase(run, "fine")["status"] as? String, "passed", "a failing case does not stop the next")
+        XCTAssertEqual(run["passed"] as? Int, 1)
+    }
+
     func testCompileErrorFailsEveryCaseWithOneCompileOutput() throws {
         let session = try interview(language: "c", code: "int main(void) { return missing_name; }\n")
         try setQuestion(session.id, tests: Self.mixedTests)
