@@ -1049,6 +1049,141 @@ for r in ROUTES:
     if r["path"] == "/ws/sessions/{id}":
         r["description"] = r["description"].replace("`execution-*`, ", "`execution-*`, `question-changed`, ")
 # ================================================================ end of questions and the library
+# ================================================================ test runs (issue 15)
+# Owned by the test-runs work: a session's document against its question's tests.
+CASE_STATUSES = ["passed", "failed", "time_limit_exceeded", "memory_limit_exceeded", "output_limit_exceeded",
+                 "runtime_error", "compile_error", "internal_error"]
+RUN_STATUSES = ["passed", "failed", "compile_error", "internal_error"]
+test_run_req = {
+    "type": "object",
+    "description": "Body of `POST /sessions/{id}/test-runs`; an empty body runs the session's document in its language, "
+                   "comparing with `trailing_whitespace`. Any other field -> 422.",
+    "additionalProperties": False,
+    "properties": {
+        "compare": {"type": "string", "enum": ["exact", "trailing_whitespace"], "default": "trailing_whitespace",
+                    "description": "`exact`: byte for byte. `trailing_whitespace`: spaces, tabs and carriage returns at the "
+                                   "end of each line, and empty lines at the end of the output, do not count."},
+        "language": {"allOf": [sref("LanguageId")], "description": "Default: the session's language."},
+        "limits": {"allOf": [sref("ExecutionLimits")], "description": "The limits of each case (the compile step has the "
+                                                                       "runner's compile limits)."},
+    },
+}
+test_diff = {
+    "type": "object",
+    "description": "Where the output first differs from the expected output (after the comparison's normalization), and the "
+                   "lines around it: up to 20 lines each side, each cut at 200 characters (a cut line ends with `…`).",
+    "required": ["line", "from_line", "expected", "actual", "expected_lines", "actual_lines"],
+    "properties": {
+        "line": {"type": "integer", "minimum": 1, "description": "The first line that differs (1-based)."},
+        "from_line": {"type": "integer", "minimum": 1, "description": "The line `expected[0]` and `actual[0]` are."},
+        "expected": {"type": "array", "items": {"type": "string"}},
+        "actual": {"type": "array", "items": {"type": "string"}},
+        "expected_lines": {"type": "integer", "minimum": 0},
+        "actual_lines": {"type": "integer", "minimum": 0},
+    },
+}
+test_case_result = {
+    "type": "object",
+    "description": "One case of a run. Interviewers (the host token, an interviewer's participant token) get every field of "
+                   "every case. Anyone else gets a hidden case's `name`, `hidden`, `status`, `time_ms` and `memory_kb` "
+                   "only: never its input, expected output, output, errors or diff. `status` is null for a case not run yet.",
+    "required": ["name", "hidden", "status"],
+    "properties": {
+        "name": {"type": "string"},
+        "hidden": {"type": "boolean"},
+        "status": {"type": ["string", "null"], "enum": CASE_STATUSES + [None]},
+        "time_ms": {"type": "integer", "minimum": 0, "description": "CPU time of the case's processes, ms."},
+        "memory_kb": {"type": "integer", "minimum": 0, "description": "Peak resident memory (largest ru_maxrss), KiB."},
+        "wall_ms": {"type": "integer", "minimum": 0, "description": "Wall-clock time of the case, ms."},
+        "message": {"type": ["string", "null"], "description": "Why it did not pass, in words."},
+        "exit_code": {"type": ["integer", "null"]},
+        "signal_name": {"type": ["string", "null"], "examples": ["SIGSEGV"]},
+        "stdin": {"type": "string"},
+        "expected_stdout": {"type": "string"},
+        "actual_stdout": {"type": "string", "description": "What the program printed (kept up to 64 KiB, or the largest "
+                                                           "expected output and a byte more; more fails the case)."},
+        "stdout_truncated": {"type": "boolean"},
+        "stderr": {"type": "string", "description": "What it printed on stderr, kept up to 8 KiB."},
+        "stderr_truncated": {"type": "boolean"},
+        "diff": {"oneOf": [sref("TestDiff"), {"type": "null"}], "description": "Set when the output differs."},
+    },
+}
+test_run = {
+    "type": "object",
+    "description": "A test run: `queued`, `running` (cases finished so far carry their result) or `done` (`status` set). "
+                   "Cases are in run order: the visible ones first, then the hidden ones.",
+    "required": ["id", "session_id", "state", "language", "compare", "created_at", "status", "passed", "total", "cases",
+                 "compile_output"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^t_[0-9a-f]{24}$"},
+        "session_id": {"type": ["string", "null"]},
+        "state": {"type": "string", "enum": ["queued", "running", "done"]},
+        "language": sref("LanguageId"),
+        "compare": {"type": "string", "enum": ["exact", "trailing_whitespace"]},
+        "user_id": {"type": ["string", "null"], "description": "The participant whose token started it."},
+        "name": {"type": ["string", "null"]},
+        "created_at": ms(),
+        "started_at": {"type": ["integer", "null"]},
+        "finished_at": {"type": ["integer", "null"]},
+        "attempts": {"type": "integer", "minimum": 0},
+        "runner_id": {"type": ["string", "null"]},
+        "limits": execution_limits_full,
+        "status": {"type": ["string", "null"], "enum": RUN_STATUSES + [None],
+                   "description": "`passed`: every case passed; `failed`: some did not; `compile_error`: the program did "
+                                  "not compile (every case `compile_error`); `internal_error`: the run broke off."},
+        "message": {"type": ["string", "null"]},
+        "passed": {"type": "integer", "minimum": 0},
+        "total": {"type": "integer", "minimum": 1},
+        "cases": {"type": "array", "items": sref("TestCaseResult")},
+        "compile_output": {"type": ["string", "null"], "description": "The compiler's output, once for the run (compiled "
+                                                                      "languages), else null."},
+    },
+}
+test_run_list = {
+    "type": "object",
+    "required": ["test_runs", "count"],
+    "properties": {
+        "test_runs": {"type": "array", "description": "Newest first (capped, 50 by default); each case by `name`, `hidden`, "
+                                                      "`status`, `time_ms`, `memory_kb` only; no `compile_output`.",
+                      "items": {"type": "object", "required": ["id", "state", "status", "passed", "total", "cases"],
+                                "properties": {k: v for k, v in test_run["properties"].items() if k != "compile_output"}}},
+        "count": {"type": "integer", "minimum": 0},
+    },
+}
+schemas.update({"TestRunRequest": test_run_req, "TestDiff": test_diff, "TestCaseResult": test_case_result,
+                "TestRun": test_run, "TestRunList": test_run_list})
+responses["TestRunConflict"] = problem_resp("`conflict`: the session has no question, or its question has no tests.")
+parameters["TestRunId"] = {"name": "run_id", "in": "path", "required": True,
+                           "description": "Test run id (`t_` + 24 hex digits).", "schema": {"type": "string"}}
+PATH_PARAMS["{run_id}"] = "TestRunId"
+TEST_RUN_EVENTS = (
+    "Every member's WebSocket gets `test-run-started` (`{run_id, language, session_id, runner_id, attempt, compare, "
+    "cases: [{name, hidden}], user_id, name}`; again with `attempt` 2 when a runner died and another runs it), one "
+    "`test-case-result` per case as it finishes (`{run_id, index, ...TestCaseResult}`), then one `test-run-result` "
+    "(data: the run's result: `run_id`, `status`, `message`, `passed`, `total`, `cases`, `compile_output`, ...). "
+    "Candidates get hidden cases cut down as in `TestCaseResult`.")
+route("/sessions/{id}/test-runs", "post", "startTestRun", "Run the session's code against its question's tests", "test runs",
+      {"202": ok("The run is queued; follow it with `GET /sessions/{id}/test-runs/{run_id}` or the WebSocket events.",
+                 "TestRun", hdrs={"Location": ref("headers", "Location")})},
+      [400, 403, 404, (409, "TestRunConflict"), 410, 413, 415, 422, (503, "ExecutionUnavailable")],
+      description="Runs the session's current document against every test of its question as one job: the runner compiles "
+                  "once, then runs each case in the sandbox with the limits, its stdin fed from the supervisor's memory "
+                  "(never a file), visible cases before hidden ones. 409 when the session has no question or no tests; "
+                  "the same rate limits and queue bound as `POST /sessions/{id}/execute`. An optional Bearer token "
+                  "attributes the run; a token of another session -> 403. " + TEST_RUN_EVENTS,
+      body=json_body("TestRunRequest", "How to compare, and optionally the language and limits."), security=OPT_BEARER)
+route("/sessions/{id}/test-runs", "get", "listTestRuns", "A session's test runs", "test runs",
+      {"200": ok("The session's test runs, newest first (capped, 50 by default); `?limit=` asks for fewer.", "TestRunList")},
+      [403, 404, 410, 422, 503], query=[ref("parameters", "HistoryLimit")], security=OPT_BEARER,
+      description="Each run with its cases' statuses (no case's input or output, for any role). A token of another "
+                  "session -> 403.")
+route("/sessions/{id}/test-runs/{run_id}", "get", "getTestRun", "Get a test run", "test runs",
+      {"200": ok("The run, in the caller's view: interviewers see every case whole, anyone else hidden cases by name, "
+                 "status, time and memory only.", "TestRun")},
+      [403, 404, 410, 503], security=OPT_BEARER,
+      description="Test runs are kept for 24 hours by default. A token of another session -> 403; a run of another "
+                  "session -> 404.")
+# ================================================================ end of test runs
 
 
 
@@ -1200,6 +1335,7 @@ doc = {
         {"name": "languages", "description": "Supported languages and their starter templates."},
         {"name": "executions", "description": "Run code in a sandbox on a runner; read jobs and a session's executions."},
         {"name": "questions", "description": "A session's question with its test cases, and the deployment's question library."},
+        {"name": "test runs", "description": "Run a session's code against its question's tests; read the runs."},
         {"name": "operations", "description": "Health check and this document."},
         {"name": "web client", "description": "The reference web client's page and files (root only)."},
     ],

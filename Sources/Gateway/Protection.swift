@@ -51,7 +51,8 @@ extension Gateway {
         switch (route.pattern, method) {
         case (["sessions"], "POST"): return [protection.sessions]
         case (["sessions", ":id", "users"], "POST"), (["ws", "sessions", ":id"], _): return [protection.joins]
-        case (["execute"], "POST"), (["sessions", ":id", "execute"], "POST"): return [protection.executions]
+        case (["execute"], "POST"), (["sessions", ":id", "execute"], "POST"), (["sessions", ":id", "test-runs"], "POST"):
+            return [protection.executions]
         default: return []
         }
     }
@@ -82,7 +83,8 @@ extension Gateway {
                     return reply(context, problem)
                 }
                 // Per-session execution limit: a second check, in the session's own slot.
-                if case (["sessions", ":id", "execute"], "POST") = (route.pattern, context.request.method), let id = context.parameters.first {
+                let sessionRun = route.pattern == ["sessions", ":id", "execute"] || route.pattern == ["sessions", ":id", "test-runs"]
+                if sessionRun, context.request.method == "POST", let id = context.parameters.first {
                     rateLimiter.check([(protection.sessionExecutions, id)], tag: id) { [self] result in
                         if case .success(let decision) = result, !decision.allowed {
                             counters.rateLimitedRequests += 1

@@ -19,6 +19,7 @@ extension Gateway {
         ] + playbackRoutes() + collaborationRoutes() + executionRoutes() + staticRoutes() + clusterRoutes() + metricsRoutes()
             + notesRoutes()
             + questionRoutes()
+            + testRunRoutes()
     }
 
     // MARK: Sessions
