@@ -27,6 +27,9 @@ local K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT, K_QUESTION = K
 -- The document layout these scripts write; a session without it was written by the previous
 -- version (the text in the session hash) and is converted by its first write.
 local LAYOUT = '2'
+-- The exclude of a message on the events channel that only candidates get (the interviewers get
+-- the full view of the same event on the private channel).
+local EXCEPT_INTERVIEWERS = '~interviewers'
 local SESSION_FIELDS = {'id', 'name', 'language', 'revision', 'status', 'created_at', 'updated_at', 'expires_at',
   'max_participants', 'host_token_hash', 'layout', 'length', 'bytes_raw', 'bytes_drift', 'log_bytes',
   'snapshot_revision', 'snapshot_log_bytes', 'checkpoint_revision'}
@@ -121,14 +124,13 @@ end
 local function view(s)
   return cjson.encode({session = scalars(s), participants = participant_list()})
 end
--- A channel message (ChannelMessage in Swift): "<exclude> <revision>\n<frame>".
-local function publish(exclude, revision, frame)
-  redis.call('PUBLISH', (string.gsub(K_SESSION, ':session$', ':events')), exclude .. ' ' .. revision .. '\n' .. frame)
-end
--- The same on ci:{id}:private, which only interviewers' connections get (the fuller view of an
--- event whose candidates' view went to the events channel with exclude '~interviewers').
-local function publish_private(exclude, revision, frame)
-  redis.call('PUBLISH', (string.gsub(K_SESSION, ':session$', ':private')), exclude .. ' ' .. revision .. '\n' .. frame)
+-- A channel message (ChannelMessage in Swift): "<exclude> <revision>\n<frame>", on the session's
+-- `channel`: 'events' (every member; the default) or 'private' (interviewers only). exclude: the
+-- connection that must not get it ('' for none), or EXCEPT_INTERVIEWERS on events. revision: of
+-- the document the channel's ops number (the code on events, the notes on private), 0 for none.
+local function publish(exclude, revision, frame, channel)
+  local key = string.gsub(K_SESSION, ':session$', ':' .. (channel or 'events'))
+  redis.call('PUBLISH', key, exclude .. ' ' .. revision .. '\n' .. frame)
 end
 local function frame(kind, data_json, now)
   return '{"type":"' .. kind .. '","data":' .. data_json .. ',"timestamp":' .. now .. '}'

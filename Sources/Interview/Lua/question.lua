@@ -36,8 +36,8 @@ local event = {type = 'question_changed', at = now, title = ARGV[10], by_host = 
 if ARGV[11] ~= '' then event.source_question_id = ARGV[11] end
 push_history(event, limit, expires)
 -- Candidates get their view on the channel everyone hears; interviewers theirs on the private one.
-publish('~interviewers', 0, frame('question-changed', '{"question":' .. stamped(ARGV[9]) .. '}', now))
-publish_private('', 0, frame('question-changed', '{"question":' .. full .. '}', now))
+publish(EXCEPT_INTERVIEWERS, 0, frame('question-changed', '{"question":' .. stamped(ARGV[9]) .. '}', now))
+publish('', 0, frame('question-changed', '{"question":' .. full .. '}', now), 'private')
 local revision
 if starter then
   migrate(s, now)
