@@ -171,7 +171,14 @@ public enum ExecutionScripts {
       local result
       if test_run then
         local cases = cjson.decode(f[12])
-        for _, c in ipairs(cases) do c.status = 'internal_error' c.time_ms = 0 c.memory_kb = 0 end
+        for i, c in ipairs(cases) do
+          c.status = 'internal_error' c.time_ms = 0 c.memory_kb = 0
+          -- Each case still gets its one test-case-result (nothing in it is hidden from anyone).
+          local data = cjson.encode({run_id = id, index = i - 1, name = c.name, hidden = c.hidden, status = c.status,
+            time_ms = 0, memory_kb = 0})
+          publish_to(f[6], 'events', '~interviewers', event('test-case-result', data, now))
+          publish_to(f[6], 'private', '', event('test-case-result', data, now))
+        end
         result = cjson.encode({run_id = id, status = 'internal_error', message = message, language = f[2], compare = f[11],
           passed = 0, total = #cases, cases = cases, compile_output = cjson.null, runner_id = ARGV[2], attempt = attempt - 1})
       else
@@ -179,7 +186,8 @@ public enum ExecutionScripts {
           stdout = '', stderr = '', exit_code = cjson.null, signal = cjson.null, time_ms = {cpu = 0, wall = 0},
           memory_kb = 0, runner_id = ARGV[2], truncated = false, compile_output = cjson.null, attempt = attempt - 1})
       end
-      store_result(id, result, 'internal_error', '{"status":"internal_error"}', now, tonumber(ARGV[5]))
+      -- A test run's result here holds no case's data: it is its own summary.
+      store_result(id, result, 'internal_error', test_run and result or '{"status":"internal_error"}', now, tonumber(ARGV[5]))
       redis.call('LREM', KEYS[1], 0, id)
       return {'failed'}
     end
