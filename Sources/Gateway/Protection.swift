@@ -114,24 +114,30 @@ extension Gateway {
         return origin == "http://\(host)" || origin == "https://\(host)"
     }
 
-    /// Checks the admin token of an operator route; answers 401/403 itself when it fails.
-    func requireAdmin(_ context: RequestContext) -> Bool {
-        let expected = configuration.protection.adminToken
-        guard !expected.isEmpty else {
-            reply(context, Problem(403, "operator routes are disabled: start the gateway with --admin-token"))
+    /// Checks the admin token of an operator route (`what`: the routes, for the problem's
+    /// detail); answers 401/403 itself when it fails.
+    func requireAdmin(_ context: RequestContext, for what: String = "operator routes") -> Bool {
+        guard !configuration.protection.adminToken.isEmpty else {
+            reply(context, Problem(403, "\(what) are disabled: start the gateway with --admin-token"))
             return false
         }
         guard let token = bearerToken(context) else {
-            var problem = Problem(401, "this operator route needs the admin token (Authorization: Bearer ...)")
+            var problem = Problem(401, "\(what) need the admin token (Authorization: Bearer ...)")
             problem.headers.add("WWW-Authenticate", "Bearer")
             reply(context, problem)
             return false
         }
-        guard constantTimeEqual(Identifiers.tokenHash(token), Identifiers.tokenHash(expected)) else {
+        guard isAdminToken(token) else {
             reply(context, Problem(403, "that is not the admin token"))
             return false
         }
         return true
+    }
+
+    /// Whether `token` is the admin token (never, when the gateway has none).
+    func isAdminToken(_ token: String) -> Bool {
+        let expected = configuration.protection.adminToken
+        return !expected.isEmpty && constantTimeEqual(Identifiers.tokenHash(token), Identifiers.tokenHash(expected))
     }
 }
 

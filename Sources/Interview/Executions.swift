@@ -27,11 +27,7 @@ public final class Executions {
     /// A job id: "j_" and 24 hex digits (96 random bits: GET /executions/{id} needs no token).
     public static func jobID() -> String { "j_" + Identifiers.hex(Identifiers.randomBytes(12)) }
 
-    public static func isJobID(_ text: String) -> Bool {
-        text.utf8.count == 26 && text.hasPrefix("j_") && text.utf8.dropFirst(2).allSatisfy {
-            ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102)
-        }
-    }
+    public static func isJobID(_ text: String) -> Bool { Identifiers.isHexID(text, prefix: "j_", digits: 24) }
 
     // MARK: Validation
 
