@@ -16,7 +16,7 @@ final class TestRunAdmissionTests: RunnerTestCase {
         _ = try startRunner("admission", arguments: Self.fast)
         let small = try startGateway(arguments: ["--max-queued-jobs", "1"])
         let session = try createSession(language: "python", code: "print(input())\n")
-        try setQuestion(session.id, tests: [["name": "echo", "stdin": "hi\n", "expected_stdout": "hi\n"]])
+        try setQuestion(session.id, host: session.host, tests: [["name": "echo", "stdin": "hi\n", "expected_stdout": "hi\n"]])
 
         // The runner's one slot is busy; one job may wait; the next is refused.
         let busy = try submit("python", "import time\ntime.sleep(2)\nprint('busy')", wait: false, port: small.port)
@@ -47,7 +47,7 @@ final class TestRunAdmissionTests: RunnerTestCase {
         let doomed = try startRunner("tr-doomed", arguments: Self.fast)
         let code = "import sys, time\nline = sys.stdin.read().strip()\nif line == 'slow':\n    time.sleep(4)\nprint(line)\n"
         let session = try createSession(language: "python", code: code)
-        try setQuestion(session.id, tests: [["name": "fast", "stdin": "fast", "expected_stdout": "fast\n"],
+        try setQuestion(session.id, host: session.host, tests: [["name": "fast", "stdin": "fast", "expected_stdout": "fast\n"],
                                             ["name": "slow", "stdin": "slow", "expected_stdout": "slow\n", "hidden": true]])
         let channels = try SessionChannels(redis: redis, session: session.id)
         defer { channels.stop() }
@@ -81,7 +81,7 @@ final class TestRunAdmissionTests: RunnerTestCase {
     func testARunStartedTooOftenEndsWithEveryCaseAnInternalError() throws {
         let runner = try startRunner("tr-attempts", arguments: Self.fast)
         let session = try createSession(language: "python", code: "print(input())\n")
-        try setQuestion(session.id, tests: [["name": "open", "stdin": "1\n", "expected_stdout": "1\n"],
+        try setQuestion(session.id, host: session.host, tests: [["name": "open", "stdin": "1\n", "expected_stdout": "1\n"],
                                             ["name": "closed", "stdin": "SECRETINPUT\n", "expected_stdout": "x\n", "hidden": true]])
         let channels = try SessionChannels(redis: redis, session: session.id)
         defer { channels.stop() }

@@ -29,13 +29,15 @@ extension RunnerTestCase {
         return InterviewSession(id: session.id, host: session.host, interviewer: session.participant, candidate: token, candidateID: id)
     }
 
-    /// Sets the session's question as the questions routes store it (ci:{id}:question).
-    func setQuestion(_ id: String, tests: [[String: Any]]) throws {
-        let question: [String: Any] = ["title": "Doubling", "prompt": "Print twice the number.", "starter_code": [:], "tests": tests]
-        let text = String(decoding: try JSONSerialization.data(withJSONObject: question), as: UTF8.self)
-        let client = try RedisClient(port: redis.port)
-        defer { client.close() }
-        XCTAssertEqual(try client.command(["SET", "ci:{\(id)}:question", text, "EX", "3600"]), .simple("OK"))
+    /// Sets the session's question (PUT /sessions/{id}/question, with the host token).
+    func setQuestion(_ session: InterviewSession, tests: [[String: Any]]) throws {
+        try setQuestion(session.id, host: session.host, tests: tests)
+    }
+
+    func setQuestion(_ id: String, host: String, tests: [[String: Any]]) throws {
+        let question: [String: Any] = ["title": "Doubling", "prompt": "Print twice the number.", "tests": tests]
+        let response = try call("PUT", "/sessions/\(id)/question", json: question, token: host, timeout: 10)
+        XCTAssertEqual(response.status, 200, "setting the question: \(response)")
     }
 
     func startTestRun(_ id: String, token: String?, body: [String: Any] = [:]) throws -> HTTPResponse {
