@@ -66,6 +66,8 @@ public enum ExecutionScripts {
       local t = redis.call('TIME')
       return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     end
+    -- On events: for candidates only (interviewers get the whole on private).
+    local EXCEPT_INTERVIEWERS = '\(ChannelMessage.exceptInterviewers)'
     -- A ChannelMessage ("<exclude> <revision>\\n<frame>") on one of a session's channels.
     local function publish_to(session_id, channel, exclude, frame)
       if session_id and session_id ~= '' then
@@ -106,7 +108,7 @@ public enum ExecutionScripts {
       if f[2] then redis.call('LREM', PARKED .. f[2], 0, id) end
       if f[3] == 'test-run' then
         for i = 0, (tonumber(f[4]) or 0) - 1 do redis.call('HDEL', key, 'case:' .. i) end
-        publish_to(f[1], 'events', '~interviewers', event('test-run-result', candidate or result, now))
+        publish_to(f[1], 'events', EXCEPT_INTERVIEWERS, event('test-run-result', candidate or result, now))
         publish_to(f[1], 'private', '', event('test-run-result', result, now))
       else
         -- Executions by language and status, for /metrics (at most languages x statuses fields).
@@ -171,7 +173,14 @@ public enum ExecutionScripts {
       local result
       if test_run then
         local cases = cjson.decode(f[12])
-        for _, c in ipairs(cases) do c.status = 'internal_error' c.time_ms = 0 c.memory_kb = 0 end
+        for i, c in ipairs(cases) do
+          c.status = 'internal_error' c.time_ms = 0 c.memory_kb = 0
+          -- Each case still gets its one test-case-result (nothing in it is hidden from anyone).
+          local data = cjson.encode({run_id = id, index = i - 1, name = c.name, hidden = c.hidden, status = c.status,
+            time_ms = 0, memory_kb = 0})
+          publish_to(f[6], 'events', EXCEPT_INTERVIEWERS, event('test-case-result', data, now))
+          publish_to(f[6], 'private', '', event('test-case-result', data, now))
+        end
         result = cjson.encode({run_id = id, status = 'internal_error', message = message, language = f[2], compare = f[11],
           passed = 0, total = #cases, cases = cases, compile_output = cjson.null, runner_id = ARGV[2], attempt = attempt - 1})
       else
@@ -179,7 +188,8 @@ public enum ExecutionScripts {
           stdout = '', stderr = '', exit_code = cjson.null, signal = cjson.null, time_ms = {cpu = 0, wall = 0},
           memory_kb = 0, runner_id = ARGV[2], truncated = false, compile_output = cjson.null, attempt = attempt - 1})
       end
-      store_result(id, result, 'internal_error', '{"status":"internal_error"}', now, tonumber(ARGV[5]))
+      -- A test run's result here holds no case's data: it is its own summary.
+      store_result(id, result, 'internal_error', test_run and result or '{"status":"internal_error"}', now, tonumber(ARGV[5]))
       redis.call('LREM', KEYS[1], 0, id)
       return {'failed'}
     end
@@ -217,7 +227,7 @@ public enum ExecutionScripts {
     if f[1] ~= 'running' or f[2] ~= ARGV[1] or f[3] ~= ARGV[2] then return 0 end
     redis.call('HSET', KEYS[1], 'case:' .. ARGV[3], ARGV[4])
     local now = now_ms()
-    publish_to(f[4], 'events', '~interviewers', event('test-case-result', ARGV[6], now))
+    publish_to(f[4], 'events', EXCEPT_INTERVIEWERS, event('test-case-result', ARGV[6], now))
     publish_to(f[4], 'private', '', event('test-case-result', ARGV[5], now))
     return 1
     """)

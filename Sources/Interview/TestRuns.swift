@@ -218,12 +218,10 @@ extension Executions {
         guard let text else {
             throw InterviewError(.conflict, "this session has no question to test against; set one first (PUT /sessions/{id}/question)")
         }
-        let question: Question
-        do {
-            question = try Question(json: try JSON.parse(text))
-        } catch {
-            throw InterviewError(.internalError, "the session's stored question cannot be read: \(error)")
+        guard let stored = (try? JSON.parse(text)).flatMap(SessionQuestion.init(stored:)) else {
+            throw InterviewError(.internalError, "the session's stored question cannot be read")
         }
+        let question = stored.question
         guard !question.tests.isEmpty else {
             throw InterviewError(.conflict, "the session's question has no tests; add tests to it to run them")
         }

@@ -16,7 +16,7 @@ final class TestRunAdmissionTests: RunnerTestCase {
         _ = try startRunner("admission", arguments: Self.fast)
         let small = try startGateway(arguments: ["--max-queued-jobs", "1"])
         let session = try createSession(language: "python", code: "print(input())\n")
-        try setQuestion(session.id, tests: [["name": "echo", "stdin": "hi\n", "expected_stdout": "hi\n"]])
+        try setQuestion(session.id, host: session.host, tests: [["name": "echo", "stdin": "hi\n", "expected_stdout": "hi\n"]])
 
         // The runner's one slot is busy; one job may wait; the next is refused.
         let busy = try submit("python", "import time\ntime.sleep(2)\nprint('busy')", wait: false, port: small.port)
@@ -47,7 +47,7 @@ final class TestRunAdmissionTests: RunnerTestCase {
         let doomed = try startRunner("tr-doomed", arguments: Self.fast)
         let code = "import sys, time\nline = sys.stdin.read().strip()\nif line == 'slow':\n    time.sleep(4)\nprint(line)\n"
         let session = try createSession(language: "python", code: code)
-        try setQuestion(session.id, tests: [["name": "fast", "stdin": "fast", "expected_stdout": "fast\n"],
+        try setQuestion(session.id, host: session.host, tests: [["name": "fast", "stdin": "fast", "expected_stdout": "fast\n"],
                                             ["name": "slow", "stdin": "slow", "expected_stdout": "slow\n", "hidden": true]])
         let channels = try SessionChannels(redis: redis, session: session.id)
         defer { channels.stop() }
@@ -76,5 +76,39 @@ final class TestRunAdmissionTests: RunnerTestCase {
         let final = try XCTUnwrap(channels.privateFrames.last?.frame["data"] as? [String: Any])
         XCTAssertEqual(final["runner_id"] as? String, survivor.nodeID)
         XCTAssertEqual(final["attempt"] as? Int, 2)
+    }
+
+    func testARunStartedTooOftenEndsWithEveryCaseAnInternalError() throws {
+        let runner = try startRunner("tr-attempts", arguments: Self.fast)
+        let session = try createSession(language: "python", code: "print(input())\n")
+        try setQuestion(session.id, host: session.host, tests: [["name": "open", "stdin": "1\n", "expected_stdout": "1\n"],
+                                            ["name": "closed", "stdin": "SECRETINPUT\n", "expected_stdout": "x\n", "hidden": true]])
+        let channels = try SessionChannels(redis: redis, session: session.id)
+        defer { channels.stop() }
+        // The runner is held still while the job looks as if three runners had died running it.
+        runner.signal(SIGSTOP)
+        var resumed = false
+        defer { if !resumed { runner.signal(SIGCONT) } }
+        let response = try call("POST", "/sessions/\(session.id)/test-runs", json: [:], timeout: 10)
+        XCTAssertEqual(response.status, 202, "\(response)")
+        let runID = try XCTUnwrap(response.object["id"] as? String)
+        let client = try RedisClient(port: redis.port)
+        defer { client.close() }
+        XCTAssertEqual(try client.command(["HSET", "ci:{jobs}:job:\(runID)", "attempts", "3"]), .integer(0))
+        runner.signal(SIGCONT)
+        resumed = true
+
+        let run = try waitForTestRun(session.id, runID, token: session.host)
+        XCTAssertEqual(run["status"] as? String, "internal_error")
+        XCTAssertTrue((run["message"] as? String ?? "").contains("started 3 times"), "\(run)")
+        XCTAssertEqual((run["cases"] as? [[String: Any]])?.compactMap { $0["status"] as? String }, ["internal_error", "internal_error"])
+        _ = try channels.waitForRunResult(runID)
+        XCTAssertEqual(channels.types(channels.privateFrames), ["test-case-result", "test-case-result", "test-run-result"])
+        XCTAssertEqual(channels.types(channels.events), ["test-case-result", "test-case-result", "test-run-result"])
+        XCTAssertFalse(channels.events.map(\.payload).joined().contains("SECRETINPUT"))
+        let list = try call("GET", "/sessions/\(session.id)/test-runs", timeout: 5).object
+        let entry = try XCTUnwrap((list["test_runs"] as? [[String: Any]])?.first)
+        XCTAssertEqual((entry["cases"] as? [[String: Any]])?.compactMap { $0["status"] as? String }, ["internal_error", "internal_error"])
+        assertRunnerStillServes(runner)
     }
 }

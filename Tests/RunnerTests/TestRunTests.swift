@@ -51,7 +51,7 @@ final class TestRunTests: RunnerTestCase {
 
     func testPythonRunReportsEachCaseAndStreamsThemOnBothChannels() throws {
         let session = try interview(language: "python", code: Self.python)
-        try setQuestion(session.id, tests: Self.mixedTests)
+        try setQuestion(session, tests: Self.mixedTests)
         let channels = try SessionChannels(redis: redis, session: session.id)
         defer { channels.stop() }
 
@@ -135,7 +135,7 @@ final class TestRunTests: RunnerTestCase {
 
     func testCompiledLanguageRunsEveryKindOfCaseAfterOneCompile() throws {
         let session = try interview(language: "c", code: Self.c)
-        try setQuestion(session.id, tests: Self.mixedTests)
+        try setQuestion(session, tests: Self.mixedTests)
         let response = try startTestRun(session.id, token: session.interviewer, body: ["limits": Self.fastLimits])
         XCTAssertEqual(response.status, 202, "\(response)")
         let run = try waitForTestRun(session.id, try XCTUnwrap(response.object["id"] as? String), token: session.host)
@@ -166,7 +166,7 @@ final class TestRunTests: RunnerTestCase {
         print(line)
         """
         let session = try interview(language: "python", code: code)
-        try setQuestion(session.id, tests: [
+        try setQuestion(session, tests: [
             ["name": "floods", "stdin": "flood\n", "expected_stdout": "x\n"],
             ["name": "hogs", "stdin": "hog\n", "expected_stdout": "hog\n"],
             ["name": "fine", "stdin": "fine\n", "expected_stdout": "fine\n"],
@@ -184,7 +184,7 @@ final class TestRunTests: RunnerTestCase {
 
     func testCompileErrorFailsEveryCaseWithOneCompileOutput() throws {
         let session = try interview(language: "c", code: "int main(void) { return missing_name; }\n")
-        try setQuestion(session.id, tests: Self.mixedTests)
+        try setQuestion(session, tests: Self.mixedTests)
         let channels = try SessionChannels(redis: redis, session: session.id)
         defer { channels.stop() }
         let response = try startTestRun(session.id, token: session.candidate)
@@ -211,7 +211,7 @@ final class TestRunTests: RunnerTestCase {
 
     func testTrailingWhitespaceComparisonAgainstExact() throws {
         let session = try interview(language: "python", code: "print('1  \\n2\\t\\n\\n')\n")
-        try setQuestion(session.id, tests: [
+        try setQuestion(session, tests: [
             ["name": "plain", "stdin": "", "expected_stdout": "1\n2"],
             ["name": "as printed", "stdin": "", "expected_stdout": "1  \n2\t\n\n\n"],
         ])
@@ -237,7 +237,7 @@ final class TestRunTests: RunnerTestCase {
         let code = "import sys\ndata = sys.stdin.read().strip()\nprint('OUT:' + data[::-1])\nprint('ERR:' + data[::-1], file=sys.stderr)\n"
         let session = try interview(language: "python", code: code)
         let hiddenMarkers = ["HIDDENSTDIN4711", "1174NIDTSNEDDIH", "HIDDENEXPECTED0815"]
-        try setQuestion(session.id, tests: [
+        try setQuestion(session, tests: [
             ["name": "visible one", "stdin": "VISIBLEIN", "expected_stdout": "OUT:NIELBISIV\n"],
             ["name": "hidden one", "stdin": "HIDDENSTDIN4711", "expected_stdout": "HIDDENEXPECTED0815\n", "hidden": true],
         ])
@@ -279,6 +279,45 @@ final class TestRunTests: RunnerTestCase {
         XCTAssertTrue(channels.events.filter { $0.type != "test-run-started" }.allSatisfy { $0.exclude == "~interviewers" })
     }
 
+    func testEachSocketGetsItsRolesViewOnEveryGateway() throws {
+        let code = "import sys\ndata = sys.stdin.read().strip()\nprint('OUT:' + data[::-1])\n"
+        let session = try interview(language: "python", code: code)
+        try setQuestion(session, tests: [
+            ["name": "visible one", "stdin": "VISIBLEIN", "expected_stdout": "OUT:NIELBISIV\n"],
+            ["name": "hidden one", "stdin": "HIDDENSTDIN4711", "expected_stdout": "HIDDENEXPECTED0815\n", "hidden": true],
+        ])
+        let other = try startGateway(arguments: [])
+        // The candidate on a second gateway, the interviewer (and the host's own socket) on the first.
+        func socket(_ port: UInt16, _ token: String) throws -> WebSocketClient {
+            let socket = try WebSocketClient(port: port, sessionID: session.id)
+            try socket.send(["type": "join", "data": ["participant_token": token]])
+            _ = try socket.collect(timeout: 5) { $0.contains { $0["type"] as? String == "welcome" } }
+            return socket
+        }
+        let candidate = try socket(other.port, session.candidate)
+        let interviewer = try socket(gateway.port, session.interviewer)
+        defer { candidate.close(); interviewer.close() }
+        let runID = try startedRun(session.id, body: [:])
+        func frames(_ socket: WebSocketClient) throws -> [[String: Any]] {
+            try socket.collect(timeout: 30) { messages in
+                messages.contains { $0["type"] as? String == "test-run-result" }
+            }.filter { ($0["type"] as? String ?? "").hasPrefix("test-") }
+        }
+        let candidateFrames = try frames(candidate), interviewerFrames = try frames(interviewer)
+        let expected = ["test-run-started", "test-case-result", "test-case-result", "test-run-result"]
+        XCTAssertEqual(candidateFrames.compactMap { $0["type"] as? String }, expected)
+        XCTAssertEqual(interviewerFrames.compactMap { $0["type"] as? String }, expected, "one copy of each, the whole one")
+        let candidateText = String(describing: candidateFrames), interviewerText = String(describing: interviewerFrames)
+        for marker in ["HIDDENSTDIN4711", "1174NIDTSNEDDIH", "HIDDENEXPECTED0815"] {
+            XCTAssertFalse(candidateText.contains(marker), "the candidate's socket got \(marker): \(candidateText)")
+            XCTAssertTrue(interviewerText.contains(marker), "the interviewer's socket lacks \(marker)")
+        }
+        XCTAssertTrue(candidateText.contains("NIELBISIV"), "the visible case is the candidate's too")
+        let result = try XCTUnwrap(candidateFrames.last?["data"] as? [String: Any])
+        XCTAssertEqual(result["run_id"] as? String, runID)
+        XCTAssertEqual(result["passed"] as? Int, 1)
+    }
+
     func testCasesFindNothingOfOtherCasesInputs() throws {
         // Each case lists and reads whatever it can of the sandbox's writable places and of the
         // supervisor (which holds every case's input).
@@ -313,7 +352,7 @@ final class TestRunTests: RunnerTestCase {
         """#
         let session = try interview(language: "python", code: code)
         let count = 4
-        try setQuestion(session.id, tests: (0..<count).map { index in
+        try setQuestion(session, tests: (0..<count).map { index in
             ["name": "case \(index)", "stdin": "CASEINPUT-\(index)-Q7", "expected_stdout": "CASEEXPECTED-\(index)-Q7", "hidden": index >= 2]
         })
         let run = try waitForTestRun(session.id, try startedRun(session.id, body: [:]), token: session.host)
@@ -347,7 +386,7 @@ final class TestRunTests: RunnerTestCase {
             f.write(own + '\\n')
         """
         let session = try interview(language: "python", code: code)
-        try setQuestion(session.id, tests: [
+        try setQuestion(session, tests: [
             ["name": "h1", "stdin": "HIDDENLEAK-1", "expected_stdout": "x", "hidden": true],
             ["name": "v1", "stdin": "VISIBLE-1", "expected_stdout": "SEEN:"],
             ["name": "h2", "stdin": "HIDDENLEAK-2", "expected_stdout": "x", "hidden": true],
@@ -367,7 +406,7 @@ final class TestRunTests: RunnerTestCase {
     func testResultsOfFinishedCasesShowWhileTheRunGoesOn() throws {
         let code = "import sys, time\nline = sys.stdin.read().strip()\nif line == 'slow':\n    time.sleep(4)\nprint(line)\n"
         let session = try interview(language: "python", code: code)
-        try setQuestion(session.id, tests: [
+        try setQuestion(session, tests: [
             ["name": "fast", "stdin": "fast", "expected_stdout": "fast\n"],
             ["name": "slow", "stdin": "slow", "expected_stdout": "slow\n"],
         ])
@@ -391,7 +430,7 @@ final class TestRunTests: RunnerTestCase {
         XCTAssertEqual(none.status, 409, "\(none)")
         XCTAssertEqual(none.header("Content-Type"), "application/problem+json")
         XCTAssertTrue((none.object["detail"] as? String ?? "").contains("no question"), none.text)
-        try setQuestion(session.id, tests: [])
+        try setQuestion(session, tests: [])
         let empty = try startTestRun(session.id, token: session.candidate)
         XCTAssertEqual(empty.status, 409, "\(empty)")
         XCTAssertTrue((empty.object["detail"] as? String ?? "").contains("no tests"), empty.text)
@@ -400,7 +439,7 @@ final class TestRunTests: RunnerTestCase {
 
     func testBadRequestsAreRefusedAndChangeNothing() throws {
         let session = try interview(language: "python", code: "print(1)")
-        try setQuestion(session.id, tests: [["name": "one", "stdin": "", "expected_stdout": "1\n"]])
+        try setQuestion(session, tests: [["name": "one", "stdin": "", "expected_stdout": "1\n"]])
         func expect(_ body: [String: Any], _ status: Int, field: String?, file: StaticString = #filePath, line: UInt = #line) throws {
             let response = try startTestRun(session.id, token: session.candidate, body: body)
             XCTAssertEqual(response.status, status, "\(body) -> \(response)", file: file, line: line)

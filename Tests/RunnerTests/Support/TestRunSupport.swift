@@ -8,7 +8,7 @@ import Glibc
 /// What the test-run suites share: an interview (host, interviewer, candidate), its question set
 /// directly in Redis (as the question routes store it), starting and awaiting runs, and the
 /// session's two channels recorded.
-struct Interview {
+struct InterviewSession {
     var id: String
     var host: String
     /// The creator's participant token (an interviewer).
@@ -19,23 +19,25 @@ struct Interview {
 
 extension RunnerTestCase {
     /// A session with an interviewer (the creator) and a candidate.
-    func interview(language: String, code: String) throws -> Interview {
+    func interview(language: String, code: String) throws -> InterviewSession {
         let session = try createSession(language: language, code: code)
         let joined = try call("POST", "/sessions/\(session.id)/users", json: ["name": "Grace"], timeout: 5)
         guard joined.status == 201, let token = joined.object["participant_token"] as? String,
               let id = (joined.object["participant"] as? [String: Any])?["id"] as? String else {
             throw HarnessError("joining failed: \(joined)")
         }
-        return Interview(id: session.id, host: session.host, interviewer: session.participant, candidate: token, candidateID: id)
+        return InterviewSession(id: session.id, host: session.host, interviewer: session.participant, candidate: token, candidateID: id)
     }
 
-    /// Sets the session's question as the questions routes store it (ci:{id}:question).
-    func setQuestion(_ id: String, tests: [[String: Any]]) throws {
-        let question: [String: Any] = ["title": "Doubling", "prompt": "Print twice the number.", "starter_code": [:], "tests": tests]
-        let text = String(decoding: try JSONSerialization.data(withJSONObject: question), as: UTF8.self)
-        let client = try RedisClient(port: redis.port)
-        defer { client.close() }
-        XCTAssertEqual(try client.command(["SET", "ci:{\(id)}:question", text, "EX", "3600"]), .simple("OK"))
+    /// Sets the session's question (PUT /sessions/{id}/question, with the host token).
+    func setQuestion(_ session: InterviewSession, tests: [[String: Any]]) throws {
+        try setQuestion(session.id, host: session.host, tests: tests)
+    }
+
+    func setQuestion(_ id: String, host: String, tests: [[String: Any]]) throws {
+        let question: [String: Any] = ["title": "Doubling", "prompt": "Print twice the number.", "tests": tests]
+        let response = try call("PUT", "/sessions/\(id)/question", json: question, token: host, timeout: 10)
+        XCTAssertEqual(response.status, 200, "setting the question: \(response)")
     }
 
     func startTestRun(_ id: String, token: String?, body: [String: Any] = [:]) throws -> HTTPResponse {
