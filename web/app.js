@@ -12,6 +12,7 @@
 
 import { scalarCount, transformPosition, utf16Index } from "./ot.js";
 import { SharedEditor } from "./editor.js";
+import { QuestionPanel } from "./question.js";
 import { showReplay } from "./replay.js";
 import { $, api, el, safeColor, setConnection, showNotice, showView, storage, translucent } from "./common.js";
 
@@ -85,7 +86,20 @@ class Interview {
     this.connectedAt = 0;
     this.cursorTimer = null;
     this.cursorDirty = false;
+    this.notes = null; // the private notes' editor, made when a welcome brings notes (interviewers)
+    this.interviewer = false;
     this.setUpEditor();
+    this.question = new QuestionPanel({
+      sessionID: id,
+      token: () => this.credentials?.participant_token,
+      hostToken: () => this.credentials?.host_token || null,
+      interviewer: () => this.interviewer,
+      languageName: (language) => languages.find(language)?.name || language,
+      runnable: () => {
+        const language = languages.find(this.language);
+        return language && language.available === false ? `no runner offers ${language.name} right now` : null;
+      },
+    });
     this.setUpControls();
     this.exposeForTests();
   }
@@ -131,6 +145,31 @@ class Interview {
   /** The shared texts of this page: the code, and the notes for interviewers. */
   get editors() {
     return this.notes ? [this.code, this.notes] : [this.code];
+  }
+
+  /**
+   * The private notes of a welcome (interviewers get `notes`, candidates do not): the first one
+   * makes the pane and its editor; later ones (rejoins) keep what was typed meanwhile.
+   */
+  setUpNotes(notes) {
+    if (!notes || typeof notes.text !== "string" || !Number.isInteger(notes.revision)) {
+      $("notes-section").hidden = true;
+      return;
+    }
+    const first = !this.notes;
+    if (first) {
+      $("notes-section").hidden = false; // before CodeMirror measures itself
+      this.notes = new SharedEditor($("notes-editor"), {
+        opType: "notes-op",
+        what: "notes",
+        send: (type, data) => this.send(type, data),
+        resync: (reason, options) => this.resync(reason, { ...options, editor: this.notes }),
+        options: { mode: null, lineWrapping: true, placeholder: "Only interviewers see these notes" },
+      });
+    }
+    this.notes.sync(notes.text, notes.revision, { rejoin: !first, missed: notes.missed_ops, userID: this.me?.id, merge: true });
+    this.notes.setEditable(true);
+    this.notes.connected();
   }
 
   setMode(language) {
@@ -378,6 +417,7 @@ class Interview {
     this.joined = false;
     for (const editor of this.editors) editor.setEditable(false);
     $("run").disabled = true;
+    this.question.stop();
     setConnection("offline", message);
     showNotice(message, { error, timeout: 0 });
   }
@@ -403,6 +443,12 @@ class Interview {
       case "execution-started": return this.executionStarted(data);
       case "execution-output": return this.executionOutput(data);
       case "execution-result": return this.executionResult(data);
+      case "notes-op": return this.notes?.receiveOp(data);
+      case "notes-ack": return this.notes?.receiveAck(data);
+      case "question-changed": return this.question.changed(data, this.me);
+      case "test-run-started": return this.question.started(data);
+      case "test-case-result": return this.question.caseResult(data);
+      case "test-run-result": return this.question.runResult(data);
       case "error": return this.serverError(data);
       default:
         return; // pong and anything newer
@@ -440,12 +486,19 @@ class Interview {
       if (!this.participants.get(userID)?.is_online) this.dropCursor(userID);
     }
     this.setMode(data.language || this.language);
+    // Interviewers: the host, or a participant who joined as one (their welcome has the notes).
+    this.interviewer = "notes" in data || this.me?.role === "interviewer";
+    this.setUpNotes(data.notes);
+    if ("question" in data) this.question.show(data.question);
+    else this.question.fetch();
+    this.question.enablePicker();
     setConnection("online", `connected · ${this.endpointName}`);
     this.startHeartbeat();
     this.code.connected(); // resends what was in flight when the old connection died
     this.cursorDirty = true;
     this.sendCursor();
     this.refreshUnfinishedJobs();
+    this.question.refreshUnfinished();
     languages.refresh().then(() => this.setMode(this.language));
   }
 
@@ -604,6 +657,7 @@ class Interview {
       button.title = "Run the code (Ctrl-Enter)";
       hint.textContent = "";
     }
+    this.question?.updateRunButton();
   }
 
   // ---- Running code ------------------------------------------------------------------------------
@@ -724,6 +778,10 @@ class Interview {
       get endpoint() { return self.endpointName; },
       get me() { return self.me; },
       editor: this.cm,
+      get notesText() { return self.notes ? self.notes.text : null; },
+      get notesRevision() { return self.notes ? self.notes.client.revision : null; },
+      get notesSynchronized() { return self.notes ? self.notes.synchronized : null; },
+      get notesEditor() { return self.notes ? self.notes.cm : null; },
     };
   }
 }
@@ -827,7 +885,11 @@ function startInterview(id, options) {
     interview.stop("", { error: false });
     clearInterval(interview.availabilityTimer);
     $("editor").replaceChildren();
+    $("notes-editor").replaceChildren();
+    $("notes-section").hidden = true;
     $("output").replaceChildren();
+    $("test-run").replaceChildren();
+    $("test-run-section").hidden = true;
     $("notice").hidden = true;
   }
   showView("session");
