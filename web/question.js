@@ -340,9 +340,12 @@ export class QuestionPanel {
     // Details of a case that did not pass: what it was given, what it should print, what it did.
     // A candidate's view of a hidden case has none of these fields; the check keeps it so.
     if (status === "passed" || status === "compile_error" || (entry.hidden && !this.interviewer())) return;
+    if (typeof c.message === "string" && c.message) entry.details.append(el("div", "case-message", c.message));
     if (typeof c.stdin === "string") entry.details.append(ioBlock("Input", c.stdin));
     if (typeof c.expected_stdout === "string") entry.details.append(ioBlock("Expected output", c.expected_stdout));
-    if (typeof c.actual_stdout === "string") entry.details.append(ioBlock("Actual output", c.actual_stdout));
+    if (typeof c.actual_stdout === "string") {
+      entry.details.append(ioBlock(c.stdout_truncated ? "Actual output (cut short)" : "Actual output", c.actual_stdout));
+    }
     if (c.diff !== undefined && c.diff !== null && c.diff !== "") entry.details.append(ioBlock("Difference", diffText(c.diff), "diff"));
     if (typeof c.stderr === "string" && c.stderr) entry.details.append(ioBlock("stderr", c.stderr, "stderr"));
   }
@@ -374,20 +377,31 @@ function ioBlock(label, text, kind = "") {
   return box;
 }
 
-/** The runner's bounded diff as text, whatever its form (a string, lines, or line records). */
-function diffText(diff) {
+/**
+ * The runner's bounded diff as text. Its form: the first differing `line`, and the lines around
+ * it from `from_line` on, `expected` and `actual`; shown as a unified diff ("-" expected, "+"
+ * actual, "  " the same). A string or a list of lines is shown as it is.
+ */
+export function diffText(diff) {
   if (typeof diff === "string") return diff;
-  const line = (d) => {
-    if (typeof d === "string") return d;
-    if (!d || typeof d !== "object") return String(d);
-    if ("line" in d && ("expected" in d || "actual" in d)) {
-      return `line ${d.line}:\n  expected: ${JSON.stringify(d.expected ?? null)}\n  actual:   ${JSON.stringify(d.actual ?? null)}`;
+  if (Array.isArray(diff)) return diff.map((d) => (typeof d === "string" ? d : JSON.stringify(d))).join("\n");
+  if (!diff || typeof diff !== "object") return String(diff);
+  const expected = Array.isArray(diff.expected) ? diff.expected : [];
+  const actual = Array.isArray(diff.actual) ? diff.actual : [];
+  const from = Number.isInteger(diff.from_line) ? diff.from_line : 1;
+  const out = [Number.isInteger(diff.line) ? `first difference at line ${diff.line} (- expected, + actual)` : "- expected, + actual"];
+  for (let k = 0; k < Math.max(expected.length, actual.length); k++) {
+    const e = expected[k];
+    const a = actual[k];
+    const n = String(from + k).padStart(3);
+    if (e === a) out.push(`  ${n}  ${e}`);
+    else {
+      out.push(e === undefined ? `- ${n}  (no line)` : `- ${n}  ${e}`);
+      out.push(a === undefined ? `+ ${n}  (no line)` : `+ ${n}  ${a}`);
     }
-    return JSON.stringify(d);
-  };
-  if (Array.isArray(diff)) return diff.map(line).join("\n");
-  if (diff && typeof diff === "object" && Array.isArray(diff.lines)) {
-    return diff.lines.map(line).join("\n") + (diff.truncated ? "\n…" : "");
   }
-  return line(diff);
+  if (Number.isInteger(diff.expected_lines) && Number.isInteger(diff.actual_lines) && diff.expected_lines !== diff.actual_lines) {
+    out.push(`(${diff.expected_lines} lines expected, ${diff.actual_lines} printed)`);
+  }
+  return out.join("\n");
 }
