@@ -96,23 +96,26 @@ def server_code(gateway, session_id: str) -> str:
     return r.json()["code"]
 
 
-def wait_converged(drivers, gateway, session_id: str, timeout: float = 30) -> str:
-    """Until every window has sent everything and shows the text GET /code answers."""
+def wait_converged(drivers, gateway, session_id: str, timeout: float = 30, notes_token: str | None = None) -> str:
+    """Until every window has sent everything and shows the text GET /code answers; with
+    `notes_token`, the same for the private notes and GET /notes (read with that token)."""
+    text_field, synced_field = ("notesText", "notesSynchronized") if notes_token else ("text", "synchronized")
     snapshot = {}
 
     def converged():
         snapshot.clear()
         for d in drivers:
-            snapshot[d.ci_name] = (state(d, "text"), state(d, "synchronized"), connection(d))
+            snapshot[d.ci_name] = (state(d, text_field), state(d, synced_field), connection(d))
         windows = [snapshot[d.ci_name] for d in drivers]
         # Ask the server only once the windows agree (the API is rate limited per address).
         if not all(synced and conn == "online" and text == windows[0][0] for text, synced, conn in windows):
             return False
-        snapshot["server"] = server_code(gateway, session_id)
+        snapshot["server"] = server_notes(gateway, session_id, notes_token)["text"] if notes_token else server_code(gateway, session_id)
         return windows[0][0] == snapshot["server"]
 
+    what = "notes editor to equal GET /notes" if notes_token else "editor to equal GET /code"
     try:
-        wait_for(converged, timeout=timeout, interval=0.2, message="every editor to equal GET /code")
+        wait_for(converged, timeout=timeout, interval=0.2, message=f"every {what}")
     except Timeout as e:
         raise Timeout(f"{e}\n" + "\n".join(f"  {k}: {v!r}" for k, v in snapshot.items())) from None
     return snapshot["server"]
@@ -197,23 +200,3 @@ def server_notes(gateway, session_id: str, token: str) -> dict:
     assert r.status_code == 200, r.text
     return r.json()
 
-
-def wait_notes_converged(drivers, gateway, session_id: str, token: str, timeout: float = 30) -> str:
-    """Until every window's notes are sent and equal what GET /notes answers."""
-    snapshot = {}
-
-    def converged():
-        snapshot.clear()
-        for d in drivers:
-            snapshot[d.ci_name] = (state(d, "notesText"), state(d, "notesSynchronized"))
-        windows = list(snapshot.values())
-        if not all(synced and text == windows[0][0] for text, synced in windows):
-            return False
-        snapshot["server"] = server_notes(gateway, session_id, token)["text"]
-        return windows[0][0] == snapshot["server"]
-
-    try:
-        wait_for(converged, timeout=timeout, interval=0.2, message="every notes editor to equal GET /notes")
-    except Timeout as e:
-        raise Timeout(f"{e}\n" + "\n".join(f"  {k}: {v!r}" for k, v in snapshot.items())) from None
-    return snapshot["server"]

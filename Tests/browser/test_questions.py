@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from pages import (connection, focus_editor, notes_shown, participants, question_view, run_results,  # noqa: E402
                    save_screenshot, seed_question, server_notes, state, type_notes, type_text, view,
-                   wait_converged, wait_for, wait_notes_converged)
+                   wait_converged, wait_for)
 
 QUESTIONS = "/api/v1/questions"
 SESSION_QUESTION = "/api/v1/sessions/{id}/question"
@@ -282,17 +282,17 @@ def test_notes_are_for_interviewers_only(stack, room):
         "a candidate's page has no notes editor at all"
     assert state(room.bob, "notesText") is None
     type_notes(room.ada, NOTES_TEXT)
-    text = wait_notes_converged([room.ada, room.cy], stack.a, room.id, room.host_token)
+    text = wait_converged([room.ada, room.cy], stack.a, room.id, notes_token=room.host_token)
     assert text == NOTES_TEXT
     # Cy (gateway B) answers; it reaches Ada (gateway A).
     type_notes(room.cy, "\nCy: clean code.", chunk=2)
-    text = wait_notes_converged([room.ada, room.cy], stack.a, room.id, room.host_token)
+    text = wait_converged([room.ada, room.cy], stack.a, room.id, notes_token=room.host_token)
     assert text == NOTES_TEXT + "\nCy: clean code."
     assert state(room.ada, "notesRevision") == state(room.cy, "notesRevision") > 0
     # Both type at once: the notes converge like the code.
     type_notes(room.ada, " [ada]", where="start", chunk=1)
     type_notes(room.cy, " [cy]", chunk=1)
-    text = wait_notes_converged([room.ada, room.cy], stack.a, room.id, room.host_token)
+    text = wait_converged([room.ada, room.cy], stack.a, room.id, notes_token=room.host_token)
     assert "[ada]" in text and "[cy]" in text
     # The notes are nowhere for Bob: not in his page, not for his token.
     time.sleep(0.5)  # anything misrouted would have arrived by now
@@ -310,7 +310,7 @@ def test_notes_survive_a_reload(stack, room):
     wait_for(lambda: connection(room.cy) == "online", timeout=30, message="Cy online after reloading")
     wait_for(lambda: state(room.cy, "notesText") == before, message="Cy's notes after reloading")
     type_notes(room.cy, " (after reload)")
-    text = wait_notes_converged([room.ada, room.cy], stack.a, room.id, room.host_token)
+    text = wait_converged([room.ada, room.cy], stack.a, room.id, notes_token=room.host_token)
     assert text.endswith("(after reload)")
     assert candidate_page_leaks(room) == []
 
