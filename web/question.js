@@ -122,6 +122,12 @@ export class QuestionPanel {
   /** `question-changed`: someone set (or cleared) the question. */
   changed(data, me) {
     this.show(data.question ?? null);
+    // The last run was against the tests of the question before.
+    if (this.run?.done) {
+      this.run = null;
+      $("test-run").replaceChildren();
+      $("test-run-section").hidden = true;
+    }
     if (data.name && data.user_id !== me?.id) {
       showNotice(data.question ? `${data.name} set the question: ${data.question.title}` : `${data.name} removed the question`, { timeout: 4000 });
     }
