@@ -827,6 +827,364 @@ route("/cluster", "get", "getCluster", "Cluster status (operators)", "operations
       security=BEARER)
 # ================================================================ end of cluster operations
 
+# ================================================================ interviewers' notes (issue 15)
+# A second document per session, for its interviewers only: GET/PUT /sessions/{id}/notes, the notes'
+# timeline (`document=notes`) and the WebSocket's notes-op / notes-ack.
+notes = {
+    "type": "object",
+    "required": ["text", "revision", "updated_at"],
+    "properties": {
+        "text": {"type": "string", "description": "The whole notes (empty until written)."},
+        "revision": {"type": "integer", "minimum": 0,
+                     "description": "The notes' own revision (they are a second document, numbered apart from the code)."},
+        "updated_at": ms({"description": "When they last changed (the session's creation when never written)."}),
+    },
+}
+put_notes_req = {
+    "type": "object",
+    "required": ["text"],
+    "properties": {
+        "text": {"type": "string", "description": "The whole new notes (64 KiB at most by default, `--max-notes-bytes`; "
+                                                  "413 above)."},
+        "revision": {"type": "integer", "minimum": 0,
+                     "description": "The revision the text was written against: 409 when the notes moved on since. "
+                                    "Without it the text replaces whatever is there."},
+    },
+}
+schemas.update({"Notes": notes, "PutNotesRequest": put_notes_req})
+INTERVIEWERS_ONLY = ("For the session's interviewers only: the host token, or the participant token of someone who "
+                     "joined as interviewer (401 without a token, 403 for a candidate's or another session's). ")
+route("/sessions/{id}/notes", "get", "getNotes", "The interviewers' private notes", "sessions",
+      {"200": ok("The notes.", "Notes")}, [401, 403, 404, 410, 503],
+      description=INTERVIEWERS_ONLY + "They are never part of the session, its history or its code, nor of anything "
+                  "a candidate can read. Readable while the session's data lives, ended or not.", security=BEARER)
+route("/sessions/{id}/notes", "put", "putNotes", "Replace the interviewers' private notes", "sessions",
+      {"200": ok("The notes as stored.", "Notes")}, [400, 401, 403, 404, 409, 410, 413, 415, 422, 503],
+      description=INTERVIEWERS_ONLY + "Replaces the whole text as one revision of the notes and sends it to every "
+                  "interviewer's WebSocket as a `notes-op` (delete all, insert the text). With `revision`, 409 when it "
+                  "is not the current one. 410 once the session has ended.",
+      body=json_body("PutNotesRequest", "The new notes.", required=True), security=BEARER)
+parameters["TimelineDocument"] = {
+    "name": "document", "in": "query", "required": False,
+    "description": "Whose timeline: `code` (default) or `notes` (the interviewers' notes: their ops and checkpoint "
+                   "only, paged by the notes' own revisions), else 422.",
+    "schema": {"type": "string", "enum": ["code", "notes"], "default": "code"}}
+for r in ROUTES:
+    if r["op_id"] == "getTimeline":
+        r["query"].append(ref("parameters", "TimelineDocument"))
+        r["description"] += (" With `document=notes`, the same for the interviewers' notes: their ops (and checkpoint) "
+                             "alone, `revision` and the pages counted in the notes' revisions.")
+    if r["op_id"] == "connectWebSocket":
+        r["description"] += (" Interviewers also get `notes` in `welcome`, send `notes-op` and get `notes-ack` and the "
+                             "others' `notes-op` (the private notes; a candidate's `notes-op` -> `error` `forbidden`).")
+timeline["properties"]["document"] = {"type": "string", "enum": ["code", "notes"],
+                                      "description": "Which document's timeline this is (the `document` parameter)."}
+timeline["properties"]["revision"]["description"] += " (With `document=notes`: the notes' current revision.)"
+# ================================================================ end of interviewers' notes
+# ================================================================ questions and the library (issue 15)
+# Owned by the questions work: a session's question, the question library, and their events.
+QUESTION_LIMITS = ("Bounds (413 naming the field when a size is passed, 422 for anything else wrong, the field named): "
+                   "`title` 1..200 bytes, `prompt` up to 64 KiB, each starter code up to 64 KiB, at most 50 tests, a "
+                   "test's `name` 1..100 bytes and unique, `stdin` and `expected_stdout` up to 64 KiB each and 1 MiB "
+                   "for all tests together (more than the default body limit, 1 MiB: raise `--max-body-bytes` to "
+                   "store that much). No NUL bytes.")
+test_case = {
+    "type": "object",
+    "description": "A test case: the program gets `stdin` and must print `expected_stdout`. A hidden case is for "
+                   "interviewers only: candidates never see it (only `hidden_test_count` says it is there).",
+    "required": ["name", "expected_stdout"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "description": "1..100 bytes, unique within the question."},
+        "stdin": {"type": "string", "default": ""},
+        "expected_stdout": {"type": "string"},
+        "hidden": {"type": "boolean", "default": False},
+    },
+}
+starter_code = {"type": "object", "propertyNames": sref("LanguageId"), "additionalProperties": {"type": "string"},
+                "description": "Language id -> starter code (64 KiB at most each)."}
+question_input = {
+    "type": "object",
+    "description": "A question: a title, a Markdown prompt, starter code per language, and test cases. " + QUESTION_LIMITS,
+    "required": ["title"],
+    "properties": {
+        "title": {"type": "string", "minLength": 1},
+        "prompt": {"type": "string", "default": "", "description": "Markdown."},
+        "starter_code": starter_code,
+        "tests": {"type": "array", "maxItems": 50, "items": sref("TestCase")},
+    },
+}
+question_view = {
+    "type": "object",
+    "description": "A question as its reader may see it: interviewers get every test; candidates the visible ones "
+                   "only (`hidden_test_count` says how many are hidden).",
+    "required": ["title", "prompt", "starter_code", "tests", "hidden_test_count"],
+    "properties": {
+        "title": {"type": "string"}, "prompt": {"type": "string"}, "starter_code": starter_code,
+        "tests": {"type": "array", "items": sref("TestCase")},
+        "hidden_test_count": {"type": "integer", "minimum": 0},
+    },
+}
+session_question = {
+    "description": "A session's question, in the reader's view.",
+    "allOf": [sref("QuestionView"), {
+        "type": "object",
+        "required": ["updated_at"],
+        "properties": {
+            "source_question_id": {"type": "string", "description": "Interviewers' view: the library question it was copied from."},
+            "updated_at": ms({"description": "When it was set (Unix milliseconds)."}),
+            "code_revision": {"type": "integer", "minimum": 1,
+                              "description": "In the answer to PUT only: the document's revision when the starter code was loaded."},
+        },
+    }],
+}
+set_question_req = {
+    "description": "Body of `PUT /sessions/{id}/question`: a question, or `from` (the id of a library question, "
+                   "copied in). `load_starter_code` (default true): when the question has starter code for the "
+                   "session's language, the document becomes it, as one revision (an `op` to every member).",
+    "anyOf": [
+        {"title": "Question", "allOf": [sref("QuestionInput"), {"type": "object", "properties": {
+            "load_starter_code": {"type": "boolean", "default": True}}}]},
+        {"title": "FromLibrary", "type": "object", "required": ["from"], "properties": {
+            "from": {"type": "string", "pattern": "^q_[0-9a-f]{24}$", "description": "A library question's id (404 naming `from` when there is none)."},
+            "load_starter_code": {"type": "boolean", "default": True}}},
+    ],
+}
+library_question = {
+    "description": "A question of the library, hidden tests included.",
+    "allOf": [sref("QuestionView"), {
+        "type": "object",
+        "required": ["id", "created_at", "updated_at"],
+        "properties": {"id": {"type": "string", "pattern": "^q_[0-9a-f]{24}$"}, "created_at": ms(), "updated_at": ms()},
+    }],
+}
+library_summary = {
+    "type": "object",
+    "required": ["id", "title", "languages", "test_count", "hidden_test_count", "created_at", "updated_at"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^q_[0-9a-f]{24}$"}, "title": {"type": "string"},
+        "languages": {"type": "array", "items": sref("LanguageId"), "description": "The languages it has starter code for."},
+        "test_count": {"type": "integer", "minimum": 0}, "hidden_test_count": {"type": "integer", "minimum": 0},
+        "created_at": ms(), "updated_at": ms(),
+    },
+}
+library_page = {
+    "type": "object",
+    "required": ["questions", "next_cursor"],
+    "properties": {
+        "questions": {"type": "array", "items": sref("LibrarySummary"), "description": "Newest first (by `updated_at`)."},
+        "next_cursor": {"type": ["string", "null"], "description": "The `cursor` of the next page; null on the last."},
+    },
+}
+schemas.update({"TestCase": test_case, "QuestionInput": question_input, "QuestionView": question_view,
+                "SessionQuestion": session_question, "SetQuestionRequest": set_question_req,
+                "LibraryQuestion": library_question, "LibrarySummary": library_summary, "LibraryPage": library_page})
+for event_schema in (history_event, timeline_event):
+    event_schema["properties"]["type"]["enum"] += ["question_changed", "question_cleared"]
+history_event["properties"]["title"] = {"type": "string", "description": "`question_changed`: the question's title (never its tests)."}
+responses["LibraryFull"] = problem_resp("`conflict`: the question library holds `--max-library-questions` questions; delete one first.")
+headers["QuestionLocation"] = {"description": "Path of the new question: `/api/v1/questions/{question_id}`.", "schema": {"type": "string"}}
+parameters.update({
+    "QuestionId": {"name": "question_id", "in": "path", "required": True, "description": "Question id (`q_` + 24 hex digits).",
+                   "schema": {"type": "string"}},
+    "ReaderSessionId": {"name": "session_id", "in": "query", "required": False,
+                        "description": "With a host or interviewer token: the session it belongs to (not needed with the "
+                                       "admin token). Not a session id -> 422; an unknown session -> 404, an ended one 410.",
+                        "schema": {"type": "string"}},
+    "LibraryLimit": {"name": "limit", "in": "query", "required": False, "description": "Questions per page: 1 to 100 (default 50), else 422.",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
+    "LibraryCursor": {"name": "cursor", "in": "query", "required": False,
+                      "description": "The previous page's `next_cursor` (anything else -> 422).", "schema": {"type": "string"}},
+})
+PATH_PARAMS["{question_id}"] = "QuestionId"
+LIBRARY_READERS = ("Readers: the admin token (`--admin-token`), or the host token or an interviewer's participant token of "
+                   "the session named by `?session_id=`. 401 without a token; 403 for a candidate's token, a token of "
+                   "another session, or any token but the admin token without `session_id`.")
+LIBRARY_WRITERS = ("Needs the admin token (`--admin-token`) as a Bearer token: 401 without a token, 403 with another, and 403 "
+                   "when the gateway has no admin token. The library is kept in Redis without expiry (see the README: "
+                   "persisted by the AOF).")
+QUESTION_EVENT = ("Every member's WebSocket gets `question-changed` `{question}` (candidates their view, interviewers "
+                  "theirs; `question: null` when cleared).")
+route("/sessions/{id}/question", "get", "getSessionQuestion", "Get the session's question", "questions",
+      {"200": ok("The question: every test for interviewers, the visible ones for anyone else.", "SessionQuestion")},
+      [404, 410, 503],
+      description="Interviewers (the host token, or an interviewer's participant token) get every test; anyone else "
+                  "(a candidate's token, no token, a token of another session) gets the candidates' view: the visible "
+                  "tests and `hidden_test_count`. 404 when the session has no question (or does not exist).",
+      security=OPT_BEARER)
+route("/sessions/{id}/question", "put", "setSessionQuestion", "Set the session's question", "questions",
+      {"200": ok("The question as set (the interviewers' view), with `code_revision` when the starter code was loaded.",
+                 "SessionQuestion")},
+      [400, 401, 403, 404, 410, 413, 415, 422, 503],
+      description="Needs the host token (401 without a token, 403 with another). Replaces any question the session "
+                  "had. " + QUESTION_EVENT + " " + QUESTION_LIMITS,
+      body=json_body("SetQuestionRequest", "The question, or the library question to copy.", required=True), security=BEARER)
+route("/sessions/{id}/question", "delete", "clearSessionQuestion", "Clear the session's question", "questions",
+      {"204": ok("The question was cleared.")}, [401, 403, 404, 410, 503],
+      description="Needs the host token (401 without a token, 403 with another); 404 when the session has no question. "
+                  + QUESTION_EVENT, security=BEARER)
+route("/questions", "post", "createLibraryQuestion", "Add a question to the library", "questions",
+      {"201": ok("The question was added.", "LibraryQuestion", hdrs={"Location": ref("headers", "QuestionLocation")})},
+      [400, 401, 403, 413, 415, 422, (409, "LibraryFull"), 503],
+      description=LIBRARY_WRITERS + " At most `--max-library-questions` questions (10000 by default): 409 beyond. "
+                  + QUESTION_LIMITS,
+      body=json_body("QuestionInput", "The question.", required=True), security=BEARER)
+route("/questions", "get", "listLibraryQuestions", "List the library's questions", "questions",
+      {"200": ok("A page of summaries, newest first; ask again with `cursor` = `next_cursor` until it is null.", "LibraryPage")},
+      [401, 403, 404, 410, 422, 503], description=LIBRARY_READERS,
+      query=[ref("parameters", "ReaderSessionId"), ref("parameters", "LibraryLimit"), ref("parameters", "LibraryCursor")],
+      security=BEARER)
+route("/questions/{question_id}", "get", "getLibraryQuestion", "Get a library question", "questions",
+      {"200": ok("The question, hidden tests included.", "LibraryQuestion")}, [401, 403, 404, 410, 422, 503],
+      description=LIBRARY_READERS + " Copy it into a session with `PUT /sessions/{id}/question {\"from\": id}`.",
+      query=[ref("parameters", "ReaderSessionId")], security=BEARER)
+route("/questions/{question_id}", "put", "replaceLibraryQuestion", "Replace a library question", "questions",
+      {"200": ok("The question as replaced (its `created_at` kept).", "LibraryQuestion")},
+      [400, 401, 403, 404, 413, 415, 422, 503],
+      description=LIBRARY_WRITERS + " Sessions that copied it keep their copy. " + QUESTION_LIMITS,
+      body=json_body("QuestionInput", "The whole new question.", required=True), security=BEARER)
+route("/questions/{question_id}", "delete", "deleteLibraryQuestion", "Delete a library question", "questions",
+      {"204": ok("The question was deleted.")}, [401, 403, 404, 503],
+      description=LIBRARY_WRITERS + " Sessions that copied it keep their copy.", security=BEARER)
+for r in ROUTES:
+    if r["path"] == "/ws/sessions/{id}":
+        r["description"] = r["description"].replace("`execution-*`, ", "`execution-*`, `question-changed`, ")
+# ================================================================ end of questions and the library
+# ================================================================ test runs (issue 15)
+# Owned by the test-runs work: a session's document against its question's tests.
+CASE_STATUSES = ["passed", "failed", "time_limit_exceeded", "memory_limit_exceeded", "output_limit_exceeded",
+                 "runtime_error", "compile_error", "internal_error"]
+RUN_STATUSES = ["passed", "failed", "compile_error", "internal_error"]
+test_run_req = {
+    "type": "object",
+    "description": "Body of `POST /sessions/{id}/test-runs`; an empty body runs the session's document in its language, "
+                   "comparing with `trailing_whitespace`. Any other field -> 422.",
+    "additionalProperties": False,
+    "properties": {
+        "compare": {"type": "string", "enum": ["exact", "trailing_whitespace"], "default": "trailing_whitespace",
+                    "description": "`exact`: byte for byte. `trailing_whitespace`: spaces, tabs and carriage returns at the "
+                                   "end of each line, and empty lines at the end of the output, do not count."},
+        "language": {"allOf": [sref("LanguageId")], "description": "Default: the session's language."},
+        "limits": {"allOf": [sref("ExecutionLimits")], "description": "The limits of each case (the compile step has the "
+                                                                       "runner's compile limits)."},
+    },
+}
+test_diff = {
+    "type": "object",
+    "description": "Where the output first differs from the expected output (after the comparison's normalization), and the "
+                   "lines around it: up to 20 lines each side, each cut at 200 characters (a cut line ends with `…`).",
+    "required": ["line", "from_line", "expected", "actual", "expected_lines", "actual_lines"],
+    "properties": {
+        "line": {"type": "integer", "minimum": 1, "description": "The first line that differs (1-based)."},
+        "from_line": {"type": "integer", "minimum": 1, "description": "The line `expected[0]` and `actual[0]` are."},
+        "expected": {"type": "array", "items": {"type": "string"}},
+        "actual": {"type": "array", "items": {"type": "string"}},
+        "expected_lines": {"type": "integer", "minimum": 0},
+        "actual_lines": {"type": "integer", "minimum": 0},
+    },
+}
+test_case_result = {
+    "type": "object",
+    "description": "One case of a run. Interviewers (the host token, an interviewer's participant token) get every field of "
+                   "every case. Anyone else gets a hidden case's `name`, `hidden`, `status`, `time_ms` and `memory_kb` "
+                   "only: never its input, expected output, output, errors or diff. `status` is null for a case not run yet.",
+    "required": ["name", "hidden", "status"],
+    "properties": {
+        "name": {"type": "string"},
+        "hidden": {"type": "boolean"},
+        "status": {"type": ["string", "null"], "enum": CASE_STATUSES + [None]},
+        "time_ms": {"type": "integer", "minimum": 0, "description": "CPU time of the case's processes, ms."},
+        "memory_kb": {"type": "integer", "minimum": 0, "description": "Peak resident memory (largest ru_maxrss), KiB."},
+        "wall_ms": {"type": "integer", "minimum": 0, "description": "Wall-clock time of the case, ms."},
+        "message": {"type": ["string", "null"], "description": "Why it did not pass, in words."},
+        "exit_code": {"type": ["integer", "null"]},
+        "signal_name": {"type": ["string", "null"], "examples": ["SIGSEGV"]},
+        "stdin": {"type": "string"},
+        "expected_stdout": {"type": "string"},
+        "actual_stdout": {"type": "string", "description": "What the program printed (kept up to 64 KiB, or the largest "
+                                                           "expected output and a byte more; more fails the case)."},
+        "stdout_truncated": {"type": "boolean"},
+        "stderr": {"type": "string", "description": "What it printed on stderr, kept up to 8 KiB."},
+        "stderr_truncated": {"type": "boolean"},
+        "diff": {"oneOf": [sref("TestDiff"), {"type": "null"}], "description": "Set when the output differs."},
+    },
+}
+test_run = {
+    "type": "object",
+    "description": "A test run: `queued`, `running` (cases finished so far carry their result) or `done` (`status` set). "
+                   "Cases are in run order: the visible ones first, then the hidden ones.",
+    "required": ["id", "session_id", "state", "language", "compare", "created_at", "status", "passed", "total", "cases",
+                 "compile_output"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^t_[0-9a-f]{24}$"},
+        "session_id": {"type": ["string", "null"]},
+        "state": {"type": "string", "enum": ["queued", "running", "done"]},
+        "language": sref("LanguageId"),
+        "compare": {"type": "string", "enum": ["exact", "trailing_whitespace"]},
+        "user_id": {"type": ["string", "null"], "description": "The participant whose token started it."},
+        "name": {"type": ["string", "null"]},
+        "created_at": ms(),
+        "started_at": {"type": ["integer", "null"]},
+        "finished_at": {"type": ["integer", "null"]},
+        "attempts": {"type": "integer", "minimum": 0},
+        "runner_id": {"type": ["string", "null"]},
+        "limits": execution_limits_full,
+        "status": {"type": ["string", "null"], "enum": RUN_STATUSES + [None],
+                   "description": "`passed`: every case passed; `failed`: some did not; `compile_error`: the program did "
+                                  "not compile (every case `compile_error`); `internal_error`: the run broke off."},
+        "message": {"type": ["string", "null"]},
+        "passed": {"type": "integer", "minimum": 0},
+        "total": {"type": "integer", "minimum": 1},
+        "cases": {"type": "array", "items": sref("TestCaseResult")},
+        "compile_output": {"type": ["string", "null"], "description": "The compiler's output, once for the run (compiled "
+                                                                      "languages), else null."},
+    },
+}
+test_run_list = {
+    "type": "object",
+    "required": ["test_runs", "count"],
+    "properties": {
+        "test_runs": {"type": "array", "description": "Newest first (capped, 50 by default); each case by `name`, `hidden`, "
+                                                      "`status`, `time_ms`, `memory_kb` only; no `compile_output`.",
+                      "items": {"type": "object", "required": ["id", "state", "status", "passed", "total", "cases"],
+                                "properties": {k: v for k, v in test_run["properties"].items() if k != "compile_output"}}},
+        "count": {"type": "integer", "minimum": 0},
+    },
+}
+schemas.update({"TestRunRequest": test_run_req, "TestDiff": test_diff, "TestCaseResult": test_case_result,
+                "TestRun": test_run, "TestRunList": test_run_list})
+responses["TestRunConflict"] = problem_resp("`conflict`: the session has no question, or its question has no tests.")
+parameters["TestRunId"] = {"name": "run_id", "in": "path", "required": True,
+                           "description": "Test run id (`t_` + 24 hex digits).", "schema": {"type": "string"}}
+PATH_PARAMS["{run_id}"] = "TestRunId"
+TEST_RUN_EVENTS = (
+    "Every member's WebSocket gets `test-run-started` (`{run_id, language, session_id, runner_id, attempt, compare, "
+    "cases: [{name, hidden}], user_id, name}`; again with `attempt` 2 when a runner died and another runs it), one "
+    "`test-case-result` per case as it finishes (`{run_id, index, ...TestCaseResult}`), then one `test-run-result` "
+    "(data: the run's result: `run_id`, `status`, `message`, `passed`, `total`, `cases`, `compile_output`, ...). "
+    "Candidates get hidden cases cut down as in `TestCaseResult`.")
+route("/sessions/{id}/test-runs", "post", "startTestRun", "Run the session's code against its question's tests", "test runs",
+      {"202": ok("The run is queued; follow it with `GET /sessions/{id}/test-runs/{run_id}` or the WebSocket events.",
+                 "TestRun", hdrs={"Location": ref("headers", "Location")})},
+      [400, 403, 404, (409, "TestRunConflict"), 410, 413, 415, 422, (503, "ExecutionUnavailable")],
+      description="Runs the session's current document against every test of its question as one job: the runner compiles "
+                  "once, then runs each case in the sandbox with the limits, its stdin fed from the supervisor's memory "
+                  "(never a file), visible cases before hidden ones. 409 when the session has no question or no tests; "
+                  "the same rate limits and queue bound as `POST /sessions/{id}/execute`. An optional Bearer token "
+                  "attributes the run; a token of another session -> 403. " + TEST_RUN_EVENTS,
+      body=json_body("TestRunRequest", "How to compare, and optionally the language and limits."), security=OPT_BEARER)
+route("/sessions/{id}/test-runs", "get", "listTestRuns", "A session's test runs", "test runs",
+      {"200": ok("The session's test runs, newest first (capped, 50 by default); `?limit=` asks for fewer.", "TestRunList")},
+      [403, 404, 410, 422, 503], query=[ref("parameters", "HistoryLimit")], security=OPT_BEARER,
+      description="Each run with its cases' statuses (no case's input or output, for any role). A token of another "
+                  "session -> 403.")
+route("/sessions/{id}/test-runs/{run_id}", "get", "getTestRun", "Get a test run", "test runs",
+      {"200": ok("The run, in the caller's view: interviewers see every case whole, anyone else hidden cases by name, "
+                 "status, time and memory only.", "TestRun")},
+      [403, 404, 410, 503], security=OPT_BEARER,
+      description="Test runs are kept for 24 hours by default. A token of another session -> 403; a run of another "
+                  "session -> 404.")
+# ================================================================ end of test runs
+
 
 
 def build_op(r, prefix_path, suffix, head=False):
@@ -962,7 +1320,7 @@ add("", "", dict(path="/metrics", method="get", op_id="getMetrics", summary="Pro
                              "with that token.",
                  body=None, security=OPT_BEARER))
 
-METHOD_ORDER = ["parameters", "get", "head", "post", "patch", "delete"]
+METHOD_ORDER = ["parameters", "get", "head", "post", "put", "patch", "delete"]
 for p in paths:
     paths[p] = {k: paths[p][k] for k in METHOD_ORDER if k in paths[p]}
 
@@ -976,6 +1334,8 @@ doc = {
         {"name": "code", "description": "Read and save a session's code."},
         {"name": "languages", "description": "Supported languages and their starter templates."},
         {"name": "executions", "description": "Run code in a sandbox on a runner; read jobs and a session's executions."},
+        {"name": "questions", "description": "A session's question with its test cases, and the deployment's question library."},
+        {"name": "test runs", "description": "Run a session's code against its question's tests; read the runs."},
         {"name": "operations", "description": "Health check and this document."},
         {"name": "web client", "description": "The reference web client's page and files (root only)."},
     ],

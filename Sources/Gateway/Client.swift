@@ -2,10 +2,38 @@ import Interview
 import JSON
 import Transport
 
+/// Where a client is in one of the session's documents: the latest revision it has (welcome,
+/// delivered ops, acks: older channel messages are not sent again), and the revisions its own
+/// changes were committed as whose broadcast has not come by yet: when it does, the client gets its
+/// ack there, in order with everyone else's ops.
+struct DocumentPosition {
+    var revision = 0
+    private var own: Set<Int> = []
+
+    enum Arrival { case old, ack, op }
+
+    /// A message carrying `revision` arrives (`mine`: published with this connection excluded).
+    mutating func arrive(_ revision: Int, mine: Bool) -> Arrival {
+        guard revision > self.revision else { return .old }
+        self.revision = revision
+        return mine || own.remove(revision) != nil ? .ack : .op
+    }
+
+    /// The commit's reply: its ack goes out when the broadcast of that revision reaches this client
+    /// (now, if it already has).
+    mutating func committed(_ revision: Int) {
+        if revision > self.revision { own.insert(revision) }
+    }
+}
+
 /// One WebSocket client of a session on this collaboration.
 ///
 /// Life: connected (waiting for `join`) -> joining (room subscribed, state being read; channel
 /// messages are buffered) -> joined (welcome sent, buffered messages newer than it flushed).
+///
+/// What it may see is decided here, when a message is sent to it (the role is known only once it
+/// has joined): the private channel's messages (the notes' ops among them) go to interviewers
+/// only; an events message excluding `ChannelMessage.exceptInterviewers` to candidates only.
 final class Client: WebSocketDelegate {
     enum Phase { case connected, joining, joined, gone }
     /// Earlier frontends speak `join_session` / `code_update` / `session_state` and want the
@@ -25,16 +53,13 @@ final class Client: WebSocketDelegate {
     private(set) var flavor = Flavor.current
     private(set) var participant: Participant?
     private var tokenHash = ""
-    /// The latest document revision this client has (welcome, delivered ops, acks): older
-    /// channel messages are not sent again.
-    private var revision = 0
-    private var buffered: [(body: [UInt8], revision: Int, own: Bool)] = []
-    /// Revisions this client's changes were committed as, whose broadcast has not come by yet:
-    /// when it does, the client gets its ack there, in order with everyone else's ops.
-    private var ownRevisions: Set<Int> = []
+    /// Where it is in the code, and (an interviewer) in the notes.
+    private var code = DocumentPosition()
+    private var notes = DocumentPosition()
+    private var buffered: [(body: [UInt8], revision: Int, exclude: String, channel: SessionChannel)] = []
     private var room: Room?
     /// Operations wait here while one is being committed: a client's ops commit in order.
-    private var pendingOps: [(op: TextOperation, base: Int)] = []
+    private var pendingOps: [(document: Document, op: TextOperation, base: Int)] = []
     private var committing = false
     /// Cursor throttling: the latest position not sent yet, and when the last one went.
     var pendingCursor: [UInt8]?
@@ -54,6 +79,9 @@ final class Client: WebSocketDelegate {
     }
 
     var isAwaitingJoin: Bool { phase == .connected }
+
+    /// Joined as an interviewer (which takes the host token): sees the private channel, the notes.
+    var isInterviewer: Bool { participant?.role == .interviewer }
 
     // MARK: Sending
 
@@ -89,24 +117,31 @@ final class Client: WebSocketDelegate {
         send(type: "error", data)
     }
 
-    /// A channel message for this session (already framed once for everybody). `own`: this
-    /// connection made the change. Acks travel here too, so a client sees its acks and the
-    /// others' ops in revision order (the commit's reply comes on another Redis connection).
-    func receive(frame: [UInt8], body: [UInt8], revision messageRevision: Int, own: Bool, legacyFrame: [UInt8]?) {
+    /// A channel message for this session (already framed once for everybody), from `channel`.
+    /// `exclude` is this connection's id when it made the change. Acks travel here too, so a
+    /// client sees its acks and the others' ops in revision order (the commit's reply comes on
+    /// another Redis connection).
+    func receive(frame: [UInt8], body: [UInt8], revision messageRevision: Int, exclude: String, channel: SessionChannel,
+                 legacyFrame: [UInt8]?) {
         switch phase {
         case .joining:
-            buffered.append((body, messageRevision, own))
+            buffered.append((body, messageRevision, exclude, channel))
         case .joined:
+            switch channel {
+            case .private: guard isInterviewer else { return }
+            case .events: guard !(isInterviewer && exclude == ChannelMessage.exceptInterviewers) else { return }
+            }
+            let own = exclude == connectionID
             if messageRevision > 0 {
-                guard messageRevision > revision else { return }
-                revision = messageRevision
-                if own || ownRevisions.remove(messageRevision) != nil {
-                    send(type: "ack", ["revision": .integer(messageRevision)])
-                    return
-                }
-                if flavor == .legacy {
-                    if let legacyFrame { socket.send(frame: legacyFrame) }
-                    return
+                let document = channel.document
+                switch document == .code ? code.arrive(messageRevision, mine: own) : notes.arrive(messageRevision, mine: own) {
+                case .old: return
+                case .ack: return send(type: document.ackType, ["revision": .integer(messageRevision)])
+                case .op:
+                    if document == .code && flavor == .legacy {
+                        if let legacyFrame { socket.send(frame: legacyFrame) }
+                        return
+                    }
                 }
             } else if own {
                 return
@@ -118,8 +153,8 @@ final class Client: WebSocketDelegate {
     }
 
     func sendLegacyDocument(_ frame: [UInt8], revision: Int) {
-        guard phase == .joined, revision >= self.revision else { return }
-        self.revision = revision
+        guard phase == .joined, revision >= code.revision else { return }
+        code.revision = revision
         socket.send(frame: frame)
     }
 
@@ -160,7 +195,13 @@ final class Client: WebSocketDelegate {
                 return sendError("not_joined", "send a join message first", about: type)
             }
             switch type {
-            case "op": submitOp(data, request: type)
+            case "op": submitOp(data, request: type, to: .code)
+            case "notes-op":
+                guard participant.role == .interviewer else {
+                    return sendError("forbidden", "the notes are for the session's interviewers; this connection joined as a candidate",
+                                     about: type)
+                }
+                submitOp(data, request: type, to: .notes)
             case "code-update", "code_update": replaceText(data, request: type, author: participant)
             case "cursor-position", "cursor_position", "cursor-update":
                 if protection.rateLimitsEnabled && !cursors.take(now: collaboration.loop.now) { return refuseForRate(cursors) }
@@ -259,7 +300,7 @@ final class Client: WebSocketDelegate {
     }
 
     private func goOnline(_ participant: Participant, token: String, since: Int?, request: String) {
-        collaboration.sessions.connect(sessionID, connection: connectionID, participant: participant.id, since: since) { [weak self] result in
+        collaboration.sessions.connect(sessionID, connection: connectionID, participant: participant, since: since) { [weak self] result in
             guard let self, self.phase == .joining else { return }
             switch result {
             case .failure(let error):
@@ -267,30 +308,44 @@ final class Client: WebSocketDelegate {
             case .success(let state):
                 self.participant = state.you
                 self.tokenHash = Identifiers.tokenHash(token)
-                self.revision = state.session.revision
+                self.code.revision = state.session.revision
+                self.notes.revision = state.notes?.revision ?? 0
                 self.phase = .joined
-                var data = state.session.json(joinURL: self.joinURL)
-                data.set("session_id", .string(state.session.id))
-                data.set("you", state.you.json)
-                data.set("user_id", .string(state.you.id))
-                data.set("participant_token", .string(token))
-                data.set("max_message_bytes", .integer(self.collaboration.configuration.http.webSocketMaxMessageBytes))
-                data.set("position_unit", "unicode_scalar")
-                if let clientID = self.clientID { data.set("client_id", .string(clientID)) }
-                if let missed = state.missed {
-                    data.set("missed_ops", .array(missed.map(\.data)))
-                } else if since != nil {
-                    data.set("resync", true)
-                }
                 if self.flavor == .legacy { self.room?.seedDocument(text: state.session.code, revision: state.session.revision) }
-                self.send(type: self.flavor == .legacy ? "session_state" : "welcome", data)
+                self.send(type: self.flavor == .legacy ? "session_state" : "welcome", self.welcome(state, token: token, since: since))
                 let waiting = self.buffered
                 self.buffered = []
-                for (body, revision, own) in waiting {
-                    self.receive(frame: WebSocketFrame.text(body), body: body, revision: revision, own: own, legacyFrame: nil)
+                for (body, revision, exclude, channel) in waiting {
+                    self.receive(frame: WebSocketFrame.text(body), body: body, revision: revision, exclude: exclude, channel: channel,
+                                 legacyFrame: nil)
                 }
             }
         }
+    }
+
+    /// The `welcome` (`session_state`) of a connection gone online as `state.you`.
+    private func welcome(_ state: OnlineState, token: String, since: Int?) -> JSON {
+        var data = state.session.json(joinURL: joinURL)
+        data.set("session_id", .string(state.session.id))
+        data.set("you", state.you.json)
+        data.set("user_id", .string(state.you.id))
+        data.set("participant_token", .string(token))
+        data.set("max_message_bytes", .integer(collaboration.configuration.http.webSocketMaxMessageBytes))
+        data.set("position_unit", "unicode_scalar")
+        if let clientID { data.set("client_id", .string(clientID)) }
+        if let missed = state.missed {
+            data.set("missed_ops", .array(missed.map(\.data)))
+        } else if since != nil {
+            data.set("resync", true)
+        }
+        // What depends on the role, each read by Sessions.connect for `state.you.role`: the
+        // question in the view for the role, and the notes, for interviewers only (a candidate's
+        // welcome has no `notes` key at all).
+        data.set("question", state.question?.json(forInterviewer: state.you.role == .interviewer) ?? .null)
+        if let notes = state.notes {
+            data.set("notes", ["text": .string(notes.text), "revision": .integer(notes.revision)])
+        }
+        return data
     }
 
     /// Back to waiting for a join, with the join deadline restarted.
@@ -313,33 +368,35 @@ final class Client: WebSocketDelegate {
 
     // MARK: Editing
 
-    private func submitOp(_ data: JSON, request: String) {
+    /// An `op` or a `notes-op`: queued, committed in order with this client's other changes.
+    private func submitOp(_ data: JSON, request: String, to document: Document) {
         guard let base = data["revision"]?.intValue, base >= 0 else {
-            return sendError("invalid", "op needs the integer revision it was made against", about: request)
+            return sendError("invalid", "\(request) needs the integer revision it was made against", about: request)
         }
-        guard let ops = data["ops"] ?? data["operation"] else { return sendError("invalid", "op needs ops", about: request) }
+        guard let ops = data["ops"] ?? data["operation"] else { return sendError("invalid", "\(request) needs ops", about: request) }
         let op: TextOperation
         do {
             op = try TextOperation(json: ops)
         } catch {
             return sendError(error, about: request)
         }
-        pendingOps.append((op, base))
+        pendingOps.append((document, op, base))
         commitNext()
     }
 
     private func commitNext() {
         guard !committing, phase == .joined, !pendingOps.isEmpty, let participant else { return }
-        let (op, base) = pendingOps.removeFirst()
+        let (document, op, base) = pendingOps.removeFirst()
         committing = true
-        collaboration.sessions.submit(sessionID, op: op, base: base, connection: connectionID, author: CommitAuthor(participant)) { [weak self] result in
+        collaboration.sessions.submit(sessionID, document, op: op, base: base, connection: connectionID,
+                                      author: CommitAuthor(participant)) { [weak self] result in
             guard let self else { return }
             self.committing = false
             switch result {
             case .success(let revision):
-                self.committed(revision)
+                self.committed(revision, to: document)
             case .failure(let error):
-                self.sendError(error, about: "op")
+                self.sendError(error, about: document.opType)
             }
             self.commitNext()
         }
@@ -357,10 +414,10 @@ final class Client: WebSocketDelegate {
             switch result {
             case .success(let session):
                 if let revision = session.committedRevision {
-                    self.committed(revision)
+                    self.committed(revision, to: .code)
                 } else {
                     // The text was already that: nothing to commit, nothing will be broadcast.
-                    self.send(type: "ack", ["revision": .integer(self.revision)])
+                    self.send(type: "ack", ["revision": .integer(self.code.revision)])
                 }
             case .failure(let error):
                 self.sendError(error, about: request)
@@ -370,8 +427,8 @@ final class Client: WebSocketDelegate {
 
     /// The commit's reply. Its ack goes out when the broadcast of that revision reaches this
     /// client (now, if it already has).
-    private func committed(_ revision: Int) {
-        if revision > self.revision { ownRevisions.insert(revision) }
+    private func committed(_ revision: Int, to document: Document) {
+        if document == .code { code.committed(revision) } else { notes.committed(revision) }
     }
 
     private func changeLanguage(_ data: JSON, request: String, author: Participant) {

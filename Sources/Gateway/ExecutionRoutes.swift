@@ -77,6 +77,18 @@ extension Gateway {
 
     /// Checks that a live runner offers the language, queues the job, then answers or waits.
     private func submit(_ context: RequestContext, _ request: ExecutionRequest, wait: Bool) {
+        queue(context, request) { [self] job in
+            if wait && executions.settings.waitMillis > 0 {
+                JobWaiter(gateway: self, context: context, job: job).start()
+            } else {
+                replyJob(context, job)
+            }
+        }
+    }
+
+    /// Queues a job when a live runner offers its language and the queue has room; otherwise
+    /// answers 503 (with Retry-After) itself. `queued` gets the queued job.
+    func queue(_ context: RequestContext, _ request: ExecutionRequest, _ queued: @escaping (ExecutionJob) -> Void) {
         sessions.availableLanguages { [self] result in
             reply(context, result) { available in
                 guard available.contains(request.language) else {
@@ -88,11 +100,7 @@ extension Gateway {
                 executions.submit(request) { [self] result in
                     switch result {
                     case .success(let job):
-                        if wait && executions.settings.waitMillis > 0 {
-                            JobWaiter(gateway: self, context: context, job: job).start()
-                        } else {
-                            replyJob(context, job)
-                        }
+                        queued(job)
                     case .failure(.busy(let depth)):
                         var problem = Problem(503, "the execution queue is full (\(depth) jobs waiting); retry shortly")
                         problem.headers.add("Retry-After", "2")
@@ -124,18 +132,24 @@ extension Gateway {
         }
     }
 
+    /// The `limit` query parameter of a session's history (at most the configured cap), or nil
+    /// with a 422 already answered.
+    func historyLimit(_ context: RequestContext) -> Int? {
+        let limit = executions.settings.sessionHistoryLimit
+        guard let text = context.request.queryItem("limit") else { return limit }
+        guard let value = Int(text), value >= 1 else {
+            reply(context, Problem(422, "limit must be a positive integer, not '\(text)'", field: "limit"))
+            return nil
+        }
+        return min(value, limit)
+    }
+
     /// GET /sessions/{id}/executions: the session's newest executions, newest first, without output.
     func sessionExecutions(_ context: RequestContext) {
         let id = context.parameters[0]
         guard Identifiers.isSessionID(id) else { return reply(context, Problem(404, "no session with id '\(id)'")) }
-        var limit = executions.settings.sessionHistoryLimit
-        if let text = context.request.queryItem("limit") {
-            guard let value = Int(text), value >= 1 else {
-                return reply(context, Problem(422, "limit must be a positive integer, not '\(text)'", field: "limit"))
-            }
-            limit = min(value, limit)
-        }
-        executions.sessionContext(id, tokenHash: "", forReading: true) { [self] result in
+        guard let limit = historyLimit(context) else { return }
+        executions.sessionAccess(id, tokenHash: "", forReading: true) { [self] result in
             reply(context, result) { _ in
                 executions.sessionJobs(id, limit: limit) { [self] result in
                     reply(context, result) { jobs in

@@ -21,6 +21,8 @@ public final class Gateway {
     let executions: Executions
     /// Session playback (PlaybackRoutes.swift).
     let playback: Playback
+    /// Sessions' questions and the question library (QuestionRoutes.swift).
+    let questions: Questions
     private(set) var server: HTTPServer!
     private var signals: SignalWatcher?
     private var router = Router(routes: [])
@@ -46,6 +48,7 @@ public final class Gateway {
         rateLimiter = RateLimiter(redis: redis)
         executions = Executions(redis: redis, settings: configuration.executions)
         playback = Playback(sessions: sessions, executionHistoryLimit: configuration.executions.sessionHistoryLimit)
+        questions = Questions(sessions: sessions, library: configuration.library)
         openAPIDocument = try OpenAPIDocument.load()
         instanceID = "\(configuration.nodeID).\(Identifiers.participantID().dropFirst(2).prefix(8))"
         router = Router(routes: routes())

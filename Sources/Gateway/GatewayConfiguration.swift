@@ -15,6 +15,8 @@ public struct GatewayConfiguration: Sendable {
     public var protection = ProtectionSettings()
     /// Code execution: limits (defaults and maxima), queue bound, how long POST /execute waits.
     public var executions = ExecutionSettings()
+    /// The question library's cap.
+    public var library = LibrarySettings()
     public var version = "0.1.0"
     /// The web client's folder (index.html, app.js, ...); empty: the repository's web/, found by
     /// walking up from the executable's folder.

@@ -2,20 +2,25 @@ import Interview
 import JSON
 import Transport
 
-/// Session playback, for the session's interviewers: GET /sessions/{id}/timeline, and
+/// Session playback, for the session's interviewers: GET /sessions/{id}/timeline (the code's, or
+/// with ?document=notes the notes'), and
 /// GET /sessions/{id}/code?revision=N (SessionRoutes' getCode hands that form over here).
 extension Gateway {
     func playbackRoutes() -> [Route] {
         [Route(pattern: ["sessions", ":id", "timeline"], methods: [("GET", timeline)])]
     }
 
-    /// GET /sessions/{id}/timeline?after_revision=N&limit=M
+    /// GET /sessions/{id}/timeline?after_revision=N&limit=M[&document=notes]
     func timeline(_ context: RequestContext) {
         let id = context.parameters[0]
         guard Identifiers.isSessionID(id) else { return reply(context, Problem(404, "no session with id '\(id)'")) }
         guard let after = integerQuery(context, "after_revision", default: 0, range: 0...Int.max),
               let limit = integerQuery(context, "limit", default: Timeline.defaultLimit, range: 1...Timeline.maximumLimit) else { return }
-        playback.timeline(id, token: bearerToken(context), after: after, limit: limit) { [self] result in
+        let name = context.request.queryItem("document") ?? Document.code.rawValue
+        guard let document = Document(rawValue: name) else {
+            return reply(context, Problem(422, "document must be 'code' or 'notes', not '\(name)'", field: "document"))
+        }
+        playback.timeline(id, token: bearerToken(context), document: document, after: after, limit: limit) { [self] result in
             reply(context, result) { page in reply(context, page) }
         }
     }

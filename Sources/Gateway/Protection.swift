@@ -51,7 +51,8 @@ extension Gateway {
         switch (route.pattern, method) {
         case (["sessions"], "POST"): return [protection.sessions]
         case (["sessions", ":id", "users"], "POST"), (["ws", "sessions", ":id"], _): return [protection.joins]
-        case (["execute"], "POST"), (["sessions", ":id", "execute"], "POST"): return [protection.executions]
+        case (["execute"], "POST"), (["sessions", ":id", "execute"], "POST"), (["sessions", ":id", "test-runs"], "POST"):
+            return [protection.executions]
         default: return []
         }
     }
@@ -82,7 +83,8 @@ extension Gateway {
                     return reply(context, problem)
                 }
                 // Per-session execution limit: a second check, in the session's own slot.
-                if case (["sessions", ":id", "execute"], "POST") = (route.pattern, context.request.method), let id = context.parameters.first {
+                let sessionRun = route.pattern == ["sessions", ":id", "execute"] || route.pattern == ["sessions", ":id", "test-runs"]
+                if sessionRun, context.request.method == "POST", let id = context.parameters.first {
                     rateLimiter.check([(protection.sessionExecutions, id)], tag: id) { [self] result in
                         if case .success(let decision) = result, !decision.allowed {
                             counters.rateLimitedRequests += 1
@@ -112,24 +114,30 @@ extension Gateway {
         return origin == "http://\(host)" || origin == "https://\(host)"
     }
 
-    /// Checks the admin token of an operator route; answers 401/403 itself when it fails.
-    func requireAdmin(_ context: RequestContext) -> Bool {
-        let expected = configuration.protection.adminToken
-        guard !expected.isEmpty else {
-            reply(context, Problem(403, "operator routes are disabled: start the gateway with --admin-token"))
+    /// Checks the admin token of an operator route (`what`: the routes, for the problem's
+    /// detail); answers 401/403 itself when it fails.
+    func requireAdmin(_ context: RequestContext, for what: String = "operator routes") -> Bool {
+        guard !configuration.protection.adminToken.isEmpty else {
+            reply(context, Problem(403, "\(what) are disabled: start the gateway with --admin-token"))
             return false
         }
         guard let token = bearerToken(context) else {
-            var problem = Problem(401, "this operator route needs the admin token (Authorization: Bearer ...)")
+            var problem = Problem(401, "\(what) need the admin token (Authorization: Bearer ...)")
             problem.headers.add("WWW-Authenticate", "Bearer")
             reply(context, problem)
             return false
         }
-        guard constantTimeEqual(Identifiers.tokenHash(token), Identifiers.tokenHash(expected)) else {
+        guard isAdminToken(token) else {
             reply(context, Problem(403, "that is not the admin token"))
             return false
         }
         return true
+    }
+
+    /// Whether `token` is the admin token (never, when the gateway has none).
+    func isAdminToken(_ token: String) -> Bool {
+        let expected = configuration.protection.adminToken
+        return !expected.isEmpty && constantTimeEqual(Identifiers.tokenHash(token), Identifiers.tokenHash(expected))
     }
 }
 

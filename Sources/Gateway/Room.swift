@@ -2,17 +2,29 @@ import Interview
 import JSON
 import Transport
 
-/// This gateway's members of one session. The room listens on the session's channel while it
-/// has members; each published message is framed once and the same bytes go to every member.
+/// The two channels of a session: `events` for every member, `private` for its interviewers only
+/// (ChannelMessage). Each numbers the revisions of one document: the code, the notes.
+enum SessionChannel {
+    case events, `private`
+
+    var document: Document { self == .events ? .code : .notes }
+}
+
+/// This gateway's members of one session. The room listens on the session's two channels while it
+/// has members; each published message is framed once and the same bytes go to every member that
+/// may see it (Client.receive decides, by its role).
 final class Room {
     let sessionID: String
     unowned let collaboration: Collaboration
     private(set) var members: [ObjectIdentifier: Client] = [:]
-    private var listenerID = 0
+    private var listeners: [(channel: String, id: Int)] = []
+    /// Subscriptions not confirmed yet; the room is ready when both are.
+    private var unconfirmed = 2
     private var ready: Bool?
     private var waiting: [(Bool) -> Void] = []
-    /// Highest document revision seen on the channel.
+    /// Highest code revision seen on the events channel, and notes revision on the private one.
     var revision = 0
+    var notesRevision = 0
     /// The document text, kept only while a legacy (whole-text) client is here.
     private var document: (text: String, revision: Int)?
     private var refreshing = false
@@ -24,22 +36,32 @@ final class Room {
 
     var isEmpty: Bool { members.isEmpty }
 
-    /// Subscribes; `whenReady` callbacks run once the subscription is confirmed.
+    /// Subscribes to both channels; `whenReady` callbacks run once both subscriptions are
+    /// confirmed (with false as soon as one cannot be).
     func open() {
-        listenerID = collaboration.subscriber.listen(Sessions.channel(sessionID), ready: { [weak self] ok in
-            guard let self else { return }
-            self.ready = ok
-            let callbacks = self.waiting
-            self.waiting = []
-            callbacks.forEach { $0(ok) }
-        }) { [weak self] payload in
-            self?.deliver(payload)
+        let keys = SessionKeys(sessionID)
+        for (key, channel) in [(keys.channel, SessionChannel.events), (keys.privateChannel, .private)] {
+            let id = collaboration.subscriber.listen(key, ready: { [weak self] ok in self?.subscribed(ok) }) { [weak self] payload in
+                self?.deliver(payload, on: channel)
+            }
+            listeners.append((key, id))
         }
         collaboration.sessions.trackRoom(instance: collaboration.instanceID, session: sessionID, open: true)
     }
 
+    private func subscribed(_ ok: Bool) {
+        guard ready == nil else { return }
+        unconfirmed -= 1
+        guard !ok || unconfirmed == 0 else { return }
+        ready = ok
+        let callbacks = waiting
+        waiting = []
+        callbacks.forEach { $0(ok) }
+    }
+
     func close() {
-        collaboration.subscriber.unlisten(Sessions.channel(sessionID), listenerID)
+        for (channel, id) in listeners { collaboration.subscriber.unlisten(channel, id) }
+        listeners = []
         collaboration.sessions.trackRoom(instance: collaboration.instanceID, session: sessionID, open: false)
         let callbacks = waiting
         waiting = []
@@ -68,23 +90,29 @@ final class Room {
     // MARK: Fan-out
 
     /// A channel message (ChannelMessage): framed once here, the same bytes to every member.
-    func deliver(_ payload: [UInt8]) {
+    func deliver(_ payload: [UInt8], on channel: SessionChannel) {
         guard let message = ChannelMessage(payload: payload) else { return }
-        deliver(message)
+        deliver(message, on: channel)
     }
 
-    func deliver(_ message: ChannelMessage) {
+    func deliver(_ message: ChannelMessage, on channel: SessionChannel) {
         let exclude = message.exclude, messageRevision = message.revision, body = message.frame
-        revision = max(revision, messageRevision)
         let frame = WebSocketFrame.text(body)
+        collaboration.counters.broadcasts += 1
+        collaboration.counters.deliveries += members.count
+        guard channel == .events else {
+            notesRevision = max(notesRevision, messageRevision)
+            for client in members.values {
+                client.receive(frame: frame, body: body, revision: messageRevision, exclude: exclude, channel: channel, legacyFrame: nil)
+            }
+            return
+        }
+        revision = max(revision, messageRevision)
         var legacyFrame: [UInt8]?
         if messageRevision > 0 && hasLegacyMembers { legacyFrame = legacyUpdate(body, revision: messageRevision) }
         let kind = frameType(body)
-        collaboration.counters.broadcasts += 1
-        collaboration.counters.deliveries += members.count
         for client in members.values {
-            client.receive(frame: frame, body: body, revision: messageRevision, own: client.connectionID == exclude,
-                           legacyFrame: legacyFrame)
+            client.receive(frame: frame, body: body, revision: messageRevision, exclude: exclude, channel: channel, legacyFrame: legacyFrame)
         }
         switch kind {
         case "user-left":
@@ -137,10 +165,16 @@ final class Room {
         }
     }
 
-    /// After the subscription was lost and restored: deliver the ops committed meanwhile.
+    /// After the subscriptions were lost and restored: deliver the ops of both documents committed
+    /// meanwhile (the notes' go to the interviewers only, as on their channel).
     func catchUp() {
-        collaboration.sessions.frames(sessionID, after: revision) { [weak self] _, entries in
-            for entry in entries { self?.deliver(ChannelMessage(exclude: "", revision: entry.revision, frame: entry.frame)) }
+        for (channel, after) in [(SessionChannel.events, revision), (.private, notesRevision)] {
+            let document = channel.document
+            collaboration.sessions.frames(sessionID, document, after: after) { [weak self] _, entries in
+                for entry in entries {
+                    self?.deliver(ChannelMessage(exclude: "", revision: entry.revision, frame: entry.frame(document)), on: channel)
+                }
+            }
         }
     }
 }

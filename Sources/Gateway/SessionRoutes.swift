@@ -17,6 +17,9 @@ extension Gateway {
             Route(pattern: ["languages"], methods: [("GET", languages)]),
             Route(pattern: ["languages", ":language", "template"], methods: [("GET", template)]),
         ] + playbackRoutes() + collaborationRoutes() + executionRoutes() + staticRoutes() + clusterRoutes() + metricsRoutes()
+            + notesRoutes()
+            + questionRoutes()
+            + testRunRoutes()
     }
 
     // MARK: Sessions
@@ -212,7 +215,7 @@ extension Gateway {
     // MARK: Helpers
 
     /// The session id parameter, or a 404 already answered when it cannot be one.
-    private func sessionID(_ context: RequestContext) -> String? {
+    func sessionID(_ context: RequestContext) -> String? {
         let id = context.parameters[0]
         guard Identifiers.isSessionID(id) else {
             reply(context, Problem(404, "no session with id '\(id)'"))

@@ -8,27 +8,32 @@ public struct OnlineState: Sendable {
     /// The log entries committed after the client's revision, oldest first; nil when the client
     /// gave none or cannot catch up from it (then it reloads the whole document from `session`).
     public var missed: [LogEntry]?
+    /// The interviewers' notes, read for an interviewer only (nil for a candidate).
+    public var notes: DocumentText?
+    /// The session's question (nil when none is set); `welcome` carries the view for `you`'s role.
+    public var question: SessionQuestion?
 }
 
 /// Real-time editing and presence: operations, connections, and gateway liveness.
 extension Sessions {
-    /// Commits `op` (made against `base`): transforms it over whatever was committed since and
-    /// retries until it lands. Returns the revision it was committed as.
-    public func submit(_ id: String, op: TextOperation, base: Int, connection: String, author: CommitAuthor,
-                       _ completion: @escaping (Result<Int, InterviewError>) -> Void) {
-        submit(id, op: op, base: base, connection: connection, author: author, attempt: 0, resnapshotted: false, completion)
+    /// Commits `op` (made against `base`) to `document`: transforms it over whatever was committed
+    /// since and retries until it lands. Returns the revision it was committed as. (Who may edit
+    /// the notes is the caller's check.)
+    public func submit(_ id: String, _ document: Document = .code, op: TextOperation, base: Int, connection: String,
+                       author: CommitAuthor, _ completion: @escaping (Result<Int, InterviewError>) -> Void) {
+        submit(id, document, op: op, base: base, connection: connection, author: author, attempt: 0, resnapshotted: false, completion)
     }
 
-    private func submit(_ id: String, op: TextOperation, base: Int, connection: String, author: CommitAuthor, attempt: Int,
-                        resnapshotted: Bool, _ completion: @escaping (Result<Int, InterviewError>) -> Void) {
-        let arguments = Scripts.commitArguments(settings: settings, base: base, op: op, connection: connection, author: author)
+    private func submit(_ id: String, _ document: Document, op: TextOperation, base: Int, connection: String, author: CommitAuthor,
+                        attempt: Int, resnapshotted: Bool, _ completion: @escaping (Result<Int, InterviewError>) -> Void) {
+        let arguments = Scripts.commitArguments(settings: settings, document, base: base, op: op, connection: connection, author: author)
         run(Scripts.commit, id, arguments) { [self] result in
             switch result {
             case .failure(let error):
                 // The stored byte count is an upper bound; a snapshot makes it exact. One retry.
                 if error.kind == .tooLarge && !resnapshotted {
-                    return documents.writeSnapshot(id) { [self] in
-                        submit(id, op: op, base: base, connection: connection, author: author, attempt: attempt,
+                    return documents.writeSnapshot(id, document) { [self] in
+                        submit(id, document, op: op, base: base, connection: connection, author: author, attempt: attempt,
                                resnapshotted: true, completion)
                     }
                 }
@@ -38,7 +43,7 @@ extension Sessions {
                     return completion(.failure(InterviewError(.internalError, "the commit script returned an unexpected reply")))
                 }
                 if items.count == 3, items[1].bytes == nil {
-                    documents.upkeep(id, snapshotDue: items[1].integer == 1, foldDue: items[2].integer == 1)
+                    documents.upkeep(id, document, snapshotDue: items[1].integer == 1, foldDue: items[2].integer == 1)
                     return completion(.success(revision))
                 }
                 // Someone committed first: move our op past their ops, then try at the new head.
@@ -61,7 +66,7 @@ extension Sessions {
                 } catch {
                     return completion(.failure(InterviewError(.internalError, "\(error)")))
                 }
-                submit(id, op: mine, base: revision, connection: connection, author: author, attempt: attempt + 1,
+                submit(id, document, op: mine, base: revision, connection: connection, author: author, attempt: attempt + 1,
                        resnapshotted: resnapshotted, completion)
             }
         }
@@ -80,14 +85,18 @@ extension Sessions {
     }
 
     /// Marks a connection online and reads what its client needs to start: its text (the
-    /// document read) and the session (the connect script), pipelined.
-    public func connect(_ id: String, connection: String, participant: String, since revision: Int?,
+    /// document read) and the session (the connect script), pipelined; for an interviewer the
+    /// notes too.
+    public func connect(_ id: String, connection: String, participant: Participant, since revision: Int?,
                         _ completion: @escaping (Result<OnlineState, InterviewError>) -> Void) {
-        let arguments = Scripts.connectArguments(settings: settings, connection: connection, participant: participant, since: revision)
+        let arguments = Scripts.connectArguments(settings: settings, connection: connection, participant: participant.id, since: revision)
+        let withNotes = participant.role == .interviewer
         var online: Result<RedisValue, InterviewError>?
         var document: Result<DocumentText, InterviewError>?
+        var notes: Result<DocumentText, InterviewError>?
+        var stored: Result<SessionQuestion?, InterviewError>?
         let done = {
-            guard let online, let document else { return }
+            guard let online, let document, let stored, !withNotes || notes != nil else { return }
             completion(online.flatMap { value in
                 guard let items = value.array, let text = items.first?.text, let json = try? JSON.parse(text),
                       let you = json["you"].flatMap(Participant.init) else {
@@ -104,17 +113,37 @@ extension Sessions {
                     // Entries past the text read (committed between the two reads) are not missed.
                     let missed = json["catch_up"]?.boolValue == true
                         ? items.dropFirst().compactMap(LogEntry.init).filter { $0.revision <= document.revision } : nil
-                    return .success(OnlineState(session: session, you: you, missed: missed))
+                    var state = OnlineState(session: session, you: you, missed: missed)
+                    switch notes {
+                    case .failure(let error): return .failure(error)
+                    case .success(let text): state.notes = text
+                    case nil: break
+                    }
+                    return stored.map { question in
+                        state.question = question
+                        return state
+                    }
                 }
             })
         }
-        // The text first: entries after it come over the channel, which is subscribed already.
+        // The texts first: entries after them come over the channels, which are subscribed already.
         documents.read(id) { result in
             document = result
             done()
         }
+        if withNotes {
+            documents.read(id, .notes) { result in
+                notes = result
+                done()
+            }
+        }
         run(Scripts.connect, id, arguments) { result in
             online = result
+            done()
+        }
+        // After the subscription too: a question set meanwhile comes again as question-changed.
+        question(id) { result in
+            stored = result
             done()
         }
     }
@@ -122,14 +151,17 @@ extension Sessions {
     /// The pub/sub channel of a session's changes.
     public static func channel(_ id: String) -> String { SessionKeys(id).channel }
 
-    /// The log entries committed after `revision`, oldest first (at most the catch-up limit), and
-    /// the current revision (nil when it cannot be read).
-    public func frames(_ id: String, after revision: Int,
+    /// The log entries of `document` committed after `revision`, oldest first (at most the
+    /// catch-up limit), and its current revision (nil when it cannot be read; 0 for notes never
+    /// written).
+    public func frames(_ id: String, _ document: Document = .code, after revision: Int,
                        _ completion: @escaping (_ head: Int?, _ entries: [LogEntry]) -> Void) {
-        redis.send(["HGET", SessionKeys(id).session, "revision"]) { [self] result in
-            guard let head = (try? result.get())?.integer else { return completion(nil, []) }
+        redis.send(["HGET", document.state(SessionKeys(id)), "revision"]) { [self] result in
+            guard let value = try? result.get(), let head = value.integer ?? (document == .notes && value == .null ? 0 : nil) else {
+                return completion(nil, [])
+            }
             guard head > revision else { return completion(head, []) }
-            documents.entries(id, after: revision, limit: settings.opLogLimit) { result in
+            documents.entries(id, document, after: revision, limit: settings.opLogLimit) { result in
                 completion(head, (try? result.get()) ?? [])
             }
         }

@@ -1,8 +1,23 @@
 import JSON
 import Redis
 
-/// One entry of a session's op log (the list `ci:{id}:log`; element i is revision
-/// checkpoint_revision + 1 + i): a committed revision, kept for the session's life within the
+/// A session's two documents, stored alike (an op log, a snapshot, a checkpoint: see SessionKeys
+/// and prelude.lua's CODE and NOTES) and edited with the same operations: the code every member
+/// edits, and the interviewers' private notes. The raw value is the scripts' name for it.
+public enum Document: String, Sendable {
+    case code, notes
+
+    /// The `type` of its op broadcasts, and of the author's acknowledgement.
+    public var opType: String { self == .code ? "op" : "notes-op" }
+    public var ackType: String { self == .code ? "ack" : "notes-ack" }
+
+    /// Its state hash: the revision, length and byte bound (the code's is the session hash).
+    func state(_ keys: SessionKeys) -> String { self == .code ? keys.session : keys.notes }
+    func checkpoint(_ keys: SessionKeys) -> String { self == .code ? keys.checkpoint : keys.notesCheckpoint }
+}
+
+/// One entry of a document's op log (the list `ci:{id}:log`, or `ci:{id}:notes-log`; element i is
+/// revision checkpoint_revision + 1 + i): a committed revision, kept for the session's life within the
 /// log's byte cap. Stored as JSON: `{"revision", "ops" (the operation exactly as committed, over
 /// the whole document), "user_id", "name", "color" (when a participant made it; a host's REST save
 /// has none), "ts" (Redis TIME, ms), "bytes" (the document's byte bound after it)}`.
@@ -44,9 +59,9 @@ public struct LogEntry: Sendable {
         return data
     }
 
-    /// Its `op` message, as broadcast when it was committed.
-    public var frame: [UInt8] {
-        let frame: JSON = ["type": "op", "data": data, "timestamp": .integer(Int(timestamp))]
+    /// Its op message (`op`, `notes-op`), as broadcast when it was committed.
+    public func frame(_ document: Document) -> [UInt8] {
+        let frame: JSON = ["type": .string(document.opType), "data": data, "timestamp": .integer(Int(timestamp))]
         return frame.bytes
     }
 }
@@ -61,11 +76,13 @@ public struct DocumentText: Sendable {
 
 /// Reads documents (a snapshot plus the log entries after it, applied here, not in Redis) and
 /// keeps their snapshots and checkpoints moving: commits say when one is due, and the gateway
-/// that committed writes it, checked by revision in Redis.
+/// that committed writes it, checked by revision in Redis. Every method works on either of a
+/// session's documents (the code unless told).
 public final class Documents {
     let redis: RedisConnection
     let settings: SessionSettings
-    /// Sessions whose snapshot or fold this process is writing (one at a time per session).
+    /// Documents ("code <id>", "notes <id>") whose snapshot or fold this process is writing (one at
+    /// a time per document).
     private var snapshotting: Set<String> = []
     private var folding: Set<String> = []
 
@@ -74,21 +91,24 @@ public final class Documents {
         self.settings = settings
     }
 
-    /// The current text, in one round trip. Sessions of the previous layout are read as they are.
-    public func read(_ id: String, _ completion: @escaping (Result<DocumentText, InterviewError>) -> Void) {
-        read(id, from: .snapshot, limit: nil, completion)
+    /// The current text, in one round trip. Sessions of the previous layout are read as they are;
+    /// notes never written are empty at revision 0.
+    public func read(_ id: String, _ document: Document = .code, _ completion: @escaping (Result<DocumentText, InterviewError>) -> Void) {
+        read(id, document, from: .snapshot, limit: nil, completion)
     }
 
     /// The text at `revision`, or, when that revision was folded into the checkpoint, the
     /// checkpoint's (a later revision: the caller says what is missing).
-    public func read(_ id: String, at revision: Int, _ completion: @escaping (Result<DocumentText, InterviewError>) -> Void) {
-        read(id, from: .revision(revision), limit: nil, completion)
+    public func read(_ id: String, _ document: Document = .code, at revision: Int,
+                     _ completion: @escaping (Result<DocumentText, InterviewError>) -> Void) {
+        read(id, document, from: .revision(revision), limit: nil, completion)
     }
 
     /// The text of a base and the entries after it (at most `limit`), applied.
-    func read(_ id: String, from base: Scripts.DocumentBase, limit: Int?,
+    func read(_ id: String, _ document: Document, from base: Scripts.DocumentBase, limit: Int?,
               _ completion: @escaping (Result<DocumentText, InterviewError>) -> Void) {
-        redis.run(Scripts.document, keys: SessionKeys(id).all, arguments: Scripts.documentArguments(base: base, limit: limit)) { result in
+        redis.run(Scripts.document, keys: SessionKeys(id).all,
+                  arguments: Scripts.documentArguments(document, base: base, limit: limit)) { result in
             switch result {
             case .failure(let error): completion(.failure(translate(error, session: id)))
             case .success(let value): completion(Self.decode(value))
@@ -125,11 +145,11 @@ public final class Documents {
         return .success(DocumentText(text: text, revision: revision, length: composed.targetLength))
     }
 
-    /// The log entries after `revision` (at most `limit`, none from before the checkpoint),
-    /// oldest first.
-    public func entries(_ id: String, after revision: Int, limit: Int,
+    /// The log entries of `document` after `revision` (at most `limit`, none from before the
+    /// checkpoint), oldest first.
+    public func entries(_ id: String, _ document: Document = .code, after revision: Int, limit: Int,
                         _ completion: @escaping (Result<[LogEntry], InterviewError>) -> Void) {
-        redis.run(Scripts.log, keys: SessionKeys(id).all, arguments: Scripts.logArguments(after: revision, limit: limit)) { result in
+        redis.run(Scripts.log, keys: SessionKeys(id).all, arguments: Scripts.logArguments(document, after: revision, limit: limit)) { result in
             switch result {
             case .failure(let error): completion(.failure(translate(error, session: id)))
             case .success(let value): completion(.success((value.array ?? []).dropFirst().compactMap(LogEntry.init)))
@@ -140,23 +160,24 @@ public final class Documents {
     // MARK: Upkeep
 
     /// After a commit: writes what it said is due.
-    func upkeep(_ id: String, snapshotDue: Bool, foldDue: Bool) {
-        if snapshotDue { writeSnapshot(id) }
-        if foldDue { fold(id) }
+    func upkeep(_ id: String, _ document: Document, snapshotDue: Bool, foldDue: Bool) {
+        if snapshotDue { writeSnapshot(id, document) }
+        if foldDue { fold(id, document) }
     }
 
     /// Reads the text and writes it as the snapshot (the script refuses an older one).
-    func writeSnapshot(_ id: String, _ completion: (() -> Void)? = nil) {
-        guard snapshotting.insert(id).inserted else { completion?(); return }
-        read(id) { [self] result in
-            guard case .success(let document) = result else {
-                snapshotting.remove(id)
+    func writeSnapshot(_ id: String, _ document: Document, _ completion: (() -> Void)? = nil) {
+        let busy = "\(document.rawValue) \(id)"
+        guard snapshotting.insert(busy).inserted else { completion?(); return }
+        read(id, document) { [self] result in
+            guard case .success(let text) = result else {
+                snapshotting.remove(busy)
                 completion?()
                 return
             }
-            let arguments = Scripts.snapshotArguments(revision: document.revision, text: document.text, length: document.length)
+            let arguments = Scripts.snapshotArguments(document, revision: text.revision, text: text.text, length: text.length)
             redis.run(Scripts.snapshot, keys: SessionKeys(id).all, arguments: arguments) { [self] _ in
-                snapshotting.remove(id)
+                snapshotting.remove(busy)
                 completion?()
             }
         }
@@ -164,17 +185,17 @@ public final class Documents {
 
     /// Folds the oldest entries into the checkpoint, a quarter of the cap (at most a batch of
     /// entries) at a time, until the log is under three quarters of its cap.
-    func fold(_ id: String) {
-        guard folding.insert(id).inserted else { return }
-        foldStep(id)
+    func fold(_ id: String, _ document: Document) {
+        guard folding.insert("\(document.rawValue) \(id)").inserted else { return }
+        foldStep(id, document)
     }
 
-    private func foldStep(_ id: String) {
+    private func foldStep(_ id: String, _ document: Document) {
+        let done = { [self] in _ = folding.remove("\(document.rawValue) \(id)") }
         redis.run(Scripts.document, keys: SessionKeys(id).all,
-                  arguments: Scripts.documentArguments(base: .checkpoint, limit: settings.foldBatch)) { [self] result in
+                  arguments: Scripts.documentArguments(document, base: .checkpoint, limit: settings.foldBatch)) { [self] result in
             guard case .success(let value) = result, let items = value.array, items.count > 3, let checkpoint = items[1].integer else {
-                folding.remove(id)
-                return
+                return done()
             }
             // The oldest entries that make up a quarter of the cap.
             var cost = 0
@@ -185,17 +206,16 @@ public final class Documents {
                 count += 1
                 if cost >= settings.opLogBytes / 4 { break }
             }
-            guard case .success(let document) = Self.decode(.array(Array(items.prefix(3 + count)))), document.revision > checkpoint else {
-                folding.remove(id)
-                return
+            guard case .success(let text) = Self.decode(.array(Array(items.prefix(3 + count)))), text.revision > checkpoint else {
+                return done()
             }
-            let arguments = Scripts.foldArguments(settings: settings, checkpointRead: checkpoint, revision: document.revision,
-                                                  text: document.text, length: document.length)
+            let arguments = Scripts.foldArguments(settings: settings, document, checkpointRead: checkpoint, revision: text.revision,
+                                                  text: text.text, length: text.length)
             redis.run(Scripts.fold, keys: SessionKeys(id).all, arguments: arguments) { [self] result in
                 if let left = (try? result.get())?.integer, left > settings.opLogBytes / 4 * 3 {
-                    foldStep(id)
+                    foldStep(id, document)
                 } else {
-                    folding.remove(id)
+                    done()
                 }
             }
         }

@@ -128,9 +128,11 @@ public struct ExecutionRequest: Sendable {
     public var sessionID: String?
     public var userID: String?
     public var userName: String?
+    /// Set for POST /sessions/{id}/test-runs: the program runs once per test case.
+    public var testRun: TestRunSpec?
 
     public init(language: String, code: String, stdin: String, limits: ExecutionLimits,
-                sessionID: String? = nil, userID: String? = nil, userName: String? = nil) {
+                sessionID: String? = nil, userID: String? = nil, userName: String? = nil, testRun: TestRunSpec? = nil) {
         self.language = language
         self.code = code
         self.stdin = stdin
@@ -138,6 +140,7 @@ public struct ExecutionRequest: Sendable {
         self.sessionID = sessionID
         self.userID = userID
         self.userName = userName
+        self.testRun = testRun
     }
 }
 

@@ -27,11 +27,7 @@ public final class Executions {
     /// A job id: "j_" and 24 hex digits (96 random bits: GET /executions/{id} needs no token).
     public static func jobID() -> String { "j_" + Identifiers.hex(Identifiers.randomBytes(12)) }
 
-    public static func isJobID(_ text: String) -> Bool {
-        text.utf8.count == 26 && text.hasPrefix("j_") && text.utf8.dropFirst(2).allSatisfy {
-            ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102)
-        }
-    }
+    public static func isJobID(_ text: String) -> Bool { Identifiers.isHexID(text, prefix: "j_", digits: 24) }
 
     // MARK: Validation
 
@@ -80,11 +76,14 @@ public final class Executions {
 
     /// Queues a job. Completes with the queued job (state queued) or why it was not queued.
     public func submit(_ request: ExecutionRequest, _ completion: @escaping (Result<ExecutionJob, SubmitFailure>) -> Void) {
-        let id = Self.jobID()
-        let arguments = [id, request.language, request.code, request.stdin, request.limits.json.text,
+        let id = request.testRun == nil ? Self.jobID() : Self.testRunID()
+        var arguments = [id, request.language, request.code, request.stdin, request.limits.json.text,
                          request.sessionID ?? "", request.userID ?? "", request.userName ?? "",
                          String(settings.maxQueuedJobs), String(settings.retentionMillis),
                          String(settings.sessionHistoryLimit), Language.ids.joined(separator: ",")]
+        if let run = request.testRun {
+            arguments += [JobKind.testRun.rawValue, run.testsJSON.text, run.compare.rawValue, run.casesJSON.text, String(run.tests.count)]
+        }
         redis.run(ExecutionScripts.submit, keys: [ExecutionKeys.queue, ExecutionKeys.job(id)], arguments: arguments) { result in
             switch result {
             case .success(let value):
@@ -94,6 +93,12 @@ public final class Executions {
                 fields["session_id"] = request.sessionID
                 fields["user_id"] = request.userID
                 fields["user_name"] = request.userName
+                if let run = request.testRun {
+                    fields["kind"] = JobKind.testRun.rawValue
+                    fields["compare"] = run.compare.rawValue
+                    fields["cases"] = run.casesJSON.text
+                    fields["total"] = String(run.tests.count)
+                }
                 guard let job = ExecutionJob(id: id, fields: fields) else {
                     return completion(.failure(.failed(InterviewError(.internalError, "could not describe the queued job"))))
                 }
@@ -120,39 +125,62 @@ public final class Executions {
         }
     }
 
-    /// What running in a session needs: the session is live, the token (if any) belongs to it.
-    public struct SessionContext: Sendable {
-        public var code: String
+    /// Who asks, in a session that is live (or, for reading, ended): the token (if any) belongs to it.
+    public struct SessionAccess: Sendable {
         public var language: String
         public var userID: String?
         public var userName: String?
+        /// "host", the participant's role, or nil without a token.
+        public var role: String?
+        /// The session's question JSON, when asked for and set.
+        public var question: String?
+
+        /// The host token or an interviewer's participant token (who may see hidden tests).
+        public var isInterviewer: Bool { role == "host" || role == Role.interviewer.rawValue }
     }
 
-    /// `forReading` allows sessions that have ended (their history stays readable).
-    public func sessionContext(_ sessionID: String, tokenHash: String, forReading: Bool = false,
-                               _ completion: @escaping (Result<SessionContext, InterviewError>) -> Void) {
-        var context: Result<RedisValue, RedisError>?
-        var document: Result<DocumentText, InterviewError>?
-        let done = {
-            guard let context, let document else { return }
-            switch context {
+    /// What running in a session needs: the access, and the session's document.
+    public struct SessionContext: Sendable {
+        public var code: String
+        public var access: SessionAccess
+        public var language: String { access.language }
+        public var userID: String? { access.userID }
+        public var userName: String? { access.userName }
+    }
+
+    /// The checks of the session and the token, with the role and optionally the question, in one
+    /// script (so the question is the one of the moment the checks passed). `forReading` allows
+    /// sessions that have ended (their history stays readable).
+    public func sessionAccess(_ sessionID: String, tokenHash: String, forReading: Bool = false, withQuestion: Bool = false,
+                              _ completion: @escaping (Result<SessionAccess, InterviewError>) -> Void) {
+        redis.run(ExecutionScripts.sessionContext, keys: SessionKeys(sessionID).all,
+                  arguments: [tokenHash, forReading ? "read" : "run", withQuestion ? "1" : "0"]) { result in
+            switch result {
             case .success(let value):
                 let parts = (value.array ?? []).map { $0.text ?? "" }
-                guard parts.count == 4 else {
+                guard parts.count == 7 else {
                     return completion(.failure(InterviewError(.internalError, "the session context script returned an unexpected reply")))
                 }
-                completion(document.map { document in
-                    SessionContext(code: document.text, language: parts[1], userID: parts[2].isEmpty ? nil : parts[2],
-                                   userName: parts[3].isEmpty ? nil : parts[3])
-                })
+                func optional(_ text: String) -> String? { text.isEmpty ? nil : text }
+                completion(.success(SessionAccess(language: parts[1], userID: optional(parts[2]), userName: optional(parts[3]),
+                                                  role: optional(parts[4]), question: parts[5] == "1" ? parts[6] : nil)))
             case .failure(let error):
                 completion(.failure(translate(error, session: sessionID)))
             }
         }
-        // Both in one round trip: the checks, then the text.
-        redis.run(ExecutionScripts.sessionContext, keys: SessionKeys(sessionID).all,
-                  arguments: [tokenHash, forReading ? "read" : "run"]) { result in
-            context = result
+    }
+
+    /// The access and the session's document, both in one round trip: the checks, then the text.
+    public func sessionContext(_ sessionID: String, tokenHash: String, forReading: Bool = false, withQuestion: Bool = false,
+                               _ completion: @escaping (Result<SessionContext, InterviewError>) -> Void) {
+        var access: Result<SessionAccess, InterviewError>?
+        var document: Result<DocumentText, InterviewError>?
+        let done = {
+            guard let access, let document else { return }
+            completion(access.flatMap { access in document.map { SessionContext(code: $0.text, access: access) } })
+        }
+        sessionAccess(sessionID, tokenHash: tokenHash, forReading: forReading, withQuestion: withQuestion) { result in
+            access = result
             done()
         }
         documents.read(sessionID) { result in
@@ -163,15 +191,22 @@ public final class Executions {
 
     /// The session's newest executions, newest first (no code or output).
     public func sessionJobs(_ sessionID: String, limit: Int, _ completion: @escaping (Result<[ExecutionJob], InterviewError>) -> Void) {
+        sessionJobs(ExecutionKeys.session(sessionID), sessionID: sessionID, limit: limit) { result in
+            completion(result.map { entries in entries.compactMap { ExecutionJob(id: $0.id, fields: $0.fields) } })
+        }
+    }
+
+    /// The newest jobs of one of a session's lists (`list`), newest first: each job's fields.
+    func sessionJobs(_ list: String, sessionID: String, limit: Int,
+                     _ completion: @escaping (Result<[(id: String, fields: [String: String])], InterviewError>) -> Void) {
         let count = max(1, min(limit, settings.sessionHistoryLimit))
-        redis.run(ExecutionScripts.sessionJobs, keys: [ExecutionKeys.session(sessionID)], arguments: [String(count)]) { result in
+        redis.run(ExecutionScripts.sessionJobs, keys: [list], arguments: [String(count)]) { result in
             switch result {
             case .success(let value):
-                let jobs = (value.array ?? []).compactMap { entry -> ExecutionJob? in
+                completion(.success((value.array ?? []).compactMap { entry in
                     guard let items = entry.array, let id = items.first?.text else { return nil }
-                    return ExecutionJob(id: id, fields: pairs(Array(items.dropFirst())))
-                }
-                completion(.success(jobs))
+                    return (id, pairs(Array(items.dropFirst())))
+                }))
             case .failure(let error):
                 completion(.failure(translate(error, session: sessionID)))
             }

@@ -25,8 +25,12 @@ public enum Identifiers {
         text.utf8.count == 22 && text.utf8.allSatisfy(isBase64URL)
     }
 
-    public static func isParticipantID(_ text: String) -> Bool {
-        text.utf8.count == 18 && text.hasPrefix("u_") && text.utf8.dropFirst(2).allSatisfy {
+    public static func isParticipantID(_ text: String) -> Bool { isHexID(text, prefix: "u_", digits: 16) }
+
+    /// True when `text` is `prefix` and `digits` lowercase hex digits (the participant, job and
+    /// question ids).
+    public static func isHexID(_ text: String, prefix: String, digits: Int) -> Bool {
+        text.utf8.count == prefix.utf8.count + digits && text.hasPrefix(prefix) && text.utf8.dropFirst(prefix.utf8.count).allSatisfy {
             ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102)
         }
     }

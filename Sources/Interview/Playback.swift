@@ -16,7 +16,8 @@ public final class Playback {
         self.executionHistoryLimit = executionHistoryLimit
     }
 
-    /// Who may replay: the host token, or the participant token of an interviewer.
+    /// What every playback answer needs, read with the token's check (InterviewerRead): the
+    /// document's current revision, the session's layout and (previous layout) text, the people.
     struct Access {
         var head: Int
         var layout: String?
@@ -24,62 +25,45 @@ public final class Playback {
         var participants: [JSON]
     }
 
-    private static let sessionFields = ["revision", "layout", "host_token_hash", "code", "id"]
-
-    /// Checks the token and reads what every playback answer needs, in one round trip.
-    private func access(_ id: String, token: String?, _ completion: @escaping (Result<Access, InterviewError>) -> Void) {
-        guard let token, !token.isEmpty else {
-            return completion(.failure(InterviewError(.unauthorized, "session playback is for the session's interviewers: "
-                                                      + "send the host token or an interviewer's participant token (Authorization: Bearer ...)")))
-        }
-        let keys = SessionKeys(id)
-        let tokenHash = Identifiers.tokenHash(token)
-        redis.pipeline([["HMGET", keys.session] + Self.sessionFields, ["HGET", keys.tokens, tokenHash],
-                        ["HVALS", keys.participants], ["GET", keys.gone]]) { result in
-            switch result {
-            case .failure(let error):
-                completion(.failure(translate(error, session: id)))
-            case .success(let replies):
-                let fields = replies[0].array ?? []
-                func field(_ name: String) -> String? { fields[safe: Self.sessionFields.firstIndex(of: name)!]?.text }
-                guard field("id") != nil, let head = field("revision").flatMap({ Int($0) }) else {
-                    // Playback outlives the end of a session, not its expiry or deletion.
-                    return completion(.failure(replies[3].text.map { translate(RedisError.server("GONE \($0)"), session: id) }
-                                               ?? InterviewError(.notFound, "no session with id \(id)")))
+    /// Checks the token and reads what every playback answer of `document` needs, in one round trip.
+    private func access(_ id: String, token: String?, _ document: Document, _ completion: @escaping (Result<Access, InterviewError>) -> Void) {
+        // The notes' revision is their own hash's (none until they are first written).
+        let reads: [RedisRequest] = document == .notes ? [.command(["HGET", SessionKeys(id).notes, "revision"])] : []
+        InterviewerRead.run(redis, session: id, token: token, purpose: "session playback is for the session's interviewers",
+                            fields: ["revision", "layout", "code"], reads: reads) { result in
+            completion(result.flatMap { read in
+                guard let codeHead = read.fields["revision"].flatMap({ Int($0) }) else {
+                    return .failure(InterviewError(.notFound, "no session with id \(id)"))
                 }
-                let participants = (replies[2].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) } }
-                if tokenHash != field("host_token_hash") {
-                    guard let participantID = replies[1].text else {
-                        return completion(.failure(InterviewError(.forbidden, "this token does not belong to session \(id)")))
-                    }
-                    let role = participants.first { $0["id"]?.stringValue == participantID }?["role"]?.stringValue
-                    guard role == Role.interviewer.rawValue else {
-                        return completion(.failure(InterviewError(.forbidden, "session playback is for the session's interviewers; "
-                                                                  + "this token is a candidate's")))
-                    }
-                }
-                let people = participants.map { p -> JSON in
+                let people = read.participants.map { p -> JSON in
                     ["id": p["id"] ?? .null, "name": p["name"] ?? .null, "role": p["role"] ?? .null, "color": p["color"] ?? .null,
                      "joined_at": p["joined_at"] ?? .null]
                 }
-                completion(.success(Access(head: head, layout: field("layout"), legacyText: field("code"), participants: people)))
-            }
+                if document == .notes {
+                    // The notes were never in the previous layout.
+                    return .success(Access(head: read.replies[0].integer ?? 0, layout: "2", legacyText: nil, participants: people))
+                }
+                return .success(Access(head: codeHead, layout: read.fields["layout"], legacyText: read.fields["code"], participants: people))
+            })
         }
     }
 
     // MARK: Timeline
 
-    /// The page after `after` (at most `limit` events; see TimelinePage for how pages are cut).
-    public func timeline(_ id: String, token: String?, after: Int, limit: Int,
+    /// The page of `document`'s timeline after `after` (at most `limit` events; see TimelinePage
+    /// for how pages are cut). The notes' timeline holds their ops (and checkpoint) alone: the
+    /// session's other events are the code's timeline's.
+    public func timeline(_ id: String, token: String?, document: Document = .code, after: Int, limit: Int,
                          _ completion: @escaping (Result<JSON, InterviewError>) -> Void) {
-        access(id, token: token) { [self] result in
+        access(id, token: token, document) { [self] result in
             switch result {
             case .failure(let error):
                 completion(.failure(error))
             case .success(let access):
-                read(id, access, after: after, limit: limit) { result in
+                read(id, document, access, after: after, limit: limit) { result in
                     completion(result.map { page in
                         var json = page.json
+                        json.set("document", .string(document.rawValue))
                         json.set("participants", .array(access.participants))
                         return json
                     })
@@ -88,29 +72,38 @@ public final class Playback {
         }
     }
 
-    private func read(_ id: String, _ access: Access, after: Int, limit: Int, attempt: Int = 1,
+    private func read(_ id: String, _ document: Document, _ access: Access, after: Int, limit: Int, attempt: Int = 1,
                       _ completion: @escaping (Result<TimelinePage, InterviewError>) -> Void) {
         // Past the head there is nothing to read.
         guard after < access.head else { return completion(.success(TimelinePage(revision: access.head, events: [], nextAfterRevision: nil))) }
         let keys = SessionKeys(id)
-        // The log script, not LRANGE: entries are indexed from the checkpoint, which it reads with them.
-        redis.pipeline([.command(["HGETALL", keys.checkpoint]), .command(["LRANGE", keys.history, "0", "-1"]),
-                        .command(["LRANGE", ExecutionKeys.session(id), "0", String(executionHistoryLimit - 1)]),
-                        .script(Scripts.log, keys: keys.all, arguments: Scripts.logArguments(after: after, limit: limit + 1))]) { [self] result in
+        // The checkpoint, (for the code) the history and the runs, then the log: every event read
+        // happened before the log was read. The log script, not LRANGE: entries are indexed from
+        // the checkpoint, which it reads with them.
+        var requests: [RedisRequest] = [.command(["HGETALL", document.checkpoint(keys)])]
+        if document == .code {
+            requests += [.command(["LRANGE", keys.history, "0", "-1"]),
+                         .command(["LRANGE", ExecutionKeys.session(id), "0", String(executionHistoryLimit - 1)])]
+        }
+        requests.append(.script(Scripts.log, keys: keys.all, arguments: Scripts.logArguments(document, after: after, limit: limit + 1)))
+        redis.pipeline(requests) { [self] result in
             let replies: [RedisValue]
             switch result {
             case .failure(let error): return completion(.failure(translate(error, session: id)))
             case .success(let values): replies = values
             }
-            let logged = replies[3].array ?? []
+            let logged = replies.last?.array ?? []
             let checkpoint = Self.checkpoint(pairs(replies[0].array ?? []), access)
             // A fold between the reads moves the checkpoint: read again rather than show a gap.
             if access.layout != nil, let logCheckpoint = logged.first?.integer, logCheckpoint != checkpoint?.revision ?? 0 {
                 guard attempt < 3 else { return completion(.failure(InterviewError(.unavailable, "the op log is being folded; retry shortly"))) }
-                return read(id, access, after: after, limit: limit, attempt: attempt + 1, completion)
+                return read(id, document, access, after: after, limit: limit, attempt: attempt + 1, completion)
             }
             let ops = logged.dropFirst().compactMap(LogEntry.init).map { entry in
                 TimelineOp(revision: entry.revision, ops: entry.ops, userID: entry.userID, timestamp: Int(entry.timestamp))
+            }
+            guard document == .code else {
+                return completion(.success(Timeline.page(after: after, limit: limit, head: access.head, ops: ops, others: [], checkpoint: checkpoint)))
             }
             let history = (replies[1].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) }.flatMap(Timeline.event(history:)) }
             let jobIDs = (replies[2].array ?? []).compactMap(\.text)
@@ -160,7 +153,7 @@ public final class Playback {
     /// The text at `revision` (the snapshot or the checkpoint at or before it, and the log entries
     /// up to it, applied here), with the time it was made and the session's language then.
     public func code(_ id: String, token: String?, revision: Int, _ completion: @escaping (Result<JSON, InterviewError>) -> Void) {
-        access(id, token: token) { [self] result in
+        access(id, token: token, .code) { [self] result in
             switch result {
             case .failure(let error):
                 completion(.failure(error))
@@ -181,7 +174,7 @@ public final class Playback {
                     done()
                 }
                 // When revision N was made (its log entry; none at the checkpoint itself), and the history for the language then.
-                redis.pipeline([.script(Scripts.log, keys: keys.all, arguments: Scripts.logArguments(after: max(revision - 1, 0), limit: 1)),
+                redis.pipeline([.script(Scripts.log, keys: keys.all, arguments: Scripts.logArguments(.code, after: max(revision - 1, 0), limit: 1)),
                                 .command(["LRANGE", keys.history, "0", "-1"])]) { result in
                     context = result
                     done()

@@ -139,3 +139,80 @@ public struct Question: Sendable, Equatable {
         }
     }
 }
+
+extension Question {
+    /// What the library's list shows of a question (no prompt, no code, no tests).
+    public var summary: JSON {
+        ["title": .string(title), "languages": .array(starterCode.map { .string($0.language) }),
+         "test_count": .integer(tests.count), "hidden_test_count": .integer(tests.filter(\.hidden).count)]
+    }
+}
+
+/// A session's question as `ci:{id}:question` holds it: the interviewers' view (every test), where
+/// it was copied from, and when it was set (Redis' clock, stamped by Lua/question.lua).
+public struct SessionQuestion: Sendable {
+    public var question: Question
+    /// The library question it was copied from (`PUT .../question {"from": id}`).
+    public var sourceQuestionID: String?
+    /// Nil only before the script stamps it.
+    public var updatedAt: Int64?
+
+    public init(question: Question, sourceQuestionID: String?, updatedAt: Int64?) {
+        self.question = question
+        self.sourceQuestionID = sourceQuestionID
+        self.updatedAt = updatedAt
+    }
+
+    /// Reads the stored JSON; nil when it is not a question.
+    public init?(stored: JSON) {
+        guard let question = try? Question(json: stored) else { return nil }
+        self.question = question
+        sourceQuestionID = stored["source_question_id"]?.stringValue
+        updatedAt = stored["updated_at"]?.doubleValue.map { Int64($0) }
+    }
+
+    /// The interviewers' view (also what is stored) or the candidates'. `updated_at` comes last:
+    /// the script appends it to the views the gateway built, and a read builds the same bytes.
+    public func json(forInterviewer interviewer: Bool) -> JSON {
+        var out = question.json(forInterviewer: interviewer)
+        if interviewer, let sourceQuestionID { out.set("source_question_id", .string(sourceQuestionID)) }
+        if let updatedAt { out.set("updated_at", .integer(Int(updatedAt))) }
+        return out
+    }
+}
+
+/// A question of the deployment's library (`ci:{questions}:q:<id>`): the question, its id and times.
+public struct LibraryQuestion: Sendable {
+    public var id: String
+    public var question: Question
+    public var createdAt: Int64
+    public var updatedAt: Int64
+
+    public init(id: String, question: Question, createdAt: Int64, updatedAt: Int64) {
+        self.id = id
+        self.question = question
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    /// Reads the stored JSON; nil when it is not a library question.
+    public init?(stored: JSON) {
+        guard let id = stored["id"]?.stringValue, let created = stored["created_at"]?.doubleValue,
+              let updated = stored["updated_at"]?.doubleValue, let question = try? Question(json: stored) else { return nil }
+        self.init(id: id, question: question, createdAt: Int64(created), updatedAt: Int64(updated))
+    }
+
+    /// The whole question, hidden tests included (the library is read by admins and interviewers only).
+    public var json: JSON {
+        var out: JSON = ["id": .string(id)]
+        for (key, value) in question.json.objectValue ?? [] { out.set(key, value) }
+        out.set("created_at", .integer(Int(createdAt)))
+        out.set("updated_at", .integer(Int(updatedAt)))
+        return out
+    }
+
+    /// An id: "q_" and 24 hex digits (96 random bits).
+    public static func newID() -> String { "q_" + Identifiers.hex(Identifiers.randomBytes(12)) }
+
+    public static func isID(_ text: String) -> Bool { Identifiers.isHexID(text, prefix: "q_", digits: 24) }
+}

@@ -30,13 +30,21 @@ enum Scripts {
     static let snapshot = session("snapshot", PackageResources.snapshot_lua)
     static let fold = session("fold", PackageResources.fold_lua)
     static let log = session("log", PackageResources.log_lua)
+    static let notesPut = session("notes_put", PackageResources.notes_put_lua)
     static let availableLanguages = RedisScript(name: "available_languages", source: lua(PackageResources.available_languages_lua))
     static let gatewayHeartbeat = RedisScript(name: "gateway_heartbeat", source: lua(PackageResources.gateway_heartbeat_lua))
     static let forgetGateway = RedisScript(name: "forget_gateway", source: lua(PackageResources.forget_gateway_lua))
 
+    static let question = session("question", PackageResources.question_lua)
+    /// The question library's scripts stand alone: its keys are no session's.
+    static let librarySave = RedisScript(name: "library_save", source: lua(PackageResources.library_save_lua))
+    static let libraryDelete = RedisScript(name: "library_delete", source: lua(PackageResources.library_delete_lua))
+    static let libraryList = RedisScript(name: "library_list", source: lua(PackageResources.library_list_lua))
+
     static let all: [RedisScript] = [create, join, leave, saveCode, update, delete, history, participantForToken, commit,
-                                     connect, disconnect, dropGateway, document, snapshot, fold, log, availableLanguages,
-                                     gatewayHeartbeat, forgetGateway]
+                                     connect, disconnect, dropGateway, document, snapshot, fold, log, notesPut, availableLanguages,
+                                     gatewayHeartbeat, forgetGateway,
+                                     question, librarySave, libraryDelete, libraryList]
 
     // MARK: Arguments, one builder per script
 
@@ -80,12 +88,16 @@ enum Scripts {
     }
 
     /// `op` is sent without its trailing retain (the script writes out the document's real tail).
-    static func commitArguments(settings: SessionSettings, base: Int, op: TextOperation, connection: String,
+    static func commitArguments(settings: SessionSettings, _ document: Document, base: Int, op: TextOperation, connection: String,
                                 author: CommitAuthor) -> [String] {
         let trimmed = op.withoutTrailingRetain
         return [String(base), trimmed.json.text, String(op.baseLength), String(trimmed.baseLength), String(trimmed.targetLength),
                 String(trimmed.insertedBytes), String(trimmed.deletedCount), connection, author.id, author.name, author.color,
-                String(settings.maxCodeBytes), String(settings.opLogLimit)] + bounds(settings)
+                String(settings.maxBytes(document)), String(settings.opLogLimit)] + bounds(settings) + [document.rawValue]
+    }
+
+    static func notesPutArguments(settings: SessionSettings, text: String, revision: Int?, presentedTokenHash: String) -> [String] {
+        [presentedTokenHash, text, String(text.unicodeScalars.count), revision.map(String.init) ?? ""] + bounds(settings)
     }
 
     static func connectArguments(settings: SessionSettings, connection: String, participant: String, since: Int?) -> [String] {
@@ -98,24 +110,51 @@ enum Scripts {
         case snapshot, checkpoint, revision(Int)
     }
 
-    static func documentArguments(base: DocumentBase, limit: Int?) -> [String] {
+    static func documentArguments(_ document: Document, base: DocumentBase, limit: Int?) -> [String] {
+        let most = limit.map(String.init) ?? ""
         switch base {
-        case .snapshot: return ["snapshot", limit.map(String.init) ?? ""]
-        case .checkpoint: return ["checkpoint", limit.map(String.init) ?? ""]
-        case .revision(let revision): return ["revision", limit.map(String.init) ?? "", String(revision)]
+        case .snapshot: return [document.rawValue, "snapshot", most]
+        case .checkpoint: return [document.rawValue, "checkpoint", most]
+        case .revision(let revision): return [document.rawValue, "revision", most, String(revision)]
         }
     }
 
-    static func logArguments(after revision: Int, limit: Int) -> [String] {
-        [String(revision), String(limit)]
+    static func logArguments(_ document: Document, after revision: Int, limit: Int) -> [String] {
+        [document.rawValue, String(revision), String(limit)]
     }
 
-    static func snapshotArguments(revision: Int, text: String, length: Int) -> [String] {
-        [String(revision), text, String(length), String(text.utf8.count)]
+    static func snapshotArguments(_ document: Document, revision: Int, text: String, length: Int) -> [String] {
+        [document.rawValue, String(revision), text, String(length), String(text.utf8.count)]
     }
 
-    static func foldArguments(settings: SessionSettings, checkpointRead: Int, revision: Int, text: String, length: Int) -> [String] {
-        [String(checkpointRead), String(revision), text, String(length), String(text.utf8.count), String(settings.historyLimit)]
+    static func foldArguments(settings: SessionSettings, _ document: Document, checkpointRead: Int, revision: Int, text: String,
+                              length: Int) -> [String] {
+        [document.rawValue, String(checkpointRead), String(revision), text, String(length), String(text.utf8.count),
+         String(settings.historyLimit)]
+    }
+
+    /// `starterCode`: the question's starter code when it is to be loaded into the document
+    /// (the script takes the session's language's), else nil.
+    static func setQuestionArguments(settings: SessionSettings, question: SessionQuestion, starterCode: [(language: String, code: String)]?,
+                                     presentedTokenHash: String) -> [String] {
+        var arguments = ["set", presentedTokenHash, String(settings.historyLimit)] + bounds(settings) + [String(settings.maxCodeBytes)]
+        arguments += [question.json(forInterviewer: true).text, question.json(forInterviewer: false).text, question.question.title,
+                      question.sourceQuestionID ?? ""]
+        for (language, code) in starterCode ?? [] { arguments += [language, code, String(code.unicodeScalars.count)] }
+        return arguments
+    }
+
+    static func clearQuestionArguments(settings: SessionSettings, presentedTokenHash: String) -> [String] {
+        ["clear", presentedTokenHash, String(settings.historyLimit)] + bounds(settings) + [String(settings.maxCodeBytes)]
+    }
+
+    static func librarySaveArguments(id: String, creating: Bool, question: Question, maxQuestions: Int) -> [String] {
+        [id, creating ? "create" : "replace", question.json.text, question.summary.text, String(maxQuestions)]
+    }
+
+    /// `after`: the previous page's last question (its updated_at and id), nil for the first page.
+    static func libraryListArguments(limit: Int, after: (updatedAt: Int64, id: String)?) -> [String] {
+        [String(limit), after.map { String($0.updatedAt) } ?? "", after?.id ?? ""]
     }
 
     static func heartbeatArguments(instance: String, leaseMillis: Int, info: String) -> [String] {

@@ -53,11 +53,30 @@ enum NodeKeys {
     static let runnerInfo = "ci:{nodes}:runner-info"
 }
 
-/// A message on a session's channel: `"<exclude> <revision>\n<frame>"`: the connection that must
-/// not get it (its author, who gets an ack instead; empty for none), the document revision it
-/// carries (0 for none), and the exact JSON text frame for clients. Lua/prelude.lua's `publish`
-/// writes the same form.
+/// The deployment's question library, one slot (`{questions}`) and no expiry: it lives as long as
+/// Redis keeps its data (the AOF; see the README). Lua/library_*.lua take `keys(id)` as KEYS.
+public enum LibraryKeys {
+    /// Sorted set: question id by updated_at (the list's order; its size is the cap's count).
+    public static let index = "ci:{questions}:index"
+    /// Hash: question id -> its summary JSON (what the list shows, without reading whole questions).
+    public static let summaries = "ci:{questions}:summaries"
+    /// String: the question JSON (LibraryQuestion), hidden tests included.
+    public static func question(_ id: String) -> String { "ci:{questions}:q:\(id)" }
+
+    static func keys(_ id: String) -> [String] { [index, summaries, question(id)] }
+}
+
+/// A message on one of a session's channels (`channel`, every member's; `privateChannel`, the
+/// interviewers'): `"<exclude> <revision>\n<frame>"`: the connection that must not get it (its
+/// author, who gets an ack instead; empty for none; on the events channel `exceptInterviewers` for
+/// a message only candidates get, the interviewers getting its fuller view on the private one),
+/// the revision it carries of the document that channel's ops number (the code on events, the
+/// notes on private; 0 for none), and the exact JSON text frame for clients. Lua/prelude.lua's
+/// `publish` writes the same form.
 public struct ChannelMessage: Sendable {
+    /// The exclude of a message on the events channel that only candidates get.
+    public static let exceptInterviewers = "~interviewers"
+
     public var exclude: String
     public var revision: Int
     public var frame: [UInt8]

@@ -8,6 +8,8 @@ public struct SessionSettings: Sendable {
     public var maxParticipantsLimit = 50
     public var historyLimit = 200
     public var maxCodeBytes = 256 * 1024
+    /// The interviewers' notes (a second document) are bounded on their own.
+    public var maxNotesBytes = 64 * 1024
     /// How long a deleted or expired session still answers 410 instead of 404.
     public var goneRetentionMillis: Int64 = 24 * 3600 * 1000
     /// Most log entries a rejoining client (or a stale op) catches up over; a client further
@@ -25,6 +27,9 @@ public struct SessionSettings: Sendable {
     public var maxConnectionsPerSession = 100
 
     public init() {}
+
+    /// The byte bound of a document.
+    public func maxBytes(_ document: Document) -> Int { document == .code ? maxCodeBytes : maxNotesBytes }
 }
 
 /// The sessions in Redis: every change is one script call, so it is atomic across gateways.
@@ -124,11 +129,14 @@ public final class Sessions {
         redis.send(["GET", SessionKeys(id).gone]) { result in
             switch result {
             case .failure(let error): completion(.failure(translate(error, session: id)))
-            case .success(let value):
-                let word = value.text.map { "GONE " + ($0 == "deleted" ? "deleted" : "expired") } ?? "NOTFOUND"
-                completion(.failure(translate(RedisError.server(word), session: id)))
+            case .success(let value): completion(.failure(Self.missing(id, gone: value.text)))
             }
         }
+    }
+
+    /// Why session `id` is not there, from its `gone` key's value: 410 and why, or 404.
+    static func missing(_ id: String, gone: String?) -> InterviewError {
+        translate(RedisError.server(gone.map { "GONE " + ($0 == "deleted" ? "deleted" : "expired") } ?? "NOTFOUND"), session: id)
     }
 
     /// The session hash's fields, its participants and presence, and its text, put together.
@@ -319,7 +327,7 @@ private func decodeView(_ value: RedisValue) -> Session? {
     return Session(view: json)
 }
 
-private func malformed(_ script: String) -> InterviewError {
+func malformed(_ script: String) -> InterviewError {
     InterviewError(.internalError, "the \(script) script returned an unexpected reply")
 }
 

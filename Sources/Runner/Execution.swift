@@ -16,6 +16,36 @@ struct ClaimedJob {
     let sessionID: String?
     let attempt: Int
     let startedAt: Int64
+    let kind: JobKind
+    /// A test run's cases, in run order (visible first), and how their output is compared.
+    let tests: [TestCase]
+    let compare: OutputComparison
+}
+
+/// What a finished job leaves: its result, and what the finish script keeps and publishes beside it.
+struct JobOutcome {
+    var result: JSON
+    var status: String
+    /// The short form kept apart from the result (history entries and lists).
+    var summary: JSON
+    /// A test run's result as candidates see it (they get this instead of `result`).
+    var candidateView: JSON?
+
+    /// An execution's: the summary is its exit code, signal, time, memory and runner.
+    init(execution result: JSON) {
+        self.result = result
+        status = result["status"]?.stringValue ?? ExecutionStatus.internalError.rawValue
+        var summary: JSON = [:]
+        for key in ["exit_code", "signal", "time_ms", "memory_kb", "runner_id"] { summary.set(key, result[key] ?? .null) }
+        self.summary = summary
+    }
+
+    init(result: JSON, status: String, summary: JSON, candidateView: JSON?) {
+        self.result = result
+        self.status = status
+        self.summary = summary
+        self.candidateView = candidateView
+    }
 }
 
 /// Output kept up to a cap: the bytes, how many were written in all.
@@ -57,7 +87,8 @@ func completeUTF8Prefix(_ bytes: [UInt8]) -> Int {
 
 /// One run of one job: builds the sandbox spec, starts bubblewrap, captures and streams the output,
 /// enforces the output limit and a wall-clock backstop, and turns the supervisor's report into
-/// the result.
+/// the result. A test run (TestRun.swift) compiles once and runs one step per case; each case's
+/// result is published as its step is reported.
 final class Execution {
     /// RLIMIT_STACK of a run. It is also glibc's default thread stack size, and thread stacks count
     /// against RLIMIT_DATA, so a large value would starve multi-threaded runtimes (Node, the JVM).
@@ -65,8 +96,8 @@ final class Execution {
 
     let job: ClaimedJob
     let toolchain: Toolchain
-    private unowned let runner: Runner
-    private let logger: Logger
+    unowned let runner: Runner
+    let logger: Logger
     private var sandbox: SandboxProcess?
     /// The job slot (uid, cgroup) the sandbox runs in, until it has exited.
     private var slot: Int?
@@ -79,13 +110,15 @@ final class Execution {
     private var backstop: LoopTimer?
     private var flushTimer: LoopTimer?
     private let started = EventLoop.hrtime()
-    private let sourceFile: String
+    let sourceFile: String
     private let hasCompileStep: Bool
-    // Streaming (session jobs only): bytes not yet published per stream, and what was published.
+    // Streaming (session executions only): bytes not yet published per stream, and what was published.
     private let streams: Bool
     private var pending: [[UInt8]] = [[], [], []]
     private var streamed = [0, 0, 0]
     private var sequence = 0
+    /// What a test run has of its steps so far (test runs only).
+    var testRun: TestRunState?
 
     init(job: ClaimedJob, toolchain: Toolchain, runner: Runner, logger: Logger) {
         self.job = job
@@ -98,7 +131,8 @@ final class Execution {
         stderr = CapturedOutput(cap: runner.configuration.outputCaptureBytes)
         sourceFile = toolchain.sourceFile(job.code)
         hasCompileStep = toolchain.compile != nil
-        streams = job.sessionID != nil
+        streams = job.sessionID != nil && job.kind == .execution
+        if job.kind == .testRun { testRun = TestRunState(tests: job.tests) }
     }
 
     var spec: SandboxSpec {
@@ -109,23 +143,32 @@ final class Execution {
         spec.files = [(sourceFile, Array(job.code.utf8))] + toolchain.extraFiles.map { ($0.name, Array($0.content.utf8)) }
         if let compile = toolchain.compile {
             spec.steps.append(SandboxStep(name: "compile", arguments: compile(sourceFile, job.limits), limits: configuration.compileLimits,
-                                          stackKB: 8 * 1024, stdinFromRunner: false, capture: true,
-                                          captureBytes: configuration.outputCaptureBytes))
+                                          stackKB: 8 * 1024, stdin: .none, capture: .merged(bytes: configuration.outputCaptureBytes)))
         }
-        spec.steps.append(SandboxStep(name: "run", arguments: toolchain.run(sourceFile, job.limits), limits: job.limits,
-                                      stackKB: Execution.stackKB, stdinFromRunner: true, capture: false,
-                                      captureBytes: 0))
+        if testRun != nil {
+            spec.steps += testCaseSteps
+        } else {
+            spec.steps.append(SandboxStep(name: "run", arguments: toolchain.run(sourceFile, job.limits), limits: job.limits,
+                                          stackKB: Execution.stackKB, stdin: .runner, capture: .none))
+        }
         return spec
     }
 
+    /// The wall-clock time the supervisor may take in all, at most: every step at its limit.
+    private var wallBudgetMillis: Int {
+        let compile = hasCompileStep ? runner.configuration.compileLimits.wallTimeMillis : 0
+        let steps = testRun.map { $0.tests.count * (job.limits.wallTimeMillis + 1_000) } ?? job.limits.wallTimeMillis
+        return compile + steps + 5_000
+    }
+
     func start() {
-        let configuration = runner.configuration
         // A runner holds at most `concurrency` jobs, and has at least that many slots.
         guard let slot = runner.acquireSlot() else { return finish(internalError("no free sandbox slot")) }
         self.slot = slot
         let sandbox = SandboxProcess(loop: runner.loop)
         self.sandbox = sandbox
         sandbox.onOutput = { [unowned self] stream, bytes in self.output(stream, bytes) }
+        if testRun != nil { sandbox.onStep = { [unowned self] step in self.testStepReported(step) } }
         sandbox.onExit = { [unowned self] status, signal, report in self.exited(status, signal, report) }
         do {
             try sandbox.start(arguments: runner.sandbox.arguments(slot: slot), stdin: Array(job.stdin.utf8), spec: spec.bytes)
@@ -135,7 +178,7 @@ final class Execution {
             return finish(internalError("the sandbox could not be started: \(error)"))
         }
         // The supervisor enforces each step's limits; this only catches a supervisor that hangs.
-        let budget = (hasCompileStep ? configuration.compileLimits.wallTimeMillis : 0) + job.limits.wallTimeMillis + 5_000
+        let budget = wallBudgetMillis
         let timer = LoopTimer(loop: runner.loop)
         backstop = timer
         timer.start(after: UInt64(budget)) { [unowned self] in
@@ -152,11 +195,14 @@ final class Execution {
 
     /// The job is no longer this runner's (requeued or finished elsewhere): stop, write nothing.
     func cancel() {
-        guard !done else { return }
+        guard !done, !cancelled else { return }
         cancelled = true
         logger.notice("job \(job.id) was taken from this runner; stopping its sandbox")
         sandbox?.kill()
     }
+
+    /// Whether the job was taken from this runner (nothing more of it may be published).
+    var isCancelled: Bool { cancelled }
 
     /// Runner shutting down hard.
     func kill() { sandbox?.kill() }
@@ -195,7 +241,7 @@ final class Execution {
         slot = nil
     }
 
-    private func exited(_ status: Int64, _ signal: Int32, _ report: [UInt8]) {
+    private func exited(_ status: Int64, _ signal: Int32, _ report: SandboxReport) {
         sandbox = nil
         releaseSlot()
         backstop?.close()
@@ -205,52 +251,96 @@ final class Execution {
         if streams { flush(final: true) }
         if cancelled {
             done = true
-            runner.executionEnded(self, result: nil)
+            runner.executionEnded(self, outcome: nil)
             return
         }
-        finish(result(status: status, signal: signal, report: SandboxReport(report)))
+        if testRun != nil {
+            finish(testRunOutcome(report.error.map { "the sandbox supervisor failed: \($0)" }
+                                  ?? (report.complete ? nil : sandboxEndedEarly(status, signal))))
+        } else {
+            finish(JobOutcome(execution: result(status: status, signal: signal, report: report)))
+        }
     }
 
-    private func finish(_ result: JSON) {
+    private func finish(_ outcome: JobOutcome) {
         guard !done else { return }
         done = true
         backstop?.close()
         backstop = nil
         flushTimer?.close()
         flushTimer = nil
-        runner.executionEnded(self, result: result)
+        runner.executionEnded(self, outcome: outcome)
     }
 
     // MARK: The result
 
-    private var wallMillis: Int { Int((EventLoop.hrtime() - started) / 1_000_000) }
+    var wallMillis: Int { Int((EventLoop.hrtime() - started) / 1_000_000) }
 
-    private func internalError(_ message: String) -> JSON {
+    /// Why the sandbox stopped before its supervisor was done (the backstop, or it died).
+    private func sandboxEndedEarly(_ status: Int64, _ signal: Int32) -> String {
+        if backstopHit { return "the sandbox outlived its wall-clock budget of \(wallBudgetMillis) ms and was stopped" }
+        let detail = stderr.text.trimmingWhitespace()
+        return "the sandbox ended (status \(status), signal \(signal)) before running every step" + (detail.isEmpty ? "" : ": \(detail.prefix(500))")
+    }
+
+    private func internalError(_ message: String) -> JobOutcome {
+        if testRun != nil { return testRunOutcome(message) }
         logger.error("internal error: \(message)")
-        return resultJSON(status: .internalError, message: message, run: nil, compile: nil)
+        return JobOutcome(execution: resultJSON(status: .internalError, message: message, run: nil, compile: nil))
+    }
+
+    /// Why a compile step failed, when it did: internal (the compiler could not start) or the
+    /// program's own failure.
+    func compileFailure(_ compile: StepReport) -> (internal: Bool, message: String)? {
+        if compile.reason == "exec" {
+            return (true, "the \(toolchain.id) compiler could not be started: \(String(cString: strerror(Int32(compile.execErrno))))")
+        }
+        guard compile.reason != "none" || compile.exitCode != 0 else { return nil }
+        let limits = runner.configuration.compileLimits
+        switch compile.reason {
+        case "cpu": return (false, "compilation used more than \(limits.cpuTimeMillis) ms of CPU time")
+        case "wall": return (false, "compilation took longer than \(limits.wallTimeMillis) ms")
+        case "memory": return (false, "compilation needed more than \(limits.memoryKB) KiB of memory")
+        default: return (false, compile.signal.map { "the compiler was killed by signal \($0) (\(signalName($0)))" } ?? "compilation failed")
+        }
+    }
+
+    /// How a program's step ended, and why (nil for a clean exit): the same words for a run and a
+    /// test case. `outputLimitHit`: the output limit stopped it; `stderr`: what it printed there.
+    func outcome(of run: StepReport, outputLimitHit: Bool, stderr: String) -> (status: ExecutionStatus, message: String?) {
+        let limits = job.limits
+        if run.reason == "exec" {
+            return (.internalError, "the \(toolchain.id) runtime could not be started: \(String(cString: strerror(Int32(run.execErrno))))")
+        } else if outputLimitHit || run.reason == "output" {
+            return (.outputLimitExceeded, "the program wrote more than \(limits.outputKB) KiB of output and was stopped")
+        } else if run.reason == "cpu" {
+            return (.timeLimitExceeded, "the program used more than \(limits.cpuTimeMillis) ms of CPU time")
+        } else if run.reason == "wall" || backstopHit {
+            return (.timeLimitExceeded, "the program ran longer than \(limits.wallTimeMillis) ms (wall clock)")
+        } else if run.reason == "memory" {
+            return (.memoryLimitExceeded, "the program's processes used more than \(limits.memoryKB) KiB of memory")
+        } else if run.exitCode == 0 {
+            return (.ok, nil)
+        } else if outOfMemory(run, stderr: stderr) {
+            return (.memoryLimitExceeded, "the program could not allocate memory within its limit of \(limits.memoryKB) KiB")
+        } else if run.reason == "file_size" {
+            return (.runtimeError, "the program wrote a file larger than \(limits.fileSizeKB) KiB")
+        } else if let signal = run.signal {
+            return (.runtimeError, "the program was killed by signal \(signal) (\(signalName(signal)))")
+        }
+        return (.runtimeError, "the program exited with status \(run.exitCode ?? -1)")
     }
 
     private func result(status: Int64, signal: Int32, report: SandboxReport) -> JSON {
-        if let error = report.error { return internalError("the sandbox supervisor failed: \(error)") }
+        if let error = report.error { return internalError("the sandbox supervisor failed: \(error)").result }
         var compile: StepReport?
         var run: StepReport?
         for step in report.steps {
             if step.name == "compile" { compile = step } else if step.name == "run" { run = step }
         }
-        if let compile {
-            if compile.reason == "exec" {
-                return internalError("the \(toolchain.id) compiler could not be started: \(String(cString: strerror(Int32(compile.execErrno))))")
-            }
-            if compile.reason != "none" || compile.exitCode != 0 {
-                let why: String
-                switch compile.reason {
-                case "cpu": why = "compilation used more than \(runner.configuration.compileLimits.cpuTimeMillis) ms of CPU time"
-                case "wall": why = "compilation took longer than \(runner.configuration.compileLimits.wallTimeMillis) ms"
-                case "memory": why = "compilation needed more than \(runner.configuration.compileLimits.memoryKB) KiB of memory"
-                default: why = compile.signal.map { "the compiler was killed by signal \($0) (\(signalName($0)))" } ?? "compilation failed"
-                }
-                return resultJSON(status: .compileError, message: why, run: nil, compile: compile)
-            }
+        if let compile, let failure = compileFailure(compile) {
+            if failure.internal { return internalError(failure.message).result }
+            return resultJSON(status: .compileError, message: failure.message, run: nil, compile: compile)
         }
         guard let run else {
             if backstopHit {
@@ -259,48 +349,32 @@ final class Execution {
             }
             let detail = stderr.text.trimmingWhitespace()
             return internalError("the sandbox ended (status \(status), signal \(signal)) without running the program"
-                                 + (detail.isEmpty ? "" : ": \(detail.prefix(500))"))
+                                 + (detail.isEmpty ? "" : ": \(detail.prefix(500))")).result
         }
-        let status: ExecutionStatus
-        var message: String?
-        if run.reason == "exec" {
-            return internalError("the \(toolchain.id) runtime could not be started: \(String(cString: strerror(Int32(run.execErrno))))")
-        } else if outputLimitHit {
-            status = .outputLimitExceeded
-            message = "the program wrote more than \(job.limits.outputKB) KiB of output and was stopped"
-        } else if run.reason == "cpu" {
-            status = .timeLimitExceeded
-            message = "the program used more than \(job.limits.cpuTimeMillis) ms of CPU time"
-        } else if run.reason == "wall" || backstopHit {
-            status = .timeLimitExceeded
-            message = "the program ran longer than \(job.limits.wallTimeMillis) ms (wall clock)"
-        } else if run.reason == "memory" {
-            status = .memoryLimitExceeded
-            message = "the program's processes used more than \(job.limits.memoryKB) KiB of memory"
-        } else if run.exitCode == 0 {
-            status = .ok
-        } else if outOfMemory(run) {
-            status = .memoryLimitExceeded
-            message = "the program could not allocate memory within its limit of \(job.limits.memoryKB) KiB"
-        } else {
-            status = .runtimeError
-            if run.reason == "file_size" {
-                message = "the program wrote a file larger than \(job.limits.fileSizeKB) KiB"
-            } else if let signal = run.signal {
-                message = "the program was killed by signal \(signal) (\(signalName(signal)))"
-            } else {
-                message = "the program exited with status \(run.exitCode ?? -1)"
-            }
-        }
+        let (status, message) = outcome(of: run, outputLimitHit: outputLimitHit, stderr: stderr.text)
+        if status == .internalError { return internalError(message ?? "the program could not be run").result }
         return resultJSON(status: status, message: message, run: run, compile: compile)
     }
 
     /// A failed run that ran out of memory: near the limit, or the runtime said so.
-    private func outOfMemory(_ run: StepReport) -> Bool {
+    private func outOfMemory(_ run: StepReport, stderr text: String) -> Bool {
         let limit = job.limits.memoryKB
         if run.maxRSSKB * 10 >= limit * 9 { return true }
-        let text = stderr.text
         return toolchain.outOfMemoryMarkers.contains { text.contains($0) }
+    }
+
+    /// The compiler's output, cut at a character boundary when it was truncated.
+    func compileOutput(_ compile: StepReport) -> String {
+        let kept = compile.outputTruncated ? completeUTF8Prefix(compile.output) : compile.output.count
+        return String(decoding: compile.output.prefix(kept), as: UTF8.self)
+    }
+
+    /// The compile step's figures, as results carry them.
+    func compileJSON(_ compile: StepReport) -> JSON {
+        ["exit_code": compile.exitCode.map(JSON.integer) ?? .null,
+         "signal": compile.signal.map(JSON.integer) ?? .null,
+         "time_ms": ["cpu": .integer(compile.cpuMillis), "wall": .integer(compile.wallMillis)],
+         "memory_kb": .integer(compile.maxRSSKB), "truncated": .bool(compile.outputTruncated)]
     }
 
     private func resultJSON(status: ExecutionStatus, message: String?, run: StepReport?, compile: StepReport?) -> JSON {
@@ -316,18 +390,8 @@ final class Execution {
                             "truncated": .bool(stdout.truncated || stderr.truncated || outputLimitHit),
                             "stdout_truncated": .bool(stdout.truncated), "stderr_truncated": .bool(stderr.truncated),
                             "stdout_bytes": .integer(stdout.total), "stderr_bytes": .integer(stderr.total)]
-        if let compile {
-            let kept = compile.outputTruncated ? completeUTF8Prefix(compile.output) : compile.output.count
-            let output = String(decoding: compile.output.prefix(kept), as: UTF8.self)
-            result.set("compile_output", .string(output))
-            result.set("compile", ["exit_code": compile.exitCode.map(JSON.integer) ?? .null,
-                                   "signal": compile.signal.map(JSON.integer) ?? .null,
-                                   "time_ms": ["cpu": .integer(compile.cpuMillis), "wall": .integer(compile.wallMillis)],
-                                   "memory_kb": .integer(compile.maxRSSKB), "truncated": .bool(compile.outputTruncated)])
-        } else {
-            result.set("compile_output", .null)
-            result.set("compile", .null)
-        }
+        result.set("compile_output", compile.map { .string(compileOutput($0)) } ?? .null)
+        result.set("compile", compile.map(compileJSON) ?? .null)
         result.set("limits", job.limits.json)
         result.set("attempt", .integer(job.attempt))
         result.set("total_wall_ms", .integer(wallMillis))

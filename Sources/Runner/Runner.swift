@@ -341,7 +341,7 @@ public final class Runner {
                 + toolchain.environment
             for (index, command) in toolchain.probes.enumerated() {
                 spec.steps.append(SandboxStep(name: "probe\(index)", arguments: command, limits: limits, stackKB: 8192,
-                                              stdinFromRunner: false, capture: true, captureBytes: 4096))
+                                              stdin: .none, capture: .merged(bytes: 4096)))
             }
             let process = SandboxProcess(loop: loop)
             remaining += 1
@@ -350,9 +350,8 @@ public final class Runner {
             process.onOutput = { stream, bytes in
                 if stream == 2, errors.count < 500 { errors += bytes.prefix(500 - errors.count) }
             }
-            process.onExit = { [unowned self] status, _, bytes in
+            process.onExit = { [unowned self] status, _, report in
                 self.releaseSlot(slot)
-                let report = SandboxReport(bytes)
                 let passed = report.steps.count == toolchain.probes.count && report.steps.allSatisfy { $0.exitCode == 0 && $0.reason == "none" }
                 if passed {
                     results[toolchain.id] = Toolchain.version(from: String(decoding: report.steps[0].output, as: UTF8.self))
@@ -436,7 +435,7 @@ public final class Runner {
                          String(configuration.execution.retentionMillis)]
         redis.run(ExecutionScripts.claim, keys: [ExecutionKeys.processing(configuration.nodeID)], arguments: arguments) { [unowned self] result in
             guard case .success(let value) = result, let parts = value.array?.map({ $0.text ?? "" }), parts.first == "run",
-                  parts.count >= 9, let toolchain = self.offered.first(where: { $0.toolchain.id == parts[1] })?.toolchain else {
+                  parts.count >= 12, let toolchain = self.offered.first(where: { $0.toolchain.id == parts[1] })?.toolchain else {
                 if case .failure(let error) = result { self.logger.warning("claiming job \(id) failed: \(error)") }
                 else if case .success(let value) = result, let word = value.array?.first?.text, word != "run" {
                     self.logger.info("job \(id): \(word)")
@@ -446,13 +445,16 @@ public final class Runner {
                 return self.pull()
             }
             let stored = ExecutionLimits(json: try? JSON.parse(parts[4]), fallback: self.configuration.execution.defaults)
+            let kind = JobKind(rawValue: parts[9]) ?? .execution
             let job = ClaimedJob(id: id, language: parts[1], code: parts[2], stdin: parts[3],
                                  limits: stored.clamped(to: self.configuration.execution.maxima),
                                  sessionID: parts[5].isEmpty ? nil : parts[5], attempt: Int(parts[6]) ?? 1,
-                                 startedAt: Int64(parts[7]) ?? 0)
+                                 startedAt: Int64(parts[7]) ?? 0, kind: kind,
+                                 tests: kind == .testRun ? TestRunSpec.tests(json: try? JSON.parse(parts[10])) : [],
+                                 compare: OutputComparison(rawValue: parts[11]) ?? .default)
             let execution = Execution(job: job, toolchain: toolchain, runner: self, logger: self.logger)
             self.held[id] = .some(execution)
-            self.logger.info("running job \(id) (\(job.language), attempt \(job.attempt))")
+            self.logger.info("running job \(id) (\(job.language)\(kind == .testRun ? ", \(job.tests.count) test cases" : ""), attempt \(job.attempt))")
             execution.start()
         }
     }
@@ -468,23 +470,33 @@ public final class Runner {
         }
     }
 
+    /// A test case finished: its result for the job's progress, and its test-case-result in both
+    /// views (see ExecutionScripts.testCase). A job no longer this runner's is stopped.
+    func publishTestCase(_ job: ClaimedJob, index: Int, result: JSON, full: JSON, candidate: JSON) {
+        redis.run(ExecutionScripts.testCase, keys: [ExecutionKeys.job(job.id)],
+                  arguments: [configuration.nodeID, String(job.attempt), String(index), result.text, full.text, candidate.text]) { [unowned self] result in
+            if case .success(let value) = result, value.integer == 0, case .some(.some(let execution)) = self.held[job.id] {
+                execution.cancel()
+            }
+        }
+    }
+
     /// An execution ended: write its result (once; `finish` refuses a second), free the slot.
-    func executionEnded(_ execution: Execution, result: JSON?) {
+    func executionEnded(_ execution: Execution, outcome: JobOutcome?) {
         let id = execution.job.id
-        guard let result else {
+        guard let outcome else {
             held[id] = nil
             afterJob()
             return
         }
         completed += 1
-        finish(id, result: result, attempt: 1)
+        finish(id, outcome: outcome, attempt: 1)
     }
 
-    private func finish(_ id: String, result: JSON, attempt: Int) {
-        let status = result["status"]?.stringValue ?? "internal_error"
-        var summary: JSON = [:]
-        for key in ["exit_code", "signal", "time_ms", "memory_kb", "runner_id"] { summary.set(key, result[key] ?? .null) }
-        let arguments = [id, result.text, status, summary.text, String(configuration.execution.retentionMillis)]
+    private func finish(_ id: String, outcome: JobOutcome, attempt: Int) {
+        let status = outcome.status
+        var arguments = [id, outcome.result.text, status, outcome.summary.text, String(configuration.execution.retentionMillis)]
+        if let candidate = outcome.candidateView { arguments.append(candidate.text) }
         redis.run(ExecutionScripts.finish, keys: [ExecutionKeys.job(id), ExecutionKeys.processing(configuration.nodeID)],
                   arguments: arguments) { [unowned self] reply in
             switch reply {
@@ -502,7 +514,7 @@ public final class Runner {
                 let timer = LoopTimer(loop: self.loop)
                 timer.start(after: 1_000) { [unowned self] in
                     timer.close()
-                    self.finish(id, result: result, attempt: attempt + 1)
+                    self.finish(id, outcome: outcome, attempt: attempt + 1)
                 }
             case .failure(let error):
                 self.logger.error("writing the result of job \(id) failed: \(error); the job will be requeued")

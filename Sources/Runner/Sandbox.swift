@@ -122,15 +122,38 @@ struct SandboxSettings: Sendable {
 
 /// One step the supervisor runs (see RunnerSandbox/main.c for the spec format).
 struct SandboxStep {
+    /// Where the program's stdin comes from.
+    enum Input {
+        /// /dev/null.
+        case none
+        /// The runner's pipe (the job's stdin, written by SandboxProcess).
+        case runner
+        /// These bytes, fed by the supervisor through a pipe of the step's own (a test case's
+        /// input: never a file in the sandbox, never readable by another step).
+        case bytes([UInt8])
+    }
+
+    /// Where the program's stdout and stderr go.
+    enum Capture {
+        /// To the runner's pipes (streamed as the program prints).
+        case none
+        /// Into the report, both streams as one, up to `bytes` (compile output, probes).
+        case merged(bytes: Int)
+        /// Into the report, each stream apart, up to `stdout` and `stderr` bytes (a test case).
+        case separate(stdout: Int, stderr: Int)
+    }
+
     var name: String
     var arguments: [String]
     var limits: ExecutionLimits
     var stackKB: Int
-    /// The program's stdin is the runner's pipe (else /dev/null).
-    var stdinFromRunner: Bool
-    /// Output captured into the report (compile output, probes) instead of streamed on stdout/stderr.
-    var capture: Bool
-    var captureBytes: Int
+    var stdin: Input
+    var capture: Capture
+    /// Captured bytes (both streams) past which the supervisor stops the step (reason "output");
+    /// 0: none (the runner counts what it streams itself).
+    var outputLimitBytes = 0
+    /// The next step runs even when this one fails (test cases); otherwise a failure ends the job.
+    var keepGoing = false
 }
 
 /// The spec written to the supervisor's fd 3: netstrings "<length>:<bytes>,".
@@ -156,7 +179,17 @@ struct SandboxSpec {
             put("step"); put(step.name)
             put(step.limits.cpuTimeMillis); put(step.limits.wallTimeMillis); put(step.limits.memoryKB)
             put(step.limits.processes); put(step.limits.fileSizeKB); put(step.limits.openFiles); put(step.stackKB)
-            put(step.stdinFromRunner ? 1 : 0); put(step.capture ? 1 : 0); put(step.captureBytes)
+            switch step.stdin {
+            case .none: put(0); put("")
+            case .runner: put(1); put("")
+            case .bytes(let bytes): put(2); put(bytes)
+            }
+            switch step.capture {
+            case .none: put(0); put(0); put(0)
+            case .merged(let bytes): put(1); put(bytes); put(0)
+            case .separate(let stdout, let stderr): put(2); put(stdout); put(stderr)
+            }
+            put(step.outputLimitBytes); put(step.keepGoing ? 1 : 0)
             put(step.arguments.count)
             for argument in step.arguments { put(argument) }
         }
@@ -175,11 +208,15 @@ struct StepReport {
     var maxRSSKB = 0
     /// Peak memory of the step's processes: the cgroup's, or the poll's estimate.
     var peakKB = 0
-    /// none, cpu, wall, memory, file_size, exec.
+    /// none, cpu, wall, memory, output, file_size, exec.
     var reason = "none"
     var execErrno = 0
     var outputTruncated = false
+    var stderrTruncated = false
+    /// Captured stdout (or both streams, merged).
     var output: [UInt8] = []
+    /// Captured stderr (steps that capture the streams apart).
+    var stderr: [UInt8] = []
 }
 
 struct SandboxReport {
@@ -187,22 +224,42 @@ struct SandboxReport {
     var error: String?
     var complete = false
 
-    /// Parses the supervisor's report ("step ..." lines, "output <n>\n<bytes>\n", "error ...", "done").
-    init(_ bytes: [UInt8]) {
-        var index = 0
-        func line() -> String? {
-            guard index < bytes.count else { return nil }
-            let end = bytes[index...].firstIndex(of: 10) ?? bytes.count
-            let text = String(decoding: bytes[index..<end], as: UTF8.self)
-            index = end + 1
-            return text
+}
+
+/// Reads the supervisor's report as it arrives: "output <n>" and "stderr <n>" blocks, then the
+/// "step ..." line that closes the step they belong to; "error ..." and "done" (see run_step in
+/// RunnerSandbox/main.c). Each step is handed out the moment its line is complete.
+struct SandboxReportReader {
+    private(set) var report = SandboxReport()
+    /// Bytes not parsed yet (at most one entry, and a step's blocks are bounded by its captures).
+    private var buffer: [UInt8] = []
+    private var output: [UInt8] = []
+    private var stderr: [UInt8] = []
+    /// A report (or a block) larger than this is not a supervisor's: the rest is ignored.
+    static let maxPendingBytes = 64 << 20
+
+    /// Adds bytes; returns the steps they completed, in order.
+    mutating func feed(_ bytes: UnsafeRawBufferPointer) -> [StepReport] {
+        guard buffer.count + bytes.count <= Self.maxPendingBytes else {
+            if report.error == nil { report.error = "the report is larger than \(Self.maxPendingBytes) bytes" }
+            return []
         }
-        while let text = line() {
+        buffer += bytes
+        var finished: [StepReport] = []
+        var index = 0
+        while let newline = buffer[index...].firstIndex(of: 10) {
+            let text = String(decoding: buffer[index..<newline], as: UTF8.self)
             let words = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-            guard let kind = words.first else { continue }
-            switch kind {
+            var next = newline + 1
+            switch words.first {
+            case "output", "stderr":
+                guard words.count == 2, let length = Int(words[1]), length >= 0 else { break }
+                // The block and its "\n" must be here whole; else wait for more.
+                guard buffer.count - next >= length + 1 else { return compact(index, finished) }
+                if words[0] == "output" { output = Array(buffer[next..<(next + length)]) } else { stderr = Array(buffer[next..<(next + length)]) }
+                next += length + 1
             case "step":
-                guard words.count >= 2 else { continue }
+                guard words.count >= 2 else { break }
                 var step = StepReport(name: words[1])
                 var i = 2
                 while i + 1 < words.count {
@@ -217,23 +274,32 @@ struct SandboxReport {
                     case "reason": step.reason = value
                     case "errno": step.execErrno = Int(value) ?? 0
                     case "truncated": step.outputTruncated = value == "1"
+                    case "stderr_truncated": step.stderrTruncated = value == "1"
                     default: break
                     }
                     i += 2
                 }
-                steps.append(step)
-            case "output":
-                guard words.count == 2, let length = Int(words[1]), index + length <= bytes.count else { continue }
-                if !steps.isEmpty { steps[steps.count - 1].output = Array(bytes[index..<(index + length)]) }
-                index += length + 1
+                step.output = output
+                step.stderr = stderr
+                output = []
+                stderr = []
+                report.steps.append(step)
+                finished.append(step)
             case "error":
-                error = String(text.dropFirst(6))
+                report.error = String(text.dropFirst(6))
             case "done":
-                complete = true
+                report.complete = true
             default:
-                continue
+                break
             }
+            index = next
         }
+        return compact(index, finished)
+    }
+
+    private mutating func compact(_ consumed: Int, _ finished: [StepReport]) -> [StepReport] {
+        if consumed > 0 { buffer.removeFirst(consumed) }
+        return finished
     }
 }
 
@@ -242,17 +308,20 @@ struct SandboxReport {
 /// its close callback and keeps this object alive until then.
 final class SandboxProcess {
     typealias OutputHandler = (_ stream: Int, _ bytes: UnsafeRawBufferPointer) -> Void
-    typealias ExitHandler = (_ exitStatus: Int64, _ signal: Int32, _ report: [UInt8]) -> Void
+    typealias StepHandler = (_ step: StepReport) -> Void
+    typealias ExitHandler = (_ exitStatus: Int64, _ signal: Int32, _ report: SandboxReport) -> Void
 
     private let loop: EventLoop
     private var process: LoopHandle?
     /// 0 stdin, 1 stdout, 2 stderr (as the program sees them), 3 spec, 4 report.
     private var pipes: [LoopHandle] = []
-    private var report: [UInt8] = []
+    private var report = SandboxReportReader()
     private var exited: (Int64, Int32)?
     private var eof = [false, false, false, false, false]
     private var finished = false
     var onOutput: OutputHandler?
+    /// Each step, as soon as the supervisor has reported it (before the next one ends).
+    var onStep: StepHandler?
     var onExit: ExitHandler?
     private(set) var pid: Int32 = 0
 
@@ -356,7 +425,7 @@ final class SandboxProcess {
         if nread > 0 {
             let bytes = UnsafeRawBufferPointer(start: buffer.pointee.base, count: nread)
             if index == 4 {
-                if report.count < 1 << 20 { report += bytes }
+                for step in report.feed(bytes) { onStep?(step) }
             } else {
                 onOutput?(index, bytes)
             }
@@ -424,7 +493,8 @@ final class SandboxProcess {
         let handler = onExit
         onExit = nil
         onOutput = nil
-        handler?(status, signal, report)
+        onStep = nil
+        handler?(status, signal, report.report)
         closeAll()
     }
 

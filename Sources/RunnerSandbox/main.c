@@ -1,9 +1,10 @@
 // codeinterview-sandbox: the supervisor that runs as PID 1 inside each bubblewrap sandbox.
 //
 // The runner starts `bwrap ... --as-pid-1 -- /.ci/sandbox`; this program then
-//   1. reads the job spec from fd 3 (netstrings, see read_spec) and closes it,
+//   1. reads the job spec from fd 3 (netstrings, see parse_spec) and closes it,
 //   2. writes the job's files into the work directory (a tmpfs),
-//   3. runs each step (compile, then run) as a child with its own rlimits and a wall-clock limit.
+//   3. runs each step (compile, then run; or compile, then one step per test case) as a child
+//      with its own rlimits and a wall-clock limit.
 //      With the job's cgroup (the launcher opened its control files onto fds 5-14, see
 //      sandbox.h), the child joins it before exec, and the kernel holds the step's memory
 //      (anonymous, shared, tmpfs pages alike: the OOM killer stops it) and processes; CPU time is
@@ -12,16 +13,26 @@
 //      live processes and of the children they reaped; anonymous and shared resident pages, and
 //      the pages of the sandbox's tmpfs). When the step ends (or is stopped), every process left
 //      in the sandbox is killed and reaped,
-//   4. reports each step on fd 4: exit code, signal, CPU time, peak RSS from wait4()'s rusage,
-//      peak memory of the tree, wall time, and why it was stopped.
+//   4. reports each step on fd 4 as soon as it ends: its captured output, then one "step" line
+//      with exit code, signal, CPU time, peak RSS from wait4()'s rusage, peak memory of the
+//      tree, wall time, and why it was stopped (see report_step for the format).
+//
+// A step's stdin is /dev/null, the runner's pipe (fd 0), or bytes of the spec itself: those are
+// fed through a pipe of the step's own, created just before it starts and written by this
+// process, so no file in the sandbox ever holds them and no other step can read them. Its output
+// is inherited (the runner streams it), captured into the report with stdout and stderr merged
+// (compile output), or captured with stdout and stderr apart (test cases). A step marked
+// keep-going lets the next step run even when it fails (one test case failing does not stop the
+// next); any other failing step ends the job (a failed compile runs no test case).
 //
 // Descriptors: everything above the ones of sandbox.h is closed at start; every program sees only
 // 0, 1 and 2 (close_range before exec).
 //
 // Being PID 1 of the sandbox's PID namespace, it cannot be killed from inside (the kernel drops
 // signals to a namespace's init that has no handler) and it reaps every orphan, so the rusage of
-// background processes is counted too. It is non-dumpable, so the program cannot ptrace it or
-// open its report descriptor through /proc. The report descriptor is close-on-exec.
+// background processes is counted too. It is non-dumpable, so the program cannot ptrace it, read
+// its memory (where the other steps' stdin is) or open its descriptors through /proc. The report
+// descriptor is close-on-exec.
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <linux/close_range.h>
@@ -47,17 +58,30 @@
 
 #include "sandbox.h"
 
-#define MAX_STEPS 4
+// A compile step and up to 50 test cases (Question.Limits.tests), with room to spare; the spec
+// as a whole stays bounded by read_all_spec.
+#define MAX_STEPS 64
 #define MAX_ARGS 64
 #define MAX_ENV 64
 #define MAX_FILES 8
 #define POLL_MS 50
+// The most a step may ask to keep of one captured stream.
+#define MAX_CAPTURE (16u << 20)
+
+enum stdin_mode { STDIN_NULL = 0, STDIN_RUNNER = 1, STDIN_SPEC = 2 };
+enum capture_mode { CAPTURE_NONE = 0, CAPTURE_MERGED = 1, CAPTURE_SEPARATE = 2 };
 
 struct step {
     char *name;
-    long long cpu_ms, wall_ms, memory_kb, processes, file_size_kb, open_files, stack_kb, capture_bytes;
-    int stdin_from_parent;   // else /dev/null
-    int capture;             // stdout+stderr captured into the report (compile output); else inherited
+    long long cpu_ms, wall_ms, memory_kb, processes, file_size_kb, open_files, stack_kb;
+    int stdin_mode;          // enum stdin_mode
+    char *stdin_data;        // STDIN_SPEC: the bytes the program reads (inside the spec buffer)
+    size_t stdin_length;
+    int capture;             // enum capture_mode
+    long long stdout_bytes;  // kept of stdout (of the merged stream with CAPTURE_MERGED)
+    long long stderr_bytes;  // kept of stderr (CAPTURE_SEPARATE)
+    long long output_limit;  // captured bytes (both streams) past which the step is stopped; 0: none
+    int keep_going;          // the next step runs even when this one fails
     int argc;
     char *argv[MAX_ARGS + 1];
 };
@@ -136,6 +160,15 @@ static long long number(void) {
     return value;
 }
 
+// The spec: a sequence of entries, each a netstring naming it followed by its fields, ended by
+// "end":
+//   workdir PATH
+//   env NAME=VALUE
+//   file PATH MODE BYTES
+//   step NAME CPU_MS WALL_MS MEMORY_KB PROCESSES FILE_SIZE_KB OPEN_FILES STACK_KB
+//        STDIN_MODE STDIN_BYTES CAPTURE STDOUT_BYTES STDERR_BYTES OUTPUT_LIMIT KEEP_GOING
+//        ARGC ARGV...
+// (the modes are the enums above; STDIN_BYTES is empty unless STDIN_MODE is STDIN_SPEC).
 static void parse_spec(void) {
     for (;;) {
         char *kind = token(NULL);
@@ -162,9 +195,15 @@ static void parse_spec(void) {
             s->file_size_kb = number();
             s->open_files = number();
             s->stack_kb = number();
-            s->stdin_from_parent = (int)number();
+            s->stdin_mode = (int)number();
+            s->stdin_data = token(&s->stdin_length);
             s->capture = (int)number();
-            s->capture_bytes = number();
+            s->stdout_bytes = number();
+            s->stderr_bytes = number();
+            s->output_limit = number();
+            s->keep_going = (int)number();
+            if (s->stdin_mode > STDIN_SPEC || s->capture > CAPTURE_SEPARATE) fail("bad spec: step %s has an unknown mode", s->name);
+            if (s->stdout_bytes > MAX_CAPTURE || s->stderr_bytes > MAX_CAPTURE) fail("bad spec: step %s captures too much", s->name);
             s->argc = (int)number();
             if (s->argc < 1 || s->argc > MAX_ARGS) fail("bad argument count");
             for (int i = 0; i < s->argc; i++) s->argv[i] = token(NULL);
@@ -347,7 +386,14 @@ static void set_limit(int resource, long long value) {
     }
 }
 
-static void child(struct step *s, int capture_fd, int exec_error_fd) {
+// The descriptors a step's child is given: what becomes its 0, 1 and 2 (-1: keep the
+// supervisor's own), and the pipe on which it reports a failed exec.
+struct child_fds {
+    int in, out, err;
+    int exec_error;
+};
+
+static void child(struct step *s, const struct child_fds *fds) {
     if (has_cgroup) {
         // Into the job's cgroup ("0": this process); the supervisor itself stays out of it, so the
         // OOM killer never picks it and the step's CPU time is the program's alone.
@@ -356,7 +402,7 @@ static void child(struct step *s, int capture_fd, int exec_error_fd) {
             if (write(procs[i], "0", 1) != 1) {
                 int error = errno;
                 dprintf(2, "codeinterview-sandbox: joining the job's cgroup: %s\n", strerror(error));
-                ssize_t ignored = write(exec_error_fd, &error, sizeof error);
+                ssize_t ignored = write(fds->exec_error, &error, sizeof error);
                 (void)ignored;
                 _exit(127);
             }
@@ -366,18 +412,17 @@ static void child(struct step *s, int capture_fd, int exec_error_fd) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
-    if (!s->stdin_from_parent) {
+    if (s->stdin_mode == STDIN_NULL) {
         int null = open("/dev/null", O_RDONLY);
         if (null >= 0) { dup2(null, 0); if (null != 0) close(null); }
     }
-    if (s->capture) {
-        dup2(capture_fd, 1);
-        dup2(capture_fd, 2);
-    }
-    if (capture_fd > 2) close(capture_fd);
-    // Nothing but 0, 1 and 2 reaches the program (exec_error_fd lives until the exec succeeds).
+    // dup2 clears close-on-exec on the copy; the originals (all above 2) close with the rest.
+    if (fds->in >= 0) dup2(fds->in, 0);
+    if (fds->out >= 0) dup2(fds->out, 1);
+    if (fds->err >= 0) dup2(fds->err, 2);
+    // Nothing but 0, 1 and 2 reaches the program (exec_error lives until the exec succeeds).
     if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-        for (int fd = 3; fd < 65536; fd++) if (fd != exec_error_fd) close(fd);
+        for (int fd = 3; fd < 65536; fd++) if (fd != fds->exec_error) close(fd);
     }
     // CPU: the tree's total is enforced by the supervisor; this per-process limit is a backstop
     // (SIGXCPU at the soft limit, SIGKILL one second later).
@@ -398,29 +443,151 @@ static void child(struct step *s, int capture_fd, int exec_error_fd) {
     umask(022);
     execvpe(s->argv[0], s->argv, env);
     int error = errno;
-    ssize_t ignored = write(exec_error_fd, &error, sizeof error);
+    ssize_t ignored = write(fds->exec_error, &error, sizeof error);
     (void)ignored;
     _exit(127);
 }
 
-static void write_output(const char *data, size_t length) {
-    dprintf(REPORT_FD, "output %zu\n", length);
+// ---- captured output -------------------------------------------------------------------------
+
+// One captured stream of a step: the read end of its pipe, the bytes kept (at most `cap`), and
+// how many the program wrote in all.
+struct capture {
+    int fd;
+    char *data;
+    size_t kept, total, cap;
+};
+
+static void capture_open(struct capture *c, long long cap, int *write_end) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) fail("pipe: %s", strerror(errno));
+    c->fd = fds[0];
+    c->cap = (size_t)cap;
+    c->kept = c->total = 0;
+    c->data = malloc(c->cap + 1);
+    if (!c->data) fail("out of memory");
+    *write_end = fds[1];
+}
+
+// Reads what the pipe holds now (or, with `until_eof`, everything until the last writer is
+// gone); keeps up to the cap and counts the rest. Closes the pipe at EOF.
+static void capture_read(struct capture *c, int until_eof) {
+    char buffer[16384];
+    while (c->fd >= 0) {
+        ssize_t n = read(c->fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            close(c->fd);
+            c->fd = -1;
+            return;
+        }
+        size_t keep = (size_t)n;
+        if (c->kept + keep > c->cap) keep = c->cap - c->kept;
+        memcpy(c->data + c->kept, buffer, keep);
+        c->kept += keep;
+        c->total += (size_t)n;
+        if (!until_eof) return;
+    }
+}
+
+static void write_all(int fd, const char *data, size_t length) {
     size_t done = 0;
     while (done < length) {
-        ssize_t n = write(REPORT_FD, data + done, length - done);
+        ssize_t n = write(fd, data + done, length - done);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return;
         done += (size_t)n;
     }
+}
+
+// A block of the report: "<label> <n>\n", the n bytes, "\n".
+static void report_block(const char *label, const struct capture *c) {
+    dprintf(REPORT_FD, "%s %zu\n", label, c->kept);
+    write_all(REPORT_FD, c->data, c->kept);
     dprintf(REPORT_FD, "\n");
 }
 
-// Runs one step; returns 1 when the next step may run (exit 0, not stopped).
+// ---- stdin from the spec ---------------------------------------------------------------------
+
+// The pipe a STDIN_SPEC step reads: sized to hold the whole input when the kernel allows it
+// (64 KiB, a test's largest stdin, is the default size anyway) and filled before the program
+// starts. Whatever does not fit (a pipe the kernel would not grow) is written by the step's poll
+// loop as the program reads. Returns the read end; *write_end is -1 when everything was written.
+static int stdin_open(struct step *s, size_t *written, int *write_end) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) fail("pipe: %s", strerror(errno));
+    if (fcntl(fds[1], F_SETFL, O_NONBLOCK) != 0) fail("fcntl: %s", strerror(errno));
+    if (s->stdin_length > 0) {
+        int size = fcntl(fds[1], F_GETPIPE_SZ);
+        // Only grow it; a refusal (past /proc/sys/fs/pipe-max-size) leaves the rest to the loop.
+        if (size >= 0 && (size_t)size < s->stdin_length && s->stdin_length <= (1u << 20)) {
+            fcntl(fds[1], F_SETPIPE_SZ, (int)s->stdin_length);
+        }
+    }
+    *written = 0;
+    while (*written < s->stdin_length) {
+        ssize_t n = write(fds[1], s->stdin_data + *written, s->stdin_length - *written);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;   // full (EAGAIN): the rest goes as the program reads
+        *written += (size_t)n;
+    }
+    if (*written == s->stdin_length) {
+        close(fds[1]);
+        fds[1] = -1;
+    }
+    *write_end = fds[1];
+    return fds[0];
+}
+
+// Writes more of the step's stdin into its pipe; closes it when all is written or the program
+// closed its end (EPIPE: SIGPIPE is ignored by the supervisor).
+static void stdin_feed(struct step *s, size_t *written, int *write_end) {
+    while (*write_end >= 0 && *written < s->stdin_length) {
+        ssize_t n = write(*write_end, s->stdin_data + *written, s->stdin_length - *written);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return;
+        if (n <= 0) break;
+        *written += (size_t)n;
+    }
+    if (*write_end >= 0) close(*write_end);
+    *write_end = -1;
+}
+
+// ---- one step --------------------------------------------------------------------------------
+
+static long long rusage_ms(const struct rusage *usage) {
+    return (long long)usage->ru_utime.tv_sec * 1000 + usage->ru_utime.tv_usec / 1000
+         + (long long)usage->ru_stime.tv_sec * 1000 + usage->ru_stime.tv_usec / 1000;
+}
+
+// Runs one step and reports it. Returns 1 when it succeeded (exit 0, not stopped).
+//
+// The report of a step, written the moment it ends (so the runner can act on each step, a test
+// case's result, while the next runs):
+//   output <n>\n<n bytes>\n      captured stdout (CAPTURE_SEPARATE), or stdout and stderr
+//                                merged (CAPTURE_MERGED)
+//   stderr <n>\n<n bytes>\n      captured stderr (CAPTURE_SEPARATE)
+//   step <name> exit E signal S cpu_ms C wall_ms W maxrss_kb R peak_kb P reason WHY errno N
+//        truncated T stderr_truncated T\n
+// The "step" line comes last and closes the step: the blocks before it are its output.
+// WHY is none, cpu, wall, memory, output (the captured output passed output_limit),
+// file_size or exec.
 static int run_step(struct step *s, int signal_fd) {
-    int capture[2] = {-1, -1};
-    if (s->capture && pipe2(capture, O_CLOEXEC) != 0) fail("pipe: %s", strerror(errno));
+    struct child_fds fds = {-1, -1, -1, -1};
+    struct capture out = {-1, NULL, 0, 0, 0}, err = {-1, NULL, 0, 0, 0};
+    if (s->capture == CAPTURE_MERGED) {
+        capture_open(&out, s->stdout_bytes, &fds.out);
+        fds.err = fds.out;
+    } else if (s->capture == CAPTURE_SEPARATE) {
+        capture_open(&out, s->stdout_bytes, &fds.out);
+        capture_open(&err, s->stderr_bytes, &fds.err);
+    }
+    size_t stdin_written = 0;
+    int stdin_write = -1;
+    if (s->stdin_mode == STDIN_SPEC) fds.in = stdin_open(s, &stdin_written, &stdin_write);
     int exec_error[2];
     if (pipe2(exec_error, O_CLOEXEC) != 0) fail("pipe: %s", strerror(errno));
+    fds.exec_error = exec_error[1];
 
     long long cpu_base = 0, oom_base = 0;
     if (has_cgroup) {
@@ -431,13 +598,12 @@ static int run_step(struct step *s, int signal_fd) {
     long long started = now_ms();
     pid_t pid = fork();
     if (pid < 0) fail("fork: %s", strerror(errno));
-    if (pid == 0) child(s, capture[1], exec_error[1]);
+    if (pid == 0) child(s, &fds);
+    // Only the child holds the write ends of its output and the read end of its input.
     close(exec_error[1]);
-    if (s->capture) close(capture[1]);
-
-    char *output = NULL;
-    size_t output_length = 0, output_total = 0;
-    if (s->capture) output = malloc((size_t)s->capture_bytes + 1);
+    if (fds.in >= 0) close(fds.in);
+    if (fds.out >= 0) close(fds.out);
+    if (fds.err >= 0 && fds.err != fds.out) close(fds.err);
 
     long long cpu_reaped = 0, max_rss_kb = 0, peak_kb = 0, cpu_ms = 0;
     int main_status = 0, main_done = 0, stopped = 0;
@@ -452,8 +618,7 @@ static int run_step(struct step *s, int signal_fd) {
             struct rusage usage;
             pid_t done = wait4(-1, &status, WNOHANG, &usage);
             if (done <= 0) break;
-            cpu_reaped += (long long)usage.ru_utime.tv_sec * 1000 + usage.ru_utime.tv_usec / 1000
-                        + (long long)usage.ru_stime.tv_sec * 1000 + usage.ru_stime.tv_usec / 1000;
+            cpu_reaped += rusage_ms(&usage);
             if (usage.ru_maxrss > max_rss_kb) max_rss_kb = usage.ru_maxrss;
             if (done == pid) {
                 main_status = status;
@@ -466,10 +631,8 @@ static int run_step(struct step *s, int signal_fd) {
             kill_all();
             int status;
             struct rusage usage;
-            pid_t done;
-            while ((done = wait4(-1, &status, 0, &usage)) > 0) {
-                cpu_reaped += (long long)usage.ru_utime.tv_sec * 1000 + usage.ru_utime.tv_usec / 1000
-                            + (long long)usage.ru_stime.tv_sec * 1000 + usage.ru_stime.tv_usec / 1000;
+            while (wait4(-1, &status, 0, &usage) > 0) {
+                cpu_reaped += rusage_ms(&usage);
                 if (usage.ru_maxrss > max_rss_kb) max_rss_kb = usage.ru_maxrss;
             }
             break;
@@ -487,32 +650,30 @@ static int run_step(struct step *s, int signal_fd) {
                 if (cpu_ms > s->cpu_ms) { reason = "cpu"; stopped = 1; }
                 else if (memory_kb > s->memory_kb) { reason = "memory"; stopped = 1; }
             }
+            if (!stopped && s->output_limit > 0 && (long long)(out.total + err.total) > s->output_limit) {
+                reason = "output";
+                stopped = 1;
+            }
             if (!stopped && now_ms() >= deadline) { reason = "wall"; stopped = 1; }
             if (stopped) kill_all();
         }
-        struct pollfd fds[2] = {{signal_fd, POLLIN, 0}, {capture[0], POLLIN, 0}};
-        int count = s->capture && capture[0] >= 0 ? 2 : 1;
+        // Wait for a child to end, output to read or room in the stdin pipe, at most POLL_MS.
+        struct pollfd polled[4] = {{signal_fd, POLLIN, 0}};
+        int count = 1, out_at = -1, err_at = -1, in_at = -1;
+        if (out.fd >= 0) { out_at = count; polled[count++] = (struct pollfd){out.fd, POLLIN, 0}; }
+        if (err.fd >= 0) { err_at = count; polled[count++] = (struct pollfd){err.fd, POLLIN, 0}; }
+        if (stdin_write >= 0) { in_at = count; polled[count++] = (struct pollfd){stdin_write, POLLOUT, 0}; }
         long long wait = POLL_MS;
         if (!stopped && deadline - now_ms() < wait) wait = deadline - now_ms() < 0 ? 0 : deadline - now_ms();
-        int ready = poll(fds, (nfds_t)count, (int)wait);
-        if (ready > 0 && (fds[0].revents & POLLIN)) {
+        int ready = poll(polled, (nfds_t)count, (int)wait);
+        if (ready <= 0) continue;
+        if (polled[0].revents & POLLIN) {
             struct signalfd_siginfo info;
             while (read(signal_fd, &info, sizeof info) == sizeof info) {}
         }
-        if (ready > 0 && count == 2 && (fds[1].revents & (POLLIN | POLLHUP))) {
-            char buffer[16384];
-            ssize_t n = read(capture[0], buffer, sizeof buffer);
-            if (n > 0) {
-                size_t keep = (size_t)n;
-                if (output_length + keep > (size_t)s->capture_bytes) keep = (size_t)s->capture_bytes - output_length;
-                memcpy(output + output_length, buffer, keep);
-                output_length += keep;
-                output_total += (size_t)n;
-            } else if (n == 0) {
-                close(capture[0]);
-                capture[0] = -1;
-            }
-        }
+        if (out_at > 0 && (polled[out_at].revents & (POLLIN | POLLHUP | POLLERR))) capture_read(&out, 0);
+        if (err_at > 0 && (polled[err_at].revents & (POLLIN | POLLHUP | POLLERR))) capture_read(&err, 0);
+        if (in_at > 0 && polled[in_at].revents) stdin_feed(s, &stdin_written, &stdin_write);
     }
     long long wall = (main_ended ? main_ended : now_ms()) - started;
     if (has_cgroup) {
@@ -523,20 +684,12 @@ static int run_step(struct step *s, int signal_fd) {
     } else {
         cpu_ms = cpu_reaped;
     }
-
-    if (s->capture && capture[0] >= 0) {
-        // Whatever is still buffered in the pipe (every writer is gone now).
-        char buffer[16384];
-        ssize_t n;
-        while ((n = read(capture[0], buffer, sizeof buffer)) > 0) {
-            size_t keep = (size_t)n;
-            if (output_length + keep > (size_t)s->capture_bytes) keep = (size_t)s->capture_bytes - output_length;
-            memcpy(output + output_length, buffer, keep);
-            output_length += keep;
-            output_total += (size_t)n;
-        }
-        close(capture[0]);
-    }
+    // Whatever is still buffered in the pipes (every writer is gone now).
+    capture_read(&out, 1);
+    capture_read(&err, 1);
+    if (stdin_write >= 0) close(stdin_write);
+    // This step's input is of no further use: it does not stay in memory for the steps after.
+    if (s->stdin_length) explicit_bzero(s->stdin_data, s->stdin_length);
 
     int exec_errno = 0;
     if (read(exec_error[0], &exec_errno, sizeof exec_errno) == sizeof exec_errno && exec_errno) reason = "exec";
@@ -549,11 +702,14 @@ static int run_step(struct step *s, int signal_fd) {
         if (sig == SIGXCPU || (sig == SIGKILL && cpu_ms >= s->cpu_ms)) reason = "cpu";
         else if (sig == SIGXFSZ) reason = "file_size";
     }
-    dprintf(REPORT_FD, "step %s exit %d signal %d cpu_ms %lld wall_ms %lld maxrss_kb %lld peak_kb %lld reason %s errno %d truncated %d\n",
+    if (s->capture != CAPTURE_NONE) report_block("output", &out);
+    if (s->capture == CAPTURE_SEPARATE) report_block("stderr", &err);
+    dprintf(REPORT_FD, "step %s exit %d signal %d cpu_ms %lld wall_ms %lld maxrss_kb %lld peak_kb %lld reason %s errno %d "
+            "truncated %d stderr_truncated %d\n",
             s->name, code, sig, cpu_ms, wall, max_rss_kb, peak_kb, reason, exec_errno,
-            output_total > output_length ? 1 : 0);
-    if (s->capture) write_output(output, output_length);
-    free(output);
+            out.total > out.kept ? 1 : 0, err.total > err.kept ? 1 : 0);
+    free(out.data);
+    free(err.data);
     return !stopped && !exec_errno && WIFEXITED(main_status) && code == 0 && strcmp(reason, "none") == 0;
 }
 
@@ -592,8 +748,10 @@ int main(int argc, char **argv) {
     read_all_spec();
     parse_spec();
     write_files();
+    // A program's stdin may close before the supervisor has written all of it: EPIPE, not death.
+    signal(SIGPIPE, SIG_IGN);
     for (int i = 0; i < step_count; i++) {
-        if (!run_step(&steps[i], signal_fd)) break;
+        if (!run_step(&steps[i], signal_fd) && !steps[i].keep_going) break;
     }
     dprintf(REPORT_FD, "done\n");
     return 0;

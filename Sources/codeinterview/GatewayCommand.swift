@@ -47,6 +47,9 @@ struct GatewayCommand: ParsableCommand {
     @Option(help: "Largest document (session code), in bytes (413 above).")
     var maxCodeBytes: Int = environment("MAX_CODE_BYTES", 262_144)
 
+    @Option(help: "Largest interviewers' notes (the session's private second document), in bytes (413 above).")
+    var maxNotesBytes: Int = environment("MAX_NOTES_BYTES", 65_536)
+
     @Option(help: "Seconds a client has to send a request's headers (408 after).")
     var headerTimeout: Double = environment("HEADER_TIMEOUT", 10)
 
@@ -86,6 +89,9 @@ struct GatewayCommand: ParsableCommand {
     @Option(help: "A new document snapshot after this many operations since the last one (at least one per KiB of text).")
     var snapshotEvery: Int = environment("SNAPSHOT_EVERY", 50)
 
+    @Option(help: "Most questions the question library holds (adding one more answers 409).")
+    var maxLibraryQuestions: Int = environment("MAX_LIBRARY_QUESTIONS", 10_000)
+
     @Option(help: "Folder of the web client served at / (default: the repository's web/, found walking up from the executable).")
     var webRoot: String = environment("WEB_ROOT") ?? ""
 
@@ -98,7 +104,8 @@ struct GatewayCommand: ParsableCommand {
         guard (1...maxParticipantsLimit).contains(maxParticipants) else {
             throw ValidationError("--max-participants must be between 1 and --max-participants-limit")
         }
-        guard sessionTTL > 0, historyLimit > 0, maxHeaderBytes >= 1024, maxURLBytes >= 64, maxBodyBytes >= 1024, maxCodeBytes >= 1 else {
+        guard sessionTTL > 0, historyLimit > 0, maxHeaderBytes >= 1024, maxURLBytes >= 64, maxBodyBytes >= 1024, maxCodeBytes >= 1,
+              maxNotesBytes >= 1 else {
             throw ValidationError("sizes, --session-ttl and --history-limit must be positive (header limit at least 1024, URL at least 64, body at least 1024)")
         }
         guard headerTimeout > 0, idleTimeout > 0, shutdownGrace >= 0, wsPingInterval > 0, wsDeadPeerTimeout > 0 else {
@@ -108,6 +115,7 @@ struct GatewayCommand: ParsableCommand {
               opLogLimit >= 1, opLogBytes >= 4096, snapshotEvery >= 1 else {
             throw ValidationError("WebSocket limits must be at least 1024 bytes; pings, connection and op log limits at least 1 (--op-log-bytes at least 4096)")
         }
+        guard maxLibraryQuestions >= 1 else { throw ValidationError("--max-library-questions must be at least 1") }
         guard common.nodeID.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }), !common.nodeID.isEmpty else {
             throw ValidationError("--node-id may contain only letters, digits, '.', '_' and '-'")
         }
@@ -141,7 +149,9 @@ struct GatewayCommand: ParsableCommand {
         configuration.sessions.defaultMaxParticipants = maxParticipants
         configuration.sessions.maxParticipantsLimit = maxParticipantsLimit
         configuration.sessions.maxCodeBytes = maxCodeBytes
+        configuration.sessions.maxNotesBytes = maxNotesBytes
         configuration.sessions.historyLimit = historyLimit
+        configuration.library.maxQuestions = maxLibraryQuestions
         configuration.webRoot = webRoot
         configuration.codeMirrorRoot = codemirrorRoot
         configuration.executions = try execution.settings(maxCodeBytes: maxCodeBytes)

@@ -46,6 +46,22 @@ def health(gw) -> int:
     return httpx.get(gw.url + "/health", timeout=5).status_code
 
 
+def bearer(token: str | None) -> dict:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def get_notes(gw, sid: str, token: str | None) -> httpx.Response:
+    """GET the interviewers' notes (the answer as it is: callers check the status)."""
+    return httpx.get(f"{gw.url}/api/v1/sessions/{sid}/notes", headers=bearer(token), timeout=5)
+
+
+def put_notes(gw, sid: str, token: str | None, text, revision=None, **extra) -> httpx.Response:
+    body = {"text": text, **extra}
+    if revision is not None:
+        body["revision"] = revision
+    return httpx.put(f"{gw.url}/api/v1/sessions/{sid}/notes", json=body, headers=bearer(token), timeout=5)
+
+
 # -- WebSocket through `websockets` ---------------------------------------------------------
 
 

@@ -2,8 +2,10 @@
 
 - `redis_server` (session): redis-server on a free loopback port, own temp dir, no persistence.
 - `cluster` (session): two gateways (gw1, gw2) on that Redis with default flags.
-- `start_gateway` (function): a factory for extra gateways with custom flags; the gateways it
-  started are killed when the test ends.
+- `start_gateway` (function): a factory for extra gateways with custom flags (on the suite's Redis
+  or another); the gateways it started are killed when the test ends.
+- `start_redis` (function): a factory for a redis-server of the test's own (optionally with the
+  AOF, restartable); stopped when the test ends.
 Every gateway's log goes to a file; when a test fails, what each gateway logged during the test
 is attached to the report.
 
@@ -48,23 +50,32 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self):
+    """`appendonly`: persist with the AOF in its directory (as cluster/up runs Redis), so `restart`
+    brings the data back."""
+
+    def __init__(self, appendonly: bool = False):
         self.dir = tempfile.mkdtemp(prefix="ci-e2e-redis-")
         self.port = free_port()
+        self.appendonly = appendonly
         self.log = open(os.path.join(self.dir, "redis.log"), "w")
+        self._start()
+
+    def _start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-             "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes"],
+             "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec",
+             "--daemonize", "no", "--protected-mode", "yes"],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
             try:
-                if self.command("PING") == "+PONG":
+                if self.command("PING") == "+PONG":  # not -LOADING: the AOF is read
                     return
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise RuntimeError("redis-server did not answer PING within 10 s")
 
     @property
@@ -86,6 +97,12 @@ class RedisServer:
                     break
                 data += chunk
             return data.decode(errors="replace").split("\r\n")[0]
+
+    def restart(self):
+        """SIGKILL (no goodbye, no final write) and start again on the same port and directory."""
+        self.proc.kill()
+        self.proc.wait(5)
+        self._start()
 
     def stop(self):
         if self.proc.poll() is None:
@@ -191,9 +208,9 @@ class GatewayPool:
         # 127.0.0.1; this suite does not test them, so they are off where the binary has the flag.
         self.defaults = ["--rate-limits", "off"] if "--rate-limits" in help_text else []
 
-    def start(self, *extra: str, node_id: str | None = None) -> Gateway:
+    def start(self, *extra: str, node_id: str | None = None, redis: RedisServer | None = None) -> Gateway:
         self.counter += 1
-        gw = Gateway(self.binary, self.redis, node_id or f"gw{self.counter}", self.defaults + list(extra), self.logdir)
+        gw = Gateway(self.binary, redis or self.redis, node_id or f"gw{self.counter}", self.defaults + list(extra), self.logdir)
         self.all.append(gw)
         return gw
 
@@ -236,17 +253,34 @@ def cluster(pool) -> Cluster:
 
 @pytest.fixture
 def start_gateway(pool):
-    """start_gateway("--flag", "value", ...) -> Gateway; killed when the test ends."""
+    """start_gateway("--flag", "value", ..., redis=None) -> Gateway on the suite's Redis (or on
+    `redis`, e.g. one from start_redis); killed when the test ends."""
     started: list[Gateway] = []
 
-    def start(*extra: str) -> Gateway:
-        gw = pool.start(*extra)
+    def start(*extra: str, redis: RedisServer | None = None) -> Gateway:
+        gw = pool.start(*extra, redis=redis)
         started.append(gw)
         return gw
 
     yield start
     for gw in started:
         gw.stop()
+
+
+@pytest.fixture
+def start_redis():
+    """start_redis(appendonly=False) -> a redis-server of the test's own (empty, on its own port and
+    directory); stopped when the test ends."""
+    started: list[RedisServer] = []
+
+    def start(appendonly: bool = False) -> RedisServer:
+        server = RedisServer(appendonly=appendonly)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,6 @@
-"""An editing peer: a `websockets` connection driven by ot.py's ot.js client state machine."""
+"""An editing peer: a `websockets` connection driven by ot.py's ot.js client state machine, one per
+document: the code, and (an interviewer's, whose welcome carries `notes`) the private notes, which
+travel as `notes-op` / `notes-ack` with revisions of their own."""
 
 from __future__ import annotations
 
@@ -26,6 +28,9 @@ class Peer:
         self.failures: list[str] = []     # protocol violations seen by the reader
         self.out_of_order: list[str] = []  # acks/ops that came before a lower revision
         self.held: dict[int, tuple] = {}   # early acks/ops, by revision
+        self.notes: OTClient | None = None      # the notes' client, for an interviewer
+        self.notes_held: dict[int, tuple] = {}
+        self.notes_op_messages: list[dict] = []  # every `notes-op` message's data
         self._reader: asyncio.Task | None = None
 
     @classmethod
@@ -35,6 +40,8 @@ class Peer:
         welcome = await ws.join(name=name, **join)
         peer.me = welcome["you"]
         peer.ot = OTClient(welcome["revision"], welcome["code"], peer._send_op)
+        if "notes" in welcome:
+            peer.notes = OTClient(welcome["notes"]["revision"], welcome["notes"]["text"], peer._send_notes_op)
         peer.welcome = welcome
         # The server holds channel messages back until the welcome is out, so nothing that came
         # before it touches the document.
@@ -43,10 +50,13 @@ class Peer:
         peer._reader = asyncio.create_task(peer._read())
         return peer
 
-    def _send_op(self, revision: int, op: TextOperation):
-        message = json.dumps({"type": "op", "data": {"revision": revision, "ops": op.to_json()}},
+    def _send_op(self, revision: int, op: TextOperation, kind: str = "op"):
+        message = json.dumps({"type": kind, "data": {"revision": revision, "ops": op.to_json()}},
                              ensure_ascii=self.ws.ensure_ascii)
         asyncio.get_running_loop().create_task(self.ws.ws.send(message))
+
+    def _send_notes_op(self, revision: int, op: TextOperation):
+        self._send_op(revision, op, "notes-op")
 
     async def _read(self):
         try:
@@ -57,6 +67,8 @@ class Peer:
                 kind, data = message["type"], message["data"]
                 if kind in ("ack", "op"):
                     self._document_message(kind, data)
+                elif kind in ("notes-ack", "notes-op") and self.notes is not None:
+                    self._document_message(kind, data, notes=True)
                 elif kind == "error":
                     self.errors.append(data)
                 else:
@@ -66,34 +78,43 @@ class Peer:
         except Exception as e:  # noqa: BLE001 -- reported by quiesce() and the tests
             self.failures.append(f"reader failed: {e!r}")
 
-    def _document_message(self, kind: str, data: dict):
+    def _document_message(self, kind: str, data: dict, notes: bool = False):
         """ot.js' client needs acks and ops in revision order. One that comes early is recorded
         (`out_of_order`) and held until the revisions before it are in; a repeat is a failure."""
+        ot, held, ops = (self.notes, self.notes_held, self.notes_op_messages) if notes else (self.ot, self.held, self.op_messages)
         revision = data["revision"]
-        if revision <= self.ot.revision or revision in self.held:
-            self.failures.append(f"{kind} {revision} repeated (client at {self.ot.revision})")
+        if revision <= ot.revision or revision in held:
+            self.failures.append(f"{kind} {revision} repeated (client at {ot.revision})")
             return
-        if revision != self.ot.revision + 1:
-            self.out_of_order.append(f"{kind} {revision} arrived at revision {self.ot.revision}")
-        self.held[revision] = (kind, data)
-        while self.ot.revision + 1 in self.held:
-            kind, data = self.held.pop(self.ot.revision + 1)
-            if kind == "ack":
-                self.ot.server_ack(data["revision"])
+        if revision != ot.revision + 1:
+            self.out_of_order.append(f"{kind} {revision} arrived at revision {ot.revision}")
+        held[revision] = (kind, data)
+        while ot.revision + 1 in held:
+            kind, data = held.pop(ot.revision + 1)
+            if kind.endswith("ack"):
+                ot.server_ack(data["revision"])
             else:
-                self.op_messages.append(data)
-                self.ot.apply_server(data["revision"], data["ops"])
+                ops.append(data)
+                ot.apply_server(data["revision"], data["ops"])
 
     @property
     def idle(self) -> bool:
-        return self.ot.idle and not self.held
+        notes_idle = self.notes is None or (self.notes.idle and not self.notes_held)
+        return self.ot.idle and not self.held and notes_idle
 
     def edit(self, op: TextOperation):
         self.ot.apply_client(op)
 
+    def edit_notes(self, op: TextOperation):
+        self.notes.apply_client(op)
+
     @property
     def text(self) -> str:
         return self.ot.text
+
+    @property
+    def notes_text(self) -> str:
+        return self.notes.text
 
     async def close(self):
         if self._reader:

@@ -1,16 +1,18 @@
--- Commits one operation by appending it: the revision and the lengths are checked, the text is
--- never read. ARGV: base revision, ops (JSON without a trailing retain, normalized by the
--- gateway), how far the op as sent reaches (its base length with that retain), the base and
+-- Commits one operation to a document by appending it: the revision and the lengths are checked,
+-- the text is never read. ARGV: base revision, ops (JSON without a trailing retain, normalized by
+-- the gateway), how far the op as sent reaches (its base length with that retain), the base and
 -- target length without it (Unicode scalars), the bytes it inserts, the scalars it deletes, the
 -- author's connection id, participant id, name and color, max document bytes, most log entries a
--- stale op may be transformed over, then the bounds (snapshot ops, snapshot bytes, log cap bytes).
+-- stale op may be transformed over, the bounds (snapshot ops, snapshot bytes, log cap bytes), then
+-- which document ('code' or 'notes'; whether the author may edit the notes is the gateway's check).
 -- Answers {revision, snapshot due (0/1), fold due (0/1)}, or for a stale base {current revision,
 -- the log entries of every revision after the base, oldest first}, so the gateway transforms and
 -- retries.
 local now = now_ms()
-local s, err = load_session(now, false, COMMIT_FIELDS)
-if not s then return err end
-migrate(s, now)
+local doc = DOCUMENTS[ARGV[17]]
+local session, err = load_session(now, false, doc.session_fields)
+if not session then return err end
+local s = open_document(doc, session, now)
 local revision = tonumber(s.revision)
 local base = tonumber(ARGV[1])
 if base > revision then return redis.error_reply('FUTURE ' .. revision) end
@@ -18,7 +20,7 @@ if base < revision then
   if base < tonumber(s.checkpoint_revision) or revision - base > tonumber(ARGV[13]) then
     return redis.error_reply('STALE ' .. revision)
   end
-  local entries = log_range(s, base)
+  local entries = log_range(doc, s, base)
   if #entries ~= revision - base then return redis.error_reply('STALE ' .. revision) end
   table.insert(entries, 1, revision)
   return entries
@@ -39,4 +41,4 @@ if tail > 0 then
 end
 local author
 if ARGV[9] ~= '' then author = {id = ARGV[9], name = ARGV[10], color = ARGV[11]} end
-return {append_op(s, ops_json, tonumber(ARGV[5]) + tail, bytes_raw, author, ARGV[8], now, bounds_at(14))}
+return {append_op(doc, s, ops_json, tonumber(ARGV[5]) + tail, bytes_raw, author, ARGV[8], now, bounds_at(14))}

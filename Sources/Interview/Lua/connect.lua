@@ -18,7 +18,7 @@ if ARGV[3] ~= '' then
   local since = tonumber(ARGV[3])
   if since <= revision and since >= tonumber(s.checkpoint_revision) and revision - since <= tonumber(ARGV[5]) then
     catch_up = true
-    if since < revision then entries = log_range(s, since) end
+    if since < revision then entries = log_range(CODE, s, since) end
   end
 end
 local online = online_set()

@@ -1,18 +1,23 @@
--- Reads a text base and the log entries after it, for the reader to apply (Documents in Swift).
--- The base depends on what is read first, so this is one script, not two commands. It stands
--- alone, without the prelude: a read on every welcome and GET, it defines nothing it does not use.
--- KEYS as every session script (prelude.lua). ARGV: 'snapshot' (the latest text), 'checkpoint'
--- (where the log starts) or 'revision' (the text at ARGV[3]: the snapshot if it is not newer,
--- else the checkpoint, and the entries up to ARGV[3]), most entries ('' for all). Answers
--- {layout, base revision, base text, log entries after it...}; for a session of the previous
--- layout {'1', revision, text} (the text in the session hash). A revision older than the
--- checkpoint answers the checkpoint alone (the caller says what is missing).
-local base = redis.call('HMGET', ARGV[1] == 'checkpoint' and KEYS[10] or KEYS[9], 'revision', 'text')
+-- Reads a document's text base and the log entries after it, for the reader to apply (Documents in
+-- Swift). The base depends on what is read first, so this is one script, not two commands. It
+-- stands alone, without the prelude: a read on every welcome and GET, it defines nothing it does
+-- not use. KEYS as every session script (prelude.lua). ARGV: the document ('code': the state in
+-- KEYS[1], log, snapshot and checkpoint in KEYS[8..10]; 'notes': KEYS[11..14]), 'snapshot' (the
+-- latest text), 'checkpoint' (where the log starts) or 'revision' (the text at ARGV[4]: the
+-- snapshot if it is not newer, else the checkpoint, and the entries up to ARGV[4]), most entries
+-- ('' for all). Answers {layout, base revision, base text, log entries after it...}; for a session
+-- of the previous layout {'1', revision, text} (the text in the session hash); for notes never
+-- written {'2', 0, ''}. A revision older than the checkpoint answers the checkpoint alone (the
+-- caller says what is missing).
+local notes = ARGV[1] == 'notes'
+local K_STATE, K_LOG, K_SNAPSHOT, K_CHECKPOINT = KEYS[1], KEYS[8], KEYS[9], KEYS[10]
+if notes then K_STATE, K_LOG, K_SNAPSHOT, K_CHECKPOINT = KEYS[11], KEYS[12], KEYS[13], KEYS[14] end
+local base = redis.call('HMGET', ARGV[2] == 'checkpoint' and K_CHECKPOINT or K_SNAPSHOT, 'revision', 'text')
 local last
-if ARGV[1] == 'revision' then
-  last = tonumber(ARGV[3])
+if ARGV[2] == 'revision' then
+  last = tonumber(ARGV[4])
   if base[1] and tonumber(base[1]) > last then
-    base = redis.call('HMGET', KEYS[10], 'revision', 'text')
+    base = redis.call('HMGET', K_CHECKPOINT, 'revision', 'text')
     if base[1] and tonumber(base[1]) > last then return {'2', base[1], base[2]} end
   end
 end
@@ -23,12 +28,13 @@ if not base[1] then
     if gone then return redis.error_reply('GONE ' .. gone) end
     return redis.error_reply('NOTFOUND')
   end
+  if notes then return {'2', '0', ''} end
   return {'1', legacy[1], legacy[2] or ''}
 end
 -- Element i of the log is revision checkpoint_revision + 1 + i (log_range in the prelude).
-local offset = tonumber(redis.call('HGET', KEYS[1], 'checkpoint_revision') or base[1]) + 1
+local offset = tonumber(redis.call('HGET', K_STATE, 'checkpoint_revision') or base[1]) + 1
 local start = tonumber(base[1]) + 1 - offset
-local count = ARGV[2] ~= '' and tonumber(ARGV[2]) or nil
+local count = ARGV[3] ~= '' and tonumber(ARGV[3]) or nil
 if last then
   local through = last - tonumber(base[1])
   if not count or through < count then count = through end
@@ -36,9 +42,9 @@ end
 local entries = {}
 -- (an empty range is asked as none: LRANGE's stop -1 would mean the whole log)
 if not count then
-  entries = redis.call('LRANGE', KEYS[8], start, -1)
+  entries = redis.call('LRANGE', K_LOG, start, -1)
 elseif count > 0 then
-  entries = redis.call('LRANGE', KEYS[8], start, start + count - 1)
+  entries = redis.call('LRANGE', K_LOG, start, start + count - 1)
 end
 table.insert(entries, 1, base[2])
 table.insert(entries, 1, base[1])

@@ -16,7 +16,10 @@
 --  13 ci:{id}:notes-snapshot   hash: the latest notes text written (as 9)
 --  14 ci:{id}:notes-checkpoint hash: the notes text its log starts after (as 10)
 --  15 ci:{id}:question     string: the session's question as JSON, hidden tests included
--- Two channels: ci:{id}:events for every member, ci:{id}:private for interviewers only.
+-- Two channels (ChannelMessage in Swift; see publish): ci:{id}:events for every member, and
+-- ci:{id}:private for the interviewers only. An event with a candidate view and an interviewer
+-- view goes out twice: the candidate view on events with exclude EXCEPT_INTERVIEWERS (delivered to
+-- candidates only), the full view on private.
 -- The text is never read or written by a commit: it is the snapshot plus the log entries after it,
 -- applied by whoever reads. Errors are error replies whose first word the Swift side maps:
 -- NOTFOUND, GONE <why>, FULL, FORBIDDEN, UNAUTHORIZED, CONFLICT, FUTURE, STALE, INVALID, TOOLARGE,
@@ -27,6 +30,9 @@ local K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT, K_QUESTION = K
 -- The document layout these scripts write; a session without it was written by the previous
 -- version (the text in the session hash) and is converted by its first write.
 local LAYOUT = '2'
+-- The exclude of a message on the events channel that only candidates get (the interviewers get
+-- the full view of the same event on the private channel).
+local EXCEPT_INTERVIEWERS = '~interviewers'
 local SESSION_FIELDS = {'id', 'name', 'language', 'revision', 'status', 'created_at', 'updated_at', 'expires_at',
   'max_participants', 'host_token_hash', 'layout', 'length', 'bytes_raw', 'bytes_drift', 'log_bytes',
   'snapshot_revision', 'snapshot_log_bytes', 'checkpoint_revision'}
@@ -42,6 +48,20 @@ end
 -- What a commit needs of the session hash (a commit reads no more than this).
 local COMMIT_FIELDS = {'expires_at', 'status', 'layout', 'revision', 'length', 'bytes_raw', 'bytes_drift', 'log_bytes',
   'snapshot_revision', 'snapshot_log_bytes', 'checkpoint_revision'}
+-- A document's state, as a commit reads it: its revision, length (Unicode scalars), byte bound
+-- (bytes_raw - bytes_drift), log bytes, and where its snapshot and checkpoint are.
+local DOCUMENT_FIELDS = {'layout', 'revision', 'length', 'bytes_raw', 'bytes_drift', 'log_bytes', 'snapshot_revision',
+  'snapshot_log_bytes', 'checkpoint_revision'}
+-- The session's two documents, laid out alike: a state hash (DOCUMENT_FIELDS, updated_at), the op
+-- log, the latest snapshot, the checkpoint. The code's state is the session hash itself; the notes'
+-- is their own hash, and they are published on the private channel under their own frame type.
+-- `session_fields`: what a commit reads of the session hash (for the notes only its life).
+-- Every function below that touches a document takes one of these first.
+local CODE = {name = 'code', state = K_SESSION, log = K_LOG, snapshot = K_SNAPSHOT, checkpoint = K_CHECKPOINT,
+  channel = 'events', op = 'op', session_fields = COMMIT_FIELDS}
+local NOTES = {name = 'notes', state = K_NOTES, log = K_NOTES_LOG, snapshot = K_NOTES_SNAPSHOT, checkpoint = K_NOTES_CHECKPOINT,
+  channel = 'private', op = 'notes-op', session_fields = {'expires_at', 'status'}}
+local DOCUMENTS = {code = CODE, notes = NOTES}
 -- The session's scalars (never the text; `fields`, SESSION_FIELDS when nil), or nil and the
 -- error to answer.
 local function load_session(now, allow_ended, fields)
@@ -84,6 +104,22 @@ local function require_host(s, presented, what)
   if presented ~= s.host_token_hash then return redis.error_reply('FORBIDDEN ' .. what .. ' needs the host token; this token is not it') end
   return nil
 end
+-- The interviewer a token is (the host token, or the participant token of a participant whose
+-- role is interviewer), or nil and the error to answer. Answers {} for the host token (no
+-- participant), the participant otherwise. `s` needs host_token_hash.
+local function require_interviewer(s, presented, what)
+  local hint = 'send the host token or an interviewer\'s participant token (Authorization: Bearer ...)'
+  if presented == '' then return nil, redis.error_reply('UNAUTHORIZED ' .. what .. ' are for the session\'s interviewers: ' .. hint) end
+  if presented == s.host_token_hash then return {} end
+  local id = redis.call('HGET', K_TOKENS, presented)
+  local raw = id and redis.call('HGET', K_PARTICIPANTS, id)
+  if not raw then return nil, redis.error_reply('FORBIDDEN this token does not belong to this session') end
+  local p = cjson.decode(raw)
+  if p.role ~= 'interviewer' then
+    return nil, redis.error_reply('FORBIDDEN ' .. what .. ' are for the session\'s interviewers; this token is a candidate\'s')
+  end
+  return p
+end
 local function push_history(event, limit, expires)
   redis.call('RPUSH', K_HISTORY, cjson.encode(event))
   redis.call('LTRIM', K_HISTORY, -limit, -1)
@@ -121,9 +157,13 @@ end
 local function view(s)
   return cjson.encode({session = scalars(s), participants = participant_list()})
 end
--- A channel message (ChannelMessage in Swift): "<exclude> <revision>\n<frame>".
-local function publish(exclude, revision, frame)
-  redis.call('PUBLISH', (string.gsub(K_SESSION, ':session$', ':events')), exclude .. ' ' .. revision .. '\n' .. frame)
+-- A channel message (ChannelMessage in Swift): "<exclude> <revision>\n<frame>", on the session's
+-- `channel`: 'events' (every member; the default) or 'private' (interviewers only). exclude: the
+-- connection that must not get it ('' for none), or EXCEPT_INTERVIEWERS on events. revision: of
+-- the document the channel's ops number (the code on events, the notes on private), 0 for none.
+local function publish(exclude, revision, frame, channel)
+  local key = string.gsub(K_SESSION, ':session$', ':' .. (channel or 'events'))
+  redis.call('PUBLISH', key, exclude .. ' ' .. revision .. '\n' .. frame)
 end
 local function frame(kind, data_json, now)
   return '{"type":"' .. kind .. '","data":' .. data_json .. ',"timestamp":' .. now .. '}'
@@ -138,33 +178,59 @@ local function add_participant(p, expires)
   redis.call('PEXPIREAT', K_PARTICIPANTS, expires)
   redis.call('PEXPIREAT', K_TOKENS, expires)
 end
--- Log entries after revision `after` up to `last` (inclusive, nil for the newest), oldest first.
--- Element i of the log is revision checkpoint_revision + 1 + i.
-local function log_range(s, after, last)
+-- The state of `doc` a commit works on (DOCUMENT_FIELDS, and expires_at), from the session `s`
+-- (read with doc.session_fields). The code's is the session hash, converted from the previous
+-- layout on the way; the notes' is their own hash, made (empty, at revision 0, expiring with the
+-- session) by their first write.
+local function open_document(doc, s, now)
+  if doc == CODE then
+    migrate(s, now)
+    return s
+  end
+  local values = redis.call('HMGET', doc.state, unpack(DOCUMENT_FIELDS))
+  local d = {expires_at = s.expires_at}
+  if values[1] then
+    for i = 1, #DOCUMENT_FIELDS do d[DOCUMENT_FIELDS[i]] = values[i] end
+    return d
+  end
+  redis.call('HSET', doc.state, 'layout', LAYOUT, 'revision', 0, 'length', 0, 'bytes_raw', 0, 'bytes_drift', 0,
+    'log_bytes', 0, 'snapshot_revision', 0, 'snapshot_log_bytes', 0, 'checkpoint_revision', 0, 'updated_at', now)
+  redis.call('HSET', doc.snapshot, 'revision', 0, 'text', '', 'length', 0, 'bytes', 0, 'ts', now)
+  redis.call('HSET', doc.checkpoint, 'revision', 0, 'text', '', 'length', 0, 'bytes', 0, 'ts', now,
+    'reason', 'created', 'folded_ops', 0, 'folded_bytes', 0, 'authors', '{}')
+  for _, key in ipairs({doc.state, doc.snapshot, doc.checkpoint}) do redis.call('PEXPIREAT', key, tonumber(s.expires_at)) end
+  for _, field in ipairs(DOCUMENT_FIELDS) do d[field] = '0' end
+  d.layout = LAYOUT
+  return d
+end
+-- Log entries of `doc` after revision `after` up to `last` (inclusive, nil for the newest), oldest
+-- first. Element i of the log is revision checkpoint_revision + 1 + i.
+local function log_range(doc, s, after, last)
   local offset = tonumber(s.checkpoint_revision) + 1
   local stop = last and (last - offset) or -1
-  return redis.call('LRANGE', K_LOG, after + 1 - offset, stop)
+  return redis.call('LRANGE', doc.log, after + 1 - offset, stop)
 end
--- Appends the next revision to the log and publishes it; the text is not touched. An entry is
+-- Appends the next revision to `doc`'s log and publishes it (on doc.channel, as a doc.op frame);
+-- the text is not touched. An entry is
 -- {"revision", "ops", "user_id", "name", "color" (when a participant made it), "ts" (Redis TIME,
 -- ms), "bytes" (the byte bound after it)}: the op message's data plus the time and the bound, and
 -- it counts its length against the log cap.
 -- ops_json spans the whole document (its trailing retain written out), as later ops made at this
 -- revision transform against it length for length. author: {id, name, color} or nil.
 -- Returns the revision and whether a new snapshot and a fold of the log are due.
-local function append_op(s, ops_json, length, bytes_raw, author, exclude, now, bounds)
+local function append_op(doc, s, ops_json, length, bytes_raw, author, exclude, now, bounds)
   local revision = tonumber(s.revision) + 1
   local data = '{"revision":' .. revision .. ',"ops":' .. ops_json
   if author then
     data = data .. ',"user_id":' .. cjson.encode(author.id) .. ',"name":' .. cjson.encode(author.name) .. ',"color":' .. cjson.encode(author.color)
   end
   local entry = data .. ',"ts":' .. now .. ',"bytes":' .. bytes_raw .. '}'
-  redis.call('RPUSH', K_LOG, entry)
+  redis.call('RPUSH', doc.log, entry)
   local log_bytes = tonumber(s.log_bytes) + #entry
-  redis.call('HSET', K_SESSION, 'revision', revision, 'length', length, 'bytes_raw', bytes_raw,
+  redis.call('HSET', doc.state, 'revision', revision, 'length', length, 'bytes_raw', bytes_raw,
     'log_bytes', log_bytes, 'updated_at', now)
-  if revision == tonumber(s.checkpoint_revision) + 1 then redis.call('PEXPIREAT', K_LOG, tonumber(s.expires_at)) end
-  publish(exclude, revision, frame('op', data .. '}', now))
+  if revision == tonumber(s.checkpoint_revision) + 1 then redis.call('PEXPIREAT', doc.log, tonumber(s.expires_at)) end
+  publish(exclude, revision, frame(doc.op, data .. '}', now), doc.channel)
   s.revision = tostring(revision)
   -- Due once when a bound is crossed, then again every 8 revisions while it stays crossed (a
   -- writer that failed is replaced by the next committer). The bounds grow with the document (an
@@ -180,17 +246,18 @@ local function append_op(s, ops_json, length, bytes_raw, author, exclude, now, b
   local fold_due = log_bytes > bounds.log_bytes and revision % 8 == 0
   return revision, snapshot_due and 1 or 0, fold_due and 1 or 0
 end
--- Replaces the whole text (a PATCH, a save, a legacy client's code_update) as one revision:
--- logged as delete-all + insert, and written as the new snapshot, since the text is at hand.
-local function replace_text(s, text, length, author, exclude, now, bounds)
+-- Replaces the whole text of `doc` (a PATCH, a save, a legacy client's code_update, a PUT of the
+-- notes) as one revision: logged as delete-all + insert, and written as the new snapshot, since
+-- the text is at hand.
+local function replace_text(doc, s, text, length, author, exclude, now, bounds)
   local parts = {}
   if tonumber(s.length) > 0 then table.insert(parts, tostring(-tonumber(s.length))) end
   if text ~= '' then table.insert(parts, cjson.encode(text)) end
   local bytes_raw = #text + tonumber(s.bytes_drift)
-  local revision = append_op(s, '[' .. table.concat(parts, ',') .. ']', length, bytes_raw, author, exclude, now, bounds)
-  redis.call('HSET', K_SNAPSHOT, 'revision', revision, 'text', text, 'length', length, 'bytes', #text, 'ts', now)
-  redis.call('PEXPIREAT', K_SNAPSHOT, tonumber(s.expires_at))
-  redis.call('HSET', K_SESSION, 'snapshot_revision', revision, 'snapshot_log_bytes', redis.call('HGET', K_SESSION, 'log_bytes'))
+  local revision = append_op(doc, s, '[' .. table.concat(parts, ',') .. ']', length, bytes_raw, author, exclude, now, bounds)
+  redis.call('HSET', doc.snapshot, 'revision', revision, 'text', text, 'length', length, 'bytes', #text, 'ts', now)
+  redis.call('PEXPIREAT', doc.snapshot, tonumber(s.expires_at))
+  redis.call('HSET', doc.state, 'snapshot_revision', revision, 'snapshot_log_bytes', redis.call('HGET', doc.state, 'log_bytes'))
   s.snapshot_revision = tostring(revision)
   return revision
 end

@@ -27,7 +27,7 @@ if ARGV[3] ~= '' and ARGV[3] ~= s.language then
   if author then data.user_id = author.id data.name = author.name data.color = author.color end
   publish('', 0, frame('language-changed', cjson.encode(data), now))
 end
-local revision = replace_text(s, ARGV[1], tonumber(ARGV[2]), author, '', now, bounds_at(6))
+local revision = replace_text(CODE, s, ARGV[1], tonumber(ARGV[2]), author, '', now, bounds_at(6))
 event.revision = revision
 push_history(event, limit, expires)
 return cjson.encode({language = s.language, revision = revision, updated_at = now})

@@ -41,7 +41,7 @@ end
 local committed
 if set_code then
   migrate(s, now)
-  committed = replace_text(s, code, tonumber(ARGV[11]), author, ARGV[13], now, bounds_at(14))
+  committed = replace_text(CODE, s, code, tonumber(ARGV[11]), author, ARGV[13], now, bounds_at(14))
   local event = {type = 'code_saved', at = now, revision = committed}
   if author then event.user_id = author.id event.name = author.name end
   push_history(event, limit, expires)
