@@ -457,6 +457,7 @@ class Interview {
 
   welcome(data) {
     clearTimeout(this.joinTimer);
+    const rejoin = this.everJoined;
     this.me = data.you;
     this.session = data;
     const stored = storage.load(this.id) || {};
@@ -471,7 +472,7 @@ class Interview {
     storage.save(this.id, this.credentials);
 
     this.code.sync(data.code, data.revision, {
-      rejoin: this.everJoined, missed: data.resync ? null : data.missed_ops, userID: this.me?.id,
+      rejoin, missed: data.resync ? null : data.missed_ops, userID: this.me?.id,
     });
     this.everJoined = true;
     this.joined = true;
@@ -492,6 +493,7 @@ class Interview {
     if ("question" in data) this.question.show(data.question);
     else this.question.fetch();
     this.question.enablePicker();
+    if (!rejoin) this.question.restoreLatest();
     setConnection("online", `connected · ${this.endpointName}`);
     this.startHeartbeat();
     this.code.connected(); // resends what was in flight when the old connection died

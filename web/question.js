@@ -48,6 +48,7 @@ export class QuestionPanel {
     $("set-question").onclick = () => this.setFromLibrary();
     $("clear-question").onclick = () => this.clearQuestion();
     $("refresh-library").onclick = () => this.loadLibrary();
+    $("question-library").onchange = () => this.updatePicker();
     this.show(null);
   }
 
@@ -356,6 +357,22 @@ export class QuestionPanel {
     if (typeof c.stderr === "string" && c.stderr) entry.details.append(ioBlock("stderr", c.stderr, "stderr"));
   }
 
+  /** On opening the page: the session's latest test run (so a reload still shows it). */
+  async restoreLatest() {
+    if (this.run || !this.question) return;
+    try {
+      const list = await api("GET", `${this.path}/test-runs?limit=1`, undefined, this.token());
+      const latest = Array.isArray(list?.test_runs) ? list.test_runs[0] : null;
+      if (!latest || typeof latest.id !== "string" || this.run) return;
+      const run = await api("GET", `${this.path}/test-runs/${encodeURIComponent(latest.id)}`, undefined, this.token());
+      if (!run || this.run) return; // a live run started meanwhile: it wins
+      this.started({ ...run, run_id: run.id });
+      this.runResult({ ...run, run_id: run.id });
+    } catch {
+      // No runs readable here: nothing to show.
+    }
+  }
+
   /** After a reconnect: the result of a run that finished while we were away. */
   async refreshUnfinished() {
     const run = this.run;
@@ -384,9 +401,10 @@ function ioBlock(label, text, kind = "") {
 }
 
 /**
- * The runner's bounded diff as text. Its form: the first differing `line`, and the lines around
- * it from `from_line` on, `expected` and `actual`; shown as a unified diff ("-" expected, "+"
- * actual, "  " the same). A string or a list of lines is shown as it is.
+ * The runner's bounded diff as text. Its form: the first differing `line` (the case's `message`
+ * says which), and the lines around it from `from_line` on, `expected` and `actual`; shown as a
+ * unified diff ("-" expected, "+" actual, "  " the same). A string or a list of lines is shown
+ * as it is.
  */
 export function diffText(diff) {
   if (typeof diff === "string") return diff;
@@ -395,7 +413,7 @@ export function diffText(diff) {
   const expected = Array.isArray(diff.expected) ? diff.expected : [];
   const actual = Array.isArray(diff.actual) ? diff.actual : [];
   const from = Number.isInteger(diff.from_line) ? diff.from_line : 1;
-  const out = [Number.isInteger(diff.line) ? `first difference at line ${diff.line} (- expected, + actual)` : "- expected, + actual"];
+  const out = ["(- expected, + actual)"];
   for (let k = 0; k < Math.max(expected.length, actual.length); k++) {
     const e = expected[k];
     const a = actual[k];

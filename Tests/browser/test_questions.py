@@ -309,20 +309,47 @@ def test_notes_survive_a_reload(stack, room):
     room.cy.refresh()
     wait_for(lambda: connection(room.cy) == "online", timeout=30, message="Cy online after reloading")
     wait_for(lambda: state(room.cy, "notesText") == before, message="Cy's notes after reloading")
+    # The last test run is back too (read with Cy's token: the interviewers' view).
+    last = run_results(room.ada)
+    if last:
+        shown = wait_for(lambda: (lambda r: r if r and r["id"] == last["id"] and r["total"] == 4 else None)(run_results(room.cy)),
+                         message="Cy's last test run after reloading")
+        assert shown["cases"] == last["cases"] and shown["summary"] == last["summary"]
     type_notes(room.cy, " (after reload)")
     text = wait_converged([room.ada, room.cy], stack.a, room.id, notes_token=room.host_token)
     assert text.endswith("(after reload)")
     assert candidate_page_leaks(room) == []
 
 
+def test_candidate_reloads(stack, room):
+    """Bob's page after a reload: the question, and the last run as he may see it."""
+    need(stack, QUESTIONS, SESSION_QUESTION)
+    last = run_results(room.ada)
+    room.bob.refresh()
+    wait_for(lambda: connection(room.bob) == "online", timeout=30, message="Bob online after reloading")
+    wait_for(lambda: question_view(room.bob)["title"] == "Shout it back", message="Bob's question after reloading")
+    assert question_view(room.bob)["hiddenLine"] == "1 hidden test"
+    if last:
+        shown = wait_for(lambda: (lambda r: r if r and r["id"] == last["id"] and r["total"] == 4 else None)(run_results(room.bob)),
+                         message="Bob's last test run after reloading")
+        assert [c["status"] for c in shown["cases"]] == [c["status"] for c in last["cases"]]
+        assert shown["cases"][3]["label"] == "Hidden test 1" and shown["cases"][3]["details"] == {}
+    assert not notes_shown(room.bob)
+    assert candidate_page_leaks(room) == []
+
+
 def test_screenshots_of_both_sides(stack, room):
     """The artifacts: the interviewer's and the candidate's windows with the question and a run."""
     need(stack, QUESTIONS, SESSION_QUESTION)
-    for d in windows(room):
-        d.execute_script("const r = document.querySelector('#test-run .test-run'); if (r) r.scrollIntoView({block: 'nearest'});")
-    time.sleep(0.3)
-    paths = [save_screenshot(room.ada, "questions-interviewer"), save_screenshot(room.bob, "questions-candidate"),
-             save_screenshot(room.cy, "questions-second-interviewer")]
+    paths = []
+    # Each window twice: the question pane at its top (the prompt and the tests), then scrolled to
+    # the last test run.
+    for where, script in (("question", "document.getElementById('question-pane').scrollTop = 0;"),
+                          ("results", "document.querySelector('#test-run .test-run')?.scrollIntoView({block: 'start'});")):
+        for d, name in ((room.ada, "interviewer"), (room.bob, "candidate"), (room.cy, "second-interviewer")):
+            d.execute_script(script)
+            time.sleep(0.2)
+            paths.append(save_screenshot(d, f"questions-{name}-{where}"))
     for p in paths:
         assert p.stat().st_size > 10_000, f"{p} looks empty"
     assert candidate_page_leaks(room) == []
