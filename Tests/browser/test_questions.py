@@ -378,6 +378,31 @@ def test_a_hostile_question_renders_inert(stack, room):
     save_screenshot(room.bob, "questions-hostile-candidate")
 
 
+def test_a_question_at_the_limits_renders(stack, room):
+    """The largest question the server takes (a 64 KiB prompt of every construct and of unclosed
+    ones, 50 tests, a 200-byte title) renders quickly in every window, and the candidate still
+    sees only the visible tests."""
+    need(stack, QUESTIONS, SESSION_QUESTION)
+    unit = "## Part\n\nSome *emphasis*, **strong**, `code`, [a link](https://example.com/x), *unclosed `tick [bracket\n\n- item\n1. item\n\n```\ncode\n```\n\n"
+    prompt = (unit * (64 * 1024 // len(unit)))[: 64 * 1024 - 1]
+    big = {"title": "T" * 200, "prompt": prompt,
+           "tests": [{"name": f"case {i:02d}", "stdin": f"{i}\n" * 20, "expected_stdout": f"{i * 2}\n",
+                      "hidden": i >= 40} for i in range(50)]}
+    big_id = seed_question(stack, big)
+    room.ada.find_element(By.ID, "refresh-library").click()
+    wait_for(lambda: room.ada.find_elements(By.CSS_SELECTOR, f"#question-library option[value='{big_id}']"),
+             message="the big question in the picker")
+    Select(room.ada.find_element(By.ID, "question-library")).select_by_value(big_id)
+    room.ada.find_element(By.ID, "set-question").click()
+    for d in windows(room):
+        q = wait_for(lambda d=d: (lambda q: q if q["title"] == "T" * 200 else None)(question_view(d)),
+                     message=f"{d.ci_name} to show the big question")
+        assert len(q["tests"]) == (40 if d is room.bob else 50), d.ci_name
+        assert q["prompt"].count("Some emphasis, strong, code, a link") == prompt.count("Some *emphasis*")
+    assert question_view(room.bob)["hiddenLine"] == "10 hidden tests"
+    assert "case 40" not in room.bob.page_source and "case 49" not in room.bob.page_source
+
+
 def test_clearing_the_question(stack, room):
     need(stack, QUESTIONS, SESSION_QUESTION)
     room.ada.find_element(By.ID, "clear-question").click()
