@@ -340,8 +340,9 @@ export class QuestionPanel {
     entry.badge.textContent = STATUS_LABELS[status] || status.replace(/_/g, " ");
     entry.badge.className = `badge status-${status === "passed" ? "passed" : STATUS_LABELS[status] && status !== "queued" && status !== "running" ? "failed" : "pending"}`;
     const parts = [];
-    if (Number.isFinite(c.time_ms)) parts.push(`${c.time_ms} ms`);
-    if (Number.isFinite(c.memory_kb)) parts.push(`${Math.round(c.memory_kb / 1024 * 10) / 10} MiB`);
+    const ran = status !== "compile_error" && status !== "queued" && status !== "running";
+    if (ran && Number.isFinite(c.time_ms)) parts.push(`${c.time_ms} ms`);
+    if (ran && Number.isFinite(c.memory_kb)) parts.push(`${Math.round(c.memory_kb / 1024 * 10) / 10} MiB`);
     entry.time.textContent = parts.join(" · ");
     entry.details.replaceChildren();
     // Details of a case that did not pass: what it was given, what it should print, what it did.

@@ -2,7 +2,8 @@
 
 - `stack` (session): redis-server on a free loopback port (own temp dir, no persistence), two
   gateways (A: the web root found from the executable, B: `--web-root` given) and one runner
-  offering only Python (so the page has a language with a runner and languages without one).
+  offering only Python and C (so the page has languages with a runner and languages without one,
+  and a compiled one for compile errors).
   The gateways share an admin token (`stack.admin_token`), which writes the question library.
 - `browser_factory` (session): opens Debian's chromium headless through Selenium and Debian's
   chromium-driver; each browser has its own profile (its own localStorage: a different person).
@@ -186,7 +187,7 @@ class Stack:
         self.b = self._add(Gateway(self.binary, self.redis, "gw-b", ["--web-root", str(REPO / "web"), *self.shared_flags],
                                    self.logdir, port=port_b))
         self.runner = self._add(Process("runner", [self.binary, "runner", "--redis", self.redis.address,
-                                                   "--node-id", "runner-1", "--languages", "python",
+                                                   "--node-id", "runner-1", "--languages", "python,c",
                                                    "--concurrency", "2"], self.logdir))
 
     def start_c(self) -> Gateway:
@@ -213,8 +214,8 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def python_available(self, timeout: float = 20) -> tuple[bool, str]:
-        """Whether a live runner offers python (waits for the runner's first heartbeat)."""
+    def language_available(self, language: str = "python", timeout: float = 20) -> tuple[bool, str]:
+        """Whether a live runner offers `language` (waits for the runner's first heartbeat)."""
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
@@ -223,13 +224,13 @@ class Stack:
             try:
                 r = httpx.get(self.a.url + "/api/v1/languages", timeout=2)
                 langs = {l["id"]: l for l in r.json()["languages"]}
-                if langs.get("python", {}).get("available"):
+                if langs.get(language, {}).get("available"):
                     return True, ""
-                last = f"python available={langs.get('python', {}).get('available')}"
+                last = f"{language} available={langs.get(language, {}).get('available')}"
             except (httpx.HTTPError, ValueError, KeyError) as e:
                 last = repr(e)
             time.sleep(0.25)
-        return False, f"no live runner offers python after {timeout:.0f} s ({last}); runner log:\n{self.runner.read_log()[-3000:]}"
+        return False, f"no live runner offers {language} after {timeout:.0f} s ({last}); runner log:\n{self.runner.read_log()[-3000:]}"
 
     def stop(self):
         for p in reversed(self.processes):

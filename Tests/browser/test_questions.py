@@ -202,7 +202,7 @@ def test_interviewers_see_the_hidden_test(stack, room):
 
 def test_candidate_runs_the_tests_and_sees_which_pass(stack, room):
     need(stack, QUESTIONS, SESSION_QUESTION, TEST_RUNS)
-    ok, why = stack.python_available()
+    ok, why = stack.language_available("python")
     if not ok:
         pytest.skip(f"no runner offers python here, so the tests cannot run: {why}")
     bob = room.bob
@@ -242,7 +242,7 @@ def test_candidate_runs_the_tests_and_sees_which_pass(stack, room):
 def test_interviewers_see_the_hidden_cases_details_when_it_fails(stack, room):
     """A second run where the hidden case fails: the interviewers get its input and output."""
     need(stack, QUESTIONS, SESSION_QUESTION, TEST_RUNS)
-    ok, why = stack.python_available()
+    ok, why = stack.language_available("python")
     if not ok:
         pytest.skip(f"no runner offers python here: {why}")
     # Bob's code now fails every case with a dash or a digit: the hidden one among them.
@@ -270,6 +270,41 @@ def test_interviewers_see_the_hidden_cases_details_when_it_fails(stack, room):
     assert bob_hidden["status"] == "failed" and bob_hidden["details"] == {} and bob_hidden["label"] == "Hidden test 1"
     assert results["bob-candidate"]["passed"] == 1, results["bob-candidate"]
     assert candidate_page_leaks(room) == []
+
+
+def test_a_compile_error_fails_every_case_with_one_output(stack, room):
+    """In C, a program that does not compile: every case says so, the compiler's output shows
+    once, on the run."""
+    need(stack, QUESTIONS, SESSION_QUESTION, TEST_RUNS)
+    ok, why = stack.language_available("c")
+    if not ok:
+        pytest.skip(f"no runner offers C here: {why}")
+    Select(room.ada.find_element(By.ID, "language")).select_by_value("c")
+    for d in windows(room):
+        wait_for(lambda d=d: d.execute_script("return document.getElementById('language').value") == "c",
+                 message=f"{d.ci_name} in C")
+    area = focus_editor(room.bob)
+    area.send_keys(Keys.CONTROL, "a")
+    area.send_keys(Keys.DELETE)
+    type_text(room.bob, "int main(void) { return missing_name; }\n", chunk=8)
+    wait_converged(windows(room), stack.a, room.id)
+    previous = run_results(room.bob)["id"]
+    wait_for(lambda: not question_view(room.bob)["runTests"]["disabled"], message="Run tests enabled for Bob")
+    room.bob.find_element(By.ID, "run-tests").click()
+    for d in windows(room):
+        r = wait_for(lambda d=d: (lambda r: r if r and r["id"] != previous and r["status"] != "running" else None)(run_results(d)),
+                     timeout=90, message=f"{d.ci_name} to show the compile error")
+        assert r["status"] == "compile_error" and r["summary"] == "Compile error: 0/4 passed", r
+        assert [c["status"] for c in r["cases"]] == ["compile_error"] * 4, r["cases"]
+        assert all(c["badge"] == "compile error" and c["details"] == {} for c in r["cases"]), r["cases"]
+        assert "missing_name" in r["compile"], r["compile"]
+        assert "C" in r["header"]
+    save_screenshot(room.bob, "questions-compile-error-candidate")
+    assert candidate_page_leaks(room) == []
+    Select(room.ada.find_element(By.ID, "language")).select_by_value("python")
+    for d in windows(room):
+        wait_for(lambda d=d: d.execute_script("return document.getElementById('language').value") == "python",
+                 message=f"{d.ci_name} back in Python")
 
 
 def test_notes_are_for_interviewers_only(stack, room):
