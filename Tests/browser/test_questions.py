@@ -356,6 +356,23 @@ def test_notes_survive_a_reload(stack, room):
     assert candidate_page_leaks(room) == []
 
 
+def test_notes_replaced_through_the_api_reach_the_editors(stack, room):
+    """PUT /notes (the host token) is one revision for the open editors too; a stale revision is
+    refused and changes nothing."""
+    need(stack, NOTES)
+    current = server_notes(stack.a, room.id, room.host_token)
+    auth = {"Authorization": f"Bearer {room.host_token}"}
+    url = f"{stack.a.url}/api/v1/sessions/{room.id}/notes"
+    text = current["text"] + "\nfrom the API"
+    r = httpx.put(url, json={"text": text, "revision": current["revision"]}, headers=auth, timeout=5)
+    assert r.status_code == 200, r.text
+    assert wait_converged([room.ada, room.cy], stack.a, room.id, notes_token=room.host_token) == text
+    r = httpx.put(url, json={"text": "stale", "revision": current["revision"]}, headers=auth, timeout=5)
+    assert r.status_code == 409, r.text
+    assert wait_converged([room.ada, room.cy], stack.a, room.id, notes_token=room.host_token) == text
+    assert candidate_page_leaks(room) == [] and "from the API" not in room.bob.page_source
+
+
 def test_candidate_reloads(stack, room):
     """Bob's page after a reload: the question, and the last run as he may see it."""
     need(stack, QUESTIONS, SESSION_QUESTION)
