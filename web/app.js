@@ -10,7 +10,9 @@
 // Everything shown that came from a user (names, session names, output) goes into the DOM as
 // text (textContent, new Option), never as HTML.
 
-import { OTClient, RevisionOrder, TextOperation, UndoManager, scalarCount, transformPosition, utf16Index } from "./ot.js";
+import { scalarCount, transformPosition, utf16Index } from "./ot.js";
+import { SharedEditor } from "./editor.js";
+import { QuestionPanel } from "./question.js";
 import { showReplay } from "./replay.js";
 import { $, api, el, safeColor, setConnection, showNotice, showView, storage, translucent } from "./common.js";
 
@@ -77,7 +79,6 @@ class Interview {
     this.joined = false;
     this.everJoined = false;
     this.stopped = false;
-    this.dropPending = false;
     this.attempts = 0;
     this.reconnectTimer = null;
     this.heartbeatTimer = null;
@@ -85,24 +86,20 @@ class Interview {
     this.connectedAt = 0;
     this.cursorTimer = null;
     this.cursorDirty = false;
-    this.applyingRemote = false;
-    this.localText = "";
-    this.undo = new UndoManager();
-    this.client = new OTClient({
-      send: (revision, op) => {
-        this.send("op", { revision, ops: op.toJSON() });
-        this.armAckTimer();
-      },
-      apply: (op, author) => this.applyRemote(op, author),
-      minInterval: 20, // at most ~50 edits a second go out; more are composed (the server limits messages)
-    });
-    this.ackTimer = null;
-    this.order = new RevisionOrder({
-      current: () => this.client.revision,
-      process: (kind, revision, payload) => this.process(kind, revision, payload),
-      gap: (reason) => this.resync(reason),
-    });
+    this.notes = null; // the private notes' editor, made when a welcome brings notes (interviewers)
+    this.interviewer = false;
     this.setUpEditor();
+    this.question = new QuestionPanel({
+      sessionID: id,
+      token: () => this.credentials?.participant_token,
+      hostToken: () => this.credentials?.host_token || null,
+      interviewer: () => this.interviewer,
+      languageName: (language) => languages.find(language)?.name || language,
+      runnable: () => {
+        const language = languages.find(this.language);
+        return language && language.available === false ? `no runner offers ${language.name} right now` : null;
+      },
+    });
     this.setUpControls();
     this.exposeForTests();
   }
@@ -111,25 +108,68 @@ class Interview {
 
   setUpEditor() {
     const run = () => this.run();
-    this.cm = CodeMirror($("editor"), {
-      value: "",
-      mode: MODES.python,
-      lineNumbers: true,
-      indentUnit: 4,
-      tabSize: 4,
-      matchBrackets: true,
-      lineSeparator: "\n", // a "\r" stays a character, as on the server
-      undoDepth: 0, // undo is ours: it reverts only this person's edits (ot.js' undo manager)
-      readOnly: "nocursor",
-      extraKeys: {
-        Tab: (cm) => cm.execCommand(cm.somethingSelected() ? "indentMore" : "insertSoftTab"),
-        "Ctrl-Z": () => this.undoRedo(false), "Cmd-Z": () => this.undoRedo(false),
-        "Shift-Ctrl-Z": () => this.undoRedo(true), "Shift-Cmd-Z": () => this.undoRedo(true), "Ctrl-Y": () => this.undoRedo(true),
-        "Ctrl-Enter": run, "Cmd-Enter": run,
+    this.code = new SharedEditor($("editor"), {
+      opType: "op",
+      what: "edits",
+      send: (type, data) => this.send(type, data),
+      resync: (reason, options) => this.resync(reason, { ...options, editor: this.code }),
+      onLocal: (op) => {
+        this.moveRemoteCursors(op);
+        this.scheduleCursor();
+      },
+      onRemote: (op) => this.moveRemoteCursors(op),
+      onAck: () => {
+        if (this.client.synchronized && this.cursorDirty) this.sendCursor();
+      },
+      onLoad: () => {
+        for (const cursorState of this.remoteCursors.values()) this.clearCursorMarks(cursorState);
+        this.remoteCursors.clear();
+      },
+      options: {
+        mode: MODES.python,
+        lineNumbers: true,
+        indentUnit: 4,
+        tabSize: 4,
+        matchBrackets: true,
+        extraKeys: {
+          Tab: (cm) => cm.execCommand(cm.somethingSelected() ? "indentMore" : "insertSoftTab"),
+          "Ctrl-Enter": run, "Cmd-Enter": run,
+        },
       },
     });
-    this.cm.on("changes", (cm, changes) => this.onLocalChanges(changes));
+    this.cm = this.code.cm;
+    this.client = this.code.client;
     this.cm.on("cursorActivity", () => this.scheduleCursor());
+  }
+
+  /** The shared texts of this page: the code, and the notes for interviewers. */
+  get editors() {
+    return this.notes ? [this.code, this.notes] : [this.code];
+  }
+
+  /**
+   * The private notes of a welcome (interviewers get `notes`, candidates do not): the first one
+   * makes the pane and its editor; later ones (rejoins) keep what was typed meanwhile.
+   */
+  setUpNotes(notes) {
+    if (!notes || typeof notes.text !== "string" || !Number.isInteger(notes.revision)) {
+      $("notes-section").hidden = true;
+      return;
+    }
+    const first = !this.notes;
+    if (first) {
+      $("notes-section").hidden = false; // before CodeMirror measures itself
+      this.notes = new SharedEditor($("notes-editor"), {
+        opType: "notes-op",
+        what: "notes",
+        send: (type, data) => this.send(type, data),
+        resync: (reason, options) => this.resync(reason, { ...options, editor: this.notes }),
+        options: { mode: null, lineWrapping: true, placeholder: "Only interviewers see these notes" },
+      });
+    }
+    this.notes.sync(notes.text, notes.revision, { rejoin: !first, missed: notes.missed_ops, userID: this.me?.id, merge: true });
+    this.notes.setEditable(true);
+    this.notes.connected();
   }
 
   setMode(language) {
@@ -137,97 +177,6 @@ class Interview {
     this.cm.setOption("mode", MODES[language] || null);
     languages.fill($("language"), language);
     this.updateRunAvailability();
-  }
-
-  /** CodeMirror changed the text (the user typed, pasted, ...): make it an operation. */
-  onLocalChanges(changes) {
-    if (this.applyingRemote) return;
-    const before = this.localText;
-    const after = this.cm.getValue();
-    const op = operationFromChanges(before, changes, after) || operationFromDiff(before, after);
-    this.localText = after;
-    if (op.isNoop()) return;
-    this.localOperation(op, before);
-  }
-
-  /** A local operation already in the editor: undo history, cursors, the server. */
-  localOperation(op, before, undoable = true) {
-    if (undoable) this.undo.add(op.invert(before));
-    this.moveRemoteCursors(op);
-    this.client.applyClient(op);
-    this.scheduleCursor();
-  }
-
-  undoRedo(redo) {
-    if (!this.joined && !this.everJoined) return;
-    const step = redo ? this.undo.takeRedo() : this.undo.takeUndo();
-    if (!step) return;
-    const before = this.localText;
-    this.applyToEditor(step);
-    const inverse = step.invert(before);
-    (redo ? this.undo.undoStack : this.undo.redoStack).push(inverse);
-    this.localOperation(step, before, false);
-  }
-
-  /** Applies an operation (in scalars, on the local text) to CodeMirror without echoing it. */
-  applyToEditor(op) {
-    const text = this.localText;
-    const edits = [];
-    let at = 0;
-    for (const c of op.ops) {
-      if (typeof c === "string") {
-        edits.push({ from: at, to: at, text: c });
-      } else if (c > 0) {
-        at = utf16Index(text, c, at);
-      } else {
-        const end = utf16Index(text, -c, at);
-        const last = edits[edits.length - 1];
-        if (last && last.to === at && last.from === at) last.to = end; // insert-then-delete: one replace
-        else edits.push({ from: at, to: end, text: "" });
-        at = end;
-      }
-    }
-    const cm = this.cm;
-    this.applyingRemote = true;
-    try {
-      cm.operation(() => {
-        for (let i = edits.length - 1; i >= 0; i--) {
-          const e = edits[i];
-          cm.replaceRange(e.text, cm.posFromIndex(e.from), cm.posFromIndex(e.to), "remote");
-        }
-      });
-    } finally {
-      this.applyingRemote = false;
-    }
-    this.localText = op.apply(text);
-    if (this.localText !== cm.getValue()) {
-      console.error("codeinterview: the editor and the document disagree; resynchronizing");
-      this.resync("the editor fell out of step", { drop: true });
-    }
-  }
-
-  /** The server's operation, transformed to our local text by the OT client. */
-  applyRemote(op, author) {
-    this.applyToEditor(op);
-    this.undo.transform(op);
-    this.moveRemoteCursors(op);
-  }
-
-  /** Replaces the whole document (first join, or a resync). */
-  loadDocument(code, revision) {
-    const cursor = this.cm.indexFromPos(this.cm.getCursor());
-    this.client.reset(revision, code);
-    this.applyingRemote = true;
-    try {
-      this.cm.setValue(code);
-    } finally {
-      this.applyingRemote = false;
-    }
-    this.localText = code;
-    this.undo = new UndoManager();
-    this.cm.setCursor(this.cm.posFromIndex(Math.min(cursor, code.length)));
-    for (const cursorState of this.remoteCursors.values()) this.clearCursorMarks(cursorState);
-    this.remoteCursors.clear();
   }
 
   // ---- Cursors ---------------------------------------------------------------------------------
@@ -246,7 +195,7 @@ class Interview {
     if (!this.joined || !this.cursorDirty || !this.client.synchronized) return;
     this.cursorDirty = false;
     const cm = this.cm;
-    const toScalars = (pos) => scalarCount(this.localText, 0, cm.indexFromPos(pos));
+    const toScalars = (pos) => scalarCount(this.code.localText, 0, cm.indexFromPos(pos));
     const head = toScalars(cm.getCursor("head"));
     const anchor = toScalars(cm.getCursor("anchor"));
     const data = { position: head, revision: this.client.revision };
@@ -286,8 +235,9 @@ class Interview {
   renderCursor(state, moved = false) {
     const cm = this.cm;
     this.clearCursorMarks(state);
-    const length = scalarCount(this.localText);
-    const pos = (scalars) => cm.posFromIndex(utf16Index(this.localText, Math.max(0, Math.min(scalars, length))));
+    const text = this.code.localText;
+    const length = scalarCount(text);
+    const pos = (scalars) => cm.posFromIndex(utf16Index(text, Math.max(0, Math.min(scalars, length))));
     const head = pos(state.head);
     const widget = el("span", "remote-cursor");
     widget.dataset.userId = state.userID;
@@ -382,7 +332,7 @@ class Interview {
   joinData() {
     if (this.credentials && this.credentials.participant_token) {
       const data = { participant_token: this.credentials.participant_token };
-      if (this.everJoined && !this.dropPending) data.revision = this.client.revision;
+      if (this.everJoined && !this.code.dropPending) data.revision = this.client.revision;
       return data;
     }
     const data = { name: this.joinAs.name, role: this.joinAs.role || "candidate" };
@@ -405,9 +355,7 @@ class Interview {
       try { ws.close(); } catch { /* already closed */ }
     }
     this.joined = false;
-    this.client.disconnected();
-    clearTimeout(this.ackTimer);
-    this.order.clear();
+    for (const editor of this.editors) editor.disconnected();
     clearTimeout(this.joinTimer);
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
@@ -421,7 +369,7 @@ class Interview {
     this.connectedAt = 0;
     if (this.everJoined) {
       setConnection("reconnecting", "reconnecting…", `Connection lost: ${reason}. Next try in ${(delay / 1000).toFixed(1)} s.`);
-      this.cm.setOption("readOnly", false); // keep typing: edits are sent after the catch-up
+      for (const editor of this.editors) editor.setEditable(true); // keep typing: edits are sent after the catch-up
     } else {
       setConnection("connecting", `connecting… (${reason})`);
     }
@@ -430,37 +378,17 @@ class Interview {
 
   /**
    * Reconnects at once to catch up. By default with our revision: the server sends what we
-   * missed, our pending edits are kept and sent again. With `drop`, starts over from the server's
-   * text (for an edit the server refused, which the local text contains but the server's never will).
+   * missed, our pending edits are kept and sent again. With `drop`, that editor starts over
+   * from the server's text (for an edit the server refused, which the local text contains but
+   * the server's never will).
    */
-  resync(reason, { drop = false } = {}) {
+  resync(reason, { drop = false, editor = this.code } = {}) {
     console.warn(`codeinterview: resync${drop ? " (dropping pending edits)" : ""}: ${reason}`);
-    if (drop) this.dropPending = true;
+    if (drop) editor.dropPending = true;
     // An edit in flight on the old connection may still be committing: give it a moment, so the
     // catch-up includes it (and it is recognized) instead of it arriving after and twice.
-    const minDelay = this.client.outstanding && this.client.sent ? 400 : 0;
+    const minDelay = this.editors.some((e) => e.client.outstanding && e.client.sent) ? 400 : 0;
     if (this.ws) this.connectionLost(`catching up: ${reason}`, 1012, { sameEndpoint: true, minDelay });
-  }
-
-  /** An edit unanswered for long (lost on the way, or refused without a word): catch up and resend. */
-  armAckTimer() {
-    clearTimeout(this.ackTimer);
-    this.ackTimer = setTimeout(() => {
-      this.ackTimer = null;
-      if (this.joined && this.client.outstanding && this.client.sent) this.resync("an edit was not acknowledged");
-    }, 10000);
-  }
-
-  process(kind, revision, payload) {
-    if (kind === "ack") {
-      clearTimeout(this.ackTimer);
-      this.invalidRetries = 0;
-      if (!this.client.serverAck(revision)) return this.resync(`acknowledgement ${revision} without an edit in flight`);
-      if (this.client.synchronized && this.cursorDirty) this.sendCursor();
-      return;
-    }
-    const result = this.client.applyServer(revision, payload.op, payload.author);
-    if (result === "gap") this.resync(`missed revisions before ${revision}`);
   }
 
   startHeartbeat() {
@@ -478,7 +406,7 @@ class Interview {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.joinTimer);
-    this.order.clear();
+    for (const editor of this.editors) editor.disconnected();
     clearInterval(this.heartbeatTimer);
     const ws = this.ws;
     this.ws = null;
@@ -487,8 +415,9 @@ class Interview {
       try { ws.close(1000); } catch { /* ignore */ }
     }
     this.joined = false;
-    this.cm.setOption("readOnly", true);
+    for (const editor of this.editors) editor.setEditable(false);
     $("run").disabled = true;
+    this.question.stop();
     setConnection("offline", message);
     showNotice(message, { error, timeout: 0 });
   }
@@ -498,13 +427,8 @@ class Interview {
   receive(type, data) {
     switch (type) {
       case "welcome": return this.welcome(data);
-      case "ack":
-        return this.order.push("ack", data.revision, null);
-      case "op": {
-        let op;
-        try { op = TextOperation.fromJSON(data.ops); } catch (error) { return this.resync(`unreadable op: ${error.message}`, { drop: true }); }
-        return this.order.push("op", data.revision, { op, author: data.user_id });
-      }
+      case "ack": return this.code.receiveAck(data);
+      case "op": return this.code.receiveOp(data);
       case "cursor-position": return this.remoteCursor(data);
       case "user-joined": return this.participantUpdate(data, true);
       case "user-left": return this.participantLeft(data);
@@ -519,6 +443,12 @@ class Interview {
       case "execution-started": return this.executionStarted(data);
       case "execution-output": return this.executionOutput(data);
       case "execution-result": return this.executionResult(data);
+      case "notes-op": return this.notes?.receiveOp(data);
+      case "notes-ack": return this.notes?.receiveAck(data);
+      case "question-changed": return this.question.changed(data, this.me);
+      case "test-run-started": return this.question.started(data);
+      case "test-case-result": return this.question.caseResult(data);
+      case "test-run-result": return this.question.runResult(data);
       case "error": return this.serverError(data);
       default:
         return; // pong and anything newer
@@ -527,7 +457,7 @@ class Interview {
 
   welcome(data) {
     clearTimeout(this.joinTimer);
-    const rejoin = this.everJoined && !this.dropPending;
+    const rejoin = this.everJoined;
     this.me = data.you;
     this.session = data;
     const stored = storage.load(this.id) || {};
@@ -541,26 +471,13 @@ class Interview {
     if (this.joinAs?.host_token && !this.credentials.host_token) this.credentials.host_token = this.joinAs.host_token;
     storage.save(this.id, this.credentials);
 
-    if (rejoin && !data.resync && Array.isArray(data.missed_ops)) {
-      const caughtUp = this.client.catchUp(data.missed_ops, this.me.id);
-      if (!caughtUp || this.client.revision !== data.revision || this.client.serverText !== data.code) {
-        console.warn("codeinterview: catch-up did not reach the server's text; taking it as is");
-        if (this.client.pending()) showNotice("Your latest edits could not be merged after the reconnect and were dropped.", { error: true });
-        this.loadDocument(data.code, data.revision);
-      }
-    } else {
-      if (this.everJoined && this.client.pending()) {
-        showNotice(this.dropPending
-          ? "Your latest edits could not be applied and were replaced by the current code."
-          : "You were away too long: your unsent edits were replaced by the current code.", { error: true });
-      }
-      this.loadDocument(data.code, data.revision);
-    }
-    this.dropPending = false;
+    this.code.sync(data.code, data.revision, {
+      rejoin, missed: data.resync ? null : data.missed_ops, userID: this.me?.id,
+    });
     this.everJoined = true;
     this.joined = true;
     this.attempts = 0;
-    this.cm.setOption("readOnly", false);
+    this.code.setEditable(true);
     this.setSessionInfo(data);
     this.participants.clear();
     for (const p of data.participants || []) this.participants.set(p.id, p);
@@ -570,12 +487,20 @@ class Interview {
       if (!this.participants.get(userID)?.is_online) this.dropCursor(userID);
     }
     this.setMode(data.language || this.language);
+    // Interviewers: the host, or a participant who joined as one (their welcome has the notes).
+    this.interviewer = "notes" in data || this.me?.role === "interviewer";
+    this.setUpNotes(data.notes);
+    if ("question" in data) this.question.show(data.question);
+    else this.question.fetch();
+    this.question.enablePicker();
+    if (!rejoin) this.question.restoreLatest();
     setConnection("online", `connected · ${this.endpointName}`);
     this.startHeartbeat();
-    this.client.connected(); // resends what was in flight when the old connection died
+    this.code.connected(); // resends what was in flight when the old connection died
     this.cursorDirty = true;
     this.sendCursor();
     this.refreshUnfinishedJobs();
+    this.question.refreshUnfinished();
     languages.refresh().then(() => this.setMode(this.language));
   }
 
@@ -616,40 +541,8 @@ class Interview {
       showNotice("Slowing down: the server asks for fewer messages.", { timeout: 3000 });
       return;
     }
-    if (request === "op") {
-      clearTimeout(this.ackTimer);
-      switch (data.code) {
-        case "conflict": // "too much concurrent editing; send the operation again"
-        case "unavailable":
-          setTimeout(() => this.client.retry(), 200 + Math.random() * 300);
-          return;
-        case "stale_revision": // our base fell out of the server's log: catch up (the server may send the whole text)
-          return this.resync("the edit was too old for the server");
-        case "invalid":
-          // A valid edit can be refused while the server moves it over operations committed
-          // before it (one stored without its trailing retain: "the operation spans N characters
-          // but the document had 0 at that revision"); sent again at our newest revision it
-          // usually needs no moving. A few tries, then it really is invalid.
-          this.invalidRetries = (this.invalidRetries || 0) + 1;
-          if (this.invalidRetries <= 3) {
-            console.info(`codeinterview: edit refused (${detail}); sending it again (try ${this.invalidRetries})`);
-            setTimeout(() => this.client.retry(), 100 * this.invalidRetries + Math.random() * 200);
-            return;
-          }
-          if (this.invalidRetries <= 6) {
-            // Catching up brings us to the newest revision, where the edit goes in unmoved.
-            return this.resync(`edit refused (${detail}); catching up to send it again (try ${this.invalidRetries})`);
-          }
-          this.invalidRetries = 0;
-          showNotice(`An edit was refused: ${detail}`, { error: true });
-          return this.resync(`op refused: ${data.code}`, { drop: true });
-        default:
-          // Refused for good (too large, invalid): it is in our text and never will be in the
-          // server's, so start over from the server's text.
-          showNotice(`An edit was refused: ${detail}`, { error: true });
-          return this.resync(`op refused: ${data.code}`, { drop: true });
-      }
-    }
+    const editor = this.editors.find((e) => e.opType === request);
+    if (editor) return editor.refused(data);
     if (data.code === "session_ended") return this.stop("This interview has ended.", { error: false });
     showNotice(detail, { error: true });
   }
@@ -766,6 +659,7 @@ class Interview {
       button.title = "Run the code (Ctrl-Enter)";
       hint.textContent = "";
     }
+    this.question?.updateRunButton();
   }
 
   // ---- Running code ------------------------------------------------------------------------------
@@ -886,64 +780,13 @@ class Interview {
       get endpoint() { return self.endpointName; },
       get me() { return self.me; },
       editor: this.cm,
+      get notesText() { return self.notes ? self.notes.text : null; },
+      get notesRevision() { return self.notes ? self.notes.client.revision : null; },
+      get notesSynchronized() { return self.notes ? self.notes.synchronized : null; },
+      get notesEditor() { return self.notes ? self.notes.cm : null; },
     };
   }
 }
-
-// ---- CodeMirror changes -> operations (UTF-16 -> scalars) ---------------------------------------
-
-/** The UTF-16 index of a CodeMirror {line, ch} in text (lines split on "\n"); -1 when outside. */
-function indexOfPos(text, pos) {
-  let index = 0;
-  for (let line = 0; line < pos.line; line++) {
-    index = text.indexOf("\n", index);
-    if (index < 0) return -1;
-    index += 1;
-  }
-  return index + pos.ch;
-}
-
-/**
- * One operation for a batch of CodeMirror changes. Each change's from/to are in UTF-16 code
- * units on the text as it was before that change; they become scalar counts here. Returns null
- * when the changes do not replay to `after` (then a diff is used instead).
- */
-function operationFromChanges(before, changes, after) {
-  let text = before;
-  let length = scalarCount(before);
-  let op = null;
-  for (const change of changes) {
-    const from = indexOfPos(text, change.from);
-    const removed = change.removed.join("\n");
-    const inserted = change.text.join("\n");
-    if (from < 0 || text.slice(from, from + removed.length) !== removed) return null;
-    const at = scalarCount(text, 0, from);
-    const removedScalars = scalarCount(removed);
-    const step = TextOperation.replace(length, at, removedScalars, inserted);
-    op = op ? op.compose(step) : step;
-    text = text.slice(0, from) + inserted + text.slice(from + removed.length);
-    length += scalarCount(inserted) - removedScalars;
-  }
-  return op && text === after ? op : null;
-}
-
-/** One replace covering everything between the common prefix and suffix, never splitting a surrogate pair. */
-function operationFromDiff(before, after) {
-  let prefix = 0;
-  const max = Math.min(before.length, after.length);
-  while (prefix < max && before.charCodeAt(prefix) === after.charCodeAt(prefix)) prefix++;
-  if (prefix > 0 && isHighSurrogate(before.charCodeAt(prefix - 1))) prefix--;
-  let suffix = 0;
-  while (suffix < max - prefix && before.charCodeAt(before.length - 1 - suffix) === after.charCodeAt(after.length - 1 - suffix)) suffix++;
-  if (suffix > 0 && isLowSurrogate(before.charCodeAt(before.length - suffix))) suffix--;
-  const length = scalarCount(before);
-  const at = scalarCount(before, 0, prefix);
-  const removed = scalarCount(before, prefix, before.length - suffix);
-  return TextOperation.replace(length, at, removed, after.slice(prefix, after.length - suffix));
-}
-
-const isHighSurrogate = (unit) => unit >= 0xd800 && unit <= 0xdbff;
-const isLowSurrogate = (unit) => unit >= 0xdc00 && unit <= 0xdfff;
 
 async function copy(text, message) {
   try {
@@ -1044,7 +887,11 @@ function startInterview(id, options) {
     interview.stop("", { error: false });
     clearInterval(interview.availabilityTimer);
     $("editor").replaceChildren();
+    $("notes-editor").replaceChildren();
+    $("notes-section").hidden = true;
     $("output").replaceChildren();
+    $("test-run").replaceChildren();
+    $("test-run-section").hidden = true;
     $("notice").hidden = true;
   }
   showView("session");

@@ -2,7 +2,9 @@
 
 - `stack` (session): redis-server on a free loopback port (own temp dir, no persistence), two
   gateways (A: the web root found from the executable, B: `--web-root` given) and one runner
-  offering only Python (so the page has a language with a runner and languages without one).
+  offering only Python and C (so the page has languages with a runner and languages without one,
+  and a compiled one for compile errors).
+  The gateways share an admin token (`stack.admin_token`), which writes the question library.
 - `browser_factory` (session): opens Debian's chromium headless through Selenium and Debian's
   chromium-driver; each browser has its own profile (its own localStorage: a different person).
 
@@ -15,6 +17,7 @@ The binary comes from $CODEINTERVIEW_BIN (scripts/test sets it), else .build/deb
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -170,27 +173,39 @@ class Stack:
         self.port_c = free_port()
         self.c = None
         self.page_origin = f"http://127.0.0.1:{port_a}"
-        origins = ["--ws-origins", self.page_origin] if "--ws-origins" in self._gateway_help() else []
+        help_text = self._gateway_help()
+        # Flags every gateway gets: the page's origin, and the operator's token (it writes the
+        # question library, POST /api/v1/questions).
+        self.admin_token = "browser-admin-" + secrets.token_hex(12)
+        self.shared_flags = ["--ws-origins", self.page_origin] if "--ws-origins" in help_text else []
+        if "--admin-token" in help_text:
+            self.shared_flags += ["--admin-token", self.admin_token]
+        self._routes = None
         # A: the default web root (the repository's web/, found walking up from the executable,
         # or from the working directory when the binary lives elsewhere). B: given explicitly.
-        self.origins = origins
-        self.a = self._add(Gateway(self.binary, self.redis, "gw-a", origins, self.logdir, port=port_a))
-        self.b = self._add(Gateway(self.binary, self.redis, "gw-b", ["--web-root", str(REPO / "web"), *origins],
+        self.a = self._add(Gateway(self.binary, self.redis, "gw-a", self.shared_flags, self.logdir, port=port_a))
+        self.b = self._add(Gateway(self.binary, self.redis, "gw-b", ["--web-root", str(REPO / "web"), *self.shared_flags],
                                    self.logdir, port=port_b))
         self.runner = self._add(Process("runner", [self.binary, "runner", "--redis", self.redis.address,
-                                                   "--node-id", "runner-1", "--languages", "python",
+                                                   "--node-id", "runner-1", "--languages", "python,c",
                                                    "--concurrency", "2"], self.logdir))
 
     def start_c(self) -> Gateway:
         """Gateway C, B's replacement, on the port reserved for it (same flags as B)."""
         if self.c is None or not self.c.alive:
-            self.c = self._add(Gateway(self.binary, self.redis, "gw-c", ["--web-root", str(REPO / "web"), *self.origins],
+            self.c = self._add(Gateway(self.binary, self.redis, "gw-c", ["--web-root", str(REPO / "web"), *self.shared_flags],
                                        self.logdir, port=self.port_c))
         return self.c
 
     def live_b(self) -> Gateway:
         """Gateway B, or C once B was killed (both were given --web-root)."""
         return self.b if self.b.alive else self.start_c()
+
+    def missing_routes(self, *paths: str) -> list[str]:
+        """Which of these paths gateway A's OpenAPI document lacks (a feature not built in yet)."""
+        if self._routes is None:
+            self._routes = set(httpx.get(self.a.url + "/openapi.json", timeout=5).json()["paths"])
+        return [p for p in paths if p not in self._routes]
 
     def _gateway_help(self) -> str:
         return subprocess.run([self.binary, "gateway", "--help"], capture_output=True, text=True, timeout=30).stdout
@@ -199,8 +214,8 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def python_available(self, timeout: float = 20) -> tuple[bool, str]:
-        """Whether a live runner offers python (waits for the runner's first heartbeat)."""
+    def language_available(self, language: str = "python", timeout: float = 20) -> tuple[bool, str]:
+        """Whether a live runner offers `language` (waits for the runner's first heartbeat)."""
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
@@ -209,13 +224,13 @@ class Stack:
             try:
                 r = httpx.get(self.a.url + "/api/v1/languages", timeout=2)
                 langs = {l["id"]: l for l in r.json()["languages"]}
-                if langs.get("python", {}).get("available"):
+                if langs.get(language, {}).get("available"):
                     return True, ""
-                last = f"python available={langs.get('python', {}).get('available')}"
+                last = f"{language} available={langs.get(language, {}).get('available')}"
             except (httpx.HTTPError, ValueError, KeyError) as e:
                 last = repr(e)
             time.sleep(0.25)
-        return False, f"no live runner offers python after {timeout:.0f} s ({last}); runner log:\n{self.runner.read_log()[-3000:]}"
+        return False, f"no live runner offers {language} after {timeout:.0f} s ({last}); runner log:\n{self.runner.read_log()[-3000:]}"
 
     def stop(self):
         for p in reversed(self.processes):

@@ -79,7 +79,7 @@ class Editor:
 
 @pytest.fixture(scope="module")
 def finished(stack):
-    ok, why = stack.python_available()
+    ok, why = stack.language_available("python")
     assert ok, why
     created = httpx.post(stack.a.url + "/api/v1/sessions", json={"host_name": "Ivy", "session_name": "Replay me",
                                                                    "initial_language": "python"}, timeout=5).json()
