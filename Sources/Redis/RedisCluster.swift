@@ -302,7 +302,9 @@ final class ClusterRouter {
         var remaining = closing.count
         guard remaining > 0 else { return completion() }
         for link in closing {
+            // The link lives until its close completes (hiredis' callbacks point at it).
             link.close {
+                withExtendedLifetime(link) {}
                 remaining -= 1
                 if remaining == 0 { completion() }
             }
@@ -479,7 +481,7 @@ final class ClusterRouter {
             closedReconnects += link.reconnectCount
             closedLatency.add(link.latency)
             link.onStateChange = nil
-            link.close {}
+            link.close { withExtendedLifetime(link) {} }
         }
         if changed { onMapChange?() }
         updateState()
