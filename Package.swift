@@ -96,5 +96,8 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON", "TestSupport"]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "JSON", "TestSupport"]),
+        // The Redis Cluster client against a real cluster (6 redis-server processes).
+        .testTarget(name: "RedisTests", dependencies: ["Redis", "Transport", "CLibUV", "TestSupport",
+                                                       .product(name: "Logging", package: "swift-log")]),
     ]
 )

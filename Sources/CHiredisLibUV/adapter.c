@@ -17,6 +17,11 @@
  *    timeout). Whichever runs first writes and stops both. Only a write the kernel did not take
  *    whole (or a connect in progress) waits for POLLOUT.
  *
+ * 5. A context can be switched to push mode (ci_redis_libuv_push_mode): every reply is read here
+ *    and handed to one handler in arrival order, bypassing hiredis' callback queue. hiredis 0.14
+ *    knows SUBSCRIBE but not SSUBSCRIBE (Redis 7's sharded pub/sub): its dispatcher would assert
+ *    on the first `smessage`. Commands of such a context are appended with ci_redis_send_raw.
+ *
  * The struct below owns its three handles; it is freed in the close callback of the last one.
  */
 #include "CHiredisLibUV.h"
@@ -32,7 +37,28 @@ typedef struct ci_events {
     int armed;        /* what the poll handle waits for now */
     int blocked;      /* a flush left bytes unwritten: wait for POLLOUT */
     int open_handles; /* handles whose close callback has not run yet */
+    ci_reply_handler on_reply; /* push mode: receives every reply (NULL: hiredis dispatches) */
 } ci_events;
+
+/* Push mode: reads what arrived and hands every complete reply to the handler. Anything else
+ * (the connect completing, EOF, a protocol error) goes to hiredis' own read path, which runs the
+ * connect or disconnect callbacks as usual. */
+static void ci_read_replies(ci_events *p) {
+    redisAsyncContext *ac = p->context;
+    redisContext *c = &ac->c;
+    if (!(c->flags & REDIS_CONNECTED) || redisBufferRead(c) != REDIS_OK) {
+        redisAsyncHandleRead(ac);
+        return;
+    }
+    void *reply = NULL;
+    while (redisGetReply(c, &reply) == REDIS_OK && reply != NULL) {
+        p->on_reply(ac, reply);
+        freeReplyObject(reply);
+        reply = NULL;
+        if (p->context == NULL) return;
+    }
+    if (c->err) redisAsyncHandleRead(ac); /* c->err set: hiredis disconnects and calls back */
+}
 
 static void ci_poll(uv_poll_t *handle, int status, int events);
 
@@ -54,7 +80,10 @@ static void ci_poll(uv_poll_t *handle, int status, int events) {
         events = UV_READABLE | UV_WRITABLE;
     }
     /* Handling the read may free the context (p->context becomes NULL): check again. */
-    if (p->context != NULL && (events & UV_READABLE)) redisAsyncHandleRead(p->context);
+    if (p->context != NULL && (events & UV_READABLE)) {
+        if (p->on_reply != NULL) ci_read_replies(p);
+        else redisAsyncHandleRead(p->context);
+    }
     if (p->context != NULL && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
     if (p->context != NULL) ci_arm(p);
 }
@@ -135,4 +164,21 @@ int ci_redis_libuv_attach(redisAsyncContext *ac, uv_loop_t *loop) {
     ac->ev.cleanup = ci_cleanup;
     ac->ev.data = p;
     return 0;
+}
+
+int ci_redis_libuv_push_mode(redisAsyncContext *ac, ci_reply_handler handler) {
+    ci_events *p = ac->ev.data;
+    if (p == NULL) return -1;
+    p->on_reply = handler;
+    /* hiredis' own path still sees the flag: a stray reply there is dropped, never asserted on. */
+    ac->c.flags |= REDIS_SUBSCRIBED;
+    return 0;
+}
+
+int ci_redis_send_raw(redisAsyncContext *ac, int argc, const char **argv, const size_t *argvlen) {
+    redisContext *c = &ac->c;
+    if (c->flags & (REDIS_DISCONNECTING | REDIS_FREEING)) return REDIS_ERR;
+    if (redisAppendCommandArgv(c, argc, argv, argvlen) != REDIS_OK) return REDIS_ERR;
+    if (ac->ev.addWrite) ac->ev.addWrite(ac->ev.data);
+    return REDIS_OK;
 }

@@ -5,7 +5,7 @@ import Transport
 
 /// GET /api/v1/cluster (admin token): the node registry, the job queue and Redis itself, the
 /// same report as `cluster/status --json` (which reads Redis directly, so it works with no
-/// gateway up). Read-only; one pipelined round of commands.
+/// gateway up). Read-only; a pipelined round of commands per slot.
 extension Gateway {
     func clusterRoutes() -> [Route] {
         [Route(pattern: ["cluster"], methods: [("GET", clusterStatus)])]
@@ -13,20 +13,24 @@ extension Gateway {
 
     func clusterStatus(_ context: RequestContext) {
         guard requireAdmin(context) else { return }
-        let commands: [[String]] = [
+        // Two pipelines, one per slot ({nodes}, then {jobs}), so it works on Redis Cluster too;
+        // the replies are joined in the order ClusterReport reads them.
+        let nodes: [[String]] = [
             ["TIME"],
             ["ZRANGE", "ci:{nodes}:gateways", "0", "-1", "WITHSCORES"],
             ["HGETALL", "ci:{nodes}:gateway-info"],
             ["ZRANGE", ExecutionKeys.runners, "0", "-1", "WITHSCORES"],
             ["HGETALL", ExecutionKeys.runnerInfo],
-            ["LLEN", ExecutionKeys.queue],
-            ["INFO"],
-        ] + Language.ids.map { ["LLEN", ExecutionKeys.parked($0)] }
-        redis.pipeline(commands) { [self] result in
-            switch result {
-            case .failure(let error): reply(context, Problem.unavailable(error.message))
-            case .success(let replies):
-                reply(context, ClusterReport(replies: replies, redis: redis.primaryAddress.description, instance: instanceID).json)
+        ]
+        let jobs: [[String]] = [["LLEN", ExecutionKeys.queue]] + Language.ids.map { ["LLEN", ExecutionKeys.parked($0)] }
+        redis.pipeline(nodes + [["INFO"]]) { [self] first in
+            redis.pipeline(jobs) { [self] second in
+                switch (first, second) {
+                case (.failure(let error), _), (_, .failure(let error)): reply(context, Problem.unavailable(error.message))
+                case (.success(let head), .success(let tail)):
+                    let replies = Array(head.prefix(nodes.count)) + [tail[0], head[nodes.count]] + tail.dropFirst()
+                    reply(context, ClusterReport(replies: replies, redis: redis.primaryAddress.description, instance: instanceID).json)
+                }
             }
         }
     }

@@ -134,7 +134,7 @@ final class Collaboration {
         client.pendingCursor = nil
         client.lastCursorAt = now
         // Ephemeral: published straight to the channel, never stored.
-        redis.send(bytes: [Array("PUBLISH".utf8), Array(Sessions.channel(client.sessionID).utf8), payload]) { _ in }
+        redis.send(bytes: [Array("SPUBLISH".utf8), Array(Sessions.channel(client.sessionID).utf8), payload]) { _ in }
     }
 
     // MARK: Liveness

@@ -45,6 +45,25 @@ public enum ExecutionKeys {
     public static let runnerInfo = "ci:{nodes}:runner-info"
 }
 
+extension RedisConnection {
+    /// Runs a job script that publishes session events (claim, output, testCase, finish): they
+    /// answer {result, {channel, message, ...}}, and the events are SPUBLISHed here, each to its
+    /// session's slot, after the script's change is in (on Redis Cluster a script in the {jobs} slot
+    /// cannot publish to a session's). One connection per node keeps them in the scripts' order.
+    /// Completes with the script's own result.
+    public func runPublishing(_ script: RedisScript, keys: [String], arguments: [String], _ completion: @escaping Completion) {
+        run(script, keys: keys, arguments: arguments) { [weak self] result in
+            guard case .success(let value) = result, let parts = value.array, parts.count == 2 else { return completion(result) }
+            let events = parts[1].array ?? []
+            for index in stride(from: 0, to: events.count - 1, by: 2) {
+                guard let channel = events[index].bytes, let message = events[index + 1].bytes else { continue }
+                self?.send(bytes: [Array("SPUBLISH".utf8), channel, message]) { _ in }
+            }
+            completion(.success(parts[0]))
+        }
+    }
+}
+
 /// The job life cycle, one Lua script per state change (so gateways and runners racing each other
 /// cannot break job ownership or write two results):
 ///
@@ -68,12 +87,18 @@ public enum ExecutionScripts {
     end
     -- On events: for candidates only (interviewers get the whole on private).
     local EXCEPT_INTERVIEWERS = '\(ChannelMessage.exceptInterviewers)'
-    -- A ChannelMessage ("<exclude> <revision>\\n<frame>") on one of a session's channels.
+    -- A ChannelMessage ("<exclude> <revision>\\n<frame>") on one of a session's channels. Not
+    -- published here: on Redis Cluster the session's channels are in its slot, not in {jobs}, and a
+    -- script touches one slot. Collected instead, returned with the result (with_events), and
+    -- SPUBLISHed by the caller (RedisConnection.runPublishing).
+    local EVENTS = {}
     local function publish_to(session_id, channel, exclude, frame)
       if session_id and session_id ~= '' then
-        redis.call('PUBLISH', 'ci:{' .. session_id .. '}:' .. channel, exclude .. ' 0\\n' .. frame)
+        table.insert(EVENTS, 'ci:{' .. session_id .. '}:' .. channel)
+        table.insert(EVENTS, exclude .. ' 0\\n' .. frame)
       end
     end
+    local function with_events(result) return {result, EVENTS} end
     local function publish_event(session_id, frame) publish_to(session_id, 'events', '', frame) end
     local function event(kind, data, now) return '{"type":"' .. kind .. '","data":' .. data .. ',"timestamp":' .. now .. '}' end
     -- A held job goes back to the consuming end of the queue, unless it is finished or gone.
@@ -115,7 +140,8 @@ public enum ExecutionScripts {
         redis.call('HINCRBY', 'ci:{jobs}:stats', (f[2] or 'unknown') .. ':' .. status, 1)
         publish_event(f[1], event('execution-result', result, now))
       end
-      redis.call('PUBLISH', 'ci:{jobs}:done:' .. id, status)
+      -- The job's own channel is in {jobs}: published from here.
+      redis.call('SPUBLISH', 'ci:{jobs}:done:' .. id, status)
     end
 
     """
@@ -150,22 +176,23 @@ public enum ExecutionScripts {
     /// max attempts, retention ms. Returns {'run', language, code, stdin, limits, session id,
     /// attempt, started_at, user id, kind, tests, compare}, or {'gone'|'done'|'bounce'|'failed'}
     /// when there is nothing to run. A test run's start clears what an earlier attempt published
-    /// of its cases.
+    /// of its cases. Like output, testCase and finish, run with `runPublishing` (the events it
+    /// publishes come back with the result).
     public static let claim = RedisScript(name: "execution_claim", source: prelude + """
     local now = now_ms()
     local id = ARGV[1]
-    if not redis.call('LPOS', KEYS[1], id) then return {'gone'} end
+    if not redis.call('LPOS', KEYS[1], id) then return with_events({'gone'}) end
     local key = JOB .. id
     local f = redis.call('HMGET', key, 'state', 'language', 'code', 'stdin', 'limits', 'session_id', 'user_id', 'user_name',
       'kind', 'tests', 'compare', 'cases', 'total')
-    if not f[1] then redis.call('LREM', KEYS[1], 0, id) return {'gone'} end
+    if not f[1] then redis.call('LREM', KEYS[1], 0, id) return with_events({'gone'}) end
     local test_run = f[9] == 'test-run' 
-    if f[1] == 'done' then redis.call('LREM', KEYS[1], 0, id) return {'done'} end
+    if f[1] == 'done' then redis.call('LREM', KEYS[1], 0, id) return with_events({'done'}) end
     if not string.find(ARGV[3], ',' .. f[2] .. ',', 1, true) then
       redis.call('LREM', KEYS[1], 0, id)
       redis.call('HSET', key, 'state', 'queued')
       redis.call('LPUSH', PARKED .. f[2], id)
-      return {'bounce'}
+      return with_events({'bounce'})
     end
     local attempt = redis.call('HINCRBY', key, 'attempts', 1)
     if attempt > tonumber(ARGV[4]) then
@@ -191,7 +218,7 @@ public enum ExecutionScripts {
       -- A test run's result here holds no case's data: it is its own summary.
       store_result(id, result, 'internal_error', test_run and result or '{"status":"internal_error"}', now, tonumber(ARGV[5]))
       redis.call('LREM', KEYS[1], 0, id)
-      return {'failed'}
+      return with_events({'failed'})
     end
     redis.call('HSET', key, 'state', 'running', 'runner_id', ARGV[2], 'started_at', now)
     if test_run then
@@ -206,16 +233,16 @@ public enum ExecutionScripts {
       if f[7] ~= '' then data.user_id = f[7] data.name = f[8] end
       publish_event(f[6], event('execution-started', cjson.encode(data), now))
     end
-    return {'run', f[2], f[3], f[4], f[5], f[6], tostring(attempt), tostring(now), f[7], f[9] or '', f[10] or '', f[11] or ''}
+    return with_events({'run', f[2], f[3], f[4], f[5], f[6], tostring(attempt), tostring(now), f[7], f[9] or '', f[10] or '', f[11] or ''})
     """)
 
     /// KEYS: job. ARGV: runner id, attempt, frame. Publishes an execution-output frame while the job
     /// is still this runner's; 0 when it is not (requeued, or finished elsewhere).
     public static let output = RedisScript(name: "execution_output", source: prelude + """
     local f = redis.call('HMGET', KEYS[1], 'state', 'runner_id', 'attempts', 'session_id')
-    if f[1] ~= 'running' or f[2] ~= ARGV[1] or f[3] ~= ARGV[2] then return 0 end
+    if f[1] ~= 'running' or f[2] ~= ARGV[1] or f[3] ~= ARGV[2] then return with_events(0) end
     publish_event(f[4], ARGV[3])
-    return 1
+    return with_events(1)
     """)
 
     /// KEYS: job. ARGV: runner id, attempt, case index, the case's result, the test-case-result
@@ -224,12 +251,12 @@ public enum ExecutionScripts {
     /// channel, in the candidate view on the events channel. 0 when the job is not this runner's.
     public static let testCase = RedisScript(name: "execution_test_case", source: prelude + """
     local f = redis.call('HMGET', KEYS[1], 'state', 'runner_id', 'attempts', 'session_id')
-    if f[1] ~= 'running' or f[2] ~= ARGV[1] or f[3] ~= ARGV[2] then return 0 end
+    if f[1] ~= 'running' or f[2] ~= ARGV[1] or f[3] ~= ARGV[2] then return with_events(0) end
     redis.call('HSET', KEYS[1], 'case:' .. ARGV[3], ARGV[4])
     local now = now_ms()
     publish_to(f[4], 'events', EXCEPT_INTERVIEWERS, event('test-case-result', ARGV[6], now))
     publish_to(f[4], 'private', '', event('test-case-result', ARGV[5], now))
-    return 1
+    return with_events(1)
     """)
 
     /// KEYS: job, the runner's processing list. ARGV: job id, result JSON, status, summary JSON,
@@ -237,10 +264,10 @@ public enum ExecutionScripts {
     /// already has its result (or is gone).
     public static let finish = RedisScript(name: "execution_finish", source: prelude + """
     redis.call('LREM', KEYS[2], 0, ARGV[1])
-    if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-    if redis.call('HEXISTS', KEYS[1], 'result') == 1 then return 0 end
+    if redis.call('EXISTS', KEYS[1]) == 0 then return with_events(0) end
+    if redis.call('HEXISTS', KEYS[1], 'result') == 1 then return with_events(0) end
     store_result(ARGV[1], ARGV[2], ARGV[3], ARGV[4], now_ms(), tonumber(ARGV[5]), ARGV[6])
-    return 1
+    return with_events(1)
     """)
 
     /// KEYS: the runner's processing list. ARGV: languages it offers. Moves one parked job into the

@@ -73,18 +73,26 @@ public final class Playback {
     }
 
     private func read(_ id: String, _ document: Document, _ access: Access, after: Int, limit: Int, attempt: Int = 1,
-                      _ completion: @escaping (Result<TimelinePage, InterviewError>) -> Void) {
+                      runIDs: [RedisValue]? = nil, _ completion: @escaping (Result<TimelinePage, InterviewError>) -> Void) {
         // Past the head there is nothing to read.
         guard after < access.head else { return completion(.success(TimelinePage(revision: access.head, events: [], nextAfterRevision: nil))) }
         let keys = SessionKeys(id)
-        // The checkpoint, (for the code) the history and the runs, then the log: every event read
-        // happened before the log was read. The log script, not LRANGE: entries are indexed from
-        // the checkpoint, which it reads with them.
-        var requests: [RedisRequest] = [.command(["HGETALL", document.checkpoint(keys)])]
-        if document == .code {
-            requests += [.command(["LRANGE", keys.history, "0", "-1"]),
-                         .command(["LRANGE", ExecutionKeys.session(id), "0", String(executionHistoryLimit - 1)])]
+        // (For the code) the runs, then the checkpoint, the history and the log: every event read
+        // happened before the log was read. The runs' list is in the {jobs} slot, so it is read
+        // first on its own (on Redis Cluster a pipeline is one slot), the rest in one pipeline of
+        // the session's slot. The log script, not LRANGE: entries are indexed from the checkpoint,
+        // which it reads with them.
+        guard document != .code || runIDs != nil else {
+            return redis.send(["LRANGE", ExecutionKeys.session(id), "0", String(executionHistoryLimit - 1)]) { [self] result in
+                switch result {
+                case .failure(let error): completion(.failure(translate(error, session: id)))
+                case .success(let value):
+                    read(id, document, access, after: after, limit: limit, attempt: attempt, runIDs: value.array ?? [], completion)
+                }
+            }
         }
+        var requests: [RedisRequest] = [.command(["HGETALL", document.checkpoint(keys)])]
+        if document == .code { requests.append(.command(["LRANGE", keys.history, "0", "-1"])) }
         requests.append(.script(Scripts.log, keys: keys.all, arguments: Scripts.logArguments(document, after: after, limit: limit + 1)))
         redis.pipeline(requests) { [self] result in
             let replies: [RedisValue]
@@ -106,7 +114,7 @@ public final class Playback {
                 return completion(.success(Timeline.page(after: after, limit: limit, head: access.head, ops: ops, others: [], checkpoint: checkpoint)))
             }
             let history = (replies[1].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) }.flatMap(Timeline.event(history:)) }
-            let jobIDs = (replies[2].array ?? []).compactMap(\.text)
+            let jobIDs = (runIDs ?? []).compactMap(\.text)
             runs(jobIDs) { result in
                 completion(result.map { runs in
                     Timeline.page(after: after, limit: limit, head: access.head, ops: ops, others: history + runs, checkpoint: checkpoint)

@@ -13,6 +13,8 @@ public struct RedisAddress: Sendable, CustomStringConvertible {
     public var port: Int
     /// When set, host and port are unused: the primary is asked of these sentinels (Sentinel.swift).
     public var sentinel: SentinelSettings?
+    /// When set, host and port are unused: a Redis Cluster found from these seed nodes (RedisCluster.swift).
+    public var cluster: [RedisAddress]?
 
     public init(host: String, port: Int) {
         self.host = host
@@ -35,13 +37,19 @@ public struct RedisAddress: Sendable, CustomStringConvertible {
         guard !host.isEmpty else { return nil }
     }
 
-    public var description: String { sentinel?.description ?? "\(host):\(port)" }
+    public var description: String {
+        if let cluster { return "cluster via \(cluster.map(\.description).joined(separator: ","))" }
+        return sentinel?.description ?? "\(host):\(port)"
+    }
 }
 
 /// One hiredis async connection on the loop, reconnecting with backoff when Redis goes away.
 /// While it is down, commands fail at once with `RedisError.unavailable` instead of waiting, so
 /// callers can answer 503 right away. Scripts registered with `register` are loaded on every
 /// (re)connect, and EVALSHA falls back to EVAL after NOSCRIPT.
+///
+/// With `address.cluster` it is the same type for its callers but a facade over a `ClusterRouter`,
+/// which keeps one plain `RedisConnection` per primary and routes each command by its keys' slot.
 public final class RedisConnection {
     public typealias Completion = (Result<RedisValue, RedisError>) -> Void
 
@@ -67,18 +75,24 @@ public final class RedisConnection {
     private var primary: RedisAddress
     private var dropTimer: LoopTimer
     private var connectStartedAt: UInt64 = 0
+    /// With Redis Cluster: the router this connection is the face of.
+    private(set) var cluster: ClusterRouter?
 
     /// A command unanswered for this long drops the connection (Redis hung or the network did).
-    public var commandTimeoutMillis: UInt64 = 5_000
+    public var commandTimeoutMillis: UInt64 = 5_000 { didSet { cluster?.commandTimeoutMillis = commandTimeoutMillis } }
     /// A TCP connect unanswered for this long is given up (a host that is down answers nothing).
-    public var connectTimeoutMillis: UInt64 = 2_000
-    /// Called with true on every (re)connect and false on every loss.
-    public var onStateChange: ((Bool) -> Void)?
-    /// Receives every pub/sub reply (subscribe confirmations and messages) of `subscribe` calls.
+    public var connectTimeoutMillis: UInt64 = 2_000 { didSet { cluster?.connectTimeoutMillis = connectTimeoutMillis } }
+    /// Called with true on every (re)connect and false on every loss (with Redis Cluster: true once
+    /// every primary is connected, false when one is lost).
+    public var onStateChange: ((Bool) -> Void)? { didSet { cluster?.onStateChange = onStateChange } }
+    /// Set before `start()`, puts the connection in push mode for pub/sub: every reply (subscribe
+    /// confirmations, messages, errors) comes here in order; commands go with `sendSubscription`.
     var onPush: ((RedisValue) -> Void)?
-    public private(set) var reconnectCount = 0
+    private var ownReconnects = 0
+    public var reconnectCount: Int { cluster?.reconnectCount ?? ownReconnects }
+    private var ownLatency = LatencyHistogram()
     /// Round trips of commands (send to reply), for /metrics.
-    public private(set) var latency = LatencyHistogram()
+    public var latency: LatencyHistogram { cluster?.latency ?? ownLatency }
 
     public init(loop: EventLoop, address: RedisAddress, logger: Logger) {
         self.loop = loop
@@ -88,7 +102,9 @@ public final class RedisConnection {
         watchdog = LoopTimer(loop: loop)
         dropTimer = LoopTimer(loop: loop)
         primary = address
-        if let settings = address.sentinel {
+        if let seeds = address.cluster {
+            cluster = ClusterRouter(seeds: seeds, loop: loop, logger: logger)
+        } else if let settings = address.sentinel {
             let sentinel = SentinelClient(settings: settings, loop: loop, logger: logger)
             sentinel.onSwitch = { [unowned self] to in self.primaryMoved(to: to) }
             sentinel.onRecheck = { [unowned self] in self.recheckPrimary() }
@@ -96,18 +112,23 @@ public final class RedisConnection {
         }
     }
 
-    public var isConnected: Bool { state == .connected }
+    public var isConnected: Bool { cluster?.isConnected ?? (state == .connected) }
     /// The Redis this connection uses: `address`, or with Sentinel the primary it last found.
     public var primaryAddress: RedisAddress { primary }
     /// Why Redis is unusable right now, for problem details and /health.
     public var unavailableReason: String {
-        sentinel == nil ? "Redis at \(address) is unreachable (\(lastError))" : "Redis (\(address)) is unreachable (\(lastError))"
+        if let cluster { return cluster.unavailableReason }
+        return sentinel == nil ? "Redis at \(address) is unreachable (\(lastError))" : "Redis (\(address)) is unreachable (\(lastError))"
     }
 
-    /// Scripts to load on each connect; register before `start()`.
-    public func register(_ script: RedisScript) { scripts.append(script) }
+    /// Scripts to load on each connect (with Redis Cluster: on every primary); register before `start()`.
+    public func register(_ script: RedisScript) {
+        if let cluster { return cluster.register(script) }
+        scripts.append(script)
+    }
 
     public func start() {
+        if let cluster { return cluster.start() }
         watchdog.start(after: 250, repeat: 250) { [unowned self] in self.checkTimeouts() }
         watchdog.unref()
         sentinel?.watch()
@@ -121,6 +142,7 @@ public final class RedisConnection {
     }
 
     public func send(bytes arguments: [[UInt8]], _ completion: @escaping Completion) {
+        if let cluster { return cluster.send(arguments, completion) }
         guard state == .connected, let context else {
             completion(.failure(.unavailable(unavailableReason)))
             return
@@ -135,14 +157,22 @@ public final class RedisConnection {
         sentAt.append(EventLoop.hrtime())
     }
 
-    /// Sends SUBSCRIBE/UNSUBSCRIBE. Their replies (many per command) go to `onPush`; the
-    /// connection is then in subscriber mode and takes no other commands.
-    func sendSubscription(_ arguments: [String]) {
-        guard state == .connected, let context else { return }
-        _ = sendArgv(context, arguments.map { Array($0.utf8) }, pushCallback, nil)
+    /// Sends a command of a push-mode connection (SSUBSCRIBE, SUNSUBSCRIBE...): its replies, many
+    /// per command, go to `onPush`. False when not connected.
+    @discardableResult
+    func sendSubscription(_ arguments: [String]) -> Bool {
+        guard state == .connected, let context else { return false }
+        return sendRaw(context, arguments.map { Array($0.utf8) }) == REDIS_OK
     }
 
-    fileprivate func push(_ value: RedisValue) { onPush?(value) }
+    fileprivate func push(_ value: RedisValue) {
+        // The answer to the ROLE check of a Sentinel-found primary (see `connected`).
+        if sentinel != nil, let role = value.array?.first?.text, ["master", "slave", "sentinel"].contains(role) {
+            if role != "master" { drop("\(primary) is a \(role), not the primary") }
+            return
+        }
+        onPush?(value)
+    }
 
     /// EVALSHA with an EVAL fallback when the server lost its script cache (restart, SCRIPT FLUSH).
     public func run(_ script: RedisScript, keys: [String], arguments: [String], _ completion: @escaping Completion) {
@@ -159,6 +189,7 @@ public final class RedisConnection {
 
     /// Waits for pending replies, then disconnects; no reconnect afterwards.
     public func close(_ completion: @escaping () -> Void) {
+        if let cluster { return cluster.close(completion) }
         retryTimer.close()
         watchdog.close()
         dropTimer.close()
@@ -221,6 +252,7 @@ public final class RedisConnection {
             connectFailed("cannot attach to the event loop")
             return
         }
+        if onPush != nil { _ = ci_redis_libuv_push_mode(context, pushHandler) }
         redisAsyncSetConnectCallback(context) { context, status in
             let connection = Unmanaged<RedisConnection>.fromOpaque(context!.pointee.data).takeUnretainedValue()
             if status == REDIS_OK {
@@ -247,11 +279,13 @@ public final class RedisConnection {
         lastError = ""
         sentAt.removeAll()
         sentHead = 0
-        if everConnected { reconnectCount += 1 }
+        if everConnected { ownReconnects += 1 }
         everConnected = true
         if let context { redisEnableKeepAlive(&context.pointee.c) }
         logger.info("connected to Redis at \(primary)")
-        if sentinel != nil {
+        if sentinel != nil, onPush != nil, let context {
+            _ = sendRaw(context, [Array("ROLE".utf8)]) // answered through `push`
+        } else if sentinel != nil {
             // Sentinel may still name a primary that was demoted: only a master is used.
             send(["ROLE"]) { [weak self] result in
                 guard case .success(let value) = result, let role = value.array?.first?.text, role != "master" else { return }
@@ -337,7 +371,7 @@ public final class RedisConnection {
 
     fileprivate func replyArrived() {
         if sentHead < sentAt.count {
-            latency.record(nanoseconds: EventLoop.hrtime() &- sentAt[sentHead])
+            ownLatency.record(nanoseconds: EventLoop.hrtime() &- sentAt[sentHead])
             sentHead += 1
         }
         if sentHead == sentAt.count {
@@ -392,6 +426,16 @@ typealias ReplyCallback = @convention(c) (UnsafeMutablePointer<redisAsyncContext
 /// call); answers hiredis' status.
 func sendArgv(_ context: UnsafeMutablePointer<redisAsyncContext>, _ arguments: [[UInt8]],
               _ callback: ReplyCallback, _ privdata: UnsafeMutableRawPointer?) -> Int32 {
+    withArgv(arguments) { redisAsyncCommandArgv(context, callback, privdata, $0, $1, $2) }
+}
+
+/// The same for a push-mode context: no callback, the replies go to its push handler.
+private func sendRaw(_ context: UnsafeMutablePointer<redisAsyncContext>, _ arguments: [[UInt8]]) -> Int32 {
+    withArgv(arguments) { ci_redis_send_raw(context, $0, $1, $2) }
+}
+
+private func withArgv(_ arguments: [[UInt8]],
+                      _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> Int32) -> Int32 {
     var storage: [UInt8] = []
     storage.reserveCapacity(arguments.reduce(1) { $0 + $1.count })
     var lengths: [Int] = []
@@ -410,7 +454,11 @@ func sendArgv(_ context: UnsafeMutablePointer<redisAsyncContext>, _ arguments: [
             pointers.append(base + offset)
             offset += length
         }
-        return redisAsyncCommandArgv(context, callback, privdata, Int32(arguments.count), &pointers, lengths)
+        return lengths.withUnsafeBufferPointer { lengths in
+            pointers.withUnsafeMutableBufferPointer { pointers in
+                body(Int32(arguments.count), pointers.baseAddress!, lengths.baseAddress!)
+            }
+        }
     }
 }
 
@@ -436,9 +484,8 @@ private let commandCallback: ReplyCallback = { context, reply, privdata in
     }
 }
 
-/// Subscription replies: no privdata to own, since hiredis calls this many times per SUBSCRIBE
-/// and once more with NULL when the connection goes (which the disconnect callback handles).
-private let pushCallback: ReplyCallback = { context, reply, _ in
+/// Every reply of a push-mode connection, in arrival order (adapter.c reads them).
+private let pushHandler: ci_reply_handler = { context, reply in
     guard let reply, let data = context?.pointee.data else { return }
     let connection = Unmanaged<RedisConnection>.fromOpaque(data).takeUnretainedValue()
     connection.push(decode(reply.assumingMemoryBound(to: redisReply.self)))

@@ -14,6 +14,7 @@ extension RedisConnection {
 
     public func pipeline(_ requests: [RedisRequest], _ completion: @escaping (Result<[RedisValue], RedisError>) -> Void) {
         guard !requests.isEmpty else { return completion(.success([])) }
+        if cluster != nil, let error = Self.crossSlot(requests) { return completion(.failure(error)) }
         let round = PipelineRound(count: requests.count, completion)
         for (index, request) in requests.enumerated() {
             switch request {
@@ -21,6 +22,24 @@ extension RedisConnection {
             case .script(let script, let keys, let arguments): run(script, keys: keys, arguments: arguments) { result in round.record(index, result) }
             }
         }
+    }
+}
+
+extension RedisConnection {
+    /// With Redis Cluster a pipeline goes to one node in one round trip, so its requests must share
+    /// one slot (keyless ones go with the rest): the error when they do not, before anything is sent.
+    static func crossSlot(_ requests: [RedisRequest]) -> RedisError? {
+        var slot: Int?
+        for request in requests {
+            switch CommandKeys.slot(of: request) {
+            case .failure(let error): return error
+            case .success(nil): continue
+            case .success(let this?):
+                if let slot, slot != this { return CommandKeys.crossSlot("a pipeline spans slots \(slot) and \(this)") }
+                slot = this
+            }
+        }
+        return nil
     }
 }
 

@@ -5,40 +5,71 @@ import Transport
 /// unsubscribed when the last one goes, so a gateway receives only the sessions it serves.
 /// After a reconnect every channel is subscribed again; messages published meanwhile are lost,
 /// so `onStateChange(true)` is the listeners' cue to catch up from Redis.
+///
+/// Channels are sharded (SSUBSCRIBE; publishers SPUBLISH), with one Redis as with Redis Cluster.
+/// With a cluster (`address.cluster`) each channel is subscribed on the primary that owns its slot,
+/// one push-mode link per primary, and moved when its slot moves: the server ends the
+/// subscription with a `sunsubscribe` push (or answers SSUBSCRIBE with MOVED), and the channel is
+/// subscribed again on the slot's new owner, after which `onStateChange(true)` lets listeners
+/// catch up on what was published in between.
 public final class RedisSubscriber {
     public typealias Handler = ([UInt8]) -> Void
 
-    private let connection: RedisConnection
+    private let connection: RedisConnection?
+    private let router: ClusterRouter?
+    private let logger: Logger
     private var listeners: [String: [(id: Int, handler: Handler)]] = [:]
     private var confirmed: Set<String> = []
     private var waiting: [String: [(Bool) -> Void]] = [:]
+    /// With a cluster: the link (its address) each channel was last subscribed on.
+    private var subscribedOn: [String: String] = [:]
+    /// With a cluster: channels being moved; their next confirmation is a catch-up cue.
+    private var moving: Set<String> = []
     private var nextID = 0
 
     /// Called with true after every (re)connect, once the channels are being resubscribed.
     public var onStateChange: ((Bool) -> Void)?
 
     public init(loop: EventLoop, address: RedisAddress, logger: Logger) {
-        connection = RedisConnection(loop: loop, address: address, logger: logger)
-        connection.onPush = { [unowned self] value in self.received(value) }
+        self.logger = logger
+        if let seeds = address.cluster {
+            connection = nil
+            let router = ClusterRouter(seeds: seeds, loop: loop, logger: logger)
+            self.router = router
+            router.onPush = { [unowned self] link, value in self.received(value, from: link) }
+            router.onLinkState = { [unowned self] link, up in self.linkChanged(link, up) }
+            router.onMapChange = { [unowned self] in self.follow() }
+            router.onStateChange = { [unowned self] up in self.onStateChange?(up) }
+            return
+        }
+        router = nil
+        let connection = RedisConnection(loop: loop, address: address, logger: logger)
+        self.connection = connection
+        connection.onPush = { [unowned self] value in self.received(value, from: connection) }
         connection.onStateChange = { [unowned self] up in
             self.confirmed.removeAll()
             if up {
-                if !self.listeners.isEmpty { self.connection.sendSubscription(["SUBSCRIBE"] + self.listeners.keys) }
+                if !self.listeners.isEmpty { connection.sendSubscription(["SSUBSCRIBE"] + self.listeners.keys) }
             } else {
-                for (_, callbacks) in self.waiting { callbacks.forEach { $0(false) } }
-                self.waiting.removeAll()
+                self.failWaiting { _ in true }
             }
             self.onStateChange?(up)
         }
     }
 
-    public var isConnected: Bool { connection.isConnected }
-    public var reconnectCount: Int { connection.reconnectCount }
+    public var isConnected: Bool { router?.isConnected ?? connection?.isConnected ?? false }
+    public var reconnectCount: Int { router?.reconnectCount ?? connection?.reconnectCount ?? 0 }
     public var channelCount: Int { listeners.count }
 
-    public func start() { connection.start() }
+    public func start() {
+        router?.start()
+        connection?.start()
+    }
 
-    public func close(_ completion: @escaping () -> Void) { connection.close(completion) }
+    public func close(_ completion: @escaping () -> Void) {
+        if let router { return router.close(completion) }
+        connection?.close(completion)
+    }
 
     /// Adds a listener. `ready` runs once the subscription is confirmed (at once if it already
     /// is), or with false when Redis is not reachable, so a caller can fail fast.
@@ -50,13 +81,13 @@ public final class RedisSubscriber {
         if let ready {
             if confirmed.contains(channel) {
                 ready(true)
-            } else if !connection.isConnected {
+            } else if !(link(for: channel)?.isConnected ?? false) {
                 ready(false)
             } else {
                 waiting[channel, default: []].append(ready)
             }
         }
-        if first { connection.sendSubscription(["SUBSCRIBE", channel]) }
+        if first { subscribe(channel) }
         return nextID
     }
 
@@ -66,24 +97,105 @@ public final class RedisSubscriber {
         if list.isEmpty {
             listeners[channel] = nil
             confirmed.remove(channel)
-            connection.sendSubscription(["UNSUBSCRIBE", channel])
+            moving.remove(channel)
+            if let router {
+                if let name = subscribedOn.removeValue(forKey: channel) { router.links[name]?.sendSubscription(["SUNSUBSCRIBE", channel]) }
+            } else {
+                connection?.sendSubscription(["SUNSUBSCRIBE", channel])
+            }
         } else {
             listeners[channel] = list
         }
     }
 
-    private func received(_ value: RedisValue) {
+    /// The connection a channel is (to be) subscribed on.
+    private func link(for channel: String) -> RedisConnection? {
+        guard let router else { return connection }
+        return router.link(forSlot: RedisSlot.of(channel))
+    }
+
+    private func subscribe(_ channel: String) {
+        guard router != nil else {
+            connection?.sendSubscription(["SSUBSCRIBE", channel])
+            return
+        }
+        // No map or no link yet: the channel is subscribed when its owner's link connects.
+        guard let link = link(for: channel) else { return }
+        subscribedOn[channel] = link.address.description
+        if link.isConnected { link.sendSubscription(["SSUBSCRIBE", channel]) }
+    }
+
+    private func failWaiting(_ which: (String) -> Bool) {
+        for channel in waiting.keys where which(channel) {
+            waiting.removeValue(forKey: channel)?.forEach { $0(false) }
+        }
+    }
+
+    // MARK: Cluster: links and moves
+
+    private func linkChanged(_ link: RedisConnection, _ up: Bool) {
+        let name = link.address.description
+        if up {
+            for channel in listeners.keys where self.link(for: channel) === link { subscribe(channel) }
+        } else {
+            let lost = Set(subscribedOn.filter { $0.value == name }.keys)
+            confirmed.subtract(lost)
+            failWaiting { lost.contains($0) }
+        }
+    }
+
+    /// The map changed: every channel whose slot has a new owner moves there.
+    private func follow() {
+        guard let router else { return }
+        for channel in listeners.keys {
+            guard let owner = link(for: channel), subscribedOn[channel] != owner.address.description else { continue }
+            if let old = subscribedOn[channel] { router.links[old]?.sendSubscription(["SUNSUBSCRIBE", channel]) }
+            move(channel)
+        }
+    }
+
+    private func move(_ channel: String) {
+        logger.info("moving the subscription of \(channel) to the owner of its slot")
+        confirmed.remove(channel)
+        moving.insert(channel)
+        subscribedOn[channel] = nil
+        subscribe(channel)
+    }
+
+    // MARK: Replies
+
+    private func received(_ value: RedisValue, from link: RedisConnection) {
+        if case .error(let message) = value { return refused(message, by: link) }
         guard let parts = value.array, parts.count >= 3, let kind = parts[0].text, let channel = parts[1].text else { return }
         switch kind {
-        case "message":
+        case "smessage":
             guard let payload = parts[2].bytes, let list = listeners[channel] else { return }
             for listener in list { listener.handler(payload) }
-        case "subscribe":
-            guard listeners[channel] != nil else { return }
+        case "ssubscribe":
+            guard listeners[channel] != nil, router == nil || subscribedOn[channel] == link.address.description else { return }
             confirmed.insert(channel)
             if let callbacks = waiting.removeValue(forKey: channel) { callbacks.forEach { $0(true) } }
+            if moving.remove(channel) != nil { onStateChange?(true) }
+        case "sunsubscribe":
+            // Asked for (unlisten, or a move already under way), or the server's notice that the
+            // slot moved away from this node: then subscribe again where the map now says.
+            guard let router, listeners[channel] != nil, subscribedOn[channel] == link.address.description else { return }
+            logger.info("Redis ended the subscription of \(channel) on \(link.address): its slot moved")
+            move(channel)
+            router.refresh()
         default:
             break
         }
+    }
+
+    /// An error in place of a confirmation: MOVED names the slot's owner, where the slot's channels go.
+    private func refused(_ message: String, by link: RedisConnection) {
+        guard let router, let (_, slot, to) = redirection(message) else {
+            logger.error("Redis refused a subscription: \(message)")
+            return
+        }
+        // The map now names the owner: `follow` moves the slot's channels there.
+        router.noteMoved(slot, to: to)
+        router.refresh()
     }
 }

@@ -433,7 +433,7 @@ public final class Runner {
         held[id] = .some(nil)
         let arguments = [id, configuration.nodeID, languageList, String(configuration.execution.maxAttempts),
                          String(configuration.execution.retentionMillis)]
-        redis.run(ExecutionScripts.claim, keys: [ExecutionKeys.processing(configuration.nodeID)], arguments: arguments) { [unowned self] result in
+        redis.runPublishing(ExecutionScripts.claim, keys: [ExecutionKeys.processing(configuration.nodeID)], arguments: arguments) { [unowned self] result in
             guard case .success(let value) = result, let parts = value.array?.map({ $0.text ?? "" }), parts.first == "run",
                   parts.count >= 12, let toolchain = self.offered.first(where: { $0.toolchain.id == parts[1] })?.toolchain else {
                 if case .failure(let error) = result { self.logger.warning("claiming job \(id) failed: \(error)") }
@@ -462,8 +462,8 @@ public final class Runner {
     // MARK: Results
 
     func publishOutput(_ job: ClaimedJob, frame: String) {
-        redis.run(ExecutionScripts.output, keys: [ExecutionKeys.job(job.id)],
-                  arguments: [configuration.nodeID, String(job.attempt), frame]) { [unowned self] result in
+        redis.runPublishing(ExecutionScripts.output, keys: [ExecutionKeys.job(job.id)],
+                            arguments: [configuration.nodeID, String(job.attempt), frame]) { [unowned self] result in
             if case .success(let value) = result, value.integer == 0, case .some(.some(let execution)) = self.held[job.id] {
                 execution.cancel()
             }
@@ -473,8 +473,8 @@ public final class Runner {
     /// A test case finished: its result for the job's progress, and its test-case-result in both
     /// views (see ExecutionScripts.testCase). A job no longer this runner's is stopped.
     func publishTestCase(_ job: ClaimedJob, index: Int, result: JSON, full: JSON, candidate: JSON) {
-        redis.run(ExecutionScripts.testCase, keys: [ExecutionKeys.job(job.id)],
-                  arguments: [configuration.nodeID, String(job.attempt), String(index), result.text, full.text, candidate.text]) { [unowned self] result in
+        redis.runPublishing(ExecutionScripts.testCase, keys: [ExecutionKeys.job(job.id)],
+                            arguments: [configuration.nodeID, String(job.attempt), String(index), result.text, full.text, candidate.text]) { [unowned self] result in
             if case .success(let value) = result, value.integer == 0, case .some(.some(let execution)) = self.held[job.id] {
                 execution.cancel()
             }
@@ -497,8 +497,8 @@ public final class Runner {
         let status = outcome.status
         var arguments = [id, outcome.result.text, status, outcome.summary.text, String(configuration.execution.retentionMillis)]
         if let candidate = outcome.candidateView { arguments.append(candidate.text) }
-        redis.run(ExecutionScripts.finish, keys: [ExecutionKeys.job(id), ExecutionKeys.processing(configuration.nodeID)],
-                  arguments: arguments) { [unowned self] reply in
+        redis.runPublishing(ExecutionScripts.finish, keys: [ExecutionKeys.job(id), ExecutionKeys.processing(configuration.nodeID)],
+                            arguments: arguments) { [unowned self] reply in
             switch reply {
             case .success(let value):
                 if value.integer == 1 {

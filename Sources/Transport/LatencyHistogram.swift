@@ -17,6 +17,13 @@ public struct LatencyHistogram: Sendable {
         sum += seconds
     }
 
+    /// Adds another histogram's observations (several connections reported as one).
+    public mutating func add(_ other: LatencyHistogram) {
+        for index in counts.indices { counts[index] += other.counts[index] }
+        count += other.count
+        sum += other.sum
+    }
+
     /// The text exposition lines (bucket, sum, count) for `name` with extra `labels` ("a=\"b\"").
     public func render(_ name: String, labels: String = "") -> String {
         var out = ""

@@ -26,6 +26,9 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "The name the sentinels monitor the primary under (with --sentinels).")
     var sentinelMaster: String = environment("SENTINEL_MASTER") ?? "codeinterview"
 
+    @Option(help: "Redis Cluster seed nodes, host:port,host:port: route every command to the primary owning its keys' slot (any one seed finds the others) instead of --redis or --sentinels.")
+    var redisCluster: String = environment("REDIS_CLUSTER") ?? ""
+
     @Option(help: "This node's id in the cluster registry and in logs (default: hostname-pid).")
     var nodeID: String = environment("NODE_ID") ?? defaultNodeID()
 
@@ -36,6 +39,13 @@ struct CommonOptions: ParsableArguments {
     var logFormat: String = environment("LOG_FORMAT") ?? "text"
 
     func redisAddress() throws -> RedisAddress {
+        if !redisCluster.isEmpty {
+            guard sentinels.isEmpty else { throw ValidationError("--redis-cluster and --sentinels exclude each other: a cluster fails over by itself") }
+            guard let address = RedisAddress(parsingCluster: redisCluster) else {
+                throw ValidationError("--redis-cluster must be host:port,host:port (e.g. 127.0.0.1:7000), not '\(redisCluster)'")
+            }
+            return address
+        }
         if !sentinels.isEmpty {
             guard let settings = SentinelSettings(parsing: sentinels, masterName: sentinelMaster) else {
                 throw ValidationError("--sentinels must be host:port,host:port and --sentinel-master a name, not '\(sentinels)' / '\(sentinelMaster)'")

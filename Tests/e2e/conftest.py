@@ -6,6 +6,8 @@
   or another); the gateways it started are killed when the test ends.
 - `start_redis` (function): a factory for a redis-server of the test's own (optionally with the
   AOF, restartable); stopped when the test ends.
+- `redis_cluster` (session): a real Redis Cluster, 3 primaries and 3 replicas (`RedisCluster`);
+  gateways use it with `start_gateway("--redis-cluster", redis_cluster.seeds)`.
 Every gateway's log goes to a file; when a test fails, what each gateway logged during the test
 is attached to the report.
 
@@ -110,6 +112,86 @@ class RedisServer:
             self.proc.wait(5)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisCluster:
+    """3 primaries and 3 replicas (`--cluster-enabled yes`) on free loopback ports (each with its
+    cluster bus port + 10000 free), joined by `redis-cli --cluster create --cluster-replicas 1`;
+    ready once every node says cluster_state:ok and every replica finished its first sync."""
+
+    def __init__(self, primaries: int = 3, node_timeout_ms: int = 1000):
+        self.dir = tempfile.mkdtemp(prefix="ci-e2e-rcluster-")
+        self.ports: list[int] = []
+        self.procs: dict[int, subprocess.Popen] = {}
+        while len(self.ports) < primaries * 2:
+            port = free_port()
+            if port <= 55535 and port not in self.ports and _bindable(port + 10000):
+                self.ports.append(port)
+        for port in self.ports:
+            node_dir = os.path.join(self.dir, str(port))
+            os.makedirs(node_dir)
+            log = open(os.path.join(node_dir, "redis.log"), "w")
+            self.procs[port] = subprocess.Popen(
+                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", node_dir,
+                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                 "--cluster-node-timeout", str(node_timeout_ms), "--save", "", "--appendonly", "no",
+                 "--repl-diskless-sync-delay", "0", "--cluster-replica-validity-factor", "0", "--daemonize", "no"],
+                stdout=log, stderr=subprocess.STDOUT)
+        _wait(lambda: all(self.cli(p, "PING") == "PONG" for p in self.ports), 10, "every node answers PING")
+        created = subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
+                                  "--cluster-replicas", "1", "--cluster-yes"], capture_output=True, text=True)
+        if created.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed:\n{created.stdout}{created.stderr}")
+        self.wait_healthy()
+
+    @property
+    def seeds(self) -> str:
+        return ",".join(f"127.0.0.1:{p}" for p in self.ports)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.ports[0]}"
+
+    def cli(self, port: int, *args: str) -> str:
+        try:
+            return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True, timeout=5).stdout.strip()
+        except subprocess.TimeoutExpired:
+            return ""
+
+    def primaries(self) -> list[int]:
+        return [p for p in self.ports if self.procs[p].poll() is None and self.cli(p, "ROLE").startswith("master")]
+
+    def wait_healthy(self, timeout: float = 30):
+        def ok():
+            live = [p for p in self.ports if self.procs[p].poll() is None]
+            return all("cluster_state:ok" in self.cli(p, "CLUSTER", "INFO") for p in live) and \
+                all("state=online" in self.cli(p, "INFO", "replication") for p in self.primaries())
+        _wait(ok, timeout, "cluster_state:ok with every replica in sync")
+
+    def stop(self):
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _wait(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"not within {timeout} s: {what}")
 
 
 class Gateway:
@@ -265,6 +347,13 @@ def start_gateway(pool):
     yield start
     for gw in started:
         gw.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    cluster = RedisCluster()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture

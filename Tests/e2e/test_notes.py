@@ -4,7 +4,7 @@ or replaced over REST (GET/PUT /sessions/{id}/notes), never seen by a candidate.
 
 Every test runs over two gateways with an interviewer and a candidate on each. The candidates' sockets
 record every frame they get (welcome included): none may mention notes, nor carry the notes' text.
-The private channel's routing is also proven with frames PUBLISHed straight into Redis, as the
+The private channel's routing is also proven with frames SPUBLISHed straight into Redis, as the
 questions and test-run scripts will publish them (candidate view on `events` with exclude
 `~interviewers`, full view on `private`).
 """
@@ -464,9 +464,9 @@ def test_an_ended_session_keeps_its_notes_readable_not_writable(cluster):
 
 
 def publish(server, channel: str, exclude: str, frame: dict, revision: int = 0) -> int:
-    """PUBLISH a ChannelMessage ("<exclude> <revision>\\n<frame>"); how many subscribers got it."""
+    """SPUBLISH a ChannelMessage ("<exclude> <revision>\\n<frame>"); how many subscribers got it."""
     payload = f"{exclude} {revision}\n{json.dumps(frame)}"
-    return int(redis_cli(server, "PUBLISH", channel, payload))
+    return int(redis_cli(server, "SPUBLISH", channel, payload))
 
 
 def test_the_private_channel_reaches_interviewers_only(cluster, redis_server):
@@ -532,7 +532,7 @@ def test_candidates_joining_during_a_flood_of_private_frames_get_none(cluster, r
             while not stop.is_set():
                 payload = f" 0\n{json.dumps({'type': 'flood', 'data': {'n': sent[0], 'secret': SECRET}, 'timestamp': 1})}".encode()
                 channel = f"ci:{{{sid}}}:private".encode()
-                s.sendall(b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(channel), channel, len(payload), payload))
+                s.sendall(b"*3\r\n$8\r\nSPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(channel), channel, len(payload), payload))
                 reader.readline()
                 sent[0] += 1
                 time.sleep(0.0005)

@@ -161,9 +161,11 @@ end
 -- `channel`: 'events' (every member; the default) or 'private' (interviewers only). exclude: the
 -- connection that must not get it ('' for none), or EXCEPT_INTERVIEWERS on events. revision: of
 -- the document the channel's ops number (the code on events, the notes on private), 0 for none.
+-- Sharded pub/sub (SPUBLISH; gateways SSUBSCRIBE), on one Redis as on Redis Cluster, where the
+-- channel is in the session's slot like every key of this script.
 local function publish(exclude, revision, frame, channel)
   local key = string.gsub(K_SESSION, ':session$', ':' .. (channel or 'events'))
-  redis.call('PUBLISH', key, exclude .. ' ' .. revision .. '\n' .. frame)
+  redis.call('SPUBLISH', key, exclude .. ' ' .. revision .. '\n' .. frame)
 end
 local function frame(kind, data_json, now)
   return '{"type":"' .. kind .. '","data":' .. data_json .. ',"timestamp":' .. now .. '}'
