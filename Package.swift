@@ -90,10 +90,10 @@ let package = Package(
         ], swiftSettings: swiftSettings),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "InterviewTests", dependencies: ["Interview", "JSON"]),
         // The integration suites' shared harness: real redis-server and codeinterview processes,
         // a raw HTTP client.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "InterviewTests", dependencies: ["Interview", "JSON", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON", "TestSupport"]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "JSON", "TestSupport"]),
         // The Redis Cluster client against a real cluster (6 redis-server processes).

@@ -82,7 +82,7 @@ extension Gateway {
                     problem.headers.add("Retry-After", String(seconds))
                     return reply(context, problem)
                 }
-                // Per-session execution limit: a second check, in the session's own slot.
+                // Per-session execution limit: a second check, its keys tagged (and slotted) by the session id.
                 let sessionRun = route.pattern == ["sessions", ":id", "execute"] || route.pattern == ["sessions", ":id", "test-runs"]
                 if sessionRun, context.request.method == "POST", let id = context.parameters.first {
                     rateLimiter.check([(protection.sessionExecutions, id)], tag: id) { [self] result in

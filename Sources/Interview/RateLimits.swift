@@ -45,11 +45,17 @@ public final class RateLimiter {
         redis.register(Self.script)
     }
 
-    /// Checks `rules`, each for its subject (an address, a session id). All keys of one call
-    /// share a hash tag, so it stays one slot in Redis Cluster.
+    /// The keys of one check: `ci:{rl:<tag>}:<rule>:<subject>`. The tag (the client's address,
+    /// or the session id) is the hash tag, so one call's keys share a slot in Redis Cluster while
+    /// different addresses spread over the slots (and the shards) instead of all sitting in one.
+    static func keys(_ checks: [(rule: RateRule, subject: String)], tag: String) -> [String] {
+        checks.map { "ci:{rl:\(tag)}:\($0.rule.name):\($0.subject)" }
+    }
+
+    /// Checks `rules`, each for its subject (an address, a session id), in one slot (`keys`).
     public func check(_ checks: [(rule: RateRule, subject: String)], tag: String,
                       _ completion: @escaping (Result<RateDecision, RedisError>) -> Void) {
-        let keys = checks.map { "ci:{rl:\(tag)}:\($0.rule.name):\($0.subject)" }
+        let keys = Self.keys(checks, tag: tag)
         var arguments: [String] = []
         for check in checks {
             let interval = max(1, check.rule.periodMillis / check.rule.count)

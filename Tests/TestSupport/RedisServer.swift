@@ -13,8 +13,12 @@ final class RedisServer: @unchecked Sendable {
     var address: String { "127.0.0.1:\(port)" }
     var logPath: String { "\(directory)/redis.log" }
 
-    init(port: UInt16? = nil) throws {
+    /// Extra redis-server options, e.g. ["--cluster-enabled", "yes"].
+    let extraArguments: [String]
+
+    init(port: UInt16? = nil, arguments: [String] = []) throws {
         self.port = try port ?? Ports.free()
+        self.extraArguments = arguments
         self.directory = try TempDir.make("ci-redis")
         try start()
     }
@@ -39,7 +43,7 @@ final class RedisServer: @unchecked Sendable {
         let p = try ChildProcess(
             executable: try Self.executablePath(),
             arguments: ["--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory,
-                        "--save", "", "--appendonly", "no", "--daemonize", "no"],
+                        "--save", "", "--appendonly", "no", "--daemonize", "no"] + extraArguments,
             logPath: logPath)
         process = p
         let ready = eventually(timeout: 10) { p.isRunning && self.ping() }

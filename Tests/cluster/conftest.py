@@ -1,8 +1,8 @@
 """Harness for the cluster fault tests: whole clusters brought up by the operator's own scripts.
 
 Every test gets a fresh cluster from `cluster/up` (its own state directory, Redis with AOF, or a
-primary + replica + 3 sentinels, HAProxy, gateways, runners), on loopback ports picked here, and
-`cluster/down --purge` afterwards. Clients go through HAProxy, as users would. Nothing leaves the
+primary + replica + 3 sentinels, or a Redis Cluster of N primaries and N replicas; HAProxy,
+gateways, runners), on loopback ports picked here, and `cluster/down --purge` afterwards. Clients go through HAProxy, as users would. Nothing leaves the
 machine: every address is 127.0.0.x.
 
 The binary comes from $CODEINTERVIEW_BIN (scripts/test sets it), else .build/debug/codeinterview.
@@ -60,16 +60,34 @@ def free_block(count: int, host: str = "127.0.0.1") -> int:
     raise RuntimeError(f"no {count} consecutive free ports")
 
 
+def free_cluster_block(count: int, host: str = "127.0.0.1") -> int:
+    """The first of `count` consecutive free ports for Redis Cluster nodes, whose bus ports
+    (port + 10000) must be free too: both below the ephemeral range (32768 up), where an outgoing
+    connection's local port can take a bus port."""
+    for _ in range(200):
+        base = random.randrange(20000, 22768 - count)
+        if ports_free(host, base, count) and ports_free(host, base + 10000, count):
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports (and their bus ports) for a Redis Cluster")
+
+
+def binary_knows_redis_cluster() -> bool:
+    """Whether the gateway of this build runs on a Redis Cluster (--redis-cluster)."""
+    out = subprocess.run([binary_path(), "gateway", "--help"], capture_output=True, text=True, timeout=30)
+    return "--redis-cluster" in out.stdout + out.stderr
+
+
 class Cluster:
     """One cluster of this machine, run by the cluster/ scripts from its own state directory."""
 
     def __init__(self, state: str, *, gateways: int = 2, runners: int = 0, sentinel: bool = False,
-                 admin_address: bool = False, gateway_args: str = "", runner_args: str = ""):
+                 redis_cluster: int = 0, admin_address: bool = False, gateway_args: str = "", runner_args: str = ""):
         self.state = state
         self.bin = binary_path()
         self.public_port = free_block(1)
         self.gateway_port = free_block(12)
-        self.redis_port = free_block(2)
+        # redis_cluster=N: N primaries and N replicas on redis_port..redis_port+2N-1.
+        self.redis_port = free_cluster_block(2 * redis_cluster) if redis_cluster else free_block(2)
         self.sentinel_port = free_block(3) if sentinel else None
         self.admin_address = f"127.0.0.1:{free_block(1)}" if admin_address else None
         self.env = dict(os.environ)
@@ -83,8 +101,11 @@ class Cluster:
                 "--runner-args", "--concurrency 1 " + runner_args]
         if sentinel:
             args += ["--sentinel", "--sentinel-port", str(self.sentinel_port), "--down-after", "2000"]
+        if redis_cluster:
+            args += ["--redis-cluster", str(redis_cluster)]
         if self.admin_address:
             args += ["--admin-address", self.admin_address]
+        self.up_args = args
         self.up_output = self.run("up", *args, timeout=180)
         self.settings = self._read_env()
 
@@ -206,7 +227,8 @@ class Cluster:
 
 @pytest.fixture
 def make_cluster(request):
-    """make_cluster(gateways=2, runners=0, sentinel=False, ...) -> Cluster; torn down after the test."""
+    """make_cluster(gateways=2, runners=0, sentinel=False, redis_cluster=0, ...) -> Cluster; torn down
+    after the test."""
     made: list[Cluster] = []
 
     def make(**kwargs) -> Cluster:

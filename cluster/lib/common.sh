@@ -4,7 +4,8 @@
 # default cluster/state):
 #   cluster.env            settings every script reads as defaults (written by cluster/up)
 #   nodes/ID.{pid,log,kind,addr}   one set per process started on this machine
-#   redis-PORT/, sentinel-PORT/    Redis and Sentinel data and configuration
+#   redis-PORT/, sentinel-PORT/    Redis and Sentinel data and configuration (a Redis Cluster
+#                          node's nodes.conf too)
 #   haproxy.cfg, haproxy.sock, haproxy.log, servers   the balancer (servers: "ID ADDRESS" lines)
 
 set -euo pipefail
@@ -44,14 +45,30 @@ find_binary() {
     [[ -x "$BIN" ]] || die "the build did not produce $BIN"
 }
 
-# The Redis options a node gets: --sentinels/--sentinel-master when set, else --redis.
+# The Redis options a node gets: --redis-cluster when set, else --sentinels/--sentinel-master,
+# else --redis.
 redis_args() {
-    if [[ -n "${SENTINELS:-}" ]]; then
+    if [[ -n "${REDIS_CLUSTER:-}" ]]; then
+        printf '%s\n' --redis-cluster "$REDIS_CLUSTER"
+    elif [[ -n "${SENTINELS:-}" ]]; then
         printf '%s\n' --sentinels "$SENTINELS" --sentinel-master "${SENTINEL_MASTER:-codeinterview}"
     else
         printf '%s\n' --redis "${REDIS:-127.0.0.1:6379}"
     fi
 }
+
+# load_cluster_env for a script whose flags may name the Redis (--redis, --sentinels,
+# --redis-cluster; the flag handler sets REDIS_CHOSEN=1): what a flag chose wins, so cluster.env's
+# other kind of Redis does not take over.
+load_cluster_env_keeping_redis() {
+    if [[ -z "${REDIS_CHOSEN:-}" ]]; then load_cluster_env; return; fi
+    local redis=${REDIS:-} sentinels=${SENTINELS:-} redis_cluster=${REDIS_CLUSTER:-}
+    load_cluster_env
+    REDIS=$redis SENTINELS=$sentinels REDIS_CLUSTER=$redis_cluster
+}
+
+# Whether the codeinterview binary can run on a Redis Cluster (the flag of the cluster-aware client).
+binary_knows_redis_cluster() { "$BIN" gateway --help 2>&1 | grep -q -- '--redis-cluster'; }
 
 node_file() { echo "$STATE/nodes/$1.$2"; }
 

@@ -3,8 +3,14 @@
 GET /api/v1/cluster gives (Sources/Gateway/ClusterRoutes.swift builds the same document), as a
 table or as JSON. Used by cluster/status and by the other scripts to wait for a node.
 
-    status.py (--redis HOST:PORT | --sentinels H:P,H:P [--sentinel-master NAME])
+    status.py (--redis HOST:PORT | --sentinels H:P,H:P [--sentinel-master NAME]
+               | --redis-cluster H:P,H:P [--scan-limit N])
               [--json] [--balancer ADDRESS] [--wait-node ID [--timeout S]]
+
+On a Redis Cluster the report's commands go to the primary that owns each key's slot (the
+registry's `{nodes}`, the queue's `{jobs}`), and the report gains `redis_cluster`: every shard's
+slot ranges, its primary and replicas (role, health, memory, clients), its keys (DBSIZE) and its
+sessions (SCAN MATCH ci:{*}:session, bounded by --scan-limit keys per primary; never KEYS).
 """
 
 from __future__ import annotations
@@ -114,7 +120,167 @@ def primary_from_sentinels(sentinels: str, name: str) -> tuple[str, int]:
     raise ConnectionError("no sentinel named the primary: " + "; ".join(errors))
 
 
-def report(r: Redis, address: str) -> dict:
+
+def info_fields(text: str) -> dict:
+    fields = {}
+    for line in (text or "").splitlines():
+        if line and not line.startswith("#") and ":" in line:
+            k, _, v = line.partition(":")
+            fields[k] = v
+    return fields
+
+
+def as_int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class RedisCluster:
+    """The report's view of a Redis Cluster: the shards (CLUSTER SHARDS from the first seed that
+    answers) and one connection per primary, each command sent to the owner of its key's slot.
+    The slot of a key is the server's answer to CLUSTER KEYSLOT: no second CRC16 to keep right."""
+
+    def __init__(self, seeds: str, timeout: float = 3):
+        self.timeout = timeout
+        self.seeds = [split_address(part, 6379) for part in seeds.split(",") if part.strip()]
+        if not self.seeds:
+            raise ConnectionError("no Redis Cluster seed node given")
+        self.connections: dict[str, Redis] = {}
+        self.refresh()
+
+    def refresh(self):
+        errors = []
+        for host, port in self.seeds:
+            try:
+                seed = Redis(host, port, timeout=1)
+                try:
+                    shards = seed.call("CLUSTER", "SHARDS")
+                    info = info_fields(seed.call("CLUSTER", "INFO"))
+                finally:
+                    seed.close()
+            except (OSError, RedisError, ConnectionError) as e:
+                errors.append(f"{host}:{port}: {e}")
+                continue
+            self.seed, self.info = f"{host}:{port}", info
+            self.shards = [self._shard(raw) for raw in shards or []]
+            self.shards = [sh for sh in self.shards if sh["slots"] or sh["nodes"]]
+            self.shards.sort(key=lambda sh: sh["slots"][0][0] if sh["slots"] else 16384)
+            return
+        raise ConnectionError("no Redis Cluster seed node answered: " + "; ".join(errors))
+
+    @staticmethod
+    def _shard(raw: list) -> dict:
+        fields = dict(zip(raw[::2], raw[1::2]))
+        flat = [int(x) for x in fields.get("slots") or []]
+        nodes = []
+        for node in fields.get("nodes") or []:
+            n = dict(zip(node[::2], node[1::2]))
+            host = n.get("ip") or n.get("endpoint")
+            nodes.append({"address": f"{host}:{n.get('port')}", "id": n.get("id"), "role": n.get("role"),
+                          "health": n.get("health"), "replication_offset": as_int(n.get("replication-offset"))})
+        # The primary first, then its replicas.
+        nodes.sort(key=lambda n: (n["role"] != "master", n["address"]))
+        return {"slots": [[flat[i], flat[i + 1]] for i in range(0, len(flat) - 1, 2)], "nodes": nodes}
+
+    def primary_of(self, slot: int) -> str:
+        for shard in self.shards:
+            if any(start <= slot <= end for start, end in shard["slots"]):
+                for node in shard["nodes"]:
+                    if node["role"] == "master":
+                        return node["address"]
+        raise ConnectionError(f"no primary serves slot {slot}")
+
+    def connection(self, address: str) -> Redis:
+        if address not in self.connections:
+            self.connections[address] = Redis(*split_address(address, 6379), timeout=self.timeout)
+        return self.connections[address]
+
+    def slot(self, key: str) -> int:
+        return int(self.connection(self.seed).call("CLUSTER", "KEYSLOT", key))
+
+    @property
+    def registry(self) -> str:
+        """The primary of the node registry: where the report's TIME and INFO go."""
+        return self.primary_of(self.slot("ci:{nodes}:gateways"))
+
+    def pipeline(self, commands: list[list[str]]) -> list:
+        """Each command to its key's primary (TIME and INFO to the registry's), in one round trip
+        per primary; the replies in the commands' order."""
+        slots: dict[str, int] = {}
+        groups: dict[str, list[int]] = {}
+        for i, args in enumerate(commands):
+            if len(args) < 2 or args[0].upper() in ("TIME", "INFO"):
+                address = self.registry
+            else:
+                if args[1] not in slots:
+                    slots[args[1]] = self.slot(args[1])
+                address = self.primary_of(slots[args[1]])
+            groups.setdefault(address, []).append(i)
+        replies: list = [None] * len(commands)
+        for address, indices in groups.items():
+            for i, reply in zip(indices, self.connection(address).pipeline([commands[i] for i in indices])):
+                replies[i] = reply
+        return replies
+
+    def close(self):
+        for r in self.connections.values():
+            r.close()
+        self.connections.clear()
+
+    def report(self, scan_limit: int) -> dict:
+        """Every shard: slots, nodes (INFO of each), keys and sessions of its primary."""
+        shards = []
+        for shard in self.shards:
+            out = {"slots": shard["slots"], "slot_count": sum(end - start + 1 for start, end in shard["slots"]),
+                   "keys": None, "session_keys": None, "session_keys_complete": False, "nodes": []}
+            for node in shard["nodes"]:
+                entry = dict(node, used_memory_bytes=None, used_memory_human=None, connected_clients=None,
+                             aof_enabled=None, reachable=False)
+                try:
+                    r = self.connection(node["address"])
+                    fields = info_fields(r.call("INFO"))
+                    entry.update(reachable=True, role=fields.get("role", node["role"]),
+                                 used_memory_bytes=as_int(fields.get("used_memory")),
+                                 used_memory_human=fields.get("used_memory_human"),
+                                 connected_clients=as_int(fields.get("connected_clients")),
+                                 aof_enabled=fields.get("aof_enabled") == "1")
+                    if node["role"] == "master":
+                        out["keys"] = r.call("DBSIZE")
+                        out["session_keys"], out["session_keys_complete"] = count_sessions(r, scan_limit)
+                except (OSError, RedisError, ConnectionError) as e:
+                    self.connections.pop(node["address"], None)
+                    entry["error"] = str(e)
+                out["nodes"].append(entry)
+            shards.append(out)
+        return {
+            "seeds": [f"{h}:{p}" for h, p in self.seeds], "state": self.info.get("cluster_state"),
+            "slots_assigned": as_int(self.info.get("cluster_slots_assigned")),
+            "slots_ok": as_int(self.info.get("cluster_slots_ok")),
+            "known_nodes": as_int(self.info.get("cluster_known_nodes")),
+            "shards": shards,
+        }
+
+
+SCAN_COUNT = 1000
+
+
+def count_sessions(r: Redis, scan_limit: int) -> tuple[int, bool]:
+    """Session hashes (ci:{id}:session) on one node: SCAN in steps of SCAN_COUNT, at most about
+    scan_limit keys examined. Returns (count, whether the scan covered the whole keyspace)."""
+    cursor, found, examined, count = "0", 0, 0, max(1, min(SCAN_COUNT, scan_limit))
+    while True:
+        cursor, keys = r.call("SCAN", cursor, "MATCH", "ci:{*}:session", "COUNT", str(count))
+        found += len(keys)
+        examined += count
+        if cursor == "0":
+            return found, True
+        if examined >= scan_limit:
+            return found, False
+
+
+def report(r: Redis | RedisCluster, address: str) -> dict:
     """The same document as ClusterReport.json in ClusterRoutes.swift."""
     commands = [
         ["TIME"],
@@ -185,17 +351,10 @@ def report(r: Redis, address: str) -> dict:
         nodes.append(node("runner", id_, info, expiry, "expired" if not up else "draining" if draining else "up",
                           {"jobs_running": running, "jobs_capacity": capacity,
                            "jobs_completed": info.get("completed", 0), "languages": languages}))
-    fields = {}
-    for line in (replies[6] or "").splitlines():
-        if line and not line.startswith("#") and ":" in line:
-            k, _, v = line.partition(":")
-            fields[k] = v
+    fields = info_fields(replies[6])
 
     def num(k):
-        try:
-            return int(fields[k])
-        except (KeyError, ValueError):
-            return None
+        return as_int(fields.get(k))
 
     redis = {
         "address": address, "role": fields.get("role"), "version": fields.get("redis_version"),
@@ -238,12 +397,15 @@ def table(doc: dict) -> str:
         f"redis    {r['address']}  role {r['role']}" + (f" of {r['primary']}" if r.get("primary") else "")
         + f"  v{r['version']}  memory {memory}  clients {r['connected_clients']}  replicas {r['connected_replicas']}"
         + f"  aof {'on' if r['aof_enabled'] else 'off'}" + (f" ({r['aof_last_write_status']})" if r["aof_enabled"] else "")
-        + f"  up {duration((r['uptime_s'] or 0) * 1000)}",
+        + f"  up {duration((r['uptime_s'] or 0) * 1000)}"
+        + ("  (the node registry's primary)" if doc.get("redis_cluster") else ""),
         f"queue    {doc['queue']['queued']} queued, {doc['queue']['parked']} parked",
         "totals   {gateways_up} gateway(s) up, {runners_up} runner(s) up, {connections} connection(s), "
         "{websockets} websocket(s), {sessions} session room(s), jobs {jobs_running}/{jobs_capacity}".format(**doc["totals"]),
         "",
     ]
+    if doc.get("redis_cluster"):
+        lines[-1:-1] = cluster_table(doc["redis_cluster"])
     header = ["KIND", "ID", "STATE", "BALANCER", "ADDRESS", "UP", "CONNS", "WS", "SESSIONS", "JOBS", "DONE", "HEARTBEAT"]
     rows = [header]
     for n in sorted(doc["nodes"], key=lambda n: (n["kind"], n["id"])):
@@ -263,6 +425,29 @@ def table(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def slot_ranges(slots: list) -> str:
+    return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in slots) or "none"
+
+
+def cluster_table(c: dict) -> list[str]:
+    """The shards of a Redis Cluster: one line per shard, one per node of it."""
+    lines = [f"cluster  state {c['state']}, {c['slots_ok']}/16384 slots ok, {len(c['shards'])} shard(s), "
+             f"{c['known_nodes']} node(s) known"]
+    rows = [["", "ROLE", "ADDRESS", "HEALTH", "MEMORY", "CLIENTS", "AOF"]]
+    for i, shard in enumerate(c["shards"], 1):
+        sessions = "?" if shard["session_keys"] is None else (
+            str(shard["session_keys"]) + ("" if shard["session_keys_complete"] else "+ (scan limit reached)"))
+        lines.append(f"shard {i}  slots {slot_ranges(shard['slots'])} ({shard['slot_count']})  "
+                     f"keys {'?' if shard['keys'] is None else shard['keys']}  sessions {sessions}")
+        for n in shard["nodes"]:
+            role = {"master": "primary", "slave": "replica"}.get(n["role"], n["role"] or "?")
+            lines.append(f"  {role:<8} {n['address']:<21} {n['health'] or '?':<8} "
+                         f"memory {n['used_memory_human'] or '?':<8} clients {'?' if n['connected_clients'] is None else n['connected_clients']:<4} "
+                         f"aof {'?' if n['aof_enabled'] is None else 'on' if n['aof_enabled'] else 'off'}"
+                         + (f"  unreachable: {n['error']}" if n.get("error") else ""))
+    return lines
+
+
 def balancer_states(address: str) -> dict:
     sys.path.insert(0, str(Path(__file__).parent))
     import haproxy  # noqa: E402 -- next to this file
@@ -273,7 +458,14 @@ def balancer_states(address: str) -> dict:
         return {}
 
 
-def connect(args) -> tuple[Redis, str]:
+def connect(args) -> tuple[Redis | RedisCluster, str]:
+    if args.redis_cluster:
+        cluster = RedisCluster(args.redis_cluster)
+        try:
+            return cluster, cluster.registry
+        except BaseException:
+            cluster.close()
+            raise
     if args.sentinels:
         host, port = primary_from_sentinels(args.sentinels, args.sentinel_master)
     else:
@@ -286,6 +478,8 @@ def main() -> None:
     p.add_argument("--redis", default="127.0.0.1:6379")
     p.add_argument("--sentinels", default="")
     p.add_argument("--sentinel-master", default="codeinterview")
+    p.add_argument("--redis-cluster", default="", help="Redis Cluster seed nodes host:port,...")
+    p.add_argument("--scan-limit", type=int, default=100000, help="keys SCANned per primary to count sessions")
     p.add_argument("--json", action="store_true")
     p.add_argument("--balancer", default="")
     p.add_argument("--wait-node", default="", help="wait until a node whose id or node_id is this is up")
@@ -315,11 +509,19 @@ def main() -> None:
             time.sleep(0.25)
 
     try:
-        r, address = connect(args)
-        try:
-            doc = report(r, address)
-        finally:
-            r.close()
+        # A slot that moved between the shard map and a command (a reshard): read the map again once.
+        for attempt in (1, 2):
+            r, address = connect(args)
+            try:
+                doc = report(r, address)
+                if isinstance(r, RedisCluster):
+                    doc["redis_cluster"] = r.report(args.scan_limit)
+                break
+            except RedisError as e:
+                if attempt == 2 or not str(e).startswith(("MOVED", "ASK")):
+                    raise
+            finally:
+                r.close()
     except (OSError, RedisError, ConnectionError) as e:
         print(f"status: cannot read the cluster state from Redis: {e}", file=sys.stderr)
         sys.exit(1)
