@@ -302,7 +302,10 @@ final class ClusterRouter {
         var remaining = closing.count
         guard remaining > 0 else { return completion() }
         for link in closing {
-            // The link lives until its close completes (hiredis' callbacks point at it).
+            // Nothing reaches the owner any more (it may be gone before the links are), and the
+            // link lives until its close completes (hiredis' callbacks point at it).
+            link.onStateChange = nil
+            link.onPush = nil
             link.close {
                 withExtendedLifetime(link) {}
                 remaining -= 1
@@ -316,7 +319,7 @@ final class ClusterRouter {
     /// The link of the primary that owns `slot`, if the map names one.
     func link(forSlot slot: Int) -> RedisConnection? {
         let owner = map.owners[slot]
-        guard owner >= 0 else { return nil }
+        guard owner >= 0, !closed else { return nil }
         return link(for: map.primaries[Int(owner)])
     }
 
@@ -325,7 +328,8 @@ final class ClusterRouter {
         map.primaries.lazy.compactMap { self.links[$0.description] }.first { $0.isConnected }
     }
 
-    func send(_ arguments: [[UInt8]], _ completion: @escaping RedisConnection.Completion) {
+    /// `redirects`: how many times this request was redirected or retried already (bounded).
+    func send(_ arguments: [[UInt8]], redirects: Int = 0, _ completion: @escaping RedisConnection.Completion) {
         switch CommandKeys.slot(of: arguments) {
         case .failure(let error):
             logger.error("refused a Redis command: \(error.message)")
@@ -333,12 +337,16 @@ final class ClusterRouter {
         case .success(let slot):
             let target = slot.map(link(forSlot:)) ?? anyLink
             guard let target else { return completion(.failure(.unavailable(unavailableReason))) }
-            dispatch(arguments, to: target, asking: false, redirects: 0, completion)
+            dispatch(arguments, to: target, asking: false, redirects: redirects, completion)
         }
     }
 
     private func dispatch(_ arguments: [[UInt8]], to link: RedisConnection, asking: Bool, redirects: Int,
                           _ completion: @escaping RedisConnection.Completion) {
+        // Redirected to a node whose connection is still opening (a new primary): wait for it a little.
+        if redirects > 0, !link.isConnected, redirects < 20 {
+            return later { self.dispatch(arguments, to: link, asking: asking, redirects: redirects + 1, completion) }
+        }
         if asking { link.send(["ASKING"]) { _ in } }
         link.send(bytes: arguments) { [weak self] result in
             guard let self, !self.closed, case .failure(let error) = result else { return completion(result) }
@@ -346,7 +354,7 @@ final class ClusterRouter {
                 self.refresh()
                 return completion(result)
             }
-            if let (ask, slot, to) = redirection(error.message), redirects < 5 {
+            if let (ask, slot, to) = redirection(error.message), redirects < 25 {
                 if !ask {
                     self.logger.info("slot \(slot) moved to \(to); reading the slot map again")
                     self.noteMoved(slot, to: to)
@@ -354,9 +362,9 @@ final class ClusterRouter {
                 }
                 return self.dispatch(arguments, to: self.link(for: to), asking: ask, redirects: redirects + 1, completion)
             }
-            if error.message.hasPrefix("TRYAGAIN"), redirects < 20 {
+            if error.message.hasPrefix("TRYAGAIN"), redirects < 25 {
                 // A multi-key request in a slot being migrated, its keys split for a moment.
-                return self.later { self.send(arguments, completion) }
+                return self.later { self.send(arguments, redirects: redirects + 1, completion) }
             }
             if error.message.hasPrefix("CLUSTERDOWN") {
                 self.refresh()
@@ -389,6 +397,7 @@ final class ClusterRouter {
     }
 
     /// The link to `address`, opened now if there is none.
+    /// (Never after `close`: every link opened is closed by it.)
     private func link(for address: RedisAddress) -> RedisConnection {
         if let link = links[address.description] { return link }
         let link = RedisConnection(loop: loop, address: address, logger: logger)
@@ -465,6 +474,8 @@ final class ClusterRouter {
     }
 
     private func apply(_ fresh: SlotMap, from node: RedisAddress) {
+        // A read that was under way when the router closed opens nothing.
+        guard !closed else { return }
         let changed = !mapRead || fresh.owners.indices.contains { map.primaries[safe: map.owners[$0]]?.description
             != fresh.primaries[Int(fresh.owners[$0])].description }
         if changed {
@@ -481,6 +492,7 @@ final class ClusterRouter {
             closedReconnects += link.reconnectCount
             closedLatency.add(link.latency)
             link.onStateChange = nil
+            link.onPush = nil
             link.close { withExtendedLifetime(link) {} }
         }
         if changed { onMapChange?() }

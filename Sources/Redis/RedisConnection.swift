@@ -189,11 +189,11 @@ public final class RedisConnection {
 
     /// Waits for pending replies, then disconnects; no reconnect afterwards.
     public func close(_ completion: @escaping () -> Void) {
-        if let cluster { return cluster.close(completion) }
         retryTimer.close()
         watchdog.close()
         dropTimer.close()
         sentinel?.close()
+        if let cluster { return cluster.close(completion) }
         switch state {
         case .connected:
             state = .closing

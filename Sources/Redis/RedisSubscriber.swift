@@ -45,8 +45,8 @@ public final class RedisSubscriber {
         router = nil
         let connection = RedisConnection(loop: loop, address: address, logger: logger)
         self.connection = connection
-        connection.onPush = { [unowned self] value in self.received(value, from: connection) }
-        connection.onStateChange = { [unowned self] up in
+        connection.onPush = { [unowned self, unowned connection] value in self.received(value, from: connection) }
+        connection.onStateChange = { [unowned self, unowned connection] up in
             self.confirmed.removeAll()
             if up {
                 if !self.listeners.isEmpty { connection.sendSubscription(["SSUBSCRIBE"] + self.listeners.keys) }

@@ -37,7 +37,7 @@ indirect enum RESP: Equatable, CustomStringConvertible {
     }
 }
 
-/// A blocking RESP client on its own TCP connection (commands, or SUBSCRIBE and then messages).
+/// A blocking RESP client on its own TCP connection (commands, or SSUBSCRIBE and then messages).
 final class RedisClient: @unchecked Sendable {
     private let connection: HTTPClient
 
@@ -100,14 +100,15 @@ final class ChannelRecorder: @unchecked Sendable {
 
     init(port: UInt16, channel: String) throws {
         client = try RedisClient(port: port, timeout: 5)
-        try client.send(["SUBSCRIBE", channel])
+        // Sharded, as the gateways subscribe (SPUBLISH from the runner and the scripts).
+        try client.send(["SSUBSCRIBE", channel])
         _ = try client.read()  // the subscribe confirmation
         client.setTimeout(120)
         let thread = Thread { [self] in
             while !isStopped {
                 guard let reply = try? client.read() else { break }
                 let parts = reply.array
-                if parts.count == 3, parts[0].string == "message", let payload = parts[2].string {
+                if parts.count == 3, parts[0].string == "smessage", let payload = parts[2].string {
                     lock.lock()
                     payloads.append(payload)
                     lock.unlock()
