@@ -16,12 +16,37 @@ def fmt(value, digits=1, unit=""):
     return f"{value:,.{digits}f}{unit}"
 
 
-def redis_share(result, count):
-    """' (Redis x µs)': the last pid of a gateway run is redis-server."""
+def redis_share(result, count, nodes=1):
+    """' (Redis x µs)': the last `nodes` pids of a gateway run are the redis-servers (a
+    cluster's primaries)."""
     by_pid = result.get("server_cpu_s_by_pid")
     if not by_pid or not count:
         return ""
-    return f" (Redis {by_pid[-1] * 1e6 / count:.1f})"
+    return f" (Redis {sum(by_pid[-nodes:]) * 1e6 / count:.1f})"
+
+
+def shard_cpu_per_op(phases, shards, index, nodes):
+    """'a / b' µs: redis-server CPU of shard `index` in each measured window (wsload's -c pids end
+    with the primaries, in the order of `shards`) per op of its share of the window's acks (its
+    share of the ops committed over the run)."""
+    ops = sum(s["ops"] for s in shards)
+    share = shards[index]["ops"] / ops if ops else 0
+    out = []
+    for p in phases:
+        cpu = p["server_cpu_s_by_pid"][len(p["server_cpu_s_by_pid"]) - nodes + index]
+        out.append(fmt(cpu * 1e6 / (p["acks"] * share), 1) if p["acks"] and share else "n/a")
+    return " / ".join(out)
+
+
+def shard_figures(case, index, nodes):
+    shard = case["shards"][index]
+    return (f"{shard['sessions']} sessions, {shard['ops']:,} ops, {fmt(shard['redis_usec_per_op'], 1, ' µs')}; "
+            f"CPU {shard_cpu_per_op(case['gateways']['phases'], case['shards'], index, nodes)} µs")
+
+
+def script_time_per_op(shards):
+    ops = sum(s["ops"] for s in shards)
+    return sum(s["scripts_usec"] for s in shards) / ops if ops else None
 
 
 def ratio(a, b):
@@ -117,6 +142,52 @@ def main():
                              + redis_share(ours, ours["deliveries"]),
                              fmt(ref["server_cpu_us_per_delivery"], 2, " µs"),
                              f"{ratio(ours['server_cpu_us_per_delivery'], ref['server_cpu_us_per_delivery']):.1f}x", tgt, verdict))
+
+    cluster = r.get("cluster")
+    single = (fanout or {}).get("sessions_500x4")
+    if cluster and single:
+        case, n = cluster["sessions_500x4"], cluster["primaries"]
+        title = f"Redis Cluster ({n} primaries, {cluster['replicas']} replicas): fan-out 500 sessions x 4 members"
+        ref_head = "single Redis (same run)"
+        for ours, ref in zip(case["gateways"]["phases"], single["gateways"]["phases"]):
+            rate = "saturating" if ours["rate"] == 0 else f"{ours['rate']:.3g} ops/s per editor"
+            head = f"{title}, {rate}"
+            rows.append((f"{head}: delivered messages/s", fmt(ours["deliveries_per_s"], 0),
+                         f"{ref_head}: {fmt(ref['deliveries_per_s'], 0)}",
+                         f"{ratio(ours['deliveries_per_s'], ref['deliveries_per_s']):.2f}x", "", ""))
+            lo, lr = ours["latency_us"], ref["latency_us"]
+            rows.append((f"{head}: latency p50 / p99 / p99.9",
+                         f"{lo['p50'] / 1000:.2f} / {lo['p99'] / 1000:.2f} / {lo['p999'] / 1000:.2f} ms",
+                         f"{lr['p50'] / 1000:.2f} / {lr['p99'] / 1000:.2f} / {lr['p999'] / 1000:.2f} ms",
+                         f"{ratio(lo['p99'], lr['p99']):.1f}x (p99)", "", ""))
+            rows.append((f"{head}: server CPU per delivery (gateways + Redis)",
+                         fmt(ours["server_cpu_us_per_delivery"], 2, " µs") + redis_share(ours, ours["deliveries"], n),
+                         fmt(ref["server_cpu_us_per_delivery"], 2, " µs") + redis_share(ref, ref["deliveries"]),
+                         f"{ratio(ours['server_cpu_us_per_delivery'], ref['server_cpu_us_per_delivery']):.1f}x", "", ""))
+        shards, ref_shards = case["shards"], single.get("shards")
+        ops = sum(s["ops"] for s in shards)
+        ours, ref = script_time_per_op(shards), script_time_per_op(ref_shards) if ref_shards else None
+        rows.append((f"{title}: Redis time per committed op, all shards (scripts, INFO commandstats; "
+                     f"{ops:,} ops over the run)", fmt(ours, 1, " µs"),
+                     f"{ref_head}: {fmt(ref, 1, ' µs')}" + (f" ({ref_shards[0]['ops']:,} ops)" if ref_shards else ""),
+                     f"{ratio(ours, ref):.2f}x" if ref else "", "", ""))
+        phases = case["gateways"]["phases"]
+        windows = " / ".join("saturating" if p["rate"] == 0 else f"{p['rate']:.3g} ops/s" for p in phases)
+        for index, shard in enumerate(shards):
+            rows.append((f"{title}: shard {index + 1} (slots {shard['slots']}): sessions, ops committed over the run, "
+                         f"Redis time per op (scripts, commandstats), redis-server CPU per op (measured windows: {windows})",
+                         shard_figures(case, index, n),
+                         f"{ref_head}: {shard_figures(single, 0, 1)}" if ref_shards else "", "", "", ""))
+        mean = sum(s["scripts_usec"] for s in shards) / len(shards)
+        top = max(shards, key=lambda s: s["scripts_usec"])
+        q = ratio(top["scripts_usec"], mean)
+        sessions = [s["sessions"] for s in shards]
+        rows.append((f"{title}: Redis time of the busiest shard over the mean of the {n} (sessions per shard "
+                     f"{' / '.join(map(str, sessions))})", f"{q:.2f}x" if q else "n/a", "", "", "<= 1.5x",
+                     target(f"Redis Cluster: no shard's Redis time above 1.5 x the mean of the {n}",
+                            q is not None and q <= 1.5,
+                            f"busiest {top['port']}: {top['scripts_usec'] / 1000:.0f} ms vs mean {mean / 1000:.0f} ms; "
+                            f"sessions per shard {' / '.join(map(str, sessions))}")))
 
     heavy = r.get("heavy")
     if heavy:
