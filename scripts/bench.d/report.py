@@ -229,7 +229,9 @@ def main():
           f"{m.get('os', '?')}, Linux {m.get('kernel', '?')}; {m.get('swift', '')}")
     print(f"Run: {r.get('started_at', '?')}, commit {m.get('commit', '?')}, {r.get('seconds', '?')} s"
           f"{' (--quick: not for the README)' if r.get('quick') else ''}; load average before "
-          f"{', '.join(f'{x:.2f}' for x in m.get('load_before', []))}")
+          f"{', '.join(f'{x:.2f}' for x in m.get('load_before', []))}"
+          + (f", before the Redis Cluster part {', '.join(f'{x:.2f}' for x in r['cluster']['load_before'])}"
+             if r.get("cluster") else ""))
     print()
     print("| figure | CodeInterview | reference (same run) | ratio | target | |")
     print("|---|---|---|---|---|---|")
