@@ -55,6 +55,26 @@ def ratio(a, b):
     return a / b
 
 
+def fanout_rows(head, ours, ref, ref_label, nodes=1, ref_nodes=0, latency_target=("", ""), cpu_target=("", "")):
+    """The rows of one fan-out phase (delivered messages/s, latency, server CPU per delivery), each
+    beside the same phase of `ref` (wsref's run, or for the cluster the single Redis's); a run
+    over Redis shows its Redis part of the CPU (`nodes` redis-servers, `ref_nodes` in `ref`)."""
+    lo, lr = ours["latency_us"], ref["latency_us"]
+    return [
+        (f"{head}: delivered messages/s", fmt(ours["deliveries_per_s"], 0),
+         f"{ref_label}: {fmt(ref['deliveries_per_s'], 0)}",
+         f"{ratio(ours['deliveries_per_s'], ref['deliveries_per_s']):.2f}x", "", ""),
+        (f"{head}: latency p50 / p99 / p99.9",
+         f"{lo['p50'] / 1000:.2f} / {lo['p99'] / 1000:.2f} / {lo['p999'] / 1000:.2f} ms",
+         f"{lr['p50'] / 1000:.2f} / {lr['p99'] / 1000:.2f} / {lr['p999'] / 1000:.2f} ms",
+         f"{ratio(lo['p99'], lr['p99']):.1f}x (p99)", *latency_target),
+        (f"{head}: server CPU per delivery (gateways + Redis)",
+         fmt(ours["server_cpu_us_per_delivery"], 2, " µs") + redis_share(ours, ours["deliveries"], nodes),
+         fmt(ref["server_cpu_us_per_delivery"], 2, " µs") + (redis_share(ref, ref["deliveries"], ref_nodes) if ref_nodes else ""),
+         f"{ratio(ours['server_cpu_us_per_delivery'], ref['server_cpu_us_per_delivery']):.1f}x", *cpu_target),
+    ]
+
+
 def main():
     path = sys.argv[1]
     with open(path) as f:
@@ -116,32 +136,20 @@ def main():
             for index, (ours, ref) in enumerate(zip(case["gateways"]["phases"], case["reference"]["phases"])):
                 rate = "saturating" if ours["rate"] == 0 else f"{ours['rate']:.3g} ops/s per editor"
                 head = f"Fan-out {title}, {rate}"
-                rows.append((f"{head}: delivered messages/s", fmt(ours["deliveries_per_s"], 0),
-                             f"C epoll server (wsref): {fmt(ref['deliveries_per_s'], 0)}",
-                             f"{ratio(ours['deliveries_per_s'], ref['deliveries_per_s']):.2f}x", "", ""))
-                lo, lr = ours["latency_us"], ref["latency_us"]
-                verdict, tgt = "", ""
+                latency_target, cpu_target = ("", ""), ("", "")
                 if key == "one_session_1000" and ours["rate"] > 0:
-                    tgt = "p99 < 10 ms at 20,000/s"
-                    verdict = target("p99 fan-out latency < 10 ms at 20,000 deliveries/s",
-                                     lo["p99"] < 10000 and ours["deliveries_per_s"] >= 19000,
-                                     f"p99 {lo['p99'] / 1000:.2f} ms at {ours['deliveries_per_s']:.0f} deliveries/s")
-                rows.append((f"{head}: latency p50 / p99 / p99.9",
-                             f"{lo['p50'] / 1000:.2f} / {lo['p99'] / 1000:.2f} / {lo['p999'] / 1000:.2f} ms",
-                             f"{lr['p50'] / 1000:.2f} / {lr['p99'] / 1000:.2f} / {lr['p999'] / 1000:.2f} ms",
-                             f"{ratio(lo['p99'], lr['p99']):.1f}x (p99)", tgt, verdict))
-                verdict, tgt = "", ""
-                if key == "one_session_1000" and ours["rate"] > 0:
-                    tgt = "<= 3 µs"
-                    verdict = target("<= 3 us server CPU per delivered message (fan-out)",
-                                     ours["server_cpu_us_per_delivery"] <= 3.0,
-                                     f"{ours['server_cpu_us_per_delivery']:.2f} us per delivery "
-                                     f"(reference {ref['server_cpu_us_per_delivery']:.2f} us)")
-                rows.append((f"{head}: server CPU per delivery (gateways + Redis)",
-                             fmt(ours["server_cpu_us_per_delivery"], 2, " µs")
-                             + redis_share(ours, ours["deliveries"]),
-                             fmt(ref["server_cpu_us_per_delivery"], 2, " µs"),
-                             f"{ratio(ours['server_cpu_us_per_delivery'], ref['server_cpu_us_per_delivery']):.1f}x", tgt, verdict))
+                    lo = ours["latency_us"]
+                    latency_target = ("p99 < 10 ms at 20,000/s", target(
+                        "p99 fan-out latency < 10 ms at 20,000 deliveries/s",
+                        lo["p99"] < 10000 and ours["deliveries_per_s"] >= 19000,
+                        f"p99 {lo['p99'] / 1000:.2f} ms at {ours['deliveries_per_s']:.0f} deliveries/s"))
+                    cpu_target = ("<= 3 µs", target(
+                        "<= 3 us server CPU per delivered message (fan-out)",
+                        ours["server_cpu_us_per_delivery"] <= 3.0,
+                        f"{ours['server_cpu_us_per_delivery']:.2f} us per delivery "
+                        f"(reference {ref['server_cpu_us_per_delivery']:.2f} us)"))
+                rows += fanout_rows(head, ours, ref, "C epoll server (wsref)",
+                                    latency_target=latency_target, cpu_target=cpu_target)
 
     cluster = r.get("cluster")
     single = (fanout or {}).get("sessions_500x4")
@@ -151,19 +159,7 @@ def main():
         ref_head = "single Redis (same run)"
         for ours, ref in zip(case["gateways"]["phases"], single["gateways"]["phases"]):
             rate = "saturating" if ours["rate"] == 0 else f"{ours['rate']:.3g} ops/s per editor"
-            head = f"{title}, {rate}"
-            rows.append((f"{head}: delivered messages/s", fmt(ours["deliveries_per_s"], 0),
-                         f"{ref_head}: {fmt(ref['deliveries_per_s'], 0)}",
-                         f"{ratio(ours['deliveries_per_s'], ref['deliveries_per_s']):.2f}x", "", ""))
-            lo, lr = ours["latency_us"], ref["latency_us"]
-            rows.append((f"{head}: latency p50 / p99 / p99.9",
-                         f"{lo['p50'] / 1000:.2f} / {lo['p99'] / 1000:.2f} / {lo['p999'] / 1000:.2f} ms",
-                         f"{lr['p50'] / 1000:.2f} / {lr['p99'] / 1000:.2f} / {lr['p999'] / 1000:.2f} ms",
-                         f"{ratio(lo['p99'], lr['p99']):.1f}x (p99)", "", ""))
-            rows.append((f"{head}: server CPU per delivery (gateways + Redis)",
-                         fmt(ours["server_cpu_us_per_delivery"], 2, " µs") + redis_share(ours, ours["deliveries"], n),
-                         fmt(ref["server_cpu_us_per_delivery"], 2, " µs") + redis_share(ref, ref["deliveries"]),
-                         f"{ratio(ours['server_cpu_us_per_delivery'], ref['server_cpu_us_per_delivery']):.1f}x", "", ""))
+            rows += fanout_rows(f"{title}, {rate}", ours, ref, ref_head, nodes=n, ref_nodes=1)
         shards, ref_shards = case["shards"], single.get("shards")
         ops = sum(s["ops"] for s in shards)
         ours, ref = script_time_per_op(shards), script_time_per_op(ref_shards) if ref_shards else None
