@@ -41,7 +41,8 @@ def shard_cpu_per_op(phases, shards, index, nodes):
 def shard_figures(case, index, nodes):
     shard = case["shards"][index]
     return (f"{shard['sessions']} sessions, {shard['ops']:,} ops, {fmt(shard['redis_usec_per_op'], 1, ' µs')}; "
-            f"CPU {shard_cpu_per_op(case['gateways']['phases'], case['shards'], index, nodes)} µs")
+            f"CPU {shard_cpu_per_op(case['gateways']['phases'], case['shards'], index, nodes)} µs"
+            + (f"; {shard['reads_per_op']:.2f} socket reads per op" if shard.get("reads_per_op") else ""))
 
 
 def script_time_per_op(shards):
@@ -171,7 +172,8 @@ def main():
         windows = " / ".join("saturating" if p["rate"] == 0 else f"{p['rate']:.3g} ops/s" for p in phases)
         for index, shard in enumerate(shards):
             rows.append((f"{title}: shard {index + 1} (slots {shard['slots']}): sessions, ops committed over the run, "
-                         f"Redis time per op (scripts, commandstats), redis-server CPU per op (measured windows: {windows})",
+                         f"Redis time per op (scripts, commandstats), redis-server CPU per op (measured windows: {windows}), "
+                         f"socket reads per op (INFO stats)",
                          shard_figures(case, index, n),
                          f"{ref_head}: {shard_figures(single, 0, 1)}" if ref_shards else "", "", "", ""))
         mean = sum(s["scripts_usec"] for s in shards) / len(shards)

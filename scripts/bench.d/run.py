@@ -434,7 +434,7 @@ class Bench:
         `sessions` (their ids), also each Redis primary's share: shard_load."""
         nodes = self.redis_nodes()
         profile = self.profile_start(f"fanout-{label}", [self.gateways[0].pid, nodes[0][1]])
-        stats_before = {port: self.commandstats(port) for port, _ in nodes} if sessions else None
+        stats_before = {port: (self.commandstats(port), self.io_counters(port)) for port, _ in nodes} if sessions else None
         gateway = self.wsload(self.gateway_port, self.write_conns(f"{label}-gateway", gateway_lines), phases,
                               self.gateway_pids())
         gateway["redis_nodes"] = len(nodes)
@@ -485,7 +485,7 @@ class Bench:
         revision 0 and only its editor writes, so its revision is its ops), the scripts' Redis
         time (INFO commandstats) and that time per committed op."""
         nodes = self.redis_nodes()
-        stats_after = {port: self.commandstats(port) for port, _ in nodes}   # before our own queries below
+        stats_after = {port: (self.commandstats(port), self.io_counters(port)) for port, _ in nodes}   # before our own queries below
         if self.cluster_nodes:
             slots = self.redis_cli(stdin="".join(f"CLUSTER KEYSLOT ci:{{{sid}}}:session\n" for sid in sessions),
                                    port=nodes[0][0]).split()
@@ -506,15 +506,20 @@ class Bench:
             if len(answer) != len(mine) or not all(a.isdigit() for a in answer):
                 raise RuntimeError(f"the revisions of {len(mine)} sessions on {port} read back as {answer[:5]}...")
             ops = sum(map(int, answer))
-            _, _, by = self.redis_usec(stats_before[port], stats_after[port])
+            (commands_before, io_before), (commands_after, io_after) = stats_before[port], stats_after[port]
+            _, _, by = self.redis_usec(commands_before, commands_after)
+            reads, writes = (a - b for a, b in zip(io_after, io_before))
             scripts_usec = sum(v["usec"] for k, v in by.items() if k in SCRIPT_COMMANDS)
             shards.append({"port": port, "pid": pid, "slots": "; ".join(f"{lo}-{hi}" for lo, hi in ranges[port]),
                            "sessions": len(mine), "ops": ops, "scripts_usec": scripts_usec,
                            "script_calls": sum(v["calls"] for k, v in by.items() if k in SCRIPT_COMMANDS),
-                           "redis_usec_per_op": scripts_usec / ops if ops else None, "by_command": by})
+                           "redis_usec_per_op": scripts_usec / ops if ops else None,
+                           "socket_reads": reads, "socket_writes": writes,
+                           "reads_per_op": reads / ops if ops else None, "by_command": by})
             log(f"  shard {port} (slots {shards[-1]['slots']}): {len(mine)} sessions, {ops} ops committed, "
                 f"{scripts_usec / 1000:.0f} ms in scripts = "
-                f"{shards[-1]['redis_usec_per_op'] or float('nan'):.1f} us Redis per op")
+                f"{shards[-1]['redis_usec_per_op'] or float('nan'):.1f} us Redis per op, "
+                f"{reads} socket reads ({shards[-1]['reads_per_op'] or float('nan'):.2f} per op)")
         return shards
 
     def bench_fanout(self):
@@ -725,6 +730,12 @@ class Bench:
             if match:
                 stats[match.group(1)] = (int(match.group(2)), int(match.group(3)))
         return stats
+
+    def io_counters(self, port):
+        """(reads, writes) from INFO stats: how often the server read from or wrote to a client
+        socket: reads per op says how few ops each wake-up of the server carries."""
+        stats = dict(line.split(":", 1) for line in self.redis_cli("INFO", "stats", port=port).splitlines() if ":" in line)
+        return int(stats["total_reads_processed"]), int(stats["total_writes_processed"])
 
     def redis_usec(self, before, after, skip=("info", "config|resetstat", "config")):
         calls, usec, by = 0, 0, {}
