@@ -16,18 +16,64 @@ def fmt(value, digits=1, unit=""):
     return f"{value:,.{digits}f}{unit}"
 
 
-def redis_share(result, count):
-    """' (Redis x µs)': the last pid of a gateway run is redis-server."""
+def redis_share(result, count, nodes=1):
+    """' (Redis x µs)': the last `nodes` pids of a gateway run are the redis-servers (a
+    cluster's primaries)."""
     by_pid = result.get("server_cpu_s_by_pid")
     if not by_pid or not count:
         return ""
-    return f" (Redis {by_pid[-1] * 1e6 / count:.1f})"
+    return f" (Redis {sum(by_pid[-nodes:]) * 1e6 / count:.1f})"
+
+
+def shard_cpu_per_op(phases, shards, index, nodes):
+    """'a / b' µs: redis-server CPU of shard `index` in each measured window (wsload's -c pids end
+    with the primaries, in the order of `shards`) per op of its share of the window's acks (its
+    share of the ops committed over the run)."""
+    ops = sum(s["ops"] for s in shards)
+    share = shards[index]["ops"] / ops if ops else 0
+    out = []
+    for p in phases:
+        cpu = p["server_cpu_s_by_pid"][len(p["server_cpu_s_by_pid"]) - nodes + index]
+        out.append(fmt(cpu * 1e6 / (p["acks"] * share), 1) if p["acks"] and share else "n/a")
+    return " / ".join(out)
+
+
+def shard_figures(case, index, nodes):
+    shard = case["shards"][index]
+    return (f"{shard['sessions']} sessions, {shard['ops']:,} ops, {fmt(shard['redis_usec_per_op'], 1, ' µs')}; "
+            f"CPU {shard_cpu_per_op(case['gateways']['phases'], case['shards'], index, nodes)} µs"
+            + (f"; {shard['reads_per_op']:.2f} socket reads per op" if shard.get("reads_per_op") else ""))
+
+
+def script_time_per_op(shards):
+    ops = sum(s["ops"] for s in shards)
+    return sum(s["scripts_usec"] for s in shards) / ops if ops else None
 
 
 def ratio(a, b):
     if a is None or b in (None, 0):
         return None
     return a / b
+
+
+def fanout_rows(head, ours, ref, ref_label, nodes=1, ref_nodes=0, latency_target=("", ""), cpu_target=("", "")):
+    """The rows of one fan-out phase (delivered messages/s, latency, server CPU per delivery), each
+    beside the same phase of `ref` (wsref's run, or for the cluster the single Redis's); a run
+    over Redis shows its Redis part of the CPU (`nodes` redis-servers, `ref_nodes` in `ref`)."""
+    lo, lr = ours["latency_us"], ref["latency_us"]
+    return [
+        (f"{head}: delivered messages/s", fmt(ours["deliveries_per_s"], 0),
+         f"{ref_label}: {fmt(ref['deliveries_per_s'], 0)}",
+         f"{ratio(ours['deliveries_per_s'], ref['deliveries_per_s']):.2f}x", "", ""),
+        (f"{head}: latency p50 / p99 / p99.9",
+         f"{lo['p50'] / 1000:.2f} / {lo['p99'] / 1000:.2f} / {lo['p999'] / 1000:.2f} ms",
+         f"{lr['p50'] / 1000:.2f} / {lr['p99'] / 1000:.2f} / {lr['p999'] / 1000:.2f} ms",
+         f"{ratio(lo['p99'], lr['p99']):.1f}x (p99)", *latency_target),
+        (f"{head}: server CPU per delivery (gateways + Redis)",
+         fmt(ours["server_cpu_us_per_delivery"], 2, " µs") + redis_share(ours, ours["deliveries"], nodes),
+         fmt(ref["server_cpu_us_per_delivery"], 2, " µs") + (redis_share(ref, ref["deliveries"], ref_nodes) if ref_nodes else ""),
+         f"{ratio(ours['server_cpu_us_per_delivery'], ref['server_cpu_us_per_delivery']):.1f}x", *cpu_target),
+    ]
 
 
 def main():
@@ -91,32 +137,55 @@ def main():
             for index, (ours, ref) in enumerate(zip(case["gateways"]["phases"], case["reference"]["phases"])):
                 rate = "saturating" if ours["rate"] == 0 else f"{ours['rate']:.3g} ops/s per editor"
                 head = f"Fan-out {title}, {rate}"
-                rows.append((f"{head}: delivered messages/s", fmt(ours["deliveries_per_s"], 0),
-                             f"C epoll server (wsref): {fmt(ref['deliveries_per_s'], 0)}",
-                             f"{ratio(ours['deliveries_per_s'], ref['deliveries_per_s']):.2f}x", "", ""))
-                lo, lr = ours["latency_us"], ref["latency_us"]
-                verdict, tgt = "", ""
+                latency_target, cpu_target = ("", ""), ("", "")
                 if key == "one_session_1000" and ours["rate"] > 0:
-                    tgt = "p99 < 10 ms at 20,000/s"
-                    verdict = target("p99 fan-out latency < 10 ms at 20,000 deliveries/s",
-                                     lo["p99"] < 10000 and ours["deliveries_per_s"] >= 19000,
-                                     f"p99 {lo['p99'] / 1000:.2f} ms at {ours['deliveries_per_s']:.0f} deliveries/s")
-                rows.append((f"{head}: latency p50 / p99 / p99.9",
-                             f"{lo['p50'] / 1000:.2f} / {lo['p99'] / 1000:.2f} / {lo['p999'] / 1000:.2f} ms",
-                             f"{lr['p50'] / 1000:.2f} / {lr['p99'] / 1000:.2f} / {lr['p999'] / 1000:.2f} ms",
-                             f"{ratio(lo['p99'], lr['p99']):.1f}x (p99)", tgt, verdict))
-                verdict, tgt = "", ""
-                if key == "one_session_1000" and ours["rate"] > 0:
-                    tgt = "<= 3 µs"
-                    verdict = target("<= 3 us server CPU per delivered message (fan-out)",
-                                     ours["server_cpu_us_per_delivery"] <= 3.0,
-                                     f"{ours['server_cpu_us_per_delivery']:.2f} us per delivery "
-                                     f"(reference {ref['server_cpu_us_per_delivery']:.2f} us)")
-                rows.append((f"{head}: server CPU per delivery (gateways + Redis)",
-                             fmt(ours["server_cpu_us_per_delivery"], 2, " µs")
-                             + redis_share(ours, ours["deliveries"]),
-                             fmt(ref["server_cpu_us_per_delivery"], 2, " µs"),
-                             f"{ratio(ours['server_cpu_us_per_delivery'], ref['server_cpu_us_per_delivery']):.1f}x", tgt, verdict))
+                    lo = ours["latency_us"]
+                    latency_target = ("p99 < 10 ms at 20,000/s", target(
+                        "p99 fan-out latency < 10 ms at 20,000 deliveries/s",
+                        lo["p99"] < 10000 and ours["deliveries_per_s"] >= 19000,
+                        f"p99 {lo['p99'] / 1000:.2f} ms at {ours['deliveries_per_s']:.0f} deliveries/s"))
+                    cpu_target = ("<= 3 µs", target(
+                        "<= 3 us server CPU per delivered message (fan-out)",
+                        ours["server_cpu_us_per_delivery"] <= 3.0,
+                        f"{ours['server_cpu_us_per_delivery']:.2f} us per delivery "
+                        f"(reference {ref['server_cpu_us_per_delivery']:.2f} us)"))
+                rows += fanout_rows(head, ours, ref, "C epoll server (wsref)",
+                                    latency_target=latency_target, cpu_target=cpu_target)
+
+    cluster = r.get("cluster")
+    single = (fanout or {}).get("sessions_500x4")
+    if cluster and single:
+        case, n = cluster["sessions_500x4"], cluster["primaries"]
+        title = f"Redis Cluster ({n} primaries, {cluster['replicas']} replicas): fan-out 500 sessions x 4 members"
+        ref_head = "single Redis (same run)"
+        for ours, ref in zip(case["gateways"]["phases"], single["gateways"]["phases"]):
+            rate = "saturating" if ours["rate"] == 0 else f"{ours['rate']:.3g} ops/s per editor"
+            rows += fanout_rows(f"{title}, {rate}", ours, ref, ref_head, nodes=n, ref_nodes=1)
+        shards, ref_shards = case["shards"], single.get("shards")
+        ops = sum(s["ops"] for s in shards)
+        ours, ref = script_time_per_op(shards), script_time_per_op(ref_shards) if ref_shards else None
+        rows.append((f"{title}: Redis time per committed op, all shards (scripts, INFO commandstats; "
+                     f"{ops:,} ops over the run)", fmt(ours, 1, " µs"),
+                     f"{ref_head}: {fmt(ref, 1, ' µs')}" + (f" ({ref_shards[0]['ops']:,} ops)" if ref_shards else ""),
+                     f"{ratio(ours, ref):.2f}x" if ref else "", "", ""))
+        phases = case["gateways"]["phases"]
+        windows = " / ".join("saturating" if p["rate"] == 0 else f"{p['rate']:.3g} ops/s" for p in phases)
+        for index, shard in enumerate(shards):
+            rows.append((f"{title}: shard {index + 1} (slots {shard['slots']}): sessions, ops committed over the run, "
+                         f"Redis time per op (scripts, commandstats), redis-server CPU per op (measured windows: {windows}), "
+                         f"socket reads per op (INFO stats)",
+                         shard_figures(case, index, n),
+                         f"{ref_head}: {shard_figures(single, 0, 1)}" if ref_shards else "", "", "", ""))
+        mean = sum(s["scripts_usec"] for s in shards) / len(shards)
+        top = max(shards, key=lambda s: s["scripts_usec"])
+        q = ratio(top["scripts_usec"], mean)
+        sessions = [s["sessions"] for s in shards]
+        rows.append((f"{title}: Redis time of the busiest shard over the mean of the {n} (sessions per shard "
+                     f"{' / '.join(map(str, sessions))})", f"{q:.2f}x" if q else "n/a", "", "", "<= 1.5x",
+                     target(f"Redis Cluster: no shard's Redis time above 1.5 x the mean of the {n}",
+                            q is not None and q <= 1.5,
+                            f"busiest {top['port']}: {top['scripts_usec'] / 1000:.0f} ms vs mean {mean / 1000:.0f} ms; "
+                            f"sessions per shard {' / '.join(map(str, sessions))}")))
 
     heavy = r.get("heavy")
     if heavy:
@@ -158,7 +227,9 @@ def main():
           f"{m.get('os', '?')}, Linux {m.get('kernel', '?')}; {m.get('swift', '')}")
     print(f"Run: {r.get('started_at', '?')}, commit {m.get('commit', '?')}, {r.get('seconds', '?')} s"
           f"{' (--quick: not for the README)' if r.get('quick') else ''}; load average before "
-          f"{', '.join(f'{x:.2f}' for x in m.get('load_before', []))}")
+          f"{', '.join(f'{x:.2f}' for x in m.get('load_before', []))}"
+          + (f", before the Redis Cluster part {', '.join(f'{x:.2f}' for x in r['cluster']['load_before'])}"
+             if r.get("cluster") else ""))
     print()
     print("| figure | CodeInterview | reference (same run) | ratio | target | |")
     print("|---|---|---|---|---|---|")

@@ -3,6 +3,12 @@
 
 Called by scripts/bench (which builds everything first and stops whatever is left at exit):
     run.py --bin DIR --tools DIR --state DIR [--quick] [--only doc,http,fanout,heavy,idle,exec] [--profile]
+           [--redis-cluster]
+
+--redis-cluster: after the other parts, the 500 sessions x 4 fan-out again, on two gateways
+started with --redis-cluster over a Redis Cluster of 3 primaries (no replicas) of its own, with
+each primary's Redis time, sessions and ops (results.json "cluster"; needs the fanout part,
+whose single-Redis 500 x 4 run is the comparison).
 
 Every process it starts is written to STATE/pids as "pid starttime name" (starttime: field 22 of
 /proc/<pid>/stat), so scripts/bench's trap can stop exactly these processes and no other.
@@ -14,6 +20,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +34,9 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 PYTHON_CODE = 'print("hello, world")\n'
+# Redis 7 counts a script's own commands under their names as well as inside the EVALSHA that
+# ran them: the time of these is the scripts' time, everything they do included.
+SCRIPT_COMMANDS = ("eval", "evalsha", "eval_ro", "evalsha_ro", "fcall")
 
 
 def log(message):
@@ -54,6 +64,15 @@ def cpu_ticks(pids):
             continue
         total += int(fields[11]) + int(fields[12])   # utime (14), stime (15)
     return total
+
+
+def bindable(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
 
 
 def rss_kb(pid):
@@ -135,6 +154,7 @@ class Bench:
         self.exec_pairs = 10 if quick else 30
         self.exec_seconds = 4 if quick else 10
         self.results = {}
+        self.cluster_nodes = None    # [(port, pid)] of the Redis Cluster's primaries once it runs
 
     # ---- processes -----------------------------------------------------------------------
 
@@ -221,9 +241,56 @@ class Bench:
                                           "--maxclients", "30000", "--daemonize", "no"])
         self.wait_port(self.redis_port, "redis-server", self.redis)
 
+    def start_redis_cluster(self, primaries=3):
+        """A Redis Cluster of `primaries` primaries and no replicas (a replica only copies the
+        writes: it adds CPU on this machine, not capacity), joined by redis-cli --cluster create,
+        configured as start_redis's single server is; returns once every node says
+        cluster_state:ok with all 16384 slots served."""
+        root = os.path.join(self.state, "redis-cluster")
+        shutil.rmtree(root, ignore_errors=True)    # no nodes.conf of an earlier run
+        ports = []
+        while len(ports) < primaries:
+            port = free_port()
+            if port + 10000 <= 65535 and port not in ports and bindable(port + 10000):   # the cluster bus
+                ports.append(port)
+        nodes = []
+        for index, port in enumerate(ports, 1):
+            data = os.path.join(root, str(port))
+            os.makedirs(data)
+            process = self.start(f"redis-cluster{index}", [
+                "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", data, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                "--maxclients", "30000", "--daemonize", "no"])
+            self.wait_port(port, f"redis-server {port} (cluster)", process)
+            nodes.append((port, process.pid))
+        created = subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports],
+                                  "--cluster-replicas", "0", "--cluster-yes"], capture_output=True, text=True)
+        if created.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed:\n{created.stdout}{created.stderr}")
+        deadline = time.time() + 60
+        while True:
+            infos = [self.redis_cli("CLUSTER", "INFO", port=p) for p in ports]
+            if all("cluster_state:ok" in i and "cluster_slots_ok:16384" in i and f"cluster_known_nodes:{primaries}" in i
+                   for i in infos):
+                break
+            if time.time() > deadline:
+                raise RuntimeError(f"the Redis Cluster on {ports} was not ok within 60 s: {infos}")
+            time.sleep(0.2)
+        self.cluster_nodes = nodes
+
+    def redis_nodes(self):
+        """(port, pid) of every Redis primary the gateways use: the single redis-server, or once
+        the cluster part runs the cluster's primaries."""
+        return self.cluster_nodes or [(self.redis_port, self.redis.pid)]
+
+    def redis_argv(self):
+        if self.cluster_nodes:
+            return ["--redis-cluster", ",".join(f"127.0.0.1:{port}" for port, _ in self.cluster_nodes)]
+        return ["--redis", f"127.0.0.1:{self.redis_port}"]
+
     def gateway_argv(self, port, node):
         return [self.bin, "gateway", "--host", "127.0.0.1", "--port", str(port),
-                "--redis", f"127.0.0.1:{self.redis_port}", "--node-id", node,
+                *self.redis_argv(), "--node-id", node,
                 "--rate-limits", "off",                 # all the load comes from one address
                 "--max-session-connections", "2000",    # 1,000 members in one session
                 "--max-connections-per-address", "30000",
@@ -231,12 +298,12 @@ class Bench:
                 "--shutdown-grace", "1",
                 "--log-level", self.args.log_level]
 
-    def start_gateways(self):
+    def start_gateways(self, name="gateway"):
         self.gateway_port = free_port()
         self.gateways = []
         for index in (1, 2):
-            node = f"bench-gw{index}"
-            process = self.start(f"gateway{index}", self.gateway_argv(self.gateway_port, node))
+            node = f"bench-{name}{index}"
+            process = self.start(f"{name}{index}", self.gateway_argv(self.gateway_port, node))
             self.gateways.append(process)
             self.wait_port(self.gateway_port, f"gateway {index}", process)
         # Both share the port (SO_REUSEPORT): wait until /health has come from each.
@@ -252,7 +319,7 @@ class Bench:
                 pass
             client.close()
         if len(seen) < 2:
-            raise RuntimeError(f"only {seen} of the two gateways answered /health")
+            raise RuntimeError(f"only {seen} of the two gateways answered /health; see {self.logs}")
         self.api = HTTP(self.gateway_port)
 
     def start_runners(self):
@@ -293,7 +360,8 @@ class Bench:
         self.nginx_pids = [self.nginx.pid] + children_of(self.nginx.pid)
 
     def gateway_pids(self):
-        return [g.pid for g in self.gateways] + [self.redis.pid]
+        """The gateways, then every Redis primary (report.py reads the Redis part from the end)."""
+        return [g.pid for g in self.gateways] + [pid for _, pid in self.redis_nodes()]
 
     # ---- HTTP ------------------------------------------------------------------------------
 
@@ -361,18 +429,34 @@ class Bench:
             f.write("\n".join(lines) + "\n")
         return path
 
-    def fanout_case(self, label, gateway_lines, reference_lines, phases):
-        profile = self.profile_start(f"fanout-{label}", [self.gateways[0].pid, self.redis.pid])
+    def fanout_case(self, label, gateway_lines, reference_lines, phases, sessions=None):
+        """wsload over the gateways, then (unless reference_lines is None) over wsref. With
+        `sessions` (their ids), also each Redis primary's share: shard_load."""
+        nodes = self.redis_nodes()
+        profile = self.profile_start(f"fanout-{label}", [self.gateways[0].pid, nodes[0][1]])
+        stats_before = {port: (self.commandstats(port), self.io_counters(port)) for port, _ in nodes} if sessions else None
         gateway = self.wsload(self.gateway_port, self.write_conns(f"{label}-gateway", gateway_lines), phases,
                               self.gateway_pids())
+        gateway["redis_nodes"] = len(nodes)
         self.profile_stop(profile)
+        shards = self.shard_load(sessions, stats_before) if sessions else None
         time.sleep(2)   # the gateways clean up after 1,000 closed connections
+        if reference_lines is None:
+            self.log_fanout(label, {"gateways": gateway})
+            return {"gateways": gateway, "shards": shards}
         self.wsref = self.start("wsref", [os.path.join(self.tools, "wsref"), "-p", str(self.wsref_port)])
         self.wait_port(self.wsref_port, "wsref", self.wsref)
         reference = self.wsload(self.wsref_port, self.write_conns(f"{label}-reference", reference_lines), phases,
                                 [self.wsref.pid])
         self.stop(self.wsref)
-        for who, result in (("gateways", gateway), ("reference", reference)):
+        result = {"gateways": gateway, "reference": reference}
+        self.log_fanout(label, result)
+        if shards:
+            result["shards"] = shards
+        return result
+
+    def log_fanout(self, label, results):
+        for who, result in results.items():
             if result["joined"] != result["connections"] or result["closed_by_server"]:
                 log(f"  WARNING {label} {who}: {result['joined']} of {result['connections']} joined, "
                     f"{result['closed_by_server']} closed by the server")
@@ -381,7 +465,62 @@ class Bench:
                 log(f"  {label} {who} rate {phase['rate'] or 'saturating'}: {phase['deliveries_per_s']:.0f} deliveries/s, "
                     f"p50 {lat['p50'] / 1000:.2f} ms p99 {lat['p99'] / 1000:.2f} ms p99.9 {lat['p999'] / 1000:.2f} ms, "
                     f"{phase['server_cpu_us_per_delivery']:.2f} us CPU/delivery")
-        return {"gateways": gateway, "reference": reference}
+
+    def node_slots(self, port):
+        """The slot ranges a primary serves, from the 'myself' line of its CLUSTER NODES."""
+        for line in self.redis_cli("CLUSTER", "NODES", port=port).splitlines():
+            fields = line.split()
+            if len(fields) >= 8 and "myself" in fields[2].split(","):
+                ranges = []
+                for field in fields[8:]:
+                    if not field.startswith("["):              # "[slot->-node]": being migrated
+                        low, _, high = field.partition("-")
+                        ranges.append((int(low), int(high or low)))
+                return ranges
+        raise RuntimeError(f"no 'myself' line in CLUSTER NODES of {port}")
+
+    def shard_load(self, sessions, stats_before):
+        """Per Redis primary, over one wsload run (warm-ups, phases and drains): the sessions it
+        holds (by the slot of their hash tag), the ops committed in them (each session starts at
+        revision 0 and only its editor writes, so its revision is its ops), the scripts' Redis
+        time (INFO commandstats) and that time per committed op."""
+        nodes = self.redis_nodes()
+        stats_after = {port: (self.commandstats(port), self.io_counters(port)) for port, _ in nodes}   # before our own queries below
+        if self.cluster_nodes:
+            slots = self.redis_cli(stdin="".join(f"CLUSTER KEYSLOT ci:{{{sid}}}:session\n" for sid in sessions),
+                                   port=nodes[0][0]).split()
+            if len(slots) != len(sessions):
+                raise RuntimeError(f"CLUSTER KEYSLOT answered {len(slots)} slots for {len(sessions)} sessions")
+            ranges = {port: self.node_slots(port) for port, _ in nodes}
+            owner = {}
+            for sid, slot in zip(sessions, map(int, slots)):
+                owner[sid] = next(port for port, served in ranges.items() if any(lo <= slot <= hi for lo, hi in served))
+        else:
+            ranges = {nodes[0][0]: [(0, 16383)]}
+            owner = {sid: nodes[0][0] for sid in sessions}
+        shards = []
+        for port, pid in nodes:
+            mine = [sid for sid in sessions if owner[sid] == port]
+            answer = self.redis_cli(stdin="".join(f"HGET ci:{{{sid}}}:session revision\n" for sid in mine),
+                                    port=port).split() if mine else []
+            if len(answer) != len(mine) or not all(a.isdigit() for a in answer):
+                raise RuntimeError(f"the revisions of {len(mine)} sessions on {port} read back as {answer[:5]}...")
+            ops = sum(map(int, answer))
+            (commands_before, io_before), (commands_after, io_after) = stats_before[port], stats_after[port]
+            _, _, by = self.redis_usec(commands_before, commands_after)
+            reads, writes = (a - b for a, b in zip(io_after, io_before))
+            scripts_usec = sum(v["usec"] for k, v in by.items() if k in SCRIPT_COMMANDS)
+            shards.append({"port": port, "pid": pid, "slots": "; ".join(f"{lo}-{hi}" for lo, hi in ranges[port]),
+                           "sessions": len(mine), "ops": ops, "scripts_usec": scripts_usec,
+                           "script_calls": sum(v["calls"] for k, v in by.items() if k in SCRIPT_COMMANDS),
+                           "redis_usec_per_op": scripts_usec / ops if ops else None,
+                           "socket_reads": reads, "socket_writes": writes,
+                           "reads_per_op": reads / ops if ops else None, "by_command": by})
+            log(f"  shard {port} (slots {shards[-1]['slots']}): {len(mine)} sessions, {ops} ops committed, "
+                f"{scripts_usec / 1000:.0f} ms in scripts = "
+                f"{shards[-1]['redis_usec_per_op'] or float('nan'):.1f} us Redis per op, "
+                f"{reads} socket reads ({shards[-1]['reads_per_op'] or float('nan'):.2f} per op)")
+        return shards
 
     def bench_fanout(self):
         self.wsref_port = free_port()
@@ -406,17 +545,41 @@ class Bench:
         # (b) 500 sessions of 4 members (1 editor + 3), everyone joining by name; each editor at
         # 40/3 ops/s, so 500 x 3 x 13.33 = 20,000 deliveries/s, then saturating.
         log("WebSocket fan-out (b): 500 sessions x (1 editor + 3 members), 13.3 ops/s per editor, then saturating")
-        gateway_lines, reference_lines = [], []
+        results["sessions_500x4"] = self.fanout_500x4("500x4", reference=True)
+        self.results["fanout"] = results
+
+    def fanout_500x4(self, label, reference):
+        """Fan-out (b): 500 new sessions of 4 (1 editor + 3 members, joined by name), each editor
+        at 40/3 ops/s (500 x 3 x 13.33 = 20,000 deliveries/s), then saturating."""
+        seconds = self.ws_seconds
+        gateway_lines, reference_lines, sessions = [], [], []
         for index in range(500):
             sid = self.api.ok("POST", "/api/v1/sessions", {"session_name": f"fan-out {index}", "code": ""})["id"]
+            sessions.append(sid)
             gateway_lines.append(f"E {sid} " + json.dumps({"name": "Editor"}))
             reference_lines.append(f"E s{index} " + json.dumps({"name": "Editor"}))
             for member in range(3):
                 gateway_lines.append(f"M {sid} " + json.dumps({"name": f"Member {member}"}))
                 reference_lines.append(f"M s{index} " + json.dumps({"name": f"Member {member}"}))
-        results["sessions_500x4"] = self.fanout_case("500x4", gateway_lines, reference_lines, f"13.3333:{seconds},0:{seconds}")
-        results["sessions_500x4"]["sessions"] = 500
-        self.results["fanout"] = results
+        result = self.fanout_case(label, gateway_lines, reference_lines if reference else None,
+                                  f"13.3333:{seconds},0:{seconds}", sessions=sessions)
+        result["sessions"] = 500
+        return result
+
+    def bench_cluster(self, primaries=3):
+        """The 500 x 4 fan-out again, on two new gateways over a Redis Cluster (the single-Redis
+        run of bench_fanout is its comparison; wsref's is the same as there, so not run again)."""
+        load = os.getloadavg()
+        log(f"Redis Cluster: {primaries} primaries (no replicas), two gateways with --redis-cluster, "
+            f"500 sessions x 4 as in fan-out (b); load average {' '.join(f'{x:.2f}' for x in load)}")
+        for gateway in self.gateways:
+            self.stop(gateway)
+        self.api.close()
+        self.start_redis_cluster(primaries)
+        self.start_gateways("cluster-gateway")
+        result = self.fanout_500x4("cluster-500x4", reference=False)
+        self.results["cluster"] = {"primaries": primaries, "replicas": 0, "sessions_500x4": result,
+                                   "load_before": load}
 
     def idle_case(self, port, connfile, pid):
         """RSS of `pid` before and with every connection of `connfile` joined and idle."""
@@ -555,18 +718,24 @@ class Bench:
 
     # ---- the document in Redis (issue 13) ----------------------------------------------------
 
-    def redis_cli(self, *argv, stdin=None):
-        return subprocess.run(["redis-cli", "-p", str(self.redis_port)] + list(argv), input=stdin,
+    def redis_cli(self, *argv, stdin=None, port=None):
+        return subprocess.run(["redis-cli", "-p", str(port or self.redis_port)] + list(argv), input=stdin,
                               capture_output=True, text=True, check=True).stdout
 
-    def commandstats(self):
+    def commandstats(self, port=None):
         """{command: (calls, usec)} from INFO commandstats."""
         stats = {}
-        for line in self.redis_cli("INFO", "commandstats").splitlines():
+        for line in self.redis_cli("INFO", "commandstats", port=port).splitlines():
             match = re.match(r"cmdstat_([^:]+):calls=(\d+),usec=(\d+)", line)
             if match:
                 stats[match.group(1)] = (int(match.group(2)), int(match.group(3)))
         return stats
+
+    def io_counters(self, port):
+        """(reads, writes) from INFO stats: how often the server read from or wrote to a client
+        socket: reads per op says how few ops each wake-up of the server carries."""
+        stats = dict(line.split(":", 1) for line in self.redis_cli("INFO", "stats", port=port).splitlines() if ":" in line)
+        return int(stats["total_reads_processed"]), int(stats["total_writes_processed"])
 
     def redis_usec(self, before, after, skip=("info", "config|resetstat", "config")):
         calls, usec, by = 0, 0, {}
@@ -622,7 +791,7 @@ class Bench:
         # Redis 7 counts a script's own commands under their names as well as inside the EVALSHA
         # that ran them: the figure is the scripts' time (everything they do) plus the commands
         # sent outside any script (none on the commit path, old layout or new).
-        scripted = sum(v["usec"] for k, v in by.items() if k in ("eval", "evalsha", "eval_ro", "evalsha_ro", "fcall"))
+        scripted = sum(v["usec"] for k, v in by.items() if k in SCRIPT_COMMANDS)
         text = self.api.ok("GET", f"/api/v1/sessions/{sid}/code")["code"]
         if len(text) != length:
             raise RuntimeError(f"the document is {len(text)} characters after {ops} ops, expected {length}")
@@ -736,6 +905,9 @@ class Bench:
 
     def run(self):
         wanted = set(self.args.only.split(",")) if self.args.only else {"doc", "http", "fanout", "heavy", "idle", "exec"}
+        if self.args.redis_cluster and "fanout" not in wanted:
+            raise SystemExit("bench: --redis-cluster compares with the single Redis's 500 x 4 fan-out: "
+                             "include fanout in --only (e.g. --only fanout)")
         started = time.monotonic()
         self.results["machine"] = self.machine()
         self.results["started_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -758,6 +930,10 @@ class Bench:
             # Started only now: a runner probing its toolchain would disturb the other parts.
             self.start_runners()
             self.bench_exec()
+        if self.args.redis_cluster:
+            for runner in getattr(self, "runners", []):
+                self.stop(runner)
+            self.bench_cluster()
         self.results["seconds"] = round(time.monotonic() - started, 1)
         self.results["machine"]["load_after"] = os.getloadavg()
         path = os.path.join(self.state, "results.json")
@@ -806,6 +982,7 @@ def main():
     parser.add_argument("--only", default="")
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--redis-cluster", action="store_true")
     args = parser.parse_args()
     bench = Bench(args)
 
