@@ -30,8 +30,10 @@ class Editor:
         self.counter = 0
         self.in_flight: str | None = None     # the token of the op awaiting its ack
         self.acked: list[str] = []            # tokens the server acknowledged (ack or in missed_ops)
+        self.acked_at: list[float] = []       # when each of those arrived (time.monotonic())
         self.dropped: list[str] = []          # tokens whose op never reached the server (resent)
         self.reconnects = 0
+        self.unavailable = 0                  # ops refused as unavailable (then rejoined)
         self.close_codes: list[int | None] = []
         self.failures: list[str] = []
         self.catchups: list[tuple[int, int]] = []   # (missed ops applied, revision) per rejoin
@@ -59,9 +61,12 @@ class Editor:
                     if message["type"] == "welcome":
                         break
                     if message["type"] == "error":
+                        if message["data"].get("code") == "unavailable":
+                            raise ConnectionClosed(None, None)  # its store is failing over: again shortly
                         raise AssertionError(f"join refused: {message}")
             except (ConnectionClosed, asyncio.TimeoutError) as e:
                 last = e
+                await ws.close()
                 await asyncio.sleep(0.1)
                 continue
             self._welcome(message["data"])
@@ -86,8 +91,7 @@ class Editor:
             if op.get("user_id") == self.user_id and self.ot.outstanding is not None:
                 # Our op in flight was committed before the old socket went: its ack.
                 self.ot.server_ack(op["revision"])
-                self.acked.append(self.in_flight)
-                self.in_flight = None
+                self._acked()
             else:
                 self.ot.apply_server(op["revision"], op["ops"])
         self.catchups.append((len(missed), data["revision"]))
@@ -99,6 +103,11 @@ class Editor:
             # Never reached the server: send it again (transformed over what we missed).
             self.dropped.append(self.in_flight)
             self._pending_resend = True
+
+    def _acked(self):
+        self.acked.append(self.in_flight)
+        self.acked_at.append(time.monotonic())
+        self.in_flight = None
 
     def _send(self, revision: int, op: TextOperation):
         message = json.dumps({"type": "op", "data": {"revision": revision, "ops": op.to_json()}})
@@ -124,10 +133,15 @@ class Editor:
                         kind, data = message["type"], message["data"]
                         if kind == "ack":
                             self.ot.server_ack(data["revision"])
-                            self.acked.append(self.in_flight)
-                            self.in_flight = None
+                            self._acked()
                         elif kind == "op":
                             self.ot.apply_server(data["revision"], data["ops"])
+                        elif kind == "error" and data.get("code") == "unavailable" and data.get("request_type") == "op":
+                            # The op's store is unreachable (a Redis primary failing over): whether
+                            # it was committed before the link went is unknown, so rejoin: the
+                            # missed ops say (ours among them is its ack), else it is sent again.
+                            self.unavailable += 1
+                            await self.ws.close()
                         elif kind == "error":
                             self.failures.append(f"error: {data}")
                     code = self.ws.close_code

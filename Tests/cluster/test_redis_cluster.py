@@ -7,7 +7,6 @@ soon as it has."""
 
 import json
 import os
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -15,18 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import binary_knows_redis_cluster
-
-
-def redis(address: str, *args: str) -> str:
-    host, _, port = address.rpartition(":")
-    out = subprocess.run(["redis-cli", "-h", host, "-p", port, *args], capture_output=True, text=True, timeout=10)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
+from conftest import binary_knows_redis_cluster, redis_cli
 
 
 def cluster_info(address: str) -> dict:
-    return dict(line.split(":", 1) for line in redis(address, "cluster", "info").split() if ":" in line)
+    return dict(line.split(":", 1) for line in redis_cli(address, "cluster", "info").split() if ":" in line)
 
 
 def redis_nodes(cluster) -> dict[str, str]:
@@ -57,15 +49,15 @@ def test_up_starts_three_primaries_with_a_replica_each_and_status_shows_the_shar
         assert info["cluster_state"] == "ok", (address, info)
         assert info["cluster_slots_assigned"] == info["cluster_slots_ok"] == "16384", (address, info)
         assert info["cluster_known_nodes"] == "6" and info["cluster_size"] == "3", (address, info)
-        assert "appendonly\nyes" in redis(address, "config", "get", "appendonly")
-        assert redis(address, "config", "get", "dir").split()[1] == str(Path(cluster.state, f"redis-{address.rpartition(':')[2]}"))
+        assert "appendonly\nyes" in redis_cli(address, "config", "get", "appendonly")
+        assert redis_cli(address, "config", "get", "dir").split()[1] == str(Path(cluster.state, f"redis-{address.rpartition(':')[2]}"))
 
     # Sessions' keys, hash-tagged per session, land on every shard; other keys count in DBSIZE only.
     ids = [uuid.uuid4().hex[:12] for _ in range(60)]
     for sid in ids:
-        redis(seeds[0], "-c", "hset", f"ci:{{{sid}}}:session", "revision", "0")
-        redis(seeds[0], "-c", "rpush", f"ci:{{{sid}}}:log", "{}")
-    redis(seeds[0], "-c", "set", "ci:{questions}:index", "x")
+        redis_cli(seeds[0], "-c", "hset", f"ci:{{{sid}}}:session", "revision", "0")
+        redis_cli(seeds[0], "-c", "rpush", f"ci:{{{sid}}}:log", "{}")
+    redis_cli(seeds[0], "-c", "set", "ci:{questions}:index", "x")
 
     doc = cluster.status()
     c = doc["redis_cluster"]
@@ -79,7 +71,7 @@ def test_up_starts_three_primaries_with_a_replica_each_and_status_shows_the_shar
         assert roles == [("master", True), ("slave", True)], shard
         assert all(n["used_memory_bytes"] > 0 and n["connected_clients"] >= 1 and n["aof_enabled"] for n in shard["nodes"])
         primary = shard["nodes"][0]["address"]
-        assert shard["keys"] == int(redis(primary, "dbsize"))
+        assert shard["keys"] == int(redis_cli(primary, "dbsize"))
         assert shard["session_keys_complete"] and shard["session_keys"] > 0, "sessions spread over all three shards"
         addresses |= {n["address"] for n in shard["nodes"]}
     assert addresses == set(nodes.values())
@@ -104,7 +96,7 @@ def test_down_stops_every_redis_node_and_up_brings_the_data_back(make_cluster):
     cluster = make_cluster(gateways=0, runners=0, redis_cluster=3)
     seed = cluster.settings["REDIS_CLUSTER"].split(",")[0]
     for i in range(20):
-        redis(seed, "-c", "set", f"ci:{{s{i}}}:session", str(i))
+        redis_cli(seed, "-c", "set", f"ci:{{s{i}}}:session", str(i))
     pids = {node: cluster.pid(node) for node in cluster.nodes("redis")}
     assert len(pids) == 6 and all(pids.values())
 
@@ -119,7 +111,7 @@ def test_down_stops_every_redis_node_and_up_brings_the_data_back(make_cluster):
     # The same state directory: the nodes rejoin from nodes.conf, the data comes back from the AOF.
     cluster.run("up", *cluster.up_args, timeout=180)
     assert cluster_info(seed)["cluster_state"] == "ok"
-    assert [redis(seed, "-c", "get", f"ci:{{s{i}}}:session").strip() for i in range(20)] == [str(i) for i in range(20)]
+    assert [redis_cli(seed, "-c", "get", f"ci:{{s{i}}}:session").strip() for i in range(20)] == [str(i) for i in range(20)]
 
 
 @pytest.mark.skipif(binary_knows_redis_cluster(), reason="this build has --redis-cluster")
