@@ -101,3 +101,59 @@ def test_kill9_of_a_primary_while_editing_every_shard(make_cluster):
     print(f"\nRedis Cluster failover: kill -9 of {victim}; {replica[0]} took over and writes to its sessions resumed "
           f"{resumed:.1f} s later (cluster-node-timeout 2 s); {refused} edit(s) refused as unavailable meanwhile; "
           f"longest pause on the other shards {max(gaps.values()):.2f} s; {acked} acknowledged edits, all kept")
+
+
+def test_slots_of_live_sessions_move_to_another_shard_while_editing(make_cluster):
+    """The slots of two live sessions migrate (as `redis-cli --cluster reshard` does, one slot at a
+    time: SETSLOT IMPORTING / MIGRATING, MIGRATE of its keys, SETSLOT NODE everywhere) while their
+    editors type: in the middle the gateways get ASK and follow it, after it MOVED; the sessions'
+    sharded subscriptions move with the slot, and nothing acknowledged is lost."""
+    cluster = make_cluster(gateways=2, redis_cluster=3)
+    cluster.wait_balanced(2)
+    by_owner = cluster.sessions_on_every_shard(per_shard=2, code="")
+    source, target = list(by_owner)[:2]
+    primaries = cluster.redis_primaries()
+    source_id, target_id = primaries[source]["id"], primaries[target]["id"]
+    moving = [s["id"] for s in by_owner[source]]
+    staying = [s["id"] for owner, owned in by_owner.items() if owner != source for s in owned]
+    host, _, port = target.rpartition(":")
+
+    async def main():
+        editors = editors_for(cluster, moving + staying, seed=2)
+        everyone = [e for group in editors.values() for e in group]
+        movers = [e for sid in moving for e in editors[sid]]
+        tasks = [asyncio.create_task(e.run(reconnect_within=30)) for e in everyone]
+        await asyncio.wait_for(asyncio.gather(*(e.connected.wait() for e in everyone)), 20)
+        await until(lambda: all(len(e.acked) >= 5 for e in everyone), 30, "every editor acknowledged 5 times")
+        asked = moved = None
+        for sid in moving:
+            slot = cluster.slot(f"ci:{{{sid}}}:session")
+            assert redis_cli(target, "cluster", "setslot", str(slot), "importing", source_id).strip() == "OK"
+            assert redis_cli(source, "cluster", "setslot", str(slot), "migrating", target_id).strip() == "OK"
+            while keys := redis_cli(source, "cluster", "getkeysinslot", str(slot), "1000").split():
+                out = redis_cli(source, "migrate", host, port, "", "0", "5000", "keys", *keys)
+                assert out.strip() in ("OK", "NOKEY"), out
+            # Half-way: the keys are on the target, the slot still the source's. Edits go on (ASK).
+            half = time.monotonic()
+            asked = await until(lambda: all(any(t > half for t in e.acked_at) for e in editors[sid]),
+                                20, f"edits of session {sid} acknowledged while its slot {slot} migrates (ASK)")
+            for primary in [target, source] + [p for p in primaries if p not in (source, target)]:
+                assert redis_cli(primary, "cluster", "setslot", str(slot), "node", target_id).strip() == "OK"
+            done = time.monotonic()
+            moved = await until(lambda: all(len([t for t in e.acked_at if t > done]) >= 5 for e in editors[sid]),
+                                20, f"edits of session {sid} acknowledged after its slot {slot} moved (MOVED)")
+        assert all(cluster.session_owner(sid) == target for sid in moving)
+        for e in everyone:
+            await e.settle(30)
+        for sid, group in editors.items():
+            check_converged(cluster, sid, group)
+        for e in everyone:
+            await e.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return editors, movers
+
+    editors, movers = asyncio.run(main())
+    assert all(e.reconnects == 0 for sid in staying for e in editors[sid])
+    print(f"\nRedis Cluster slot migration: 2 live sessions moved {source} -> {target}; "
+          f"{sum(len(e.acked) for e in movers)} acknowledged edits on them, all kept; "
+          f"their editors rejoined {sum(e.reconnects for e in movers)} time(s)")
