@@ -326,6 +326,12 @@ final class ClusterRouter {
     }
 
     func send(_ arguments: [[UInt8]], _ completion: @escaping RedisConnection.Completion) {
+        route(arguments, tries: 0, completion)
+    }
+
+    /// `tries`: the TRYAGAIN answers so far, counted across the retries so that a slot left half
+    /// migrated fails the command (unavailable) instead of retrying it forever.
+    private func route(_ arguments: [[UInt8]], tries: Int, _ completion: @escaping RedisConnection.Completion) {
         switch CommandKeys.slot(of: arguments) {
         case .failure(let error):
             logger.error("refused a Redis command: \(error.message)")
@@ -333,11 +339,11 @@ final class ClusterRouter {
         case .success(let slot):
             let target = slot.map(link(forSlot:)) ?? anyLink
             guard let target else { return completion(.failure(.unavailable(unavailableReason))) }
-            dispatch(arguments, to: target, asking: false, redirects: 0, completion)
+            dispatch(arguments, to: target, asking: false, redirects: 0, tries: tries, completion)
         }
     }
 
-    private func dispatch(_ arguments: [[UInt8]], to link: RedisConnection, asking: Bool, redirects: Int,
+    private func dispatch(_ arguments: [[UInt8]], to link: RedisConnection, asking: Bool, redirects: Int, tries: Int,
                           _ completion: @escaping RedisConnection.Completion) {
         if asking { link.send(["ASKING"]) { _ in } }
         link.send(bytes: arguments) { [weak self] result in
@@ -352,11 +358,15 @@ final class ClusterRouter {
                     self.noteMoved(slot, to: to)
                     self.refresh()
                 }
-                return self.dispatch(arguments, to: self.link(for: to), asking: ask, redirects: redirects + 1, completion)
+                return self.dispatch(arguments, to: self.link(for: to), asking: ask, redirects: redirects + 1, tries: tries,
+                                     completion)
             }
-            if error.message.hasPrefix("TRYAGAIN"), redirects < 20 {
+            if error.message.hasPrefix("TRYAGAIN") {
                 // A multi-key request in a slot being migrated, its keys split for a moment.
-                return self.later { self.send(arguments, completion) }
+                guard tries < 20 else {
+                    return completion(.failure(.unavailable("Redis Cluster: \(error.message) (a slot stays half migrated)")))
+                }
+                return self.later { self.route(arguments, tries: tries + 1, completion) }
             }
             if error.message.hasPrefix("CLUSTERDOWN") {
                 self.refresh()
