@@ -13,6 +13,8 @@ import json
 import random
 import time
 
+import httpx
+
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -186,3 +188,38 @@ class Editor:
         self.stop = True
         if self.ws is not None:
             await self.ws.close()
+
+
+# -- many editors on a cluster (Tests/cluster/conftest.py's Cluster) ------------------------------
+
+
+def editors_for(cluster, sessions: list[str], seed: int, balancer: bool = False) -> dict[str, list[Editor]]:
+    """Two editors per session, one on each gateway (straight to it, so each session's ops must
+    cross gateways through the session's channel); with `balancer`, a third through HAProxy."""
+    urls = [f"ws://{cluster.addr(g)}/ws/sessions/{{sid}}" for g in cluster.nodes("gateway")]
+    assert len(urls) == 2
+    if balancer:
+        urls.append(cluster.ws_url("{sid}"))
+    return {sid: [Editor(url.format(sid=sid), f"e{seed}{i}{n}", seed=seed * 100 + i * 10 + n)
+                  for n, url in enumerate(urls)] for i, sid in enumerate(sessions)}
+
+
+async def until(predicate, timeout: float, what: str) -> float:
+    """Waits (letting the editors run) until `predicate()`; when it held."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        await asyncio.sleep(0.05)
+    return time.monotonic()
+
+
+def check_converged(cluster, sid: str, editors: list[Editor]) -> dict:
+    """After `settle`: every editor has the server's text and revision, no failure, and every
+    token it had acknowledged is in that text once. The final {code, revision...}."""
+    final = httpx.get(f"{cluster.url}/api/v1/sessions/{sid}/code", timeout=10).json()
+    for e in editors:
+        assert not e.failures, (e.name, e.failures)
+        assert e.ot.text == final["code"] and e.ot.revision == final["revision"], (e.name, sid)
+        for token in e.acked:
+            assert final["code"].count(token) == 1, f"acknowledged {token} of {e.name} is not in the final text once"
+    return final

@@ -9,40 +9,13 @@ import httpx
 import pytest
 
 from conftest import binary_knows_redis_cluster, redis_cli
-from editors import Editor
+from editors import check_converged, editors_for, until
 
 pytestmark = pytest.mark.skipif(not binary_knows_redis_cluster(), reason="this build's gateway has no --redis-cluster")
 
 # Writes to the shard whose primary died resume within this (cluster-node-timeout 2 s, the
 # replica's election, the gateways' next slot-map read, the editors' rejoin), on a loaded 2-core machine.
 RESUME_BOUND_S = 15
-
-
-def editors_for(cluster, sessions: list[str], seed: int) -> dict[str, list[Editor]]:
-    """Two editors per session, one on each gateway (straight to it, so each session's ops must
-    cross gateways through the shard's pub/sub)."""
-    gateways = [cluster.addr(g) for g in cluster.nodes("gateway")]
-    assert len(gateways) == 2
-    return {sid: [Editor(f"ws://{gw}/ws/sessions/{sid}", f"e{seed}{i}{n}", seed=seed * 100 + i * 10 + n)
-                  for n, gw in enumerate(gateways)] for i, sid in enumerate(sessions)}
-
-
-async def until(predicate, timeout: float, what: str) -> float:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        await asyncio.sleep(0.05)
-    return time.monotonic()
-
-
-def check_converged(cluster, sid: str, editors: list[Editor]):
-    final = httpx.get(f"{cluster.url}/api/v1/sessions/{sid}/code", timeout=10).json()
-    for e in editors:
-        assert not e.failures, (e.name, e.failures)
-        assert e.ot.text == final["code"] and e.ot.revision == final["revision"], (e.name, sid)
-        for token in e.acked:
-            assert final["code"].count(token) == 1, f"acknowledged {token} of {e.name} is not in the final text once"
-    return final
 
 
 def max_gap(times: list[float], start: float, end: float) -> float:
@@ -70,7 +43,8 @@ def test_kill9_of_a_primary_while_editing_every_shard(make_cluster):
         await until(lambda: all(len(e.acked) >= 5 for e in everyone), 30, "every editor acknowledged 5 times")
 
         killed_at = time.monotonic()
-        cluster.kill9(cluster.redis_node(victim))
+        # In a thread: the editors keep running while it waits for the process to be gone.
+        await asyncio.to_thread(cluster.kill9, cluster.redis_node(victim))
         # Any ack on the victim's sessions this long after the kill came from the promoted replica
         # (the cluster cannot even notice a dead primary before cluster-node-timeout, 2 s).
         resumed_at = await until(
@@ -118,6 +92,10 @@ def test_slots_of_live_sessions_move_to_another_shard_while_editing(make_cluster
     staying = [s["id"] for owner, owned in by_owner.items() if owner != source for s in owned]
     host, _, port = target.rpartition(":")
 
+    async def cli(*args) -> str:
+        # In a thread: the editors keep typing while the slot moves.
+        return await asyncio.to_thread(redis_cli, *args)
+
     async def main():
         editors = editors_for(cluster, moving + staying, seed=2)
         everyone = [e for group in editors.values() for e in group]
@@ -127,21 +105,21 @@ def test_slots_of_live_sessions_move_to_another_shard_while_editing(make_cluster
         half_moved_reads = []
         for sid in moving:
             slot = cluster.slot(f"ci:{{{sid}}}:session")
-            assert redis_cli(target, "cluster", "setslot", str(slot), "importing", source_id).strip() == "OK"
-            assert redis_cli(source, "cluster", "setslot", str(slot), "migrating", target_id).strip() == "OK"
-            while keys := redis_cli(source, "cluster", "getkeysinslot", str(slot), "1000").split():
-                out = redis_cli(source, "migrate", host, port, "", "0", "5000", "keys", *keys)
+            assert (await cli(target, "cluster", "setslot", str(slot), "importing", source_id)).strip() == "OK"
+            assert (await cli(source, "cluster", "setslot", str(slot), "migrating", target_id)).strip() == "OK"
+            while keys := (await cli(source, "cluster", "getkeysinslot", str(slot), "1000")).split():
+                out = await cli(source, "migrate", host, port, "", "0", "5000", "keys", *keys)
                 assert out.strip() in ("OK", "NOKEY"), out
             # Half-way: the keys are on the target, the slot still the source's, which answers ASK;
             # the importing node answers a request over several keys, some not there (a session's
             # optional keys), with TRYAGAIN until the slot is moved. The gateway must answer while
             # it lasts, not hang: 200, or 503 (retry shortly) once it gave up retrying.
             started = time.monotonic()
-            r = httpx.get(f"{cluster.url}/api/v1/sessions/{sid}/code", timeout=10)
+            r = await asyncio.to_thread(httpx.get, f"{cluster.url}/api/v1/sessions/{sid}/code", timeout=10)
             half_moved_reads.append((r.status_code, time.monotonic() - started))
             assert r.status_code in (200, 503), r.text
             for primary in [target, source] + [p for p in primaries if p not in (source, target)]:
-                assert redis_cli(primary, "cluster", "setslot", str(slot), "node", target_id).strip() == "OK"
+                assert (await cli(primary, "cluster", "setslot", str(slot), "node", target_id)).strip() == "OK"
             # Moved: the gateways get MOVED, the subscriptions follow the slot (sunsubscribe), the
             # rooms catch up on what was committed meanwhile, and the editors carry on.
             done = time.monotonic()
