@@ -213,13 +213,16 @@ async def until(predicate, timeout: float, what: str) -> float:
     return time.monotonic()
 
 
-def check_converged(cluster, sid: str, editors: list[Editor]) -> dict:
-    """After `settle`: every editor has the server's text and revision, no failure, and every
-    token it had acknowledged is in that text once. The final {code, revision...}."""
-    final = httpx.get(f"{cluster.url}/api/v1/sessions/{sid}/code", timeout=10).json()
+async def check_converged(cluster, sid: str, editors: list[Editor]) -> dict:
+    """After `settle`: every editor comes to the server's text and revision (the others' last ops
+    may still be on their way to it), with no failure, and every token it had acknowledged is in
+    that text once. The final {code, revision...}."""
+    final = (await asyncio.to_thread(httpx.get, f"{cluster.url}/api/v1/sessions/{sid}/code", timeout=10)).json()
+    await until(lambda: all(e.ot.revision >= final["revision"] for e in editors), 15,
+                f"every editor of {sid} at revision {final['revision']}: {[(e.name, e.ot.revision) for e in editors]}")
     for e in editors:
         assert not e.failures, (e.name, e.failures)
-        assert e.ot.text == final["code"] and e.ot.revision == final["revision"], (e.name, sid)
+        assert e.ot.text == final["code"] and e.ot.revision == final["revision"], (e.name, sid, e.ot.revision, final["revision"])
         for token in e.acked:
             assert final["code"].count(token) == 1, f"acknowledged {token} of {e.name} is not in the final text once"
     return final

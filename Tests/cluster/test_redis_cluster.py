@@ -169,7 +169,7 @@ def test_gateways_and_a_runner_serve_sessions_on_the_redis_cluster(make_cluster)
         await until(lambda: all(len(e.acked) >= 10 for e in everyone), 60, "10 acknowledged edits per editor")
         for e in everyone:
             await e.settle()
-        finals = {sid: check_converged(cluster, sid, group) for sid, group in editors.items()}
+        finals = {sid: await check_converged(cluster, sid, group) for sid, group in editors.items()}
         for e in everyone:
             await e.close()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -55,7 +55,7 @@ def test_kill9_of_a_primary_while_editing_every_shard(make_cluster):
                     30, "5 more acknowledged edits everywhere after the failover")
         for e in everyone:
             await e.settle(30)
-        finals = {sid: check_converged(cluster, sid, group) for sid, group in editors.items()}
+        finals = {sid: await check_converged(cluster, sid, group) for sid, group in editors.items()}
         for e in everyone:
             await e.close()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -129,7 +129,7 @@ def test_slots_of_live_sessions_move_to_another_shard_while_editing(make_cluster
         for e in everyone:
             await e.settle(30)
         for sid, group in editors.items():
-            check_converged(cluster, sid, group)
+            await check_converged(cluster, sid, group)
         for e in everyone:
             await e.close()
         await asyncio.gather(*tasks, return_exceptions=True)
