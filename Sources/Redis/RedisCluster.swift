@@ -328,8 +328,13 @@ final class ClusterRouter {
         map.primaries.lazy.compactMap { self.links[$0.description] }.first { $0.isConnected }
     }
 
-    /// `redirects`: how many times this request was redirected or retried already (bounded).
-    func send(_ arguments: [[UInt8]], redirects: Int = 0, _ completion: @escaping RedisConnection.Completion) {
+    func send(_ arguments: [[UInt8]], _ completion: @escaping RedisConnection.Completion) {
+        route(arguments, tries: 0, completion)
+    }
+
+    /// `tries`: the TRYAGAIN answers so far, counted across the retries so that a slot left half
+    /// migrated fails the command (unavailable) instead of retrying it forever.
+    private func route(_ arguments: [[UInt8]], tries: Int, _ completion: @escaping RedisConnection.Completion) {
         switch CommandKeys.slot(of: arguments) {
         case .failure(let error):
             logger.error("refused a Redis command: \(error.message)")
@@ -337,15 +342,15 @@ final class ClusterRouter {
         case .success(let slot):
             let target = slot.map(link(forSlot:)) ?? anyLink
             guard let target else { return completion(.failure(.unavailable(unavailableReason))) }
-            dispatch(arguments, to: target, asking: false, redirects: redirects, completion)
+            dispatch(arguments, to: target, asking: false, redirects: 0, tries: tries, completion)
         }
     }
 
-    private func dispatch(_ arguments: [[UInt8]], to link: RedisConnection, asking: Bool, redirects: Int,
+    private func dispatch(_ arguments: [[UInt8]], to link: RedisConnection, asking: Bool, redirects: Int, tries: Int,
                           _ completion: @escaping RedisConnection.Completion) {
         // Redirected to a node whose connection is still opening (a new primary): wait for it a little.
         if redirects > 0, !link.isConnected, redirects < 20 {
-            return later { self.dispatch(arguments, to: link, asking: asking, redirects: redirects + 1, completion) }
+            return later { self.dispatch(arguments, to: link, asking: asking, redirects: redirects + 1, tries: tries, completion) }
         }
         if asking { link.send(["ASKING"]) { _ in } }
         link.send(bytes: arguments) { [weak self] result in
@@ -360,11 +365,15 @@ final class ClusterRouter {
                     self.noteMoved(slot, to: to)
                     self.refresh()
                 }
-                return self.dispatch(arguments, to: self.link(for: to), asking: ask, redirects: redirects + 1, completion)
+                return self.dispatch(arguments, to: self.link(for: to), asking: ask, redirects: redirects + 1, tries: tries,
+                                     completion)
             }
-            if error.message.hasPrefix("TRYAGAIN"), redirects < 25 {
+            if error.message.hasPrefix("TRYAGAIN") {
                 // A multi-key request in a slot being migrated, its keys split for a moment.
-                return self.later { self.send(arguments, redirects: redirects + 1, completion) }
+                guard tries < 20 else {
+                    return completion(.failure(.unavailable("Redis Cluster: \(error.message) (a slot stays half migrated)")))
+                }
+                return self.later { self.route(arguments, tries: tries + 1, completion) }
             }
             if error.message.hasPrefix("CLUSTERDOWN") {
                 self.refresh()

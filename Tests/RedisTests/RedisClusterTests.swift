@@ -160,6 +160,34 @@ final class RedisClusterTests: XCTestCase {
         close(connection)
     }
 
+    /// A request over two keys of a slot left half moved (one key migrated, one not) gets TRYAGAIN
+    /// every time: retried for about a second, then failed as unavailable, never retried forever;
+    /// once the slot has moved it is answered.
+    func testTryAgainOnAHalfMovedSlotIsBoundedThenAnswered() throws {
+        let connection = connect()
+        let moved = "ci:{tryagain}:moved", staying = "ci:{tryagain}:staying"
+        let slot = RedisSlot.of(moved)
+        let source = try cluster.primary(ofSlot: slot)
+        let target = try XCTUnwrap(try cluster.primaryPorts().first { $0 != source })
+        for key in [moved, staying] { guard case .success = send(connection, ["SET", key, key]) else { return XCTFail() } }
+        let (sourceID, targetID) = (try cluster.id(of: source), try cluster.id(of: target))
+        try cluster.cli(target, "CLUSTER", "SETSLOT", "\(slot)", "IMPORTING", sourceID)
+        try cluster.cli(source, "CLUSTER", "SETSLOT", "\(slot)", "MIGRATING", targetID)
+        try cluster.cli(source, "MIGRATE", "127.0.0.1", "\(target)", "", "0", "5000", "KEYS", moved)
+        let started = Date()
+        guard case .failure(let error)? = send(connection, ["EXISTS", moved, staying]) else {
+            return XCTFail("a request over a half-moved slot's split keys should fail (or it never returned)")
+        }
+        XCTAssertTrue(error.isUnavailable && error.message.contains("TRYAGAIN"), error.message)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+        try cluster.cli(source, "MIGRATE", "127.0.0.1", "\(target)", "", "0", "5000", "KEYS", staying)
+        try cluster.cli(target, "CLUSTER", "SETSLOT", "\(slot)", "NODE", targetID)
+        for port in try cluster.primaryPorts() where port != target { try cluster.cli(port, "CLUSTER", "SETSLOT", "\(slot)", "NODE", targetID) }
+        guard case .success(let both) = send(connection, ["EXISTS", moved, staying]) else { return XCTFail("EXISTS after the move") }
+        XCTAssertEqual(both.integer, 2)
+        close(connection)
+    }
+
     /// Sharded subscriptions on every shard get what is SPUBLISHed, and follow a slot that moves.
     func testShardedSubscriptionsReceiveAndFollowASlotMove() throws {
         let publisher = connect()

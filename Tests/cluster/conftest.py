@@ -71,6 +71,15 @@ def free_cluster_block(count: int, host: str = "127.0.0.1") -> int:
     raise RuntimeError(f"no {count} consecutive free ports (and their bus ports) for a Redis Cluster")
 
 
+def redis_cli(address: str, *args: str, check: bool = True) -> str:
+    """One redis-cli command to one node (no -c: a redirection comes back as the answer)."""
+    host, _, port = address.rpartition(":")
+    out = subprocess.run(["redis-cli", "-h", host, "-p", port, *args], capture_output=True, text=True, timeout=10)
+    if check:
+        assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 def binary_knows_redis_cluster() -> bool:
     """Whether the gateway of this build runs on a Redis Cluster (--redis-cluster)."""
     out = subprocess.run([binary_path(), "gateway", "--help"], capture_output=True, text=True, timeout=30)
@@ -214,6 +223,64 @@ class Cluster:
             text = f.read_text(errors="replace")
             out[f.stem] = text[-15000:]
         return out
+
+    # -- a Redis Cluster's shards (redis_cluster=N) -------------------------------------------------
+
+    def redis_node(self, address: str) -> str:
+        """The node name (in STATE/nodes) of the Redis Cluster node at `address`."""
+        return f"redis-{address.rpartition(':')[2]}"
+
+    def redis_primaries(self) -> dict[str, dict]:
+        """address -> {"id", "slots": [(start, end)...], "replicas": [address...]} of every primary
+        not failed, as CLUSTER NODES of the first running node says (slots being migrated are
+        listed with their owner)."""
+        for address in self.settings["REDIS_CLUSTER"].split(","):
+            if not self.pid(self.redis_node(address)):
+                continue
+            text = redis_cli(address, "cluster", "nodes", check=False)
+            if not text.strip() or "ERR" in text:
+                continue
+            rows = [line.split() for line in text.splitlines() if line.strip()]
+            ids = {row[0]: row[1].split("@")[0] for row in rows}
+            primaries = {}
+            for row in rows:
+                flags = row[2].split(",")
+                if "master" in flags and "fail" not in flags:
+                    slots = [tuple(int(x) for x in (part.split("-") * 2)[:2]) for part in row[8:] if not part.startswith("[")]
+                    primaries[ids[row[0]]] = {"id": row[0], "slots": slots, "replicas": []}
+            for row in rows:
+                if "slave" in row[2].split(",") and ids.get(row[3]) in primaries:
+                    primaries[ids[row[3]]]["replicas"].append(ids[row[0]])
+            return primaries
+        raise AssertionError("no Redis Cluster node answers CLUSTER NODES")
+
+    def slot(self, key: str) -> int:
+        for address in self.settings["REDIS_CLUSTER"].split(","):
+            if self.pid(self.redis_node(address)):
+                return int(redis_cli(address, "cluster", "keyslot", key))
+        raise AssertionError("no Redis Cluster node runs")
+
+    def session_owner(self, sid: str) -> str:
+        """The address of the primary that owns session `sid`'s slot (by CLUSTER KEYSLOT and the
+        slot ranges), checked against where its key really is."""
+        slot = self.slot(f"ci:{{{sid}}}:session")
+        owners = [address for address, p in self.redis_primaries().items() if any(a <= slot <= b for a, b in p["slots"])]
+        assert len(owners) == 1, (sid, slot, owners)
+        assert redis_cli(owners[0], "exists", f"ci:{{{sid}}}:session").strip() == "1", (sid, slot, owners[0])
+        return owners[0]
+
+    def sessions_on_every_shard(self, per_shard: int = 1, **body) -> dict[str, list[dict]]:
+        """Creates sessions through the balancer until every primary owns `per_shard` of them:
+        primary address -> the created sessions (the id, tokens...) it owns."""
+        by_owner: dict[str, list[dict]] = {address: [] for address in self.redis_primaries()}
+        for _ in range(40 * per_shard * len(by_owner)):
+            if all(len(owned) >= per_shard for owned in by_owner.values()):
+                return by_owner
+            created = self.create_session(**body)
+            owned = by_owner[self.session_owner(created["id"])]
+            if len(owned) < per_shard:
+                owned.append(created)
+        raise AssertionError(f"sessions did not land on every shard: { {a: len(o) for a, o in by_owner.items()} }")
 
     # -- HTTP through the balancer ----------------------------------------------------------------
 

@@ -13,6 +13,8 @@ import json
 import random
 import time
 
+import httpx
+
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -30,8 +32,10 @@ class Editor:
         self.counter = 0
         self.in_flight: str | None = None     # the token of the op awaiting its ack
         self.acked: list[str] = []            # tokens the server acknowledged (ack or in missed_ops)
+        self.acked_at: list[float] = []       # when each of those arrived (time.monotonic())
         self.dropped: list[str] = []          # tokens whose op never reached the server (resent)
         self.reconnects = 0
+        self.unavailable = 0                  # ops refused as unavailable (then rejoined)
         self.close_codes: list[int | None] = []
         self.failures: list[str] = []
         self.catchups: list[tuple[int, int]] = []   # (missed ops applied, revision) per rejoin
@@ -59,9 +63,12 @@ class Editor:
                     if message["type"] == "welcome":
                         break
                     if message["type"] == "error":
+                        if message["data"].get("code") == "unavailable":
+                            raise ConnectionClosed(None, None)  # its store is failing over: again shortly
                         raise AssertionError(f"join refused: {message}")
             except (ConnectionClosed, asyncio.TimeoutError) as e:
                 last = e
+                await ws.close()
                 await asyncio.sleep(0.1)
                 continue
             self._welcome(message["data"])
@@ -86,8 +93,7 @@ class Editor:
             if op.get("user_id") == self.user_id and self.ot.outstanding is not None:
                 # Our op in flight was committed before the old socket went: its ack.
                 self.ot.server_ack(op["revision"])
-                self.acked.append(self.in_flight)
-                self.in_flight = None
+                self._acked()
             else:
                 self.ot.apply_server(op["revision"], op["ops"])
         self.catchups.append((len(missed), data["revision"]))
@@ -99,6 +105,11 @@ class Editor:
             # Never reached the server: send it again (transformed over what we missed).
             self.dropped.append(self.in_flight)
             self._pending_resend = True
+
+    def _acked(self):
+        self.acked.append(self.in_flight)
+        self.acked_at.append(time.monotonic())
+        self.in_flight = None
 
     def _send(self, revision: int, op: TextOperation):
         message = json.dumps({"type": "op", "data": {"revision": revision, "ops": op.to_json()}})
@@ -124,10 +135,15 @@ class Editor:
                         kind, data = message["type"], message["data"]
                         if kind == "ack":
                             self.ot.server_ack(data["revision"])
-                            self.acked.append(self.in_flight)
-                            self.in_flight = None
+                            self._acked()
                         elif kind == "op":
                             self.ot.apply_server(data["revision"], data["ops"])
+                        elif kind == "error" and data.get("code") == "unavailable" and data.get("request_type") == "op":
+                            # The op's store is unreachable (a Redis primary failing over): whether
+                            # it was committed before the link went is unknown, so rejoin: the
+                            # missed ops say (ours among them is its ack), else it is sent again.
+                            self.unavailable += 1
+                            await self.ws.close()
                         elif kind == "error":
                             self.failures.append(f"error: {data}")
                     code = self.ws.close_code
@@ -172,3 +188,41 @@ class Editor:
         self.stop = True
         if self.ws is not None:
             await self.ws.close()
+
+
+# -- many editors on a cluster (Tests/cluster/conftest.py's Cluster) ------------------------------
+
+
+def editors_for(cluster, sessions: list[str], seed: int, balancer: bool = False) -> dict[str, list[Editor]]:
+    """Two editors per session, one on each gateway (straight to it, so each session's ops must
+    cross gateways through the session's channel); with `balancer`, a third through HAProxy."""
+    urls = [f"ws://{cluster.addr(g)}/ws/sessions/{{sid}}" for g in cluster.nodes("gateway")]
+    assert len(urls) == 2
+    if balancer:
+        urls.append(cluster.ws_url("{sid}"))
+    return {sid: [Editor(url.format(sid=sid), f"e{seed}{i}{n}", seed=seed * 100 + i * 10 + n)
+                  for n, url in enumerate(urls)] for i, sid in enumerate(sessions)}
+
+
+async def until(predicate, timeout: float, what: str) -> float:
+    """Waits (letting the editors run) until `predicate()`; when it held."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        await asyncio.sleep(0.05)
+    return time.monotonic()
+
+
+async def check_converged(cluster, sid: str, editors: list[Editor]) -> dict:
+    """After `settle`: every editor comes to the server's text and revision (the others' last ops
+    may still be on their way to it), with no failure, and every token it had acknowledged is in
+    that text once. The final {code, revision...}."""
+    final = (await asyncio.to_thread(httpx.get, f"{cluster.url}/api/v1/sessions/{sid}/code", timeout=10)).json()
+    await until(lambda: all(e.ot.revision >= final["revision"] for e in editors), 15,
+                f"every editor of {sid} at revision {final['revision']}: {[(e.name, e.ot.revision) for e in editors]}")
+    for e in editors:
+        assert not e.failures, (e.name, e.failures)
+        assert e.ot.text == final["code"] and e.ot.revision == final["revision"], (e.name, sid, e.ot.revision, final["revision"])
+        for token in e.acked:
+            assert final["code"].count(token) == 1, f"acknowledged {token} of {e.name} is not in the final text once"
+    return final

@@ -5,9 +5,9 @@ The tests that need gateways and runners on the Redis Cluster are skipped while 
 binary has no --redis-cluster (the cluster-aware client comes from its own branch); they run as
 soon as it has."""
 
+import asyncio
 import json
 import os
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -15,18 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import binary_knows_redis_cluster
-
-
-def redis(address: str, *args: str) -> str:
-    host, _, port = address.rpartition(":")
-    out = subprocess.run(["redis-cli", "-h", host, "-p", port, *args], capture_output=True, text=True, timeout=10)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
+from conftest import binary_knows_redis_cluster, redis_cli
+from editors import check_converged, editors_for, until
 
 
 def cluster_info(address: str) -> dict:
-    return dict(line.split(":", 1) for line in redis(address, "cluster", "info").split() if ":" in line)
+    return dict(line.split(":", 1) for line in redis_cli(address, "cluster", "info").split() if ":" in line)
 
 
 def redis_nodes(cluster) -> dict[str, str]:
@@ -57,15 +51,15 @@ def test_up_starts_three_primaries_with_a_replica_each_and_status_shows_the_shar
         assert info["cluster_state"] == "ok", (address, info)
         assert info["cluster_slots_assigned"] == info["cluster_slots_ok"] == "16384", (address, info)
         assert info["cluster_known_nodes"] == "6" and info["cluster_size"] == "3", (address, info)
-        assert "appendonly\nyes" in redis(address, "config", "get", "appendonly")
-        assert redis(address, "config", "get", "dir").split()[1] == str(Path(cluster.state, f"redis-{address.rpartition(':')[2]}"))
+        assert "appendonly\nyes" in redis_cli(address, "config", "get", "appendonly")
+        assert redis_cli(address, "config", "get", "dir").split()[1] == str(Path(cluster.state, f"redis-{address.rpartition(':')[2]}"))
 
     # Sessions' keys, hash-tagged per session, land on every shard; other keys count in DBSIZE only.
     ids = [uuid.uuid4().hex[:12] for _ in range(60)]
     for sid in ids:
-        redis(seeds[0], "-c", "hset", f"ci:{{{sid}}}:session", "revision", "0")
-        redis(seeds[0], "-c", "rpush", f"ci:{{{sid}}}:log", "{}")
-    redis(seeds[0], "-c", "set", "ci:{questions}:index", "x")
+        redis_cli(seeds[0], "-c", "hset", f"ci:{{{sid}}}:session", "revision", "0")
+        redis_cli(seeds[0], "-c", "rpush", f"ci:{{{sid}}}:log", "{}")
+    redis_cli(seeds[0], "-c", "set", "ci:{questions}:index", "x")
 
     doc = cluster.status()
     c = doc["redis_cluster"]
@@ -79,7 +73,7 @@ def test_up_starts_three_primaries_with_a_replica_each_and_status_shows_the_shar
         assert roles == [("master", True), ("slave", True)], shard
         assert all(n["used_memory_bytes"] > 0 and n["connected_clients"] >= 1 and n["aof_enabled"] for n in shard["nodes"])
         primary = shard["nodes"][0]["address"]
-        assert shard["keys"] == int(redis(primary, "dbsize"))
+        assert shard["keys"] == int(redis_cli(primary, "dbsize"))
         assert shard["session_keys_complete"] and shard["session_keys"] > 0, "sessions spread over all three shards"
         addresses |= {n["address"] for n in shard["nodes"]}
     assert addresses == set(nodes.values())
@@ -104,7 +98,7 @@ def test_down_stops_every_redis_node_and_up_brings_the_data_back(make_cluster):
     cluster = make_cluster(gateways=0, runners=0, redis_cluster=3)
     seed = cluster.settings["REDIS_CLUSTER"].split(",")[0]
     for i in range(20):
-        redis(seed, "-c", "set", f"ci:{{s{i}}}:session", str(i))
+        redis_cli(seed, "-c", "set", f"ci:{{s{i}}}:session", str(i))
     pids = {node: cluster.pid(node) for node in cluster.nodes("redis")}
     assert len(pids) == 6 and all(pids.values())
 
@@ -119,7 +113,7 @@ def test_down_stops_every_redis_node_and_up_brings_the_data_back(make_cluster):
     # The same state directory: the nodes rejoin from nodes.conf, the data comes back from the AOF.
     cluster.run("up", *cluster.up_args, timeout=180)
     assert cluster_info(seed)["cluster_state"] == "ok"
-    assert [redis(seed, "-c", "get", f"ci:{{s{i}}}:session").strip() for i in range(20)] == [str(i) for i in range(20)]
+    assert [redis_cli(seed, "-c", "get", f"ci:{{s{i}}}:session").strip() for i in range(20)] == [str(i) for i in range(20)]
 
 
 @pytest.mark.skipif(binary_knows_redis_cluster(), reason="this build has --redis-cluster")
@@ -148,6 +142,9 @@ needs_cluster_client = pytest.mark.skipif(
 
 @needs_cluster_client
 def test_gateways_and_a_runner_serve_sessions_on_the_redis_cluster(make_cluster):
+    """A session on each of the three shards, through HAProxy and two gateways: REST, WebSocket
+    editing (ops cross gateways on the session's channel), a run, the history, notes, a question
+    and a test run."""
     cluster = make_cluster(gateways=2, runners=1, redis_cluster=3)
     cluster.wait_balanced(2)
     ids = [cluster.create_session()["id"] for _ in range(30)]
@@ -158,3 +155,51 @@ def test_gateways_and_a_runner_serve_sessions_on_the_redis_cluster(make_cluster)
     assert all(shard["session_keys"] > 0 for shard in shards), "sessions spread over all three shards"
     r = httpx.post(cluster.url + "/api/v1/execute", json={"language": "python", "code": "print(6 * 7)"}, timeout=60)
     assert r.status_code == 200 and r.json()["result"]["stdout"] == "42\n", r.text
+
+    by_owner = cluster.sessions_on_every_shard(per_shard=1, code="")
+    sessions = {owned[0]["id"]: owned[0] for owned in by_owner.values()}
+    # Their slots are where CLUSTER KEYSLOT and the shards' ranges say (session_owner checks both).
+    assert len({cluster.session_owner(sid) for sid in sessions}) == 3
+
+    async def edit():
+        editors = editors_for(cluster, list(sessions), seed=3, balancer=True)
+        everyone = [e for group in editors.values() for e in group]
+        tasks = [asyncio.create_task(e.run()) for e in everyone]
+        await asyncio.wait_for(asyncio.gather(*(e.connected.wait() for e in everyone)), 20)
+        await until(lambda: all(len(e.acked) >= 10 for e in everyone), 60, "10 acknowledged edits per editor")
+        for e in everyone:
+            await e.settle()
+        finals = {sid: await check_converged(cluster, sid, group) for sid, group in editors.items()}
+        for e in everyone:
+            await e.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return editors, finals
+
+    editors, finals = asyncio.run(edit())
+    assert all(e.reconnects == 0 for group in editors.values() for e in group)
+    with httpx.Client(base_url=cluster.url + "/api/v1", timeout=60) as http:
+        for sid, created in sessions.items():
+            host, me = {"Authorization": f"Bearer {created['host_token']}"}, {"Authorization": f"Bearer {created['participant_token']}"}
+            assert http.get(f"/sessions/{sid}").json()["id"] == sid
+            assert http.post(f"/sessions/{sid}/users", json={"name": "Bob"}).status_code in (200, 201)
+            users = {u["name"] for u in http.get(f"/sessions/{sid}/users").json()["participants"]}
+            assert {"Ada", "Bob"} | {e.name for e in editors[sid]} <= users, users
+            run = http.post(f"/sessions/{sid}/execute", json={"language": "python", "code": "print(6 * 7)", "wait": True}, headers=me)
+            assert run.status_code == 200 and run.json()["result"]["stdout"] == "42\n", run.text
+            assert http.get(f"/sessions/{sid}/executions").json()["executions"], "the run is listed"
+            events = [e["type"] for e in http.get(f"/sessions/{sid}/history").json()["events"]]
+            assert "created" in " ".join(events) and any("join" in t for t in events), events
+            notes = http.put(f"/sessions/{sid}/notes", json={"text": f"notes of {sid}"}, headers=host)
+            assert notes.status_code == 200, notes.text
+            assert http.get(f"/sessions/{sid}/notes", headers=host).json()["text"] == f"notes of {sid}"
+            question = {"title": "Echo", "prompt": "Print the line.", "tests": [{"name": "one", "stdin": "x\n", "expected_stdout": "x\n"}]}
+            assert http.put(f"/sessions/{sid}/question", json=question, headers=host).status_code == 200
+            # The document is the editors' tokens: the case fails, but the run goes through.
+            started = http.post(f"/sessions/{sid}/test-runs", json={}, headers=me)
+            assert started.status_code == 202, started.text
+            deadline = time.monotonic() + 60
+            while (got := http.get(f"/sessions/{sid}/test-runs/{started.json()['id']}", headers=me).json())["state"] != "done":
+                assert time.monotonic() < deadline, got
+                time.sleep(0.2)
+            assert got["total"] == 1 and got["passed"] == 0, got
+            assert http.get(f"/sessions/{sid}/code").json()["code"] == finals[sid]["code"]

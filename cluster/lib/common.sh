@@ -68,7 +68,9 @@ load_cluster_env_keeping_redis() {
 }
 
 # Whether the codeinterview binary can run on a Redis Cluster (the flag of the cluster-aware client).
-binary_knows_redis_cluster() { "$BIN" gateway --help 2>&1 | grep -q -- '--redis-cluster'; }
+# The whole help read first: `| grep -q` would stop reading at the match, and the binary's
+# SIGPIPE on the rest fails the pipeline under pipefail (now and then, by timing).
+binary_knows_redis_cluster() { local help; help=$("$BIN" gateway --help 2>&1) || true; [[ $help == *--redis-cluster* ]]; }
 
 node_file() { echo "$STATE/nodes/$1.$2"; }
 
