@@ -52,9 +52,12 @@ def ports_free(host: str, first: int, count: int) -> bool:
 
 
 def free_block(count: int, host: str = "127.0.0.1") -> int:
-    """The first of `count` consecutive free ports (random base, so parallel runs rarely collide)."""
+    """The first of `count` consecutive free ports (random base, so parallel runs rarely collide).
+    Below the ephemeral range (32768 up), where an outgoing connection's local port could take one
+    between this check and the server's bind (seen: a gateway's EADDRINUSE), and apart from the
+    Redis Cluster nodes' ports (20000-22767) and their bus ports (30000-32767)."""
     for _ in range(200):
-        base = random.randrange(20000, 60000 - count)
+        base = random.randrange(23000, 30000 - count)
         if ports_free(host, base, count):
             return base
     raise RuntimeError(f"no {count} consecutive free ports")
