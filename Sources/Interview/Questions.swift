@@ -102,9 +102,9 @@ public final class Questions {
                 return completion(.failure(InterviewError(.unauthorized, "setting the question needs the host token")))
             }
             let keys = SessionKeys(id)
-            let known = LibraryQuestion.isID(questionID)
-            redis.pipeline([["HGET", keys.session, "host_token_hash"], ["GET", keys.gone]]
-                           + (known ? [["GET", LibraryKeys.question(questionID)]] : [])) { [self] result in
+            // Two round trips, the session's slot then the library's: on Redis Cluster one
+            // pipeline is one slot.
+            redis.pipeline([["HGET", keys.session, "host_token_hash"], ["GET", keys.gone]]) { [self] result in
                 let replies: [RedisValue]
                 switch result {
                 case .failure(let error): return completion(.failure(translate(error, session: id)))
@@ -114,14 +114,22 @@ public final class Questions {
                 guard host == sessions.hash(token) else {
                     return completion(.failure(InterviewError(.forbidden, "setting the question needs the host token; this token is not it")))
                 }
-                guard known, let text = replies[2].text else {
-                    return completion(.failure(InterviewError(.notFound, "from: there is no question '\(questionID)' in the library", field: "from")))
+                let missing = InterviewError(.notFound, "from: there is no question '\(questionID)' in the library", field: "from")
+                guard LibraryQuestion.isID(questionID) else { return completion(.failure(missing)) }
+                redis.send(["GET", LibraryKeys.question(questionID)]) { [self] result in
+                    let text: String
+                    switch result {
+                    case .failure(let error): return completion(.failure(translate(error, session: id)))
+                    case .success(let value):
+                        guard let found = value.text else { return completion(.failure(missing)) }
+                        text = found
+                    }
+                    guard let stored = try? JSON.parse(text), let copy = LibraryQuestion(stored: stored) else {
+                        return completion(.failure(InterviewError(.internalError, "library question \(questionID) is unreadable")))
+                    }
+                    store(id, SessionQuestion(question: copy.question, sourceQuestionID: questionID, updatedAt: nil),
+                          loadStarterCode: loadStarterCode, token: token, completion)
                 }
-                guard let stored = try? JSON.parse(text), let copy = LibraryQuestion(stored: stored) else {
-                    return completion(.failure(InterviewError(.internalError, "library question \(questionID) is unreadable")))
-                }
-                store(id, SessionQuestion(question: copy.question, sourceQuestionID: questionID, updatedAt: nil),
-                      loadStarterCode: loadStarterCode, token: token, completion)
             }
         }
     }

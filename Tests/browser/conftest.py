@@ -127,12 +127,36 @@ class Redis(Process):
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+Redis.flags = property(lambda self: ["--redis", self.address])
+
+
+def e2e_harness():
+    """The e2e suite's harness module (its RedisCluster), loaded under a name of its own."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("e2e_harness", REPO / "Tests" / "e2e" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class ClusterRedis:
+    """What the stack needs of its Redis, for a Redis Cluster: the flags its processes get."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.address = cluster.address
+
+    @property
+    def flags(self) -> list[str]:
+        return ["--redis-cluster", self.cluster.seeds]
+
+
 class Gateway(Process):
     def __init__(self, binary: str, redis: Redis, node_id: str, extra: list[str], logdir: str, port: int = 0):
         self.port = port or free_port()
         self.node_id = node_id
         super().__init__(node_id, [binary, "gateway", "--host", "127.0.0.1", "--port", str(self.port),
-                                   "--redis", redis.address, "--node-id", node_id, "--no-reuse-port", *extra], logdir)
+                                   *redis.flags, "--node-id", node_id, "--no-reuse-port", *extra], logdir)
         deadline = time.monotonic() + 20
         last = None
         while time.monotonic() < deadline:
@@ -163,8 +187,15 @@ class Stack:
         self.binary = binary_path()
         self.logdir = tempfile.mkdtemp(prefix="ci-browser-logs-")
         self.processes: list[Process] = []
-        self.redis = Redis(self.logdir)
-        self.processes.append(self.redis)
+        # BROWSER_REDIS_CLUSTER=1: the same stack on a 3-primary Redis Cluster (the e2e suite's
+        # harness starts it), the gateways and the runner given --redis-cluster.
+        self.cluster = None
+        if os.environ.get("BROWSER_REDIS_CLUSTER") == "1":
+            self.cluster = e2e_harness().RedisCluster()
+            self.redis = ClusterRedis(self.cluster)
+        else:
+            self.redis = Redis(self.logdir)
+            self.processes.append(self.redis)
         # Both pages come from gateway A; a WebSocket may go to either gateway. A browser sends its
         # page's Origin with a WebSocket, and a gateway accepts other origins only when told
         # (--ws-origins): as an operator names the public origin of the site.
@@ -186,7 +217,7 @@ class Stack:
         self.a = self._add(Gateway(self.binary, self.redis, "gw-a", self.shared_flags, self.logdir, port=port_a))
         self.b = self._add(Gateway(self.binary, self.redis, "gw-b", ["--web-root", str(REPO / "web"), *self.shared_flags],
                                    self.logdir, port=port_b))
-        self.runner = self._add(Process("runner", [self.binary, "runner", "--redis", self.redis.address,
+        self.runner = self._add(Process("runner", [self.binary, "runner", *self.redis.flags,
                                                    "--node-id", "runner-1", "--languages", "python,c",
                                                    "--concurrency", "2"], self.logdir))
 
@@ -235,6 +266,8 @@ class Stack:
     def stop(self):
         for p in reversed(self.processes):
             p.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
         shutil.rmtree(self.logdir, ignore_errors=True)
 
 
