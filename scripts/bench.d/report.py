@@ -405,8 +405,6 @@ def baseline_rows(r, baseline):
             continue
         row(f"Document {label}: Redis time per committed op (scripts, INFO commandstats)",
             get(r, "doc", size, "redis_usec_per_op"), get(baseline, "doc", size, "redis_usec_per_op"), 1, " µs")
-        row(f"Document {label}: redis-server CPU per op", get(r, "doc", size, "redis_cpu_us_per_op"),
-            get(baseline, "doc", size, "redis_cpu_us_per_op"), 1, " µs")
         row(f"Document {label}: op round trip p50", get(r, "doc", size, "round_trip_ms", "p50"),
             get(baseline, "doc", size, "round_trip_ms", "p50"), 2, " ms")
     for key, label in (("health", "GET /health"), ("session", "GET /api/v1/sessions/{id}")):
