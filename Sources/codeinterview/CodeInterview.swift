@@ -20,13 +20,15 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Redis address, host:port.")
     var redis: String = environment("REDIS") ?? "127.0.0.1:6379"
 
-    @Option(help: "Redis Sentinel addresses, host:port,host:port: find the primary through them (and follow a failover) instead of --redis.")
+    @Option(help: "Redis Sentinel addresses, host:port,host:port: find the primary through them (and follow a failover) instead of --redis.",
+            transform: addressList("--sentinels"))
     var sentinels: String = environment("SENTINELS") ?? ""
 
     @Option(help: "The name the sentinels monitor the primary under (with --sentinels).")
     var sentinelMaster: String = environment("SENTINEL_MASTER") ?? "codeinterview"
 
-    @Option(help: "Redis Cluster seed nodes, host:port,host:port: route every command to the primary owning its keys' slot (any one seed finds the others) instead of --redis or --sentinels.")
+    @Option(help: "Redis Cluster seed nodes, host:port,host:port: route every command to the primary owning its keys' slot (any one seed finds the others) instead of --redis or --sentinels.",
+            transform: addressList("--redis-cluster"))
     var redisCluster: String = environment("REDIS_CLUSTER") ?? ""
 
     @Option(help: "This node's id in the cluster registry and in logs (default: hostname-pid).")
@@ -71,6 +73,19 @@ struct CommonOptions: ParsableArguments {
         logger.logLevel = level
         logger[metadataKey: "node"] = .string(nodeID)
         return logger
+    }
+}
+
+/// The parsing of an option that takes a list of addresses (host:port,host:port): a list given
+/// without one address ("", ",", " , ") is refused, where it would read as the option left out
+/// (and the node would silently use --redis's default, 127.0.0.1:6379). An empty
+/// CODEINTERVIEW_<NAME>, like every empty variable, still means unset.
+func addressList(_ option: String) -> @Sendable (String) throws -> String {
+    { list in
+        guard list.split(separator: ",").contains(where: { $0.contains { !$0.isWhitespace } }) else {
+            throw ValidationError("\(option) needs at least one address host:port (e.g. 127.0.0.1:7000); leave the option out to use --redis")
+        }
+        return list
     }
 }
 

@@ -46,14 +46,15 @@ find_binary() {
 }
 
 # The Redis options a node gets: --redis-cluster when set, else --sentinels/--sentinel-master,
-# else --redis.
+# else --redis. One per line, each as --name=VALUE (as every value handed to a program: a value
+# that begins with "-" must not be read as an option).
 redis_args() {
     if [[ -n "${REDIS_CLUSTER:-}" ]]; then
-        printf '%s\n' --redis-cluster "$REDIS_CLUSTER"
+        printf '%s\n' "--redis-cluster=$REDIS_CLUSTER"
     elif [[ -n "${SENTINELS:-}" ]]; then
-        printf '%s\n' --sentinels "$SENTINELS" --sentinel-master "${SENTINEL_MASTER:-codeinterview}"
+        printf '%s\n' "--sentinels=$SENTINELS" "--sentinel-master=${SENTINEL_MASTER:-codeinterview}"
     else
-        printf '%s\n' --redis "${REDIS:-127.0.0.1:6379}"
+        printf '%s\n' "--redis=${REDIS:-127.0.0.1:6379}"
     fi
 }
 

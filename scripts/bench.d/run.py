@@ -3,7 +3,17 @@
 
 Called by scripts/bench (which builds everything first and stops whatever is left at exit):
     run.py --bin DIR --tools DIR --state DIR [--quick] [--only doc,http,fanout,heavy,idle,exec] [--profile]
-           [--redis-cluster]
+           [--redis-cluster] [--baseline-bin DIR --baseline-label TEXT]
+
+--baseline-bin: the release build of another revision (scripts/bench --baseline=REV builds it). The
+doc, http and fanout parts then run against both binaries in this one run, on the same Redis
+(emptied, scripts and functions flushed, between the two), with the same tools and load; the
+order alternates from part to part, and the references (nginx, wsref) run once, with this build.
+results.json "baseline" holds the baseline's figures beside the others.
+
+A part that fails is logged and recorded (results.json "failed_parts"), and the run goes on with
+the next part; the driver then exits 1. results.json "parts" lists the parts asked for: report.py
+checks that each produced its figures.
 
 --redis-cluster: after the other parts, the 500 sessions x 4 fan-out again, on two gateways
 started with --redis-cluster over a Redis Cluster of 3 primaries (no replicas) of its own, with
@@ -146,14 +156,21 @@ class Bench:
         self.logs = os.path.join(self.state, "logs")
         os.makedirs(self.logs, exist_ok=True)
         open(self.pidfile, "w").close()
+        # --quick (CI runs it on every change, to see that every part still measures): the
+        # shortest runs that still measure something real; its figures are not for the README.
         quick = args.quick
-        self.wrk_seconds = 3 if quick else 10
+        self.wrk_seconds = 2 if quick else 10
         self.wrk_warmup = 1 if quick else 2
-        self.ws_seconds = 3 if quick else 10
+        self.ws_seconds = 2 if quick else 10
         self.ws_warmup = 1 if quick else 2
-        self.exec_pairs = 10 if quick else 30
-        self.exec_seconds = 4 if quick else 10
+        self.exec_pairs = 8 if quick else 30
+        self.exec_seconds = 3 if quick else 10
+        self.idle_connections = 2000 if quick else 10000
         self.results = {}
+        self.out = self.results      # where the parts write: results, or results["baseline"]
+        # (label, directory of codeinterview): this build, then the baseline's if any.
+        self.binaries = [("this", args.bin)] + ([("baseline", args.baseline_bin)] if args.baseline_bin else [])
+        self.which = "this"
         self.cluster_nodes = None    # [(port, pid)] of the Redis Cluster's primaries once it runs
 
     # ---- processes -----------------------------------------------------------------------
@@ -382,19 +399,24 @@ class Bench:
         log("HTTP: wrk -t2 -c64 --latency against nginx and the two gateways")
         session = self.api.ok("POST", "/api/v1/sessions", {"host_name": "Bench", "session_name": "http bench"})
         targets = [
-            ("nginx", f"http://127.0.0.1:{self.nginx_port}/", self.nginx_pids),
             ("health", f"http://127.0.0.1:{self.gateway_port}/health", self.gateway_pids()),
             ("session", f"http://127.0.0.1:{self.gateway_port}/api/v1/sessions/{session['id']}", self.gateway_pids()),
         ]
+        if self.which == "this":
+            # nginx runs first and last and its figures are the mean of both, so a drift of the
+            # machine during the gateway runs moves the reference with them (the baseline's run
+            # has none: the table compares it with this build's).
+            nginx = ("nginx", f"http://127.0.0.1:{self.nginx_port}/", self.nginx_pids)
+            targets = [nginx] + targets + [nginx]
         results = {}
-        # nginx runs first and last and its figures are the mean of both, so a drift of the
-        # machine during the gateway runs moves the reference with them.
-        for name, url, pids in targets + targets[:1]:
+        for name, url, pids in targets:
             self.wrk(url, self.wrk_warmup, pids)
-            profile = self.profile_start(f"http-{name}", pids[:1] + pids[-1:]) if name != "nginx" else None
+            profile = self.profile_start(f"http-{name}", pids[:1] + pids[-1:]) if name != "nginx" and self.which == "this" else None
             r = self.wrk(url, self.wrk_seconds, pids)
             self.profile_stop(profile)
-            r["url"] = url.replace(str(self.nginx_port), "NGINX").replace(str(self.gateway_port), "GATEWAY")
+            r["url"] = url.replace(str(self.gateway_port), "GATEWAY")
+            if name == "nginx":
+                r["url"] = r["url"].replace(str(self.nginx_port), "NGINX")
             log(f"  {name}: {r['requests_per_s']:.0f} req/s, p50 {r['latency_ms']['p50']} ms, p99 {r['latency_ms']['p99']} ms, "
                 f"{r['server_cpu_us_per_request']:.1f} us CPU/request, errors {r['errors']}")
             if name in results:
@@ -407,7 +429,7 @@ class Bench:
                      "server_cpu_us_per_request": (first["server_cpu_s"] + r["server_cpu_s"]) * 1e6 / (first["requests"] + r["requests"])}
                 log(f"  nginx, mean of both runs: {r['requests_per_s']:.0f} req/s")
             results[name] = r
-        self.results["http"] = {"wrk": "-t2 -c64 -d%ds --latency" % self.wrk_seconds, **results}
+        self.out["http"] = {"wrk": "-t2 -c64 -d%ds --latency" % self.wrk_seconds, **results}
 
     # ---- WebSocket ---------------------------------------------------------------------------
 
@@ -433,7 +455,7 @@ class Bench:
         """wsload over the gateways, then (unless reference_lines is None) over wsref. With
         `sessions` (their ids), also each Redis primary's share: shard_load."""
         nodes = self.redis_nodes()
-        profile = self.profile_start(f"fanout-{label}", [self.gateways[0].pid, nodes[0][1]])
+        profile = self.profile_start(f"fanout-{label}", [self.gateways[0].pid, nodes[0][1]]) if self.which == "this" else None
         stats_before = {port: (self.commandstats(port), self.io_counters(port)) for port, _ in nodes} if sessions else None
         gateway = self.wsload(self.gateway_port, self.write_conns(f"{label}-gateway", gateway_lines), phases,
                               self.gateway_pids())
@@ -539,14 +561,16 @@ class Bench:
         gateway_lines += [f"M {sid} " + json.dumps({"participant_token": tokens[i % len(tokens)]}) for i in range(1000)]
         reference_lines = ["E big " + json.dumps({"name": "Editor"})] + \
                           [f"M big " + json.dumps({"name": f"Member {i}"}) for i in range(1000)]
-        results["one_session_1000"] = self.fanout_case("1x1000", gateway_lines, reference_lines, f"20:{seconds},0:{seconds}")
+        reference = self.which == "this"     # wsref's runs: once, with this build
+        results["one_session_1000"] = self.fanout_case("1x1000", gateway_lines, reference_lines if reference else None,
+                                                       f"20:{seconds},0:{seconds}")
         results["one_session_1000"]["members"] = 1000
 
         # (b) 500 sessions of 4 members (1 editor + 3), everyone joining by name; each editor at
         # 40/3 ops/s, so 500 x 3 x 13.33 = 20,000 deliveries/s, then saturating.
         log("WebSocket fan-out (b): 500 sessions x (1 editor + 3 members), 13.3 ops/s per editor, then saturating")
-        results["sessions_500x4"] = self.fanout_500x4("500x4", reference=True)
-        self.results["fanout"] = results
+        results["sessions_500x4"] = self.fanout_500x4("500x4", reference=reference)
+        self.out["fanout"] = results
 
     def fanout_500x4(self, label, reference):
         """Fan-out (b): 500 new sessions of 4 (1 editor + 3 members, joined by name), each editor
@@ -600,8 +624,8 @@ class Bench:
                 "kib_per_connection": (with_connections - before) / joined if joined else None}
 
     def bench_idle(self):
-        count = 10000
-        log(f"Memory: {count:,} idle joined WebSocket connections (2,500 sessions x 4) on one gateway")
+        count = self.idle_connections
+        log(f"Memory: {count:,} idle joined WebSocket connections ({count // 4:,} sessions x 4) on one gateway")
         port = free_port()
         gateway = self.start("gateway-idle", self.gateway_argv(port, "bench-gw-idle"))
         self.wait_port(port, "the idle gateway", gateway)
@@ -667,6 +691,9 @@ class Bench:
             log(f"  WARNING: {failures} API runs failed; the first: {str(first_failure)[:300]}")
         latency = {"pairs": self.exec_pairs, "api_ms": summary(api_times), "bare_ms": summary(bare_times),
                    "api_failures": failures}
+        if not api_times or not bare_times:
+            raise RuntimeError(f"of {self.exec_pairs} pairs, {len(api_times)} API runs and {len(bare_times)} bare sandbox runs "
+                               f"succeeded: no overhead to measure; see {self.logs}/sbxrun.log and the runners' logs")
         latency["overhead_p50_ms"] = latency["api_ms"]["p50"] - latency["bare_ms"]["p50"]
         log(f"  submit-to-result p50 {latency['api_ms']['p50']:.1f} ms vs bare sandbox p50 {latency['bare_ms']['p50']:.1f} ms: "
             f"overhead {latency['overhead_p50_ms']:.1f} ms")
@@ -825,7 +852,7 @@ class Bench:
         self.redis_cli("DEL", "ci:{bench}:reference")
         results["reference_xadd_publish_usec"] = usec / ops
         log(f"  reference: one XADD + one PUBLISH: {usec / ops:.1f} us Redis per pair")
-        self.results["doc"] = results
+        self.out["doc"] = results
 
     def typist(self, size, rate, stop, out):
         """Edits a document of `size` bytes at `rate` ops/s (each op waits for its ack) until
@@ -903,44 +930,116 @@ class Bench:
         info["load_before"] = os.getloadavg()
         return info
 
+    PARTS = ("doc", "http", "fanout", "heavy", "idle", "exec")
+    COMPARED = ("doc", "http", "fanout")     # also run with the baseline binary, when there is one
+
+    def use(self, which):
+        """Two gateways of binary `which` ("this" or "baseline"); nothing when they already run.
+        A switch stops the others and empties Redis (keys, scripts, functions), so both binaries
+        start on the same clean Redis."""
+        gateways = [g for g in getattr(self, "gateways", []) if g.poll() is None]
+        if which == self.which and gateways:
+            return
+        for gateway in getattr(self, "gateways", []):
+            self.stop(gateway)
+        if getattr(self, "api", None):
+            self.api.close()
+        if self.args.baseline_bin:
+            for command in (["FLUSHALL"], ["SCRIPT", "FLUSH"], ["FUNCTION", "FLUSH"], ["CONFIG", "RESETSTAT"]):
+                self.redis_cli(*command)
+        self.which = which
+        self.bin = os.path.join(dict(self.binaries)[which], "codeinterview")
+        if which == "this":
+            self.out = self.results
+        else:
+            self.out = self.results.setdefault("baseline", {"label": self.args.baseline_label})
+        self.start_gateways("gateway" if which == "this" else "baseline-gateway")
+
+    def run_part(self, part, which):
+        self.use(which)
+        if part == "doc":
+            self.bench_doc()
+        elif part == "http":
+            if which == "this":
+                self.start_nginx()
+            try:
+                self.bench_http()
+            finally:
+                if which == "this":
+                    self.stop(self.nginx)
+        elif part == "fanout":
+            self.bench_fanout()
+        elif part == "heavy":
+            self.bench_heavy()
+        elif part == "idle":
+            self.bench_idle()
+        elif part == "exec":
+            # Started only now: a runner probing its toolchain would disturb the other parts.
+            if not getattr(self, "runners", None):
+                self.start_runners()
+            self.bench_exec()
+
+    def attempt(self, name, function):
+        """Runs one part; a failure is logged and recorded, and the run goes on."""
+        try:
+            function()
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:    # noqa: BLE001 (any failure of a part is that part's)
+            import traceback
+            log(f"FAILED: the {name} part: {type(error).__name__}: {error}")
+            log(traceback.format_exc().rstrip())
+            self.results["failed_parts"][name] = f"{type(error).__name__}: {error}"
+
     def run(self):
-        wanted = set(self.args.only.split(",")) if self.args.only else {"doc", "http", "fanout", "heavy", "idle", "exec"}
+        wanted = set(self.args.only.split(",")) if self.args.only else set(self.PARTS)
+        if wanted - set(self.PARTS):
+            raise SystemExit(f"bench: --only: no part {', '.join(sorted(wanted - set(self.PARTS)))} "
+                             f"(the parts: {', '.join(self.PARTS)})")
         if self.args.redis_cluster and "fanout" not in wanted:
             raise SystemExit("bench: --redis-cluster compares with the single Redis's 500 x 4 fan-out: "
                              "include fanout in --only (e.g. --only fanout)")
+        path = os.path.join(self.state, "results.json")
+        if os.path.exists(path):
+            os.remove(path)          # never a report of an earlier run for this one
         started = time.monotonic()
         self.results["machine"] = self.machine()
         self.results["started_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.results["quick"] = self.args.quick
-        self.start_redis()
-        self.start_gateways()
-        if "doc" in wanted:
-            self.bench_doc()
-        if "http" in wanted:
-            self.start_nginx()
-            self.bench_http()
-            self.stop(self.nginx)
-        if "fanout" in wanted:
-            self.bench_fanout()
-        if "heavy" in wanted:
-            self.bench_heavy()
-        if "idle" in wanted:
-            self.bench_idle()
-        if "exec" in wanted:
-            # Started only now: a runner probing its toolchain would disturb the other parts.
-            self.start_runners()
-            self.bench_exec()
-        if self.args.redis_cluster:
-            for runner in getattr(self, "runners", []):
-                self.stop(runner)
-            self.bench_cluster()
-        self.results["seconds"] = round(time.monotonic() - started, 1)
-        self.results["machine"]["load_after"] = os.getloadavg()
-        path = os.path.join(self.state, "results.json")
-        with open(path, "w") as f:
-            json.dump(self.results, f, indent=2)
-        log(f"wrote {path} ({self.results['seconds']} s)")
+        self.results["parts"] = [p for p in self.PARTS if p in wanted] + (["cluster"] if self.args.redis_cluster else [])
+        self.results["failed_parts"] = {}
+        if self.args.baseline_bin:
+            self.results["baseline"] = {"label": self.args.baseline_label}
+        try:
+            self.attempt("setup", self.start_redis)
+            compared = 0
+            for part in self.PARTS:
+                if part not in wanted or "setup" in self.results["failed_parts"]:
+                    continue
+                runs = [which for which, _ in self.binaries] if part in self.COMPARED else ["this"]
+                if part in self.COMPARED:
+                    # this, baseline; then baseline, this; ...: a drift of the machine during the
+                    # run favours neither, and each switch of binaries serves two parts.
+                    if compared % 2:
+                        runs.reverse()
+                    compared += 1
+                for which in runs:
+                    self.attempt(part if which == "this" else f"baseline {part}", lambda: self.run_part(part, which))
+            if self.args.redis_cluster and "setup" not in self.results["failed_parts"]:
+                for runner in getattr(self, "runners", []):
+                    self.stop(runner)
 
+                def cluster():
+                    self.use("this")
+                    self.bench_cluster()
+                self.attempt("cluster", cluster)
+        finally:
+            self.results["seconds"] = round(time.monotonic() - started, 1)
+            self.results["machine"]["load_after"] = os.getloadavg()
+            with open(path, "w") as f:
+                json.dump(self.results, f, indent=2)
+            log(f"wrote {path} ({self.results['seconds']} s)")
+        return not self.results["failed_parts"]
 
 def parse_duration_ms(text):
     match = re.match(r"([\d.]+)(us|ms|s|m)", text)
@@ -983,6 +1082,8 @@ def main():
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--redis-cluster", action="store_true")
+    parser.add_argument("--baseline-bin", default="")
+    parser.add_argument("--baseline-label", default="baseline")
     args = parser.parse_args()
     bench = Bench(args)
 
@@ -991,7 +1092,9 @@ def main():
 
     signal.signal(signal.SIGTERM, interrupted)
     try:
-        bench.run()
+        if not bench.run():
+            log(f"FAILED parts: {', '.join(bench.results['failed_parts'])}")
+            sys.exit(1)
     except KeyboardInterrupt:
         log("interrupted")
         sys.exit(130)

@@ -179,9 +179,15 @@ static void build_spec(void) {
                          "PYTHONDONTWRITEBYTECODE=1", "PYTHONIOENCODING=utf-8", NULL};
     for (int i = 0; env[i]; i++) { puts_("env"); puts_(env[i]); }
     puts_("file"); puts_("main.py"); putn(0644); puts_(code);
+    // step NAME CPU_MS WALL_MS MEMORY_KB PROCESSES FILE_SIZE_KB OPEN_FILES STACK_KB
+    //      STDIN_MODE STDIN_BYTES CAPTURE STDOUT_BYTES STDERR_BYTES OUTPUT_LIMIT KEEP_GOING ARGC ARGV...
+    // (RunnerSandbox/main.c's parse_spec; SandboxSpec.bytes for a "run" step: the runner's stdin
+    // pipe (1, no bytes), output streamed, not captured (0, 0, 0), no output limit, not keep-going.)
     puts_("step"); puts_("run");
     putn(5000); putn(10000); putn(262144); putn(64); putn(1024); putn(64); putn(8 * 1024);
-    putn(1); putn(0); putn(0);
+    putn(1); puts_("");
+    putn(0); putn(0); putn(0);
+    putn(0); putn(0);
     putn(3); puts_("python3"); puts_("-u"); puts_("main.py");
     puts_("end");
 }
