@@ -143,6 +143,10 @@ struct Route {
     let allow: String
 
     init(_ path: String, at placement: Placement = .api, _ endpoints: Endpoint...) {
+        self.init(path, at: placement, endpoints: endpoints)
+    }
+
+    init(_ path: String, at placement: Placement, endpoints: [Endpoint]) {
         pattern = path.split(separator: "/").map { segment in
             guard segment.hasPrefix("{"), segment.hasSuffix("}") else { return String(segment) }
             let name = segment.dropFirst().dropLast()
