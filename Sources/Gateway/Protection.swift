@@ -30,69 +30,82 @@ public struct ProtectionSettings: Sendable {
     public init() {}
 }
 
-extension Gateway {
+extension ProtectionSettings {
     /// The client's address: the socket's peer, or what a trusted balancer says it forwarded.
     func clientAddress(_ request: HTTPRequest) -> String {
         let peer = request.remoteAddress
-        let trusted = configuration.protection.trustedProxies
-        guard trusted.contains(address: peer), let forwarded = request.headers["X-Forwarded-For"] else { return peer }
+        guard trustedProxies.contains(address: peer), let forwarded = request.headers["X-Forwarded-For"] else { return peer }
         // The rightmost address a trusted proxy did not add is the client.
         for hop in forwarded.split(separator: ",").reversed() {
             let address = hop.trimmingWhitespace()
             if address.isEmpty { continue }
-            if !trusted.contains(address: address) { return address }
+            if !trustedProxies.contains(address: address) { return address }
         }
         return peer
     }
 
-    /// The rate rules a request counts against (besides `requests`), by route and method.
-    private func rules(for route: Route, method: String) -> [RateRule] {
-        let protection = configuration.protection
-        switch (route.pattern, method) {
-        case (["sessions"], "POST"): return [protection.sessions]
-        case (["sessions", ":id", "users"], "POST"), (["ws", "sessions", ":id"], _): return [protection.joins]
-        case (["execute"], "POST"), (["sessions", ":id", "execute"], "POST"), (["sessions", ":id", "test-runs"], "POST"):
-            return [protection.executions]
-        default: return []
+    /// The rate rules an endpoint's class counts against, besides `requests`.
+    func rules(for rate: RateClass) -> [RateRule] {
+        switch rate {
+        case .exempt, .requests: return []
+        case .sessions: return [sessions]
+        case .joins: return [joins]
+        case .executions: return [executions]
         }
     }
+}
 
-    /// Runs `handler` when the request is within its limits; otherwise answers 429.
-    /// The operational routes (health, the OpenAPI document, the web client's files) are exempt,
-    /// so balancers and browsers loading the page never count.
-    func admit(_ context: RequestContext, route: Route, _ handler: @escaping (RequestContext) -> Void) {
-        let protection = configuration.protection
-        let exempt = route.rootOnly || route.pattern == ["health"] || route.pattern == ["openapi.json"]
-        guard protection.rateLimitsEnabled, !exempt else { return handler(context) }
+/// The rate limits of HTTP requests, shared by every gateway through Redis. Which limits an
+/// endpoint counts against is its declared RateClass (Route.swift), nothing else.
+final class RateLimiting {
+    private let settings: ProtectionSettings
+    private let limiter: RateLimiter
+    /// Requests refused with 429 (for /metrics).
+    private(set) var refusedRequests = 0
+
+    init(settings: ProtectionSettings, limiter: RateLimiter) {
+        self.settings = settings
+        self.limiter = limiter
+    }
+
+    /// Whether a request to `endpoint` is counted at all (never for exempt endpoints: the
+    /// balancers' health checks and browsers loading the page never count).
+    func counts(_ endpoint: Endpoint) -> Bool {
+        settings.rateLimitsEnabled && endpoint.policy.rate != .exempt
+    }
+
+    /// Runs `handler` when the request is within its limits; otherwise answers 429. An endpoint
+    /// of class `executions` that takes a session id also counts against the session's limit.
+    func admit(_ context: RequestContext, _ endpoint: Endpoint, _ handler: @escaping (RequestContext) -> Void) {
+        let protection = settings
         let client = context.clientAddress
-        let checks = ([protection.requests] + rules(for: route, method: context.request.method)).map { (rule: $0, subject: client) }
-        rateLimiter.check(checks, tag: client) { [self] result in
+        let checks = ([protection.requests] + protection.rules(for: endpoint.policy.rate)).map { (rule: $0, subject: client) }
+        limiter.check(checks, tag: client) { [self] result in
             switch result {
             case .failure(let error):
                 if protection.rateLimitFailOpen { return handler(context) }
-                reply(context, Problem.unavailable("rate limits cannot be checked right now (\(error.message)); retry shortly"))
+                context.reply(Problem.unavailable("rate limits cannot be checked right now (\(error.message)); retry shortly"))
             case .success(let decision):
                 var context = context
                 context.responseHeaders.add("RateLimit-Policy", decision.rule.policy)
                 context.responseHeaders.add("RateLimit", "\"\(decision.rule.name)\";r=\(decision.remaining);t=\((decision.resetMillis + 999) / 1000)")
                 guard decision.allowed else {
-                    counters.rateLimitedRequests += 1
+                    refusedRequests += 1
                     let seconds = max(1, (decision.retryAfterMillis + 999) / 1000)
                     var problem = Problem(429, "too many requests (\(decision.rule.name): \(decision.rule.count) per \(decision.rule.periodMillis / 1000) s); retry in \(seconds) s")
                     problem.headers.add("Retry-After", String(seconds))
-                    return reply(context, problem)
+                    return context.reply(problem)
                 }
                 // Per-session execution limit: a second check, its keys tagged (and slotted) by the session id.
-                let sessionRun = route.pattern == ["sessions", ":id", "execute"] || route.pattern == ["sessions", ":id", "test-runs"]
-                if sessionRun, context.request.method == "POST", let id = context.parameters.first {
-                    rateLimiter.check([(protection.sessionExecutions, id)], tag: id) { [self] result in
+                if endpoint.policy.rate == .executions, endpoint.takesSessionID, let id = context.parameters.first {
+                    limiter.check([(protection.sessionExecutions, id)], tag: id) { [self] result in
                         if case .success(let decision) = result, !decision.allowed {
-                            counters.rateLimitedRequests += 1
+                            refusedRequests += 1
                             let seconds = max(1, (decision.retryAfterMillis + 999) / 1000)
                             var problem = Problem(429, "this session runs code too often (\(decision.rule.count) per \(decision.rule.periodMillis / 1000) s); retry in \(seconds) s")
                             problem.headers.add("Retry-After", String(seconds))
                             problem.headers.add("RateLimit-Policy", decision.rule.policy)
-                            return reply(context, problem)
+                            return context.reply(problem)
                         }
                         handler(context)
                     }
@@ -102,42 +115,53 @@ extension Gateway {
             }
         }
     }
+}
 
-    /// Whether a browser WebSocket from `origin` may connect. Non-browser clients send no Origin.
-    func webSocketOriginAllowed(_ origin: String?, host: String?) -> Bool {
-        guard let origin else { return true }
-        let protection = configuration.protection
-        let allowed = protection.webSocketOrigins.isEmpty ? configuration.corsOrigins : protection.webSocketOrigins
-        if allowed.contains("*") || allowed.contains(origin) { return true }
-        // Same origin: the page this gateway served.
-        guard let host else { return false }
-        return origin == "http://\(host)" || origin == "https://\(host)"
+/// The admin token that guards operator routes (empty: they are disabled).
+struct AdminToken {
+    private let expected: String
+
+    init(_ expected: String) {
+        self.expected = expected
     }
+
+    var isConfigured: Bool { !expected.isEmpty }
 
     /// Checks the admin token of an operator route (`what`: the routes, for the problem's
     /// detail); answers 401/403 itself when it fails.
-    func requireAdmin(_ context: RequestContext, for what: String = "operator routes") -> Bool {
-        guard !configuration.protection.adminToken.isEmpty else {
-            reply(context, Problem(403, "\(what) are disabled: start the gateway with --admin-token"))
+    func require(_ context: RequestContext, for what: String) -> Bool {
+        guard isConfigured else {
+            context.reply(Problem(403, "\(what) are disabled: start the gateway with --admin-token"))
             return false
         }
-        guard let token = bearerToken(context) else {
+        guard let token = context.bearerToken else {
             var problem = Problem(401, "\(what) need the admin token (Authorization: Bearer ...)")
             problem.headers.add("WWW-Authenticate", "Bearer")
-            reply(context, problem)
+            context.reply(problem)
             return false
         }
-        guard isAdminToken(token) else {
-            reply(context, Problem(403, "that is not the admin token"))
+        guard matches(token) else {
+            context.reply(Problem(403, "that is not the admin token"))
             return false
         }
         return true
     }
 
     /// Whether `token` is the admin token (never, when the gateway has none).
-    func isAdminToken(_ token: String) -> Bool {
-        let expected = configuration.protection.adminToken
-        return !expected.isEmpty && constantTimeEqual(Identifiers.tokenHash(token), Identifiers.tokenHash(expected))
+    func matches(_ token: String) -> Bool {
+        isConfigured && constantTimeEqual(Identifiers.tokenHash(token), Identifiers.tokenHash(expected))
+    }
+}
+
+extension GatewayConfiguration {
+    /// Whether a browser WebSocket from `origin` may connect. Non-browser clients send no Origin.
+    func webSocketOriginAllowed(_ origin: String?, host: String?) -> Bool {
+        guard let origin else { return true }
+        let allowed = protection.webSocketOrigins.isEmpty ? corsOrigins : protection.webSocketOrigins
+        if allowed.contains("*") || allowed.contains(origin) { return true }
+        // Same origin: the page this gateway served.
+        guard let host else { return false }
+        return origin == "http://\(host)" || origin == "https://\(host)"
     }
 }
 

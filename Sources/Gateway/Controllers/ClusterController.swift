@@ -6,13 +6,20 @@ import Transport
 /// GET /api/v1/cluster (admin token): the node registry, the job queue and Redis itself, the
 /// same report as `cluster/status --json` (which reads Redis directly, so it works with no
 /// gateway up). Read-only; a pipelined round of commands per slot.
-extension Gateway {
-    func clusterRoutes() -> [Route] {
-        [Route(pattern: ["cluster"], methods: [("GET", clusterStatus)])]
+final class ClusterController: Controller {
+    private let redis: RedisConnection
+    private let instanceID: String
+
+    init(redis: RedisConnection, instanceID: String) {
+        self.redis = redis
+        self.instanceID = instanceID
+    }
+
+    var routes: [Route] {
+        [Route("cluster", .get(auth: .admin("operator routes"), rate: .requests, clusterStatus))]
     }
 
     func clusterStatus(_ context: RequestContext) {
-        guard requireAdmin(context) else { return }
         // Two pipelines, one per slot ({nodes}, then {jobs}), so it works on Redis Cluster too;
         // the replies are joined in the order ClusterReport reads them.
         let nodes: [[String]] = [
@@ -26,10 +33,10 @@ extension Gateway {
         redis.pipeline(nodes + [["INFO"]]) { [self] first in
             redis.pipeline(jobs) { [self] second in
                 switch (first, second) {
-                case (.failure(let error), _), (_, .failure(let error)): reply(context, Problem.unavailable(error.message))
+                case (.failure(let error), _), (_, .failure(let error)): context.reply(Problem.unavailable(error.message))
                 case (.success(let head), .success(let tail)):
                     let replies = Array(head.prefix(nodes.count)) + [tail[0], head[nodes.count]] + tail.dropFirst()
-                    reply(context, ClusterReport(replies: replies, redis: redis.primaryAddress.description, instance: instanceID).json)
+                    context.reply(ClusterReport(replies: replies, redis: redis.primaryAddress.description, instance: instanceID).json)
                 }
             }
         }

@@ -2,12 +2,28 @@ import Interview
 import JSON
 import Transport
 
-extension Gateway {
-    /// The test-run routes (issue 15): the session's document against its question's tests.
-    func testRunRoutes() -> [Route] {
+/// Test runs (issue 15): the session's document against its question's tests.
+///
+///     POST /sessions/{id}/test-runs             run them, as one job (counts against `executions`)
+///     GET  /sessions/{id}/test-runs             the session's newest runs
+///     GET  /sessions/{id}/test-runs/{run_id}    one run, in the caller's view
+final class TestRunController: Controller {
+    private let executions: Executions
+    /// Queues the jobs and owns the `limit` of a session's history.
+    private let execution: ExecutionController
+
+    init(executions: Executions, execution: ExecutionController) {
+        self.executions = executions
+        self.execution = execution
+    }
+
+    var routes: [Route] {
         [
-            Route(pattern: ["sessions", ":id", "test-runs"], methods: [("GET", listTestRuns), ("POST", startTestRun)]),
-            Route(pattern: ["sessions", ":id", "test-runs", ":run_id"], methods: [("GET", getTestRun)]),
+            Route("sessions/{id}/test-runs",
+                  .get(auth: .optionalToken, rate: .requests, listTestRuns),
+                  .post(auth: .optionalToken, rate: .executions, body: .server, startTestRun)),
+            Route("sessions/{id}/test-runs/{run_id}",
+                  .get(auth: .optionalToken, rate: .requests, getTestRun)),
         ]
     }
 
@@ -39,19 +55,18 @@ extension Gateway {
     /// POST /sessions/{id}/test-runs: runs the session's document against every test of its
     /// question, as one job; 202 with the run. Every member's WebSocket gets test-run-started,
     /// a test-case-result per case and the test-run-result (hidden cases cut down for candidates).
-    func startTestRun(_ context: RequestContext) {
-        let id = context.parameters[0]
-        guard Identifiers.isSessionID(id) else { return reply(context, Problem(404, "no session with id '\(id)'")) }
+    func startTestRun(_ context: RequestContext, _ sessionID: SessionID) {
+        let id = sessionID.rawValue
         let body: TestRunBody
         do {
             body = try testRunBody(context)
         } catch {
-            return reply(context, error)
+            return context.reply(error)
         }
         // The question comes with the session checks, from one script: the job copies the tests
         // the session had when the run was accepted.
-        executions.sessionContext(id, tokenHash: executions.hashToken(bearerToken(context)), withQuestion: true) { [self] result in
-            reply(context, result) { session in
+        executions.sessionContext(id, tokenHash: executions.hashToken(context.bearerToken), withQuestion: true) { [self] result in
+            context.reply(result) { session in
                 let request: ExecutionRequest
                 let spec: TestRunSpec
                 do {
@@ -61,12 +76,12 @@ extension Gateway {
                                                stdin: "", limits: body.limits, sessionID: id, userID: session.userID,
                                                userName: session.userName, testRun: spec)
                 } catch {
-                    return reply(context, error)
+                    return context.reply(error)
                 }
-                queue(context, request) { [self] job in
+                execution.queue(context, request) { job in
                     var headers = HTTPHeaders()
                     headers.add("Location", "/api/v1/sessions/\(id)/test-runs/\(job.id)")
-                    reply(context, status: 202, TestRunJob(queued: job, spec: spec).json(forInterviewer: session.access.isInterviewer),
+                    context.reply(status: 202, TestRunJob(queued: job, spec: spec).json(forInterviewer: session.access.isInterviewer),
                           headers: headers)
                 }
             }
@@ -76,17 +91,16 @@ extension Gateway {
     /// GET /sessions/{id}/test-runs/{run_id}: the run in the caller's view (interviewers: every
     /// case whole; anyone else: hidden cases by name and status only). While it runs, the cases
     /// finished so far.
-    func getTestRun(_ context: RequestContext) {
-        let id = context.parameters[0], runID = context.parameters[1]
-        guard Identifiers.isSessionID(id) else { return reply(context, Problem(404, "no session with id '\(id)'")) }
-        executions.sessionAccess(id, tokenHash: executions.hashToken(bearerToken(context)), forReading: true) { [self] result in
-            reply(context, result) { access in
+    func getTestRun(_ context: RequestContext, _ sessionID: SessionID) {
+        let id = sessionID.rawValue, runID = context.parameters[1]
+        executions.sessionAccess(id, tokenHash: executions.hashToken(context.bearerToken), forReading: true) { [self] result in
+            context.reply(result) { access in
                 let missing = Problem(404, "no test run with id '\(runID)' in session \(id) (test runs are kept for a limited time)")
-                guard Executions.isTestRunID(runID) else { return reply(context, missing) }
-                executions.testRun(runID, sessionID: id) { [self] result in
-                    reply(context, result) { run in
-                        guard let run else { return reply(context, missing) }
-                        reply(context, run.json(forInterviewer: access.isInterviewer))
+                guard Executions.isTestRunID(runID) else { return context.reply(missing) }
+                executions.testRun(runID, sessionID: id) { result in
+                    context.reply(result) { run in
+                        guard let run else { return context.reply(missing) }
+                        context.reply(run.json(forInterviewer: access.isInterviewer))
                     }
                 }
             }
@@ -95,15 +109,14 @@ extension Gateway {
 
     /// GET /sessions/{id}/test-runs: the session's newest test runs, newest first; each case by
     /// name, status, time and memory only (the whole run: GET .../test-runs/{run_id}).
-    func listTestRuns(_ context: RequestContext) {
-        let id = context.parameters[0]
-        guard Identifiers.isSessionID(id) else { return reply(context, Problem(404, "no session with id '\(id)'")) }
-        guard let limit = historyLimit(context) else { return }
-        executions.sessionAccess(id, tokenHash: executions.hashToken(bearerToken(context)), forReading: true) { [self] result in
-            reply(context, result) { _ in
-                executions.testRuns(id, limit: limit) { [self] result in
-                    reply(context, result) { runs in
-                        reply(context, ["test_runs": .array(runs.map(\.summary)), "count": .integer(runs.count)])
+    func listTestRuns(_ context: RequestContext, _ sessionID: SessionID) {
+        let id = sessionID.rawValue
+        guard let limit = execution.historyLimit(context) else { return }
+        executions.sessionAccess(id, tokenHash: executions.hashToken(context.bearerToken), forReading: true) { [self] result in
+            context.reply(result) { _ in
+                executions.testRuns(id, limit: limit) { result in
+                    context.reply(result) { runs in
+                        context.reply(["test_runs": .array(runs.map(\.summary)), "count": .integer(runs.count)])
                     }
                 }
             }

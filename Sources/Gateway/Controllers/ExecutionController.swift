@@ -2,17 +2,31 @@ import Interview
 import JSON
 import Transport
 
-extension Gateway {
-    /// The code execution routes (issue 4).
-    func executionRoutes() -> [Route] {
-        [
-            Route(pattern: ["execute"], methods: [("POST", execute)]),
-            Route(pattern: ["sessions", ":id", "execute"], methods: [("POST", executeInSession)]),
-            Route(pattern: ["sessions", ":id", "executions"], methods: [("GET", sessionExecutions)]),
-            Route(pattern: ["executions", ":job_id"], methods: [("GET", getExecution)]),
-        ]
+/// Running code (issue 4).
+///
+///     POST /execute                     run code outside any session (counts against `executions`)
+///     POST /sessions/{id}/execute       run it for a session (also against `session-executions`)
+///     GET  /sessions/{id}/executions    the session's newest executions
+///     GET  /executions/{job_id}         one job, with its result once there is one
+final class ExecutionController: Controller {
+    private unowned let gateway: Gateway
+    let executions: Executions
+    private let sessions: Sessions
+
+    init(gateway: Gateway, executions: Executions, sessions: Sessions) {
+        self.gateway = gateway
+        self.executions = executions
+        self.sessions = sessions
     }
 
+    var routes: [Route] {
+        [
+            Route("execute", .post(auth: .none, rate: .executions, body: .server, execute)),
+            Route("sessions/{id}/execute", .post(auth: .optionalToken, rate: .executions, body: .server, executeInSession)),
+            Route("sessions/{id}/executions", .get(auth: .none, rate: .requests, sessionExecutions)),
+            Route("executions/{job_id}", .get(auth: .none, rate: .requests, getExecution)),
+        ]
+    }
     /// The fields of an execute body, validated; code and language may be left to the session.
     private struct ExecuteBody {
         var code: String?
@@ -44,29 +58,28 @@ extension Gateway {
             guard body.code != nil else { throw InterviewError.invalid("code", "code is required") }
             guard body.language != nil else { throw InterviewError.invalid("language", "language is required; one of \(Language.ids.joined(separator: ", "))") }
         } catch {
-            return reply(context, error)
+            return context.reply(error)
         }
         submit(context, ExecutionRequest(language: body.language!, code: body.code!, stdin: body.stdin, limits: body.limits), wait: body.wait)
     }
 
     /// POST /sessions/{id}/execute: runs code (by default the session's document) for the whole
     /// session: every member's WebSocket gets execution-started, -output and -result.
-    func executeInSession(_ context: RequestContext) {
-        let id = context.parameters[0]
-        guard Identifiers.isSessionID(id) else { return reply(context, Problem(404, "no session with id '\(id)'")) }
+    func executeInSession(_ context: RequestContext, _ sessionID: SessionID) {
+        let id = sessionID.rawValue
         let body: ExecuteBody
         do {
             body = try executeBody(context)
         } catch {
-            return reply(context, error)
+            return context.reply(error)
         }
-        executions.sessionContext(id, tokenHash: executions.hashToken(bearerToken(context))) { [self] result in
-            reply(context, result) { session in
+        executions.sessionContext(id, tokenHash: executions.hashToken(context.bearerToken)) { [self] result in
+            context.reply(result) { session in
                 let code: String
                 do {
                     code = try executions.validCode(body.code ?? session.code)
                 } catch {
-                    return reply(context, error)
+                    return context.reply(error)
                 }
                 let request = ExecutionRequest(language: body.language ?? session.language, code: code, stdin: body.stdin,
                                                limits: body.limits, sessionID: id, userID: session.userID, userName: session.userName)
@@ -79,7 +92,7 @@ extension Gateway {
     private func submit(_ context: RequestContext, _ request: ExecutionRequest, wait: Bool) {
         queue(context, request) { [self] job in
             if wait && executions.settings.waitMillis > 0 {
-                JobWaiter(gateway: self, context: context, job: job).start()
+                JobWaiter(gateway: gateway, controller: self, context: context, job: job).start()
             } else {
                 replyJob(context, job)
             }
@@ -90,23 +103,23 @@ extension Gateway {
     /// answers 503 (with Retry-After) itself. `queued` gets the queued job.
     func queue(_ context: RequestContext, _ request: ExecutionRequest, _ queued: @escaping (ExecutionJob) -> Void) {
         sessions.availableLanguages { [self] result in
-            reply(context, result) { available in
+            context.reply(result) { available in
                 guard available.contains(request.language) else {
                     var problem = Problem(503, "no live runner offers \(request.language) right now"
                                           + (available.isEmpty ? "; no runner is running" : "; available: \(available.sorted().joined(separator: ", "))"))
                     problem.headers.add("Retry-After", "5")
-                    return reply(context, problem)
+                    return context.reply(problem)
                 }
-                executions.submit(request) { [self] result in
+                executions.submit(request) { result in
                     switch result {
                     case .success(let job):
                         queued(job)
                     case .failure(.busy(let depth)):
                         var problem = Problem(503, "the execution queue is full (\(depth) jobs waiting); retry shortly")
                         problem.headers.add("Retry-After", "2")
-                        reply(context, problem)
+                        context.reply(problem)
                     case .failure(.failed(let error)):
-                        reply(context, Problem(error))
+                        context.reply(Problem(error))
                     }
                 }
             }
@@ -117,17 +130,17 @@ extension Gateway {
     func replyJob(_ context: RequestContext, _ job: ExecutionJob) {
         var headers = HTTPHeaders()
         if job.state != .done { headers.add("Location", "/api/v1/executions/\(job.id)") }
-        reply(context, status: job.state == .done ? 200 : 202, job.json, headers: headers)
+        context.reply(status: job.state == .done ? 200 : 202, job.json, headers: headers)
     }
 
     /// GET /executions/{job_id}: the job, with its result once there is one.
     func getExecution(_ context: RequestContext) {
         let id = context.parameters[0]
-        guard Executions.isJobID(id) else { return reply(context, Problem(404, "no execution with id '\(id)'")) }
-        executions.job(id) { [self] result in
-            reply(context, result) { job in
-                guard let job else { return reply(context, Problem(404, "no execution with id '\(id)' (results are kept for a limited time)")) }
-                reply(context, job.json)
+        guard Executions.isJobID(id) else { return context.reply(Problem(404, "no execution with id '\(id)'")) }
+        executions.job(id) { result in
+            context.reply(result) { job in
+                guard let job else { return context.reply(Problem(404, "no execution with id '\(id)' (results are kept for a limited time)")) }
+                context.reply(job.json)
             }
         }
     }
@@ -138,22 +151,21 @@ extension Gateway {
         let limit = executions.settings.sessionHistoryLimit
         guard let text = context.request.queryItem("limit") else { return limit }
         guard let value = Int(text), value >= 1 else {
-            reply(context, Problem(422, "limit must be a positive integer, not '\(text)'", field: "limit"))
+            context.reply(Problem(422, "limit must be a positive integer, not '\(text)'", field: "limit"))
             return nil
         }
         return min(value, limit)
     }
 
     /// GET /sessions/{id}/executions: the session's newest executions, newest first, without output.
-    func sessionExecutions(_ context: RequestContext) {
-        let id = context.parameters[0]
-        guard Identifiers.isSessionID(id) else { return reply(context, Problem(404, "no session with id '\(id)'")) }
+    func sessionExecutions(_ context: RequestContext, _ sessionID: SessionID) {
+        let id = sessionID.rawValue
         guard let limit = historyLimit(context) else { return }
         executions.sessionAccess(id, tokenHash: "", forReading: true) { [self] result in
-            reply(context, result) { _ in
-                executions.sessionJobs(id, limit: limit) { [self] result in
-                    reply(context, result) { jobs in
-                        reply(context, ["executions": .array(jobs.map(\.summary)), "count": .integer(jobs.count)])
+            context.reply(result) { _ in
+                executions.sessionJobs(id, limit: limit) { result in
+                    context.reply(result) { jobs in
+                        context.reply(["executions": .array(jobs.map(\.summary)), "count": .integer(jobs.count)])
                     }
                 }
             }
@@ -168,6 +180,7 @@ extension Gateway {
 /// when the bound passes or the gateway stops.
 final class JobWaiter {
     private unowned let gateway: Gateway
+    private let controller: ExecutionController
     private let context: RequestContext
     private var job: ExecutionJob
     private let channel: String
@@ -178,8 +191,9 @@ final class JobWaiter {
     private var answered = false
     private let deadline: UInt64
 
-    init(gateway: Gateway, context: RequestContext, job: ExecutionJob) {
+    init(gateway: Gateway, controller: ExecutionController, context: RequestContext, job: ExecutionJob) {
         self.gateway = gateway
+        self.controller = controller
         self.context = context
         self.job = job
         channel = ExecutionKeys.done(job.id)
@@ -230,6 +244,6 @@ final class JobWaiter {
         listenerID = nil
         timer?.close()
         timer = nil
-        if context.responder.isConnected { gateway.replyJob(context, job) }
+        if context.responder.isConnected { controller.replyJob(context, job) }
     }
 }

@@ -2,21 +2,22 @@ import Interview
 import JSON
 import Transport
 
-/// What this gateway counts that the transport and Redis client do not.
-struct GatewayCounters {
-    var rateLimitedRequests = 0
-}
+/// GET /metrics: the Prometheus text format, at the root only. Local figures come from this
+/// process; queue depth, executions and runner slots from Redis (the same on every gateway).
+/// With an admin token configured the figures are the operator's; without one they are open.
+final class MetricsController: Controller {
+    private unowned let gateway: Gateway
 
-/// GET /metrics: the Prometheus text format. Local figures come from this process; queue depth,
-/// executions and runner slots from Redis (the same on every gateway).
-extension Gateway {
-    func metricsRoutes() -> [Route] {
-        [Route(pattern: ["metrics"], methods: [("GET", metrics)], rootOnly: true)]
+    init(gateway: Gateway) {
+        self.gateway = gateway
+    }
+
+    var routes: [Route] {
+        [Route("metrics", at: .rootOnly, .get(auth: .adminIfConfigured, rate: .exempt, metrics))]
     }
 
     func metrics(_ context: RequestContext) {
-        // With an admin token configured the figures are the operator's; without one they are open.
-        if !configuration.protection.adminToken.isEmpty && !requireAdmin(context) { return }
+        let server = gateway.server!, collaboration = gateway.collaboration!, redis = gateway.redis
         var text = ""
         func metric(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: Double)]) {
             text += "# HELP codeinterview_\(name) \(help)\n# TYPE codeinterview_\(name) \(type)\n"
@@ -37,16 +38,16 @@ extension Gateway {
         metric("broadcast_deliveries_total", "counter", "Deliveries of those messages (fan-out: deliveries / broadcasts).",
                [("", Double(collaboration.counters.deliveries))])
         metric("rate_limited_total", "counter", "Requests and WebSocket messages refused by a rate limit.",
-               [("kind=\"http\"", Double(counters.rateLimitedRequests)), ("kind=\"websocket\"", Double(collaboration.counters.rateLimitedMessages))])
+               [("kind=\"http\"", Double(gateway.rateLimiting.refusedRequests)), ("kind=\"websocket\"", Double(collaboration.counters.rateLimitedMessages))])
         metric("redis_reconnects_total", "counter", "Reconnections to Redis, by connection.",
-               [("connection=\"commands\"", Double(redis.reconnectCount)), ("connection=\"pubsub\"", Double(subscriber.reconnectCount))])
+               [("connection=\"commands\"", Double(redis.reconnectCount)), ("connection=\"pubsub\"", Double(gateway.subscriber.reconnectCount))])
         metric("redis_up", "gauge", "Whether the command connection to Redis is up.", [("", redis.isConnected ? 1 : 0)])
         text += "# HELP codeinterview_redis_command_duration_seconds Redis command round trips.\n"
         text += "# TYPE codeinterview_redis_command_duration_seconds histogram\n"
         text += redis.latency.render("codeinterview_redis_command_duration_seconds")
         metric("uptime_seconds", "gauge", "Seconds since this gateway started.",
-               [("", Double(EventLoop.unixMillis() - startedAtMillis) / 1000)])
-        executions.statistics { [self] statistics in
+               [("", Double(EventLoop.unixMillis() - gateway.startedAtMillis) / 1000)])
+        gateway.executions.statistics { statistics in
             if let statistics {
                 metric("execution_queue_depth", "gauge", "Jobs waiting for a runner.", [("", Double(statistics.queueDepth))])
                 metric("executions_total", "counter", "Finished executions, by language and status.",
@@ -54,7 +55,7 @@ extension Gateway {
                 metric("runner_slots", "gauge", "Execution slots of live runners, by state.",
                        [("state=\"busy\"", Double(statistics.busySlots)), ("state=\"total\"", Double(statistics.totalSlots))])
             }
-            send(context, HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8)))
+            context.send(HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8)))
         }
     }
 }

@@ -1,3 +1,4 @@
+import Logging
 import Transport
 #if canImport(Glibc)
 import Glibc
@@ -14,10 +15,13 @@ import Glibc
 ///
 /// HEAD works wherever GET does (the router maps it). Responses carry a content hash as ETag,
 /// Last-Modified and Cache-Control, and answer 304 to a matching If-None-Match/If-Modified-Since.
-extension Gateway {
-    func staticRoutes() -> [Route] {
-        let web = StaticFolder.webRoot(configured: configuration.webRoot).flatMap { StaticFolder(path: $0) }
-        let vendor = StaticFolder(path: configuration.codeMirrorRoot)
+final class StaticController: Controller {
+    private let web: StaticFolder?
+    private let vendor: StaticFolder?
+
+    init(configuration: GatewayConfiguration, logger: Logger) {
+        web = StaticFolder.webRoot(configured: configuration.webRoot).flatMap { StaticFolder(path: $0) }
+        vendor = StaticFolder(path: configuration.codeMirrorRoot)
         if let web {
             logger.info("web client: serving \(web.root)")
         } else {
@@ -26,35 +30,44 @@ extension Gateway {
         if vendor == nil {
             logger.warning("web client: CodeMirror not found at \(configuration.codeMirrorRoot) (install libjs-codemirror or set --codemirror-root)")
         }
-        let page: RouteHandler = { [unowned self] context in
-            guard let web else {
-                return reply(context, Problem(404, "the web client is not installed on this gateway (no web/index.html; start it with --web-root)"))
-            }
-            serveFile(context, folder: web, segments: ["index.html"], cacheControl: "no-cache", page: true)
-        }
-        return [
-            Route(pattern: [], methods: [("GET", page)], rootOnly: true),
-            Route(pattern: ["s", ":id"], methods: [("GET", page)], rootOnly: true),
-            Route(pattern: ["s", ":id", "replay"], methods: [("GET", page)], rootOnly: true),
-            Route(pattern: ["static", "*path"], methods: [("GET", { [unowned self] context in
-                serveStatic(context, folder: web, what: "web client", cacheControl: "no-cache")
-            })], rootOnly: true),
-            Route(pattern: ["vendor", "codemirror", "*path"], methods: [("GET", { [unowned self] context in
-                serveStatic(context, folder: vendor, what: "CodeMirror", cacheControl: "public, max-age=86400")
-            })], rootOnly: true),
+    }
+
+    var routes: [Route] {
+        [
+            Route("", at: .rootOnly, .get(auth: .none, rate: .exempt, page)),
+            Route("s/{id}", at: .rootOnly, .get(auth: .none, rate: .exempt, page)),
+            Route("s/{id}/replay", at: .rootOnly, .get(auth: .none, rate: .exempt, page)),
+            Route("static/{*path}", at: .rootOnly, .get(auth: .none, rate: .exempt, webFile)),
+            Route("vendor/codemirror/{*path}", at: .rootOnly, .get(auth: .none, rate: .exempt, codeMirrorFile)),
         ]
     }
 
+    /// The page, for any session id: the page itself asks the API about the session.
+    func page(_ context: RequestContext) {
+        guard let web else {
+            return context.reply(Problem(404, "the web client is not installed on this gateway (no web/index.html; start it with --web-root)"))
+        }
+        serveFile(context, folder: web, segments: ["index.html"], cacheControl: "no-cache", page: true)
+    }
+
+    func webFile(_ context: RequestContext) {
+        serveStatic(context, folder: web, what: "web client", cacheControl: "no-cache")
+    }
+
+    func codeMirrorFile(_ context: RequestContext) {
+        serveStatic(context, folder: vendor, what: "CodeMirror", cacheControl: "public, max-age=86400")
+    }
+
     private func serveStatic(_ context: RequestContext, folder: StaticFolder?, what: String, cacheControl: String) {
-        guard let folder else { return reply(context, Problem(404, "\(what) files are not installed on this gateway")) }
+        guard let folder else { return context.reply(Problem(404, "\(what) files are not installed on this gateway")) }
         guard let segments = StaticFolder.segments(context.parameters[0]) else {
-            return reply(context, Problem(404, "no file at \(context.path)"))
+            return context.reply(Problem(404, "no file at \(context.path)"))
         }
         serveFile(context, folder: folder, segments: segments, cacheControl: cacheControl, page: false)
     }
 
     private func serveFile(_ context: RequestContext, folder: StaticFolder, segments: [String], cacheControl: String, page: Bool) {
-        guard let file = folder.file(segments) else { return reply(context, Problem(404, "no file at \(context.path)")) }
+        guard let file = folder.file(segments) else { return context.reply(Problem(404, "no file at \(context.path)")) }
         var headers = HTTPHeaders()
         headers.add("ETag", file.etag)
         headers.add("Last-Modified", file.lastModified)
@@ -66,10 +79,10 @@ extension Gateway {
             headers.add("Referrer-Policy", "no-referrer")
         }
         if file.notModified(context.request.headers) {
-            return send(context, HTTPResponse(status: 304, headers: headers))
+            return context.send(HTTPResponse(status: 304, headers: headers))
         }
         headers.add("Content-Type", file.contentType)
-        send(context, HTTPResponse(status: 200, headers: headers, body: file.bytes))
+        context.send(HTTPResponse(status: 200, headers: headers, body: file.bytes))
     }
 }
 

@@ -1,0 +1,54 @@
+import Interview
+import JSON
+import Redis
+import Transport
+
+/// What balancers and API clients ask first; never rate limited. Also at the root.
+///
+///     GET /health          ok, or 503 when Redis does not answer
+///     GET /openapi.json    the OpenAPI document
+final class HealthController: Controller {
+    private let redis: RedisConnection
+    private let configuration: GatewayConfiguration
+    /// The process's start (monotonic ns), for uptime.
+    private let startedAt: UInt64
+    private let openAPIDocument: [UInt8]
+
+    init(redis: RedisConnection, configuration: GatewayConfiguration, startedAt: UInt64, openAPIDocument: [UInt8]) {
+        self.redis = redis
+        self.configuration = configuration
+        self.startedAt = startedAt
+        self.openAPIDocument = openAPIDocument
+    }
+
+    var routes: [Route] {
+        [
+            Route("health", at: .apiAndRoot, .get(auth: .none, rate: .exempt, health)),
+            Route("openapi.json", at: .apiAndRoot, .get(auth: .none, rate: .exempt, openAPI)),
+        ]
+    }
+
+    func health(_ context: RequestContext) {
+        let started = EventLoop.hrtime()
+        var body: JSON = ["status": "ok", "node_id": .string(configuration.nodeID), "version": .string(configuration.version),
+                          "uptime_ms": .integer(Int((started - startedAt) / 1_000_000))]
+        redis.send(["PING"]) { result in
+            switch result {
+            case .success:
+                let rtt = Double(EventLoop.hrtime() - started) / 1_000_000
+                body.set("redis", ["reachable": true, "rtt_ms": .double((rtt * 1000).rounded() / 1000)])
+                context.reply(body)
+            case .failure(let error):
+                body.set("status", "unavailable")
+                body.set("redis", ["reachable": false, "error": .string(error.message)])
+                var headers = HTTPHeaders()
+                headers.add("Retry-After", "1")
+                context.reply(status: 503, body, headers: headers)
+            }
+        }
+    }
+
+    func openAPI(_ context: RequestContext) {
+        context.send(HTTPResponse(status: 200, contentType: "application/json", body: openAPIDocument))
+    }
+}
