@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -27,10 +25,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from pages import (connection, editor_textarea, focus_editor, hex_to_rgb, participants, remote_cursors,  # noqa: E402
-                   save_screenshot, state, type_text, view, wait_converged, wait_for)
+from harness.pages import (connection, editor_textarea, focus_editor, hex_to_rgb, participants, remote_cursors,
+                           save_screenshot, state, type_text, view, wait_converged)
+from harness.waiting import wait_for
 
 
 class Interview:

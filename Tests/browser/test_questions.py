@@ -15,9 +15,7 @@ whose routes the gateway does not have yet (its OpenAPI document lacks them) is 
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -25,11 +23,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from pages import (connection, focus_editor, notes_shown, participants, question_view, run_results,  # noqa: E402
-                   save_screenshot, seed_question, server_notes, state, type_notes, type_text, view,
-                   wait_converged, wait_for)
+from harness.pages import (connection, focus_editor, notes_shown, participants, question_view, run_results,
+                           save_screenshot, seed_question, server_notes, state, type_notes, type_text, view,
+                           wait_converged)
+from harness.waiting import wait_for
 
 QUESTIONS = "/api/v1/questions"
 SESSION_QUESTION = "/api/v1/sessions/{id}/question"

@@ -10,17 +10,14 @@ output, and playing at 32x ends on the final text. A candidate's key opens nothi
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from websockets.sync.client import connect
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from pages import save_screenshot, view, wait_for  # noqa: E402
+from harness.pages import save_screenshot, view
+from harness.waiting import wait_for
 
 
 class Editor:

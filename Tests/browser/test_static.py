@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import socket
 
-import sys
-from pathlib import Path
-
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from pages import REPO  # noqa: E402
+from harness import REPO
 
 
 def raw_get(gateway, target: str) -> tuple[int, bytes]:

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from editors import Editor
+from harness.editors import Editor
 
 
 def test_kill9_gateway_while_editing_loses_no_acknowledged_op(make_cluster):

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from conftest import CLUSTER
+from harness.clusters import CLUSTER
 
 SCRIPTS = ["up", "add-gateway", "add-runner", "drain", "remove", "status", "down"]
 ADMIN = {"Authorization": "Bearer test-admin-token"}

@@ -15,8 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import binary_knows_redis_cluster, redis_cli
-from editors import check_converged, editors_for, until
+from harness.binaries import binary_knows_redis_cluster
+from harness.clusters import redis_cli
+from harness.editors import check_converged, editors_for, until
 
 
 def cluster_info(address: str) -> dict:
@@ -120,7 +121,7 @@ def test_down_stops_every_redis_node_and_up_brings_the_data_back(make_cluster):
 def test_up_with_gateways_says_the_binary_has_no_cluster_client(make_cluster, tmp_path):
     """Until the cluster-aware client is in the binary: the Redis Cluster comes up, then up stops
     with a message a person can act on instead of starting gateways that cannot work."""
-    from conftest import Cluster
+    from harness.clusters import Cluster
     state = str(tmp_path / "state")
     with pytest.raises(AssertionError) as failure:
         Cluster(state, gateways=1, runners=0, redis_cluster=3)

@@ -8,8 +8,9 @@ import time
 import httpx
 import pytest
 
-from conftest import binary_knows_redis_cluster, redis_cli
-from editors import check_converged, editors_for, until
+from harness.binaries import binary_knows_redis_cluster
+from harness.clusters import redis_cli
+from harness.editors import check_converged, editors_for, until
 
 pytestmark = pytest.mark.skipif(not binary_knows_redis_cluster(), reason="this build's gateway has no --redis-cluster")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from editors import Editor
+from harness.editors import Editor
 
 
 def restart_redis(cluster, node: str, how: int):

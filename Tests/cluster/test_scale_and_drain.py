@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from editors import Editor
+from harness.editors import Editor
 
 
 class Load:

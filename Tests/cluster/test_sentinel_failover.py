@@ -1,15 +1,12 @@
 """A Sentinel failover: primary + replica + 3 sentinels on loopback ports; kill -9 the primary;
 the gateways (same processes) follow the promotion and service resumes within the bound."""
 
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "cluster" / "lib"))
-from status import Redis  # noqa: E402 -- the cluster scripts' own small RESP client
+from status import Redis  # the cluster scripts' own small RESP client (cluster/lib, on the path by pytest.ini)
 
 RESUME_BOUND_S = 20  # stated in the README's operator's guide
 

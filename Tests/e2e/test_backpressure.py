@@ -7,8 +7,9 @@ import socket
 import string
 import time
 
-from clients import WS, RawWS, create_session, get_code, run
-from peers import Peer, quiesce
+from harness.rest import create_session, get_code
+from harness.ws import WS, RawWS, run
+from harness.peers import Peer, quiesce
 
 QUEUE_BYTES = 65536
 UPDATE_CHARS = 60_000   # each code-update replaces the whole text: a ~60 KB op frame to everyone

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from clients import WS, RawWS, ServerError, create_session, get_code, get_users, health, run
+from harness.rest import create_session, get_code, get_users, health
+from harness.ws import WS, RawWS, ServerError, run
 
 MAX_MESSAGE = 4096
 MAX_CODE = 1024

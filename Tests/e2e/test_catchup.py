@@ -1,7 +1,8 @@
 """Catch-up: a client that was away rejoins with its token and revision and gets what it missed."""
 
-from clients import WS, create_session, get_code, run
-from ot import TextOperation
+from harness.rest import create_session, get_code
+from harness.ws import WS, run
+from harness.ot import TextOperation
 
 
 async def _edit(ws: WS, revision: int, ops: list) -> int:

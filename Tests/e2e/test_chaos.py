@@ -25,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from clients import RawWS, create_session
+from harness.rest import create_session
+from harness.ws import RawWS
 
 SCALE = float(os.environ.get("CHAOS_SCALE", "1"))
 ASAN = os.environ.get("CHAOS_ASAN") == "1"

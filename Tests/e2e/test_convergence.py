@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from clients import WS, create_session, get_code, run
-from ot import TextOperation, random_op
-from peers import Peer, quiesce
+from harness.rest import create_session, get_code
+from harness.ws import WS, run
+from harness.ot import TextOperation, random_op
+from harness.peers import Peer, quiesce
 
 EDIT_SECONDS = 5.0
 

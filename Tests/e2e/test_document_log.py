@@ -13,8 +13,9 @@ import time
 
 import pytest
 
-from clients import WS, create_session, get_code, get_session, run
-from ot import TextOperation
+from harness.rest import create_session, get_code, get_session
+from harness.ws import WS, run
+from harness.ot import TextOperation
 
 
 def redis(server, *args):
@@ -263,7 +264,7 @@ PREVIOUS = os.environ.get("CODEINTERVIEW_PREVIOUS_BIN")
 @pytest.mark.skipif(not PREVIOUS, reason="set CODEINTERVIEW_PREVIOUS_BIN to a binary of the previous layout (commit c797358)")
 def test_sessions_made_by_the_previous_binary_keep_working(redis_server, pool, start_gateway):
     """The previous version's own gateway makes sessions and edits them; this one takes over."""
-    from conftest import Gateway
+    from harness.processes import Gateway
     old = Gateway(PREVIOUS, redis_server, "gw-previous", pool.defaults, pool.logdir)
     try:
         sid = create_session(old, code="a = 1\n")["id"]

@@ -3,8 +3,9 @@ names, and language changes."""
 
 import asyncio
 
-from clients import WS, create_session, get_code, get_session, run
-from ot import TextOperation
+from harness.rest import create_session, get_code, get_session
+from harness.ws import WS, run
+from harness.ot import TextOperation
 
 
 def test_websockets_client_join_op_cursor_and_catch_up(cluster):

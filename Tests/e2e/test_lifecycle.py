@@ -5,8 +5,9 @@ import signal
 
 import httpx
 
-from clients import WS, create_session, get_code, get_users, run
-from ot import TextOperation
+from harness.rest import create_session, get_code, get_users
+from harness.ws import WS, run
+from harness.ot import TextOperation
 
 
 def test_rest_save_reaches_clients_as_an_op_and_leave_frees_the_seat(cluster):

@@ -20,9 +20,10 @@ import time
 import httpx
 import pytest
 
-from clients import WS, bearer, create_session, get_notes, put_notes, run
-from ot import TextOperation, random_op
-from peers import Peer, quiesce
+from harness.rest import bearer, create_session, get_notes, put_notes
+from harness.ws import WS, run
+from harness.ot import TextOperation, random_op
+from harness.peers import Peer, quiesce
 
 # A word that appears in the notes and nowhere else: any frame or answer carrying it leaks them.
 SECRET = "SECRET-7f3a"

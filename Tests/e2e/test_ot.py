@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from ot import OTClient, OTError, TextOperation, random_op
+from harness.ot import OTClient, OTError, TextOperation, random_op
 
 DOCS = ["", "hello", "é漢😀👍🏽 x\n", "a" * 30]
 

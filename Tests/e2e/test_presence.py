@@ -3,7 +3,8 @@
 import asyncio
 import time
 
-from clients import WS, ServerError, create_session, get_users, run
+from harness.rest import create_session, get_users
+from harness.ws import WS, ServerError, run
 
 
 def _online(welcome: dict) -> dict:

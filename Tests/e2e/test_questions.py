@@ -20,7 +20,8 @@ import time
 import httpx
 import pytest
 
-from clients import WS, create_session, get_code, run
+from harness.rest import create_session, get_code
+from harness.ws import WS, run
 
 ADMIN = "admin-token-for-the-question-tests"
 http = httpx.Client(timeout=15)

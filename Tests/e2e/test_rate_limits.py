@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from clients import WS, create_session, run
+from harness.rest import create_session
+from harness.ws import WS, run
 
 
 def test_a_flooding_connection_gets_errors_then_is_closed_and_others_are_unaffected(start_gateway):

@@ -1,7 +1,8 @@
 """Gateways on a real Redis Cluster (`--redis-cluster`): sessions spread over the three shards are
 created, joined and edited over WebSocket across two gateways, one of them given a single seed."""
 
-from clients import WS, create_session, get_code, run
+from harness.rest import create_session, get_code
+from harness.ws import WS, run
 
 
 def test_gateways_on_a_redis_cluster_serve_sessions_on_every_shard(redis_cluster, start_gateway):

@@ -14,9 +14,10 @@ import time
 import httpx
 import pytest
 
-from clients import WS, create_session, get_code, run
-from ot import TextOperation, random_op
-from peers import Peer, quiesce
+from harness.rest import create_session, get_code
+from harness.ws import WS, run
+from harness.ot import TextOperation, random_op
+from harness.peers import Peer, quiesce
 
 EDIT_SECONDS = 3.0
 # One keep-alive client: a new httpx client per request costs more than the request.

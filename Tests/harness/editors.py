@@ -18,7 +18,7 @@ import httpx
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from ot import OTClient, TextOperation
+from harness.ot import OTClient, TextOperation
 
 
 class Editor:
@@ -190,7 +190,7 @@ class Editor:
             await self.ws.close()
 
 
-# -- many editors on a cluster (Tests/cluster/conftest.py's Cluster) ------------------------------
+# -- many editors on a cluster (harness.clusters.Cluster) ----------------------------------------
 
 
 def editors_for(cluster, sessions: list[str], seed: int, balancer: bool = False) -> dict[str, list[Editor]]:

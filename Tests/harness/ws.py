@@ -1,5 +1,6 @@
-"""Clients for the end-to-end suite: REST (httpx), WebSocket (the `websockets` package) and a raw
-socket WebSocket client that can send what a well-behaved library never would."""
+"""WebSocket clients for a gateway: `WS`, the protocol over the `websockets` package, and `RawWS`, a raw
+socket RFC 6455 client that can send what a well-behaved library never would; `run` for async test
+bodies."""
 
 from __future__ import annotations
 
@@ -11,56 +12,8 @@ import socket
 import struct
 import time
 
-import httpx
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
-
-# -- REST -----------------------------------------------------------------------------------
-
-
-def create_session(gw, **body) -> dict:
-    body.setdefault("session_name", "e2e")
-    body.setdefault("initial_language", "python")
-    r = httpx.post(gw.url + "/api/v1/sessions", json=body, timeout=5)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def get_session(gw, sid: str) -> httpx.Response:
-    return httpx.get(f"{gw.url}/api/v1/sessions/{sid}", timeout=5)
-
-
-def get_code(gw, sid: str) -> dict:
-    r = httpx.get(f"{gw.url}/api/v1/sessions/{sid}/code", timeout=5)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def get_users(gw, sid: str) -> list:
-    r = httpx.get(f"{gw.url}/api/v1/sessions/{sid}/users", timeout=5)
-    assert r.status_code == 200, r.text
-    return r.json()["participants"]
-
-
-def health(gw) -> int:
-    return httpx.get(gw.url + "/health", timeout=5).status_code
-
-
-def bearer(token: str | None) -> dict:
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-def get_notes(gw, sid: str, token: str | None) -> httpx.Response:
-    """GET the interviewers' notes (the answer as it is: callers check the status)."""
-    return httpx.get(f"{gw.url}/api/v1/sessions/{sid}/notes", headers=bearer(token), timeout=5)
-
-
-def put_notes(gw, sid: str, token: str | None, text, revision=None, **extra) -> httpx.Response:
-    body = {"text": text, **extra}
-    if revision is not None:
-        body["revision"] = revision
-    return httpx.put(f"{gw.url}/api/v1/sessions/{sid}/notes", json=body, headers=bearer(token), timeout=5)
-
 
 # -- WebSocket through `websockets` ---------------------------------------------------------
 

@@ -10,8 +10,8 @@ import time
 
 from websockets.exceptions import ConnectionClosed
 
-from clients import WS
-from ot import OTClient, TextOperation
+from harness.ot import OTClient, TextOperation
+from harness.ws import WS
 
 
 class Peer:

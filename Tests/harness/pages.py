@@ -9,9 +9,12 @@ import httpx
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from harness import REPO
+from harness.rest import get_code, get_notes
+from harness.waiting import Timeout, wait_for
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# Screenshots (git-ignored).
+ARTIFACTS = REPO / "Tests" / "browser" / "artifacts"
 
 
 def save_screenshot(driver, name: str) -> Path:
@@ -19,25 +22,6 @@ def save_screenshot(driver, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     driver.save_screenshot(str(path))
     return path
-
-
-class Timeout(AssertionError):
-    pass
-
-
-def wait_for(condition, timeout: float = 15, interval: float = 0.1, message: str = "condition"):
-    """Polls `condition()` until it returns something truthy; returns it."""
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-            if value:
-                return value
-        except Exception as e:  # the page may be between states
-            last_error = e
-        time.sleep(interval)
-    raise Timeout(f"timed out after {timeout} s waiting for {message}" + (f" (last error: {last_error!r})" if last_error else ""))
 
 
 def state(driver, name: str):
@@ -91,9 +75,7 @@ def remote_cursors(driver) -> list[dict]:
 
 
 def server_code(gateway, session_id: str) -> str:
-    r = httpx.get(f"{gateway.url}/api/v1/sessions/{session_id}/code", timeout=5)
-    assert r.status_code == 200, r.text
-    return r.json()["code"]
+    return get_code(gateway, session_id)["code"]
 
 
 def wait_converged(drivers, gateway, session_id: str, timeout: float = 30, notes_token: str | None = None) -> str:
@@ -196,7 +178,7 @@ def type_notes(driver, text: str, where: str = "end", chunk: int = 3):
 
 
 def server_notes(gateway, session_id: str, token: str) -> dict:
-    r = httpx.get(f"{gateway.url}/api/v1/sessions/{session_id}/notes", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    r = get_notes(gateway, session_id, token)
     assert r.status_code == 200, r.text
     return r.json()
 
