@@ -15,7 +15,6 @@ import os
 import queue
 import secrets
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -25,13 +24,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.ports import free_block
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_time(pid: int) -> str | None:
@@ -73,7 +68,7 @@ def descendants(root: int) -> dict[int, tuple[str, str]]:
 @pytest.mark.slow
 def test_dev_script_with_a_token_that_begins_with_a_dash(pool):
     token = "-x" + secrets.token_urlsafe(12)
-    port = free_port()
+    port = free_block(1)  # below the ephemeral range: no outgoing connection takes it meanwhile
     state = tempfile.mkdtemp(prefix="ci-dev-")
     env = dict(os.environ, ADMIN_TOKEN=token, CODEINTERVIEW_LANGUAGES="python")
     log = open(os.path.join(state, "dev.log"), "w")
@@ -148,7 +143,7 @@ def test_dev_script_with_a_token_that_begins_with_a_dash(pool):
 ], ids=["empty", "comma", "blanks", "attached-empty", "sentinels-empty", "sentinels-blanks"])
 def test_an_empty_seed_list_is_refused_at_start(pool, kind, argv):
     # A port of its own: were it to start anyway, it would not take a port another test uses.
-    extra = ["--port", str(free_port())] if kind == "gateway" else []
+    extra = ["--port", str(free_block(1))] if kind == "gateway" else []
     out = subprocess.run([pool.binary, kind, *argv, *extra], capture_output=True, text=True, timeout=60,
                          stdin=subprocess.DEVNULL)
     assert out.returncode != 0, out.stdout + out.stderr
