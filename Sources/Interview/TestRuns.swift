@@ -230,10 +230,10 @@ extension Executions {
 
     /// A test run of this session, or nil when there is none with that id (or it expired).
     public func testRun(_ id: String, sessionID: String, _ completion: @escaping (Result<TestRunJob?, InterviewError>) -> Void) {
-        redis.run(ExecutionScripts.testRun, keys: [ExecutionKeys.job(id)], arguments: []) { result in
+        jobs.testRun(id: id) { result in
             switch result {
-            case .success(let value):
-                let run = TestRunJob(id: id, fields: pairs(value.array ?? []))
+            case .success(let fields):
+                let run = TestRunJob(id: id, fields: fields)
                 completion(.success(run?.job.sessionID == sessionID ? run : nil))
             case .failure(let error):
                 completion(.failure(translate(error, session: sessionID)))
