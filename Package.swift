@@ -60,6 +60,8 @@ let package = Package(
                                .embedInCode("Lua/execution_test_run.lua"),
                                .embedInCode("Lua/fold.lua"),
                                .embedInCode("Lua/forget_gateway.lua"),
+                               .embedInCode("Lua/function.lua"),
+                               .embedInCode("Lua/function_head.lua"),
                                .embedInCode("Lua/gateway_heartbeat.lua"),
                                .embedInCode("Lua/history.lua"),
                                .embedInCode("Lua/jobs.lua"),
@@ -110,7 +112,8 @@ let package = Package(
         // The integration suites' shared harness: real redis-server and codeinterview processes,
         // a raw HTTP client.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "InterviewTests", dependencies: ["Interview", "JSON", "TestSupport"]),
+        .testTarget(name: "InterviewTests", dependencies: ["Interview", "JSON", "TestSupport", "Redis", "Transport", "CLibUV",
+                                                          .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON", "TestSupport"]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "JSON", "TestSupport"]),
         // The Redis Cluster client against a real cluster (6 redis-server processes).

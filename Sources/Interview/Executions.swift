@@ -18,6 +18,7 @@ public final class Executions {
         jobs = JobStore(redis: redis)
         for script in ExecutionScripts.gateway { redis.register(script) }
         redis.register(Self.slotsScript)
+        redis.register(RedisFunctions.library)
     }
 
     /// Why a job was not queued.

@@ -43,6 +43,7 @@ public final class RateLimiter {
     public init(redis: RedisConnection) {
         self.redis = redis
         redis.register(Self.script)
+        redis.register(RedisFunctions.library)
     }
 
     /// The keys of one check: `ci:{rl:<tag>}:<rule>:<subject>`. The tag (the client's address,

@@ -12,18 +12,53 @@ enum RedisScripts {
 
     /// The library and the body.
     static func script(_ name: String, _ body: [UInt8]) -> RedisScript {
-        RedisScript(name: name, source: library + lua(body))
+        RedisScript(name: name, prefix: library, body: lua(body), layer: "")
     }
 
     /// A session script: the library, the session layer, the body.
     static func session(_ name: String, _ body: [UInt8]) -> RedisScript {
-        RedisScript(name: name, source: library + sessionLayer + lua(body))
+        RedisScript(name: name, prefix: library + sessionLayer, body: lua(body), layer: "session")
     }
 
     /// A job script: the library, the job layer, the body (ARGV begins with ExecutionKeys.schema).
     static func job(_ name: String, _ body: [UInt8]) -> RedisScript {
-        RedisScript(name: name, source: library + jobLayer + lua(body))
+        RedisScript(name: name, prefix: library + jobLayer, body: lua(body), layer: "jobs")
     }
+}
+
+/// Every script as one Redis Functions library (Lua/function_head.lua, then lib.lua and both
+/// layers once, then each script's body as a function, Lua/function.lua): the helpers are defined
+/// when the library is loaded, not on every call. Its version is a hash of all of it, in its name
+/// (`ci_<12 hex>`) and in each function's (`ci_<12 hex>_<script>`), so the libraries of two
+/// versions of the program coexist during a rolling upgrade.
+public enum RedisFunctions {
+    static let family = "ci_"
+
+    /// Every script the program runs (the gateway's and the runner's alike: one library for both).
+    static var scripts: [RedisScript] {
+        Scripts.all + ExecutionScripts.gateway + ExecutionScripts.runner + [Executions.slotsScript, RateLimiter.script]
+    }
+
+    public static let library: RedisFunctionLibrary = {
+        let head = RedisScripts.lua(PackageResources.function_head_lua)
+        // The wrapper without its header comment (it would be repeated once per function).
+        let wrapper = RedisScripts.lua(PackageResources.function_lua).split(separator: "\n", omittingEmptySubsequences: false)
+            .drop { $0.hasPrefix("--") }.joined(separator: "\n")
+        var seen = Set<String>()
+        let all = scripts.filter { seen.insert($0.name).inserted }
+        let parts = [head, wrapper, RedisScripts.library, RedisScripts.sessionLayer, RedisScripts.jobLayer]
+            + all.map { $0.name + "\n" + $0.layer + "\n" + $0.body }
+        let name = family + RedisScript.sha1Hex(parts.joined(separator: "\n")).prefix(12)
+        var source = head.replacing("%LIBRARY%", with: name) + RedisScripts.library + RedisScripts.sessionLayer + RedisScripts.jobLayer
+        var functions: [String: String] = [:]
+        for script in all {
+            let function = name + "_" + script.name
+            functions[script.name] = function
+            source += wrapper.replacing("%FUNCTION%", with: function).replacing("%LAYER%", with: script.layer)
+                .replacing("%BODY%", with: script.body)
+        }
+        return RedisFunctionLibrary(name: name, family: family, source: source, functions: functions)
+    }()
 }
 
 /// Every change that touches more than one key is one of these scripts, so gateways racing each

@@ -45,6 +45,7 @@ public final class Sessions {
         self.settings = settings
         documents = Documents(redis: redis, settings: settings)
         for script in Scripts.all { redis.register(script) }
+        redis.register(RedisFunctions.library)
     }
 
     public func create(_ draft: SessionDraft, _ completion: @escaping (Result<CreatedSession, InterviewError>) -> Void) {

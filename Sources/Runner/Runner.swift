@@ -115,6 +115,7 @@ public final class Runner {
         blockingLogger[metadataKey: "connection"] = "blocking"
         blocking = RedisConnection(loop: loop, address: configuration.redis, logger: blockingLogger)
         for script in ExecutionScripts.runner { redis.register(script) }
+        redis.register(RedisFunctions.library)
         jobs = JobStore(redis: redis)
         registry = RunnerRegistry(redis: redis)
         var buffer = [CChar](repeating: 0, count: 256)

@@ -6,14 +6,22 @@
 --   done-channel prefix, a session's executions prefix, a session's test runs prefix, and a
 --   session channel's prefix, events suffix and private suffix (prefix .. session id .. suffix).
 local JOB, PROCESSING, PARKED, QUEUE, LEASES, STATS, DONE, SESSION_JOBS, SESSION_TEST_RUNS,
-  SESSION_CHANNEL, EVENTS_CHANNEL, PRIVATE_CHANNEL = unpack(ARGV, 1, 12)
-local ARGS = {unpack(ARGV, 13)}
+  SESSION_CHANNEL, EVENTS_CHANNEL, PRIVATE_CHANNEL, ARGS
 -- On events: for candidates only (interviewers get the whole on private).
 -- A channel message on one of a session's channels. Not published here: on Redis Cluster the
 -- session's channels are in its slot, not in {jobs}, and a script touches one slot. Collected
 -- instead, returned with the result (with_events), and SPUBLISHed by the caller
 -- (RedisConnection.runPublishing).
-local EVENTS = {}
+local EVENTS
+local function bind_jobs()
+  JOB, PROCESSING, PARKED, QUEUE, LEASES, STATS, DONE, SESSION_JOBS, SESSION_TEST_RUNS,
+    SESSION_CHANNEL, EVENTS_CHANNEL, PRIVATE_CHANNEL = unpack(ARGV, 1, 12)
+  ARGS = {unpack(ARGV, 13)}
+  EVENTS = {}
+end
+BINDERS.jobs = bind_jobs
+-- A script run by EVAL binds here; a function of the library binds at each call (bind in lib.lua).
+if ARGV then bind_jobs() end
 local function publish_to(session_id, suffix, exclude, frame_json)
   if session_id and session_id ~= '' then
     table.insert(EVENTS, SESSION_CHANNEL .. session_id .. suffix)

@@ -60,9 +60,21 @@ end
 --  16 events       channel: every member's (sharded pub/sub; a channel, not a key, passed here so
 --                  its name is the Swift schema's)
 --  17 private      channel: the interviewers' only
-local function session_keys(keys)
-  return {session = keys[1], participants = keys[2], tokens = keys[3], history = keys[4], gone = keys[5],
-    legacy_ops = keys[6], presence = keys[7], log = keys[8], snapshot = keys[9], checkpoint = keys[10],
-    notes = keys[11], notes_log = keys[12], notes_snapshot = keys[13], notes_checkpoint = keys[14],
-    question = keys[15], events = keys[16], private = keys[17]}
+-- (into: a table to fill instead of a new one: the Functions library reuses its tables across calls.)
+local function session_keys(keys, into)
+  local k = into or {}
+  k.session, k.participants, k.tokens, k.history, k.gone = keys[1], keys[2], keys[3], keys[4], keys[5]
+  k.legacy_ops, k.presence, k.log, k.snapshot, k.checkpoint = keys[6], keys[7], keys[8], keys[9], keys[10]
+  k.notes, k.notes_log, k.notes_snapshot, k.notes_checkpoint = keys[11], keys[12], keys[13], keys[14]
+  k.question, k.events, k.private = keys[15], keys[16], keys[17]
+  return k
+end
+-- The layers' binders (prelude.lua's session, jobs.lua's jobs): what they derive from KEYS and
+-- ARGV. A script run by EVAL binds once, as its layer is read; in the Functions library
+-- (function.lua) every function calls bind first, so the layers' names are this call's.
+local BINDERS = {}
+local function bind(keys, args, layer)
+  KEYS, ARGV = keys, args
+  local binder = BINDERS[layer]
+  if binder then binder() end
 end

@@ -7,13 +7,10 @@
 -- the full view on private.
 -- The text is never read or written by a commit: it is the snapshot plus the log entries after it,
 -- applied by whoever reads.
-local SK = session_keys(KEYS)
-local K_SESSION, K_PARTICIPANTS, K_TOKENS, K_HISTORY, K_GONE = SK.session, SK.participants, SK.tokens, SK.history, SK.gone
-local K_LEGACY_OPS, K_PRESENCE, K_LOG, K_SNAPSHOT, K_CHECKPOINT = SK.legacy_ops, SK.presence, SK.log, SK.snapshot, SK.checkpoint
-local K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT, K_QUESTION = SK.notes, SK.notes_log, SK.notes_snapshot,
-  SK.notes_checkpoint, SK.question
--- The session's channels by the name scripts give them.
-local CHANNELS = {events = SK.events, private = SK.private}
+-- The session's keys (bound to this call's KEYS by bind_session, below).
+local SK = {}
+local K_SESSION, K_PARTICIPANTS, K_TOKENS, K_HISTORY, K_GONE, K_LEGACY_OPS, K_PRESENCE, K_LOG, K_SNAPSHOT, K_CHECKPOINT
+local K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT, K_QUESTION
 -- The document layout these scripts write; a session without it was written by the previous
 -- version (the text in the session hash) and is converted by its first write.
 local LAYOUT = '2'
@@ -37,11 +34,24 @@ local DOCUMENT_FIELDS = {'layout', 'revision', 'length', 'bytes_raw', 'bytes_dri
 -- is their own hash, and they are published on the private channel under their own frame type.
 -- `session_fields`: what a commit reads of the session hash (for the notes only its life).
 -- Every function below that touches a document takes one of these first.
-local CODE = {name = 'code', state = K_SESSION, log = K_LOG, snapshot = K_SNAPSHOT, checkpoint = K_CHECKPOINT,
-  channel = 'events', op = 'op', session_fields = COMMIT_FIELDS}
-local NOTES = {name = 'notes', state = K_NOTES, log = K_NOTES_LOG, snapshot = K_NOTES_SNAPSHOT, checkpoint = K_NOTES_CHECKPOINT,
-  channel = 'private', op = 'notes-op', session_fields = {'expires_at', 'status'}}
+-- (Made once and refilled by each call's bind_session: a table per call would cost every call.)
+local CHANNELS = {}
+local CODE = {name = 'code', channel = 'events', op = 'op', session_fields = COMMIT_FIELDS}
+local NOTES = {name = 'notes', channel = 'private', op = 'notes-op', session_fields = {'expires_at', 'status'}}
 local DOCUMENTS = {code = CODE, notes = NOTES}
+local function bind_session()
+  session_keys(KEYS, SK)
+  K_SESSION, K_PARTICIPANTS, K_TOKENS, K_HISTORY, K_GONE = SK.session, SK.participants, SK.tokens, SK.history, SK.gone
+  K_LEGACY_OPS, K_PRESENCE, K_LOG, K_SNAPSHOT, K_CHECKPOINT = SK.legacy_ops, SK.presence, SK.log, SK.snapshot, SK.checkpoint
+  K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT, K_QUESTION = SK.notes, SK.notes_log, SK.notes_snapshot,
+    SK.notes_checkpoint, SK.question
+  CHANNELS.events, CHANNELS.private = SK.events, SK.private
+  CODE.state, CODE.log, CODE.snapshot, CODE.checkpoint = K_SESSION, K_LOG, K_SNAPSHOT, K_CHECKPOINT
+  NOTES.state, NOTES.log, NOTES.snapshot, NOTES.checkpoint = K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT
+end
+BINDERS.session = bind_session
+-- A script run by EVAL binds here; a function of the library binds at each call (bind in lib.lua).
+if KEYS then bind_session() end
 -- The session's scalars (never the text; `fields`, SESSION_FIELDS when nil), or nil and the
 -- error to answer.
 local function load_session(now, allow_ended, fields)
