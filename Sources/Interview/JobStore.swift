@@ -29,7 +29,8 @@ extension RedisConnection {
 ///
 /// A result is written once: `finish` refuses a job that already has one, so a second run of a
 /// requeued job can neither store nor publish a second result. A job claimed `maxAttempts` times
-/// without a result ends as internal_error.
+/// without a result ends as internal_error. The scripts are Lua/execution_*.lua (each with its
+/// KEYS and ARGS in its header); their arguments are built and their replies decoded by JobStore.
 public enum ExecutionScripts {
     private static func job(_ name: String, _ body: [UInt8]) -> RedisScript { RedisScripts.job(name, body) }
 
