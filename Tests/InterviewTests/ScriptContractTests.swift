@@ -375,6 +375,65 @@ final class ScriptContractTests: XCTestCase {
         }
     }
 
+    /// A test run: its cases go with the job, each case's result is kept while it runs, and a job
+    /// started too often ends as internal_error.
+    func testTestRunScriptsThroughTheJobStore() throws {
+        let settings = ExecutionSettings()
+        try inBothModes { c in
+            let jobs = JobStore(redis: c)
+            let id = Executions.testRunID()
+            let spec = TestRunSpec(tests: [TestCase(name: "hidden", stdin: "2", expectedStdout: "4", hidden: true),
+                                           TestCase(name: "visible", stdin: "1", expectedStdout: "2", hidden: false)], compare: .default)
+            let request = ExecutionRequest(language: "python", code: "print(2*int(input()))", stdin: "", limits: settings.defaults,
+                                           sessionID: Identifiers.sessionID(), userID: nil, userName: nil, testRun: spec)
+            guard case .success = redis.wait({ jobs.submit(id: id, request, settings: settings, $0) }) else { return XCTFail("submit") }
+            XCTAssertNotNil(value(redis.send(c, ["LREM", ExecutionKeys.queue, "0", id])))
+            XCTAssertNotNil(value(redis.send(c, ["LPUSH", ExecutionKeys.processing("r1"), id])))
+            let claimed = redis.wait { done in
+                jobs.claim(id: id, runner: "r1", languages: ["python"], maxAttempts: 3, retentionMillis: settings.retentionMillis,
+                           defaults: settings.defaults, maxima: settings.maxima, done)
+            }
+            guard case .success(.run(let job)) = claimed else { return XCTFail("r1 should run the test run: \(claimed)") }
+            XCTAssertEqual(job.kind, .testRun)
+            XCTAssertEqual(job.tests.map(\.name), ["visible", "hidden"], "visible cases run first")
+            XCTAssertEqual(job.compare, .default)
+            XCTAssertNil(job.userID)
+
+            let caseResult = #"{"status":"passed"}"#
+            guard case .success(true) = redis.wait({ jobs.testCase(job: id, runner: "r1", attempt: 1, index: 0, result: caseResult,
+                                                                   full: "{}", candidate: "{}", $0) }) else {
+                return XCTFail("the case result should be kept")
+            }
+            guard case .success(let running) = redis.wait({ jobs.testRun(id: id, $0) }) else { return XCTFail("read failed") }
+            XCTAssertEqual(running["case:0"], caseResult)
+            XCTAssertEqual(running["state"], "running")
+            guard case .success(true) = redis.wait({ jobs.finish(id: id, runner: "r1", result: "{}", status: "passed", summary: "{}",
+                                                                 candidateView: #"{"candidate":true}"#,
+                                                                 retentionMillis: settings.retentionMillis, $0) }) else {
+                return XCTFail("finish should store the result")
+            }
+            guard case .success(let done) = redis.wait({ jobs.testRun(id: id, $0) }) else { return XCTFail("read failed") }
+            XCTAssertNil(done["case:0"], "the cases' progress goes with the result")
+            XCTAssertEqual(done["status"], "passed")
+            guard case .success(let runs) = redis.wait({ jobs.sessionJobs(list: ExecutionKeys.testRuns(request.sessionID!), count: 5, $0) })
+            else { return XCTFail("test runs list failed") }
+            XCTAssertEqual(runs.map(\.id), [id])
+
+            // Claimed more often than allowed: it ends as internal_error, with nothing to run.
+            let tired = Executions.jobID()
+            let plain = ExecutionRequest(language: "python", code: "1", stdin: "", limits: settings.defaults)
+            guard case .success = redis.wait({ jobs.submit(id: tired, plain, settings: settings, $0) }) else { return XCTFail("submit") }
+            XCTAssertNotNil(value(redis.send(c, ["LREM", ExecutionKeys.queue, "0", tired])))
+            XCTAssertNotNil(value(redis.send(c, ["LPUSH", ExecutionKeys.processing("r1"), tired])))
+            let failed = redis.wait { done in
+                jobs.claim(id: tired, runner: "r1", languages: ["python"], maxAttempts: 0, retentionMillis: settings.retentionMillis,
+                           defaults: settings.defaults, maxima: settings.maxima, done)
+            }
+            guard case .success(.failed) = failed else { return XCTFail("the job should fail: \(failed)") }
+            XCTAssertEqual(value(redis.send(c, ["HGET", ExecutionKeys.job(tired), "status"]))?.text, "internal_error")
+        }
+    }
+
     /// A full queue answers BUSY <depth>: the job store's `busy`.
     func testAFullQueueIsBusy() throws {
         var settings = ExecutionSettings()
