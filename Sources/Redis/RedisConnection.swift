@@ -66,6 +66,8 @@ public final class RedisConnection {
     private var scripts: [RedisScript] = []
     /// The Functions library its scripts run from (FCALL), loaded on each connect; nil: EVALSHA.
     private(set) var library: RedisFunctionLibrary?
+    /// A FUNCTION LOAD is on its way (calls that find the function missing meanwhile send no other).
+    private var libraryLoading = false
     /// Send times of the commands awaiting replies, oldest first (Redis answers in order).
     private var sentAt: [UInt64] = []
     private var sentHead = 0
@@ -140,9 +142,11 @@ public final class RedisConnection {
     /// then deletes the libraries of its family that are not it and were loaded longer ago than
     /// its retention. "Already exists" is success: the same name is the same code.
     func loadLibrary(_ completion: @escaping (Bool) -> Void = { _ in }) {
-        guard let library else { return completion(false) }
+        guard let library, !libraryLoading else { return completion(false) }
+        libraryLoading = true
         let now = EventLoop.unixMillis()
         send(["FUNCTION", "LOAD", library.code(loadedAt: now)]) { [weak self, logger] result in
+            self?.libraryLoading = false
             if case .failure(let error) = result, !error.message.contains("already exists") {
                 logger.error("loading the Functions library \(library.name) failed: \(error)")
                 return completion(false)
