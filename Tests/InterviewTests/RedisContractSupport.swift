@@ -36,6 +36,18 @@ final class RedisContract {
         return connection
     }
 
+    /// A Redis Cluster client with every script and the Functions library registered.
+    func connect(cluster seeds: [UInt16]) -> RedisConnection {
+        let address = RedisAddress(cluster: seeds.map { RedisAddress(host: "127.0.0.1", port: Int($0)) })
+        let connection = RedisConnection(loop: loop, address: address, logger: logger)
+        for script in RedisFunctions.scripts { connection.register(script) }
+        connection.register(RedisFunctions.library)
+        connection.start()
+        XCTAssertTrue(until(20) { connection.isConnected }, "the client should find every primary: \(connection.unavailableReason)")
+        connections.append(connection)
+        return connection
+    }
+
     func close() {
         for connection in connections {
             var closed = false

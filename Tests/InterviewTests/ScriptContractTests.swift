@@ -3,6 +3,7 @@ import JSON
 import Redis
 import XCTest
 @testable import Interview
+@testable import TestSupport
 
 /// The Redis contract, against a real redis-server: every script runs through its Swift builder
 /// (or its store), once by EVALSHA and once as a function of the Functions library, and its reply
@@ -98,6 +99,39 @@ final class ScriptContractTests: XCTestCase {
         }
         XCTAssertTrue(redis.until(5) { !names().contains("ci_000000000old") }, "the old library should be deleted: \(names())")
         XCTAssertEqual(names(), ["ci_000000000new", "other_library", RedisFunctions.library.name])
+    }
+
+    /// On Redis Cluster the library is loaded on every primary, and session scripts run as FCALL
+    /// on the primary of their session's slot, wherever that is.
+    func testOnRedisClusterTheLibraryRunsOnEveryPrimary() throws {
+        let cluster = try RedisClusterProcesses()
+        defer { cluster.stop() }
+        XCTAssertTrue(cluster.waitUntilHealthy(timeout: 30))
+        let connection = redis.connect(cluster: [cluster.ports[0]])
+        let primaries = try cluster.primaryPorts()
+        XCTAssertEqual(primaries.count, 3)
+        for port in primaries {
+            XCTAssertTrue(redis.until(10) {
+                (try? cluster.cli(port, "FUNCTION", "LIST", "LIBRARYNAME", RedisFunctions.library.name))?.contains(RedisFunctions.library.name) == true
+            }, "the library should be loaded on \(port)")
+            _ = try cluster.cli(port, "CONFIG", "RESETSTAT")
+        }
+        let settings = SessionSettings()
+        var shards = Set<UInt16>()
+        for _ in 0..<60 where shards.count < 3 {
+            let id = Identifiers.sessionID()
+            let keys = SessionKeys(id)
+            let create = Scripts.createArguments(settings: settings, name: "x", code: "", language: "python", maxParticipants: 3,
+                                                 hostTokenHash: "h", creator: nil)
+            XCTAssertNotNil(value(redis.run(connection, Scripts.create, keys: keys.all, arguments: create)))
+            shards.insert(try cluster.primary(ofSlot: RedisSlot.of(keys.session)))
+        }
+        XCTAssertEqual(shards.count, 3)
+        for port in primaries {
+            let stats = try cluster.cli(port, "INFO", "commandstats")
+            XCTAssertTrue(stats.contains("cmdstat_fcall:"), "\(port) should have run FCALL")
+            XCTAssertFalse(stats.contains("cmdstat_evalsha:"), "\(port) should not have fallen back to EVALSHA")
+        }
     }
 
     // MARK: Session scripts
