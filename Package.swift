@@ -35,9 +35,12 @@ let package = Package(
         .target(name: "Redis", dependencies: ["CHiredis", "CHiredisLibUV", "CLibUV", "CCrypto", "Transport",
                                               .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
-        // Domain: sessions, participants, documents, languages, and their Lua scripts.
-        // Its Redis scripts are the .lua files in Sources/Interview/Lua, embedded in the binary.
-        .target(name: "Interview", dependencies: ["Redis", "JSON", "CCrypto"],
+        // Domain: text operations, sessions, participants, questions, executions, validation; no Redis.
+        .target(name: "Interview", dependencies: ["JSON", "CCrypto"],
+                swiftSettings: swiftSettings),
+        // Stores: one type per thing kept in Redis (its keys, scripts, typed arguments and replies).
+        // Its Redis scripts are the .lua files in Sources/Stores/Lua, embedded in the binary.
+        .target(name: "Stores", dependencies: ["Interview", "Redis", "JSON", "CCrypto"],
                 resources: [
                                .embedInCode("Lua/available_languages.lua"),
                                .embedInCode("Lua/commit.lua"),
@@ -86,12 +89,12 @@ let package = Package(
                 ],
                 swiftSettings: swiftSettings),
         // Gateway: routes, problems, OpenAPI document, configuration.
-        .target(name: "Gateway", dependencies: ["Transport", "Redis", "Interview", "JSON",
+        .target(name: "Gateway", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON",
                                                 .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Resources/openapi.json")],
                 swiftSettings: swiftSettings),
         // Runner: pulls execution jobs from Redis and runs them in a bubblewrap sandbox.
-        .target(name: "Runner", dependencies: ["Transport", "Redis", "Interview", "JSON", "CLibUV",
+        .target(name: "Runner", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON", "CLibUV",
                                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
         // The sandbox supervisor: PID 1 inside each bubblewrap sandbox (plain C), and its launcher
@@ -103,7 +106,7 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--gc-sections", "-Xlinker", "--as-needed",
                                                          "-Xlinker", "-l:libseccomp.a"])]),
         .executableTarget(name: "codeinterview", dependencies: [
-            "Gateway", "Runner", "Interview", "JSON",
+            "Gateway", "Runner", "Interview", "Stores", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
@@ -112,7 +115,7 @@ let package = Package(
         // The integration suites' shared harness: real redis-server and codeinterview processes,
         // a raw HTTP client.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "InterviewTests", dependencies: ["Interview", "JSON", "TestSupport", "Redis", "Transport", "CLibUV",
+        .testTarget(name: "InterviewTests", dependencies: ["Interview", "Stores", "JSON", "TestSupport", "Redis", "Transport", "CLibUV",
                                                           .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON", "TestSupport"]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "JSON", "TestSupport"]),

@@ -1,5 +1,6 @@
 import CLibUV
 import Interview
+import Stores
 import JSON
 import Logging
 import Redis

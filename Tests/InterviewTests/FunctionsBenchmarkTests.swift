@@ -2,6 +2,7 @@ import Foundation
 import Redis
 import XCTest
 @testable import Interview
+@testable import Stores
 
 /// Redis time per committed op at 1 KiB: the commit script by EVALSHA (the helper library and the
 /// session layer re-run on every call) against the same script as a function of the Functions

@@ -5,6 +5,7 @@ import Redis
 import Transport
 import XCTest
 @testable import Interview
+@testable import Stores
 @testable import TestSupport
 
 /// A real redis-server and a client on this thread's libuv loop, for the contract tests: every

@@ -3,6 +3,7 @@ import JSON
 import Redis
 import XCTest
 @testable import Interview
+@testable import Stores
 @testable import TestSupport
 
 /// The Redis contract, against a real redis-server: every script runs through its Swift builder

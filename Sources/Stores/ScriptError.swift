@@ -1,3 +1,4 @@
+import Interview
 import Redis
 
 /// The scripts' error vocabulary, decoded in this one place: a script refuses with an error reply

@@ -1,3 +1,4 @@
+import Interview
 // The key schema: every Redis key and channel name the code uses is built here, once. Scripts get
 // them (or the prefixes they derive keys from) through KEYS and ARGV; none is written in Lua.
 

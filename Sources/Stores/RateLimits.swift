@@ -1,3 +1,4 @@
+import Interview
 import Redis
 
 /// "count per period": at most `count` at once, refilling one every period/count (GCRA).

@@ -1,3 +1,4 @@
+import Interview
 import Redis
 
 /// How every script is put together from the .lua files in Lua/ (embedded in the binary): the one
