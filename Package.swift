@@ -35,9 +35,12 @@ let package = Package(
         .target(name: "Redis", dependencies: ["CHiredis", "CHiredisLibUV", "CLibUV", "CCrypto", "Transport",
                                               .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
-        // Domain: sessions, participants, documents, languages, and their Lua scripts.
-        // Its Redis scripts are the .lua files in Sources/Interview/Lua, embedded in the binary.
-        .target(name: "Interview", dependencies: ["Redis", "JSON", "CCrypto"],
+        // Domain: text operations, sessions, participants, questions, executions, validation; no Redis.
+        .target(name: "Interview", dependencies: ["JSON", "CCrypto"],
+                swiftSettings: swiftSettings),
+        // Stores: one type per thing kept in Redis (its keys, scripts, typed arguments and replies).
+        // Its Redis scripts are the .lua files in Sources/Stores/Lua, embedded in the binary.
+        .target(name: "Stores", dependencies: ["Interview", "Redis", "JSON", "CCrypto"],
                 resources: [
                                .embedInCode("Lua/available_languages.lua"),
                                .embedInCode("Lua/commit.lua"),
@@ -47,12 +50,27 @@ let package = Package(
                                .embedInCode("Lua/disconnect.lua"),
                                .embedInCode("Lua/document.lua"),
                                .embedInCode("Lua/drop_gateway.lua"),
+                               .embedInCode("Lua/execution_claim.lua"),
+                               .embedInCode("Lua/execution_finish.lua"),
+                               .embedInCode("Lua/execution_heartbeat.lua"),
+                               .embedInCode("Lua/execution_output.lua"),
+                               .embedInCode("Lua/execution_pull_parked.lua"),
+                               .embedInCode("Lua/execution_release.lua"),
+                               .embedInCode("Lua/execution_session_context.lua"),
+                               .embedInCode("Lua/execution_session_jobs.lua"),
+                               .embedInCode("Lua/execution_submit.lua"),
+                               .embedInCode("Lua/execution_test_case.lua"),
+                               .embedInCode("Lua/execution_test_run.lua"),
                                .embedInCode("Lua/fold.lua"),
                                .embedInCode("Lua/forget_gateway.lua"),
+                               .embedInCode("Lua/function.lua"),
+                               .embedInCode("Lua/function_head.lua"),
                                .embedInCode("Lua/gateway_heartbeat.lua"),
                                .embedInCode("Lua/history.lua"),
+                               .embedInCode("Lua/jobs.lua"),
                                .embedInCode("Lua/join.lua"),
                                .embedInCode("Lua/leave.lua"),
+                               .embedInCode("Lua/lib.lua"),
                                .embedInCode("Lua/library_delete.lua"),
                                .embedInCode("Lua/library_list.lua"),
                                .embedInCode("Lua/library_save.lua"),
@@ -61,18 +79,22 @@ let package = Package(
                                .embedInCode("Lua/participant_for_token.lua"),
                                .embedInCode("Lua/prelude.lua"),
                                .embedInCode("Lua/question.lua"),
+                               .embedInCode("Lua/rate_check.lua"),
+                               .embedInCode("Lua/runner_deregister.lua"),
+                               .embedInCode("Lua/runner_register.lua"),
+                               .embedInCode("Lua/runner_slots.lua"),
                                .embedInCode("Lua/save_code.lua"),
                                .embedInCode("Lua/snapshot.lua"),
-                               .embedInCode("Lua/update.lua"),
+                               .embedInCode("Lua/update.lua")
                 ],
                 swiftSettings: swiftSettings),
         // Gateway: routes, problems, OpenAPI document, configuration.
-        .target(name: "Gateway", dependencies: ["Transport", "Redis", "Interview", "JSON",
+        .target(name: "Gateway", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON",
                                                 .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Resources/openapi.json")],
                 swiftSettings: swiftSettings),
         // Runner: pulls execution jobs from Redis and runs them in a bubblewrap sandbox.
-        .target(name: "Runner", dependencies: ["Transport", "Redis", "Interview", "JSON", "CLibUV",
+        .target(name: "Runner", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON", "CLibUV",
                                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
         // The sandbox supervisor: PID 1 inside each bubblewrap sandbox (plain C), and its launcher
@@ -84,7 +106,7 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--gc-sections", "-Xlinker", "--as-needed",
                                                          "-Xlinker", "-l:libseccomp.a"])]),
         .executableTarget(name: "codeinterview", dependencies: [
-            "Gateway", "Runner", "Interview", "JSON",
+            "Gateway", "Runner", "Interview", "Stores", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
@@ -93,7 +115,8 @@ let package = Package(
         // The integration suites' shared harness: real redis-server and codeinterview processes,
         // a raw HTTP client.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "InterviewTests", dependencies: ["Interview", "JSON", "TestSupport"]),
+        .testTarget(name: "InterviewTests", dependencies: ["Interview", "Stores", "JSON", "TestSupport", "Redis", "Transport", "CLibUV",
+                                                          .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON", "TestSupport"]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "JSON", "TestSupport"]),
         // The Redis Cluster client against a real cluster (6 redis-server processes).

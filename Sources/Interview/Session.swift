@@ -17,7 +17,7 @@ public struct Participant: Sendable {
     /// Whether a live connection has it on any gateway (known where presence was read).
     public var isOnline: Bool?
 
-    init?(_ json: JSON) {
+    public init?(_ json: JSON) {
         guard let id = json["id"]?.stringValue, let name = json["name"]?.stringValue,
               let role = json["role"]?.stringValue.flatMap(Role.init(rawValue:)),
               let color = json["color"]?.stringValue, let joinedAt = json["joined_at"]?.doubleValue else { return nil }
@@ -53,7 +53,7 @@ public struct Session: Sendable {
     public var committedRevision: Int?
 
     /// Decodes the `{session, participants}` view the scripts return.
-    init?(view: JSON) {
+    public init?(view: JSON) {
         guard let s = view["session"], let id = s["id"]?.stringValue else { return nil }
         func number(_ key: String) -> Int64? { s[key]?.stringValue.flatMap { Int64($0) } }
         guard let revision = number("revision"), let created = number("created_at"), let updated = number("updated_at"),
@@ -95,6 +95,13 @@ public struct CodeState: Sendable {
     public var revision: Int
     public var updatedAt: Int64
 
+    public init(code: String, language: String, revision: Int, updatedAt: Int64) {
+        self.code = code
+        self.language = language
+        self.revision = revision
+        self.updatedAt = updatedAt
+    }
+
     public var json: JSON {
         ["code": .string(code), "language": .string(language), "revision": .integer(revision),
          "updated_at": .integer(Int(updatedAt))]
@@ -123,6 +130,12 @@ public struct CreatedSession: Sendable {
     public var session: Session
     public var hostToken: String
     public var creator: (participant: Participant, token: String)?
+
+    public init(session: Session, hostToken: String, creator: (participant: Participant, token: String)? = nil) {
+        self.session = session
+        self.hostToken = hostToken
+        self.creator = creator
+    }
 }
 
 /// A PATCH: nil fields stay as they are.
@@ -140,12 +153,26 @@ public struct SessionChanges: Sendable {
     }
 }
 
+/// A document's text at a revision.
+public struct DocumentText: Sendable {
+    public var text: String
+    public var revision: Int
+    /// Unicode scalars.
+    public var length: Int
+
+    public init(text: String, revision: Int, length: Int) {
+        self.text = text
+        self.revision = revision
+        self.length = length
+    }
+}
+
 extension Session {
     /// The session hash's fields a read needs, in the order `init(scalars:...)` reads them.
-    static let fields = ["id", "name", "language", "revision", "status", "created_at", "updated_at", "expires_at", "max_participants"]
+    public static let fields = ["id", "name", "language", "revision", "status", "created_at", "updated_at", "expires_at", "max_participants"]
 
     /// Put together from the session hash, its participants and its text (a pipelined read).
-    init?(scalars s: [String: String], participants: [Participant], document: DocumentText) {
+    public init?(scalars s: [String: String], participants: [Participant], document: DocumentText) {
         func number(_ key: String) -> Int64? { s[key].flatMap { Int64($0) } }
         guard let id = s["id"], let created = number("created_at"), let updated = number("updated_at"),
               let expires = number("expires_at"), let max = number("max_participants"),

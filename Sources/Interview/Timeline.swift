@@ -17,6 +17,12 @@ public struct TimelinePage: Sendable {
     /// The `after_revision` of the next page; nil on the last.
     public var nextAfterRevision: Int?
 
+    public init(revision: Int, events: [JSON], nextAfterRevision: Int?) {
+        self.revision = revision
+        self.events = events
+        self.nextAfterRevision = nextAfterRevision
+    }
+
     public var json: JSON {
         ["revision": .integer(revision), "events": .array(events),
          "next_after_revision": nextAfterRevision.map(JSON.integer) ?? .null]

@@ -232,6 +232,7 @@ final class ClusterRouter {
     private var mapRead = false
     private(set) var links: [String: RedisConnection] = [:]
     private var scripts: [RedisScript] = []
+    private var library: RedisFunctionLibrary?
     private var refreshing = false
     private var refreshAgain = false
     private var watchdog: LoopTimer
@@ -281,6 +282,16 @@ final class ClusterRouter {
     func register(_ script: RedisScript) {
         scripts.append(script)
         links.values.forEach { $0.register(script) }
+    }
+
+    func register(_ library: RedisFunctionLibrary) {
+        self.library = library
+        links.values.forEach { $0.register(library) }
+    }
+
+    /// Loads the library again on every connected primary.
+    func reloadLibrary() {
+        links.values.filter(\.isConnected).forEach { $0.loadLibrary() }
     }
 
     func start() {
@@ -413,6 +424,7 @@ final class ClusterRouter {
         link.commandTimeoutMillis = commandTimeoutMillis
         link.connectTimeoutMillis = connectTimeoutMillis
         scripts.forEach(link.register)
+        if let library { link.register(library) }
         if let onPush { link.onPush = { [unowned link] value in onPush(link, value) } }
         link.onStateChange = { [unowned self, unowned link] connected in
             self.onLinkState?(link, connected)

@@ -64,6 +64,10 @@ public final class RedisConnection {
     private var watchdog: LoopTimer
     private var backoffMillis: UInt64 = 100
     private var scripts: [RedisScript] = []
+    /// The Functions library its scripts run from (FCALL), loaded on each connect; nil: EVALSHA.
+    private(set) var library: RedisFunctionLibrary?
+    /// A FUNCTION LOAD is on its way (calls that find the function missing meanwhile send no other).
+    private var libraryLoading = false
     /// Send times of the commands awaiting replies, oldest first (Redis answers in order).
     private var sentAt: [UInt64] = []
     private var sentHead = 0
@@ -127,6 +131,57 @@ public final class RedisConnection {
         scripts.append(script)
     }
 
+    /// A Functions library to load on each connect (with Redis Cluster: on every primary); the
+    /// scripts it holds then run as its functions (FCALL). Register before `start()`.
+    public func register(_ library: RedisFunctionLibrary) {
+        self.library = library
+        if let cluster { cluster.register(library) }
+    }
+
+    /// Loads the library on this connection's server (not for a cluster facade: its links load it),
+    /// then deletes the libraries of its family that are not it and were loaded longer ago than
+    /// its retention. "Already exists" is success: the same name is the same code.
+    func loadLibrary(_ completion: @escaping (Bool) -> Void = { _ in }) {
+        guard let library, !libraryLoading else { return completion(false) }
+        libraryLoading = true
+        let now = EventLoop.unixMillis()
+        send(["FUNCTION", "LOAD", library.code(loadedAt: now)]) { [weak self, logger] result in
+            self?.libraryLoading = false
+            if case .failure(let error) = result, !error.message.contains("already exists") {
+                logger.error("loading the Functions library \(library.name) failed: \(error)")
+                return completion(false)
+            }
+            completion(true)
+            self?.retireLibraries(library, now: now)
+        }
+    }
+
+    private func retireLibraries(_ library: RedisFunctionLibrary, now: Int64) {
+        send(["FUNCTION", "LIST", "WITHCODE"]) { [weak self, logger] result in
+            guard case .success(let value) = result else { return }
+            for entry in value.array ?? [] {
+                let fields = entry.array ?? []
+                var name: String?, code: String?
+                var index = 0
+                while index + 1 < fields.count {
+                    switch fields[index].text {
+                    case "library_name": name = fields[index + 1].text
+                    case "library_code": code = fields[index + 1].text
+                    default: break
+                    }
+                    index += 2
+                }
+                let marker = RedisFunctionLibrary.loadedAtMarker.dropFirst()
+                guard let name, name.hasPrefix(library.family), name != library.name,
+                      let line = code?.split(separator: "\n").last(where: { $0.hasPrefix(marker) }) else { continue }
+                let loadedAt = Int64(line.dropFirst(marker.count)) ?? 0
+                guard now - loadedAt > library.retentionMillis else { continue }
+                logger.info("deleting the Functions library \(name), loaded \((now - loadedAt) / 60_000) minutes ago")
+                self?.send(["FUNCTION", "DELETE", name]) { _ in }
+            }
+        }
+    }
+
     public func start() {
         if let cluster { return cluster.start() }
         watchdog.start(after: 250, repeat: 250) { [unowned self] in self.checkTimeouts() }
@@ -174,9 +229,34 @@ public final class RedisConnection {
         onPush?(value)
     }
 
-    /// EVALSHA with an EVAL fallback when the server lost its script cache (restart, SCRIPT FLUSH).
+    /// FCALL of the script's function when the registered library holds it; when the server lacks
+    /// the function (restart, FUNCTION FLUSH, an old version retired), the library is loaded again
+    /// and this call is retried once as EVALSHA. Otherwise EVALSHA, with an EVAL fallback when
+    /// the server lost its script cache (restart, SCRIPT FLUSH).
     public func run(_ script: RedisScript, keys: [String], arguments: [String], _ completion: @escaping Completion) {
         let tail = [String(keys.count)] + keys + arguments
+        if let function = library?.functions[script.name] {
+            send(["FCALL", function] + tail) { [weak self] result in
+                if case .failure(let error) = result, !error.isUnavailable, error.message.contains("Function not found") || error.message.contains("unknown command"), let self {
+                    self.logger.info("function \(function) missing on the server; loading the library again")
+                    self.reloadLibrary()
+                    self.evaluate(script, tail, completion)
+                    return
+                }
+                completion(result)
+            }
+            return
+        }
+        evaluate(script, tail, completion)
+    }
+
+    /// Loads the library again on every server this connection reaches.
+    func reloadLibrary() {
+        if let cluster { return cluster.reloadLibrary() }
+        loadLibrary()
+    }
+
+    private func evaluate(_ script: RedisScript, _ tail: [String], _ completion: @escaping Completion) {
         send(["EVALSHA", script.sha1] + tail) { [weak self] result in
             if case .failure(let error) = result, !error.isUnavailable, error.message.hasPrefix("NOSCRIPT"), let self {
                 self.logger.info("script \(script.name) missing on the server; sending its source")
@@ -292,11 +372,12 @@ public final class RedisConnection {
                 self?.drop("\(self?.primary.description ?? "") is a \(role), not the primary")
             }
         }
-        for script in scripts {
+        for script in scripts where library?.functions[script.name] == nil {
             send(["SCRIPT", "LOAD", script.source]) { [logger] result in
                 if case .failure(let error) = result { logger.error("loading script \(script.name) failed: \(error)") }
             }
         }
+        loadLibrary()
         onStateChange?(true)
     }
 

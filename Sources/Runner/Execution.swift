@@ -1,26 +1,11 @@
 import Interview
+import Stores
 import JSON
 import Logging
 import Transport
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// A job as claimed from Redis.
-struct ClaimedJob {
-    let id: String
-    let language: String
-    let code: String
-    let stdin: String
-    let limits: ExecutionLimits
-    let sessionID: String?
-    let attempt: Int
-    let startedAt: Int64
-    let kind: JobKind
-    /// A test run's cases, in run order (visible first), and how their output is compared.
-    let tests: [TestCase]
-    let compare: OutputComparison
-}
 
 /// What a finished job leaves: its result, and what the finish script keeps and publishes beside it.
 struct JobOutcome {

@@ -1,5 +1,6 @@
 import CLibUV
 import Interview
+import Stores
 import JSON
 import Logging
 import Redis
@@ -64,6 +65,9 @@ public final class Runner {
     let logger: Logger
     let loop: EventLoop
     private let redis: RedisConnection
+    /// The job store and the node registry, over `redis` (the only place their replies are decoded).
+    private let jobs: JobStore
+    private let registry: RunnerRegistry
     private let blocking: RedisConnection
     private var signals: SignalWatcher?
     private var heartbeatTimer: LoopTimer?
@@ -112,6 +116,9 @@ public final class Runner {
         blockingLogger[metadataKey: "connection"] = "blocking"
         blocking = RedisConnection(loop: loop, address: configuration.redis, logger: blockingLogger)
         for script in ExecutionScripts.runner { redis.register(script) }
+        redis.register(RedisFunctions.library)
+        jobs = JobStore(redis: redis)
+        registry = RunnerRegistry(redis: redis)
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, 255)
         hostName = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -393,16 +400,14 @@ public final class Runner {
 
     // MARK: Pulling
 
-    private var languageList: String { "," + offered.map(\.toolchain.id).joined(separator: ",") + "," }
-
     /// Pulls the next job when there is room: parked jobs of offered languages first, then the queue.
     private func pull() {
         guard ready, !stopping, !pulling, held.count < configuration.concurrency,
               redis.isConnected, blocking.isConnected else { return }
         pulling = true
         let processing = ExecutionKeys.processing(configuration.nodeID)
-        redis.run(ExecutionScripts.pullParked, keys: [processing], arguments: offered.map(\.toolchain.id)) { [unowned self] result in
-            if case .success(let value) = result, let id = value.text {
+        jobs.pullParked(runner: configuration.nodeID, languages: offered.map(\.toolchain.id)) { [unowned self] result in
+            if case .success(let id?) = result {
                 self.pulling = false
                 self.pulled(id)
                 return self.pull()
@@ -431,27 +436,20 @@ public final class Runner {
     /// A job moved into this runner's processing list: claim it (the script checks it is still there).
     private func pulled(_ id: String) {
         held[id] = .some(nil)
-        let arguments = [id, configuration.nodeID, languageList, String(configuration.execution.maxAttempts),
-                         String(configuration.execution.retentionMillis)]
-        redis.runPublishing(ExecutionScripts.claim, keys: [ExecutionKeys.processing(configuration.nodeID)], arguments: arguments) { [unowned self] result in
-            guard case .success(let value) = result, let parts = value.array?.map({ $0.text ?? "" }), parts.first == "run",
-                  parts.count >= 12, let toolchain = self.offered.first(where: { $0.toolchain.id == parts[1] })?.toolchain else {
-                if case .failure(let error) = result { self.logger.warning("claiming job \(id) failed: \(error)") }
-                else if case .success(let value) = result, let word = value.array?.first?.text, word != "run" {
-                    self.logger.info("job \(id): \(word)")
+        let settings = configuration.execution
+        jobs.claim(id: id, runner: configuration.nodeID, languages: offered.map(\.toolchain.id), maxAttempts: settings.maxAttempts,
+                   retentionMillis: settings.retentionMillis, defaults: settings.defaults, maxima: settings.maxima) { [unowned self] result in
+            guard case .success(.run(let job)) = result,
+                  let toolchain = self.offered.first(where: { $0.toolchain.id == job.language })?.toolchain else {
+                switch result {
+                case .failure(let error): self.logger.warning("claiming job \(id) failed: \(error)")
+                case .success(let outcome): self.logger.info("job \(id): \(outcome.word)")
                 }
                 self.held[id] = nil
                 if self.stopping { return self.shutdownIfIdle() }
                 return self.pull()
             }
-            let stored = ExecutionLimits(json: try? JSON.parse(parts[4]), fallback: self.configuration.execution.defaults)
-            let kind = JobKind(rawValue: parts[9]) ?? .execution
-            let job = ClaimedJob(id: id, language: parts[1], code: parts[2], stdin: parts[3],
-                                 limits: stored.clamped(to: self.configuration.execution.maxima),
-                                 sessionID: parts[5].isEmpty ? nil : parts[5], attempt: Int(parts[6]) ?? 1,
-                                 startedAt: Int64(parts[7]) ?? 0, kind: kind,
-                                 tests: kind == .testRun ? TestRunSpec.tests(json: try? JSON.parse(parts[10])) : [],
-                                 compare: OutputComparison(rawValue: parts[11]) ?? .default)
+            let kind = job.kind
             let execution = Execution(job: job, toolchain: toolchain, runner: self, logger: self.logger)
             self.held[id] = .some(execution)
             self.logger.info("running job \(id) (\(job.language)\(kind == .testRun ? ", \(job.tests.count) test cases" : ""), attempt \(job.attempt))")
@@ -462,9 +460,8 @@ public final class Runner {
     // MARK: Results
 
     func publishOutput(_ job: ClaimedJob, frame: String) {
-        redis.runPublishing(ExecutionScripts.output, keys: [ExecutionKeys.job(job.id)],
-                            arguments: [configuration.nodeID, String(job.attempt), frame]) { [unowned self] result in
-            if case .success(let value) = result, value.integer == 0, case .some(.some(let execution)) = self.held[job.id] {
+        jobs.output(job: job.id, runner: configuration.nodeID, attempt: job.attempt, frame: frame) { [unowned self] result in
+            if case .success(false) = result, case .some(.some(let execution)) = self.held[job.id] {
                 execution.cancel()
             }
         }
@@ -473,9 +470,9 @@ public final class Runner {
     /// A test case finished: its result for the job's progress, and its test-case-result in both
     /// views (see ExecutionScripts.testCase). A job no longer this runner's is stopped.
     func publishTestCase(_ job: ClaimedJob, index: Int, result: JSON, full: JSON, candidate: JSON) {
-        redis.runPublishing(ExecutionScripts.testCase, keys: [ExecutionKeys.job(job.id)],
-                            arguments: [configuration.nodeID, String(job.attempt), String(index), result.text, full.text, candidate.text]) { [unowned self] result in
-            if case .success(let value) = result, value.integer == 0, case .some(.some(let execution)) = self.held[job.id] {
+        jobs.testCase(job: job.id, runner: configuration.nodeID, attempt: job.attempt, index: index, result: result.text,
+                      full: full.text, candidate: candidate.text) { [unowned self] result in
+            if case .success(false) = result, case .some(.some(let execution)) = self.held[job.id] {
                 execution.cancel()
             }
         }
@@ -495,20 +492,18 @@ public final class Runner {
 
     private func finish(_ id: String, outcome: JobOutcome, attempt: Int) {
         let status = outcome.status
-        var arguments = [id, outcome.result.text, status, outcome.summary.text, String(configuration.execution.retentionMillis)]
-        if let candidate = outcome.candidateView { arguments.append(candidate.text) }
-        redis.runPublishing(ExecutionScripts.finish, keys: [ExecutionKeys.job(id), ExecutionKeys.processing(configuration.nodeID)],
-                            arguments: arguments) { [unowned self] reply in
+        jobs.finish(id: id, runner: configuration.nodeID, result: outcome.result.text, status: status, summary: outcome.summary.text,
+                    candidateView: outcome.candidateView?.text, retentionMillis: configuration.execution.retentionMillis) { [unowned self] reply in
             switch reply {
-            case .success(let value):
-                if value.integer == 1 {
+            case .success(let stored):
+                if stored {
                     self.logger.info("job \(id) finished: \(status)")
                 } else {
                     self.logger.notice("job \(id) already had a result; this run's result was discarded")
                 }
                 self.held[id] = nil
                 self.afterJob()
-            case .failure(let error) where error.isUnavailable && attempt < 30:
+            case .failure(.redis(let error)) where error.isUnavailable && attempt < 30:
                 // Keep holding the job (the lease keeps it ours) and write the result once Redis is back.
                 self.logger.warning("writing the result of job \(id) failed: \(error); retrying")
                 let timer = LoopTimer(loop: self.loop)
@@ -545,17 +540,15 @@ public final class Runner {
     /// behind; cancels runs of jobs that are no longer this runner's.
     private func heartbeat() {
         guard ready, redis.isConnected, !closed else { return }
-        redis.run(ExecutionScripts.registerRunner, keys: [ExecutionKeys.runners, ExecutionKeys.runnerInfo],
-                  arguments: [configuration.nodeID, String(configuration.leaseMillis), infoJSON.text]) { [logger] result in
+        registry.register(id: configuration.nodeID, leaseMillis: configuration.leaseMillis, info: infoJSON.text) { [logger] result in
             if case .failure(let error) = result { logger.warning("heartbeat failed: \(error)") }
         }
-        let heldIDs = "," + held.keys.joined(separator: ",") + ","
-        let running = held.compactMap { id, execution in execution.map { "\(id):\($0.job.attempt)" } }.joined(separator: ",")
-        redis.run(ExecutionScripts.heartbeat, keys: [ExecutionKeys.leases, ExecutionKeys.processing(configuration.nodeID)],
-                  arguments: [configuration.nodeID, String(configuration.leaseMillis), heldIDs, running]) { [unowned self] result in
-            guard case .success(let value) = result, let parts = value.array, parts.count == 2 else { return }
-            if let requeued = parts[0].integer, requeued > 0 { self.logger.notice("requeued \(requeued) job(s) of stopped runners") }
-            for id in (parts[1].array ?? []).compactMap(\.text) {
+        let running = held.compactMap { id, execution in execution.map { (id: id, attempt: $0.job.attempt) } }
+        jobs.heartbeat(runner: configuration.nodeID, leaseMillis: configuration.leaseMillis, held: Array(held.keys),
+                       running: running) { [unowned self] result in
+            guard case .success(let beat) = result else { return }
+            if beat.requeued > 0 { self.logger.notice("requeued \(beat.requeued) job(s) of stopped runners") }
+            for id in beat.lost {
                 if case .some(.some(let execution)) = self.held[id] { execution.cancel() }
             }
         }
@@ -596,9 +589,7 @@ public final class Runner {
             }
         }
         guard ready, redis.isConnected else { return close() }
-        redis.run(ExecutionScripts.release, keys: [ExecutionKeys.leases, ExecutionKeys.processing(configuration.nodeID)],
-                  arguments: [configuration.nodeID]) { _ in }
-        redis.run(ExecutionScripts.deregisterRunner, keys: [ExecutionKeys.runners, ExecutionKeys.runnerInfo],
-                  arguments: [configuration.nodeID]) { _ in close() }
+        jobs.release(runner: configuration.nodeID) { _ in }
+        registry.deregister(id: configuration.nodeID) { _ in close() }
     }
 }

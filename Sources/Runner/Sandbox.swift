@@ -1,5 +1,6 @@
 import CLibUV
 import Interview
+import Stores
 import Transport
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import Interview
+import Stores
 import JSON
 
 /// What a test run has of its steps so far.

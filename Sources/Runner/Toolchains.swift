@@ -1,4 +1,5 @@
 import Interview
+import Stores
 
 /// How one language is compiled and run inside the sandbox. Commands are looked up on the
 /// sandbox's PATH (/usr/local/bin:/usr/bin:/bin, all read-only binds of the host's /usr).

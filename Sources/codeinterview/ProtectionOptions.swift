@@ -1,6 +1,7 @@
 import ArgumentParser
 import Gateway
 import Interview
+import Stores
 import Transport
 
 /// The gateway's protection settings: client identity, rate limits, connection bounds, origins.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Interview
+import Stores
 import Logging
 import Runner
 #if canImport(Glibc)

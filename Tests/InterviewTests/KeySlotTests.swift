@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import Redis
 @testable import Interview
+@testable import Stores
 @testable import TestSupport
 
 /// Redis Cluster runs a script only when all its keys hash to one slot. These tests compute the

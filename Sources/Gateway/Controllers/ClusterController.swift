@@ -1,4 +1,5 @@
 import Interview
+import Stores
 import JSON
 import Redis
 import Transport
@@ -24,8 +25,8 @@ final class ClusterController: Controller {
         // the replies are joined in the order ClusterReport reads them.
         let nodes: [[String]] = [
             ["TIME"],
-            ["ZRANGE", "ci:{nodes}:gateways", "0", "-1", "WITHSCORES"],
-            ["HGETALL", "ci:{nodes}:gateway-info"],
+            ["ZRANGE", NodeKeys.gateways, "0", "-1", "WITHSCORES"],
+            ["HGETALL", NodeKeys.gatewayInfo],
             ["ZRANGE", ExecutionKeys.runners, "0", "-1", "WITHSCORES"],
             ["HGETALL", ExecutionKeys.runnerInfo],
         ]

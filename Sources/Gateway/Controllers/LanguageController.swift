@@ -1,4 +1,5 @@
 import Interview
+import Stores
 import JSON
 import Transport
 

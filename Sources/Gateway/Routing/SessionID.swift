@@ -1,4 +1,5 @@
 import Interview
+import Stores
 
 /// A session id taken from a path ("/sessions/{id}/..."): 22 URL-safe characters. The one place
 /// a malformed one is refused: the router answers `refusal` before any session endpoint runs.

@@ -1,8 +1,7 @@
--- Node liveness. KEYS: ci:{nodes}:gateways (zset instance -> lease expiry ms),
--- ci:{nodes}:gateway-info (hash instance -> JSON), ci:{nodes}:gateway-sessions:<instance> (set).
+-- Node liveness. KEYS: NodeKeys.gateways (zset instance -> lease expiry ms), NodeKeys.gatewayInfo
+-- (hash instance -> JSON), NodeKeys.gatewaySessions(instance) (set).
 -- ARGV: instance id, lease ms, info JSON. Answers the instances whose lease ran out.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[3], 3600000)

@@ -1,3 +1,4 @@
+import Interview
 import JSON
 import Redis
 
@@ -36,8 +37,7 @@ struct InterviewerRead {
             var values: [String: String] = [:]
             for (name, value) in zip(asked, replies[0].array ?? []) { if let text = value.text { values[name] = text } }
             guard values["id"] != nil else {
-                return completion(.failure(replies[3].text.map { translate(RedisError.server("GONE \($0)"), session: id) }
-                                           ?? InterviewError(.notFound, "no session with id \(id)")))
+                return completion(.failure(ScriptError.missing(gone: replies[3].text).interviewError(session: id)))
             }
             let participants = (replies[2].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) } }
             if tokenHash != values["host_token_hash"] {

@@ -1,3 +1,4 @@
+import Interview
 import JSON
 import Redis
 
@@ -8,13 +9,17 @@ public final class Executions {
     public let settings: ExecutionSettings
     /// Runs of the session's document read its text here (a snapshot plus the ops after it).
     private let documents: Documents
+    /// The jobs' keys, scripts and replies.
+    let jobs: JobStore
 
     public init(redis: RedisConnection, settings: ExecutionSettings) {
         self.redis = redis
         self.settings = settings
         documents = Documents(redis: redis, settings: SessionSettings())
+        jobs = JobStore(redis: redis)
         for script in ExecutionScripts.gateway { redis.register(script) }
         redis.register(Self.slotsScript)
+        redis.register(RedisFunctions.library)
     }
 
     /// Why a job was not queued.
@@ -77,17 +82,10 @@ public final class Executions {
     /// Queues a job. Completes with the queued job (state queued) or why it was not queued.
     public func submit(_ request: ExecutionRequest, _ completion: @escaping (Result<ExecutionJob, SubmitFailure>) -> Void) {
         let id = request.testRun == nil ? Self.jobID() : Self.testRunID()
-        var arguments = [id, request.language, request.code, request.stdin, request.limits.json.text,
-                         request.sessionID ?? "", request.userID ?? "", request.userName ?? "",
-                         String(settings.maxQueuedJobs), String(settings.retentionMillis),
-                         String(settings.sessionHistoryLimit), Language.ids.joined(separator: ",")]
-        if let run = request.testRun {
-            arguments += [JobKind.testRun.rawValue, run.testsJSON.text, run.compare.rawValue, run.casesJSON.text, String(run.tests.count)]
-        }
-        redis.run(ExecutionScripts.submit, keys: [ExecutionKeys.queue, ExecutionKeys.job(id)], arguments: arguments) { result in
+        jobs.submit(id: id, request, settings: settings) { result in
             switch result {
-            case .success(let value):
-                let created = value.array?.first?.integer ?? 0
+            case .success(let submitted):
+                let created = submitted.createdAt
                 var fields = ["state": "queued", "language": request.language, "created_at": String(created),
                               "limits": request.limits.json.text, "attempts": "0"]
                 fields["session_id"] = request.sessionID
@@ -103,12 +101,12 @@ public final class Executions {
                     return completion(.failure(.failed(InterviewError(.internalError, "could not describe the queued job"))))
                 }
                 completion(.success(job))
-            case .failure(let error):
-                if !error.isUnavailable, error.message.hasPrefix("BUSY") {
-                    let depth = Int(error.message.split(separator: " ").last ?? "") ?? self.settings.maxQueuedJobs
-                    return completion(.failure(.busy(depth: depth)))
-                }
+            case .failure(.busy(let depth)):
+                completion(.failure(.busy(depth: depth)))
+            case .failure(.redis(let error)):
                 completion(.failure(.failed(translate(error))))
+            case .failure(.unexpectedReply(let reply)):
+                completion(.failure(.failed(InterviewError(.internalError, "the submit script returned an unexpected reply: \(reply)"))))
             }
         }
     }
@@ -200,16 +198,8 @@ public final class Executions {
     func sessionJobs(_ list: String, sessionID: String, limit: Int,
                      _ completion: @escaping (Result<[(id: String, fields: [String: String])], InterviewError>) -> Void) {
         let count = max(1, min(limit, settings.sessionHistoryLimit))
-        redis.run(ExecutionScripts.sessionJobs, keys: [list], arguments: [String(count)]) { result in
-            switch result {
-            case .success(let value):
-                completion(.success((value.array ?? []).compactMap { entry in
-                    guard let items = entry.array, let id = items.first?.text else { return nil }
-                    return (id, pairs(Array(items.dropFirst())))
-                }))
-            case .failure(let error):
-                completion(.failure(translate(error, session: sessionID)))
-            }
+        jobs.sessionJobs(list: list, count: count) { result in
+            completion(result.mapError { translate($0, session: sessionID) })
         }
     }
 
@@ -265,20 +255,5 @@ extension Executions {
     }
 
     /// KEYS: runners (zset id -> lease expiry), runner-info. Returns {busy, total} over live runners.
-    static let slotsScript = RedisScript(name: "runner_slots", source: """
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    local busy, total = 0, 0
-    for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')) do
-      local raw = redis.call('HGET', KEYS[2], id)
-      if raw then
-        local ok, info = pcall(cjson.decode, raw)
-        if ok then
-          busy = busy + (tonumber(info.running) or 0)
-          total = total + (tonumber(info.capacity) or 0)
-        end
-      end
-    end
-    return {busy, total}
-    """)
+    static let slotsScript = RedisScripts.script("runner_slots", PackageResources.runner_slots_lua)
 }

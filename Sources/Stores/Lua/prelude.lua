@@ -1,46 +1,23 @@
--- The prelude of every session script (Scripts.swift prepends it). KEYS, all hash-tagged to the
--- session's slot (SessionKeys in Swift builds them in this order):
---   1 ci:{id}:session      hash: the session's scalars, the document's revision and length
---   2 ci:{id}:participants hash participant id -> JSON
---   3 ci:{id}:tokens       hash token hash -> participant id
---   4 ci:{id}:history      capped list of JSON events
---   5 ci:{id}:gone         why a session no longer exists ("expired", "deleted"); outlives it
---   6 ci:{id}:ops          the previous layout's capped list of op frames (removed on migration)
---   7 ci:{id}:presence     hash connection id -> participant id
---   8 ci:{id}:log          list: the op log, one JSON entry per revision, oldest first; element i
---                          is revision checkpoint_revision + 1 + i (see append_op)
---   9 ci:{id}:snapshot     hash: revision, text, length, bytes, ts (the latest text written)
---  10 ci:{id}:checkpoint   hash: the text the log starts after, and a summary of what was folded
---  11 ci:{id}:notes        hash: the interviewers' notes document's revision, length and bounds
---  12 ci:{id}:notes-log    list: the notes' op log (as 8 is the code's)
---  13 ci:{id}:notes-snapshot   hash: the latest notes text written (as 9)
---  14 ci:{id}:notes-checkpoint hash: the notes text its log starts after (as 10)
---  15 ci:{id}:question     string: the session's question as JSON, hidden tests included
--- Two channels (ChannelMessage in Swift; see publish): ci:{id}:events for every member, and
--- ci:{id}:private for the interviewers only. An event with a candidate view and an interviewer
--- view goes out twice: the candidate view on events with exclude EXCEPT_INTERVIEWERS (delivered to
--- candidates only), the full view on private.
+-- The session layer (on top of lib.lua), the prelude of every session script (Scripts.swift puts
+-- lib.lua and this in front of each). KEYS: the session's keys and channels, as session_keys in
+-- lib.lua lists them.
+-- Two channels (ChannelMessage in Swift; see publish): events for every member, and private for
+-- the interviewers only. An event with a candidate view and an interviewer view goes out twice:
+-- the candidate view on events with exclude EXCEPT_INTERVIEWERS (delivered to candidates only),
+-- the full view on private.
 -- The text is never read or written by a commit: it is the snapshot plus the log entries after it,
--- applied by whoever reads. Errors are error replies whose first word the Swift side maps:
--- NOTFOUND, GONE <why>, FULL, FORBIDDEN, UNAUTHORIZED, CONFLICT, FUTURE, STALE, INVALID, TOOLARGE,
--- TOOMANY. Time comes from Redis (TIME), so every gateway shares one clock.
-local K_SESSION, K_PARTICIPANTS, K_TOKENS, K_HISTORY, K_GONE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local K_LEGACY_OPS, K_PRESENCE, K_LOG, K_SNAPSHOT, K_CHECKPOINT = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
-local K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT, K_QUESTION = KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
+-- applied by whoever reads.
+-- The session's keys (bound to this call's KEYS by bind_session, below).
+local SK = {}
+local K_SESSION, K_PARTICIPANTS, K_TOKENS, K_HISTORY, K_GONE, K_LEGACY_OPS, K_PRESENCE, K_LOG, K_SNAPSHOT, K_CHECKPOINT
+local K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT, K_QUESTION
 -- The document layout these scripts write; a session without it was written by the previous
 -- version (the text in the session hash) and is converted by its first write.
 local LAYOUT = '2'
--- The exclude of a message on the events channel that only candidates get (the interviewers get
--- the full view of the same event on the private channel).
-local EXCEPT_INTERVIEWERS = '~interviewers'
 local SESSION_FIELDS = {'id', 'name', 'language', 'revision', 'status', 'created_at', 'updated_at', 'expires_at',
   'max_participants', 'host_token_hash', 'layout', 'length', 'bytes_raw', 'bytes_drift', 'log_bytes',
   'snapshot_revision', 'snapshot_log_bytes', 'checkpoint_revision'}
 
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
 local function scalar_len(text)
   local _, n = string.gsub(text, '[^\128-\191]', '')
   return n
@@ -57,25 +34,34 @@ local DOCUMENT_FIELDS = {'layout', 'revision', 'length', 'bytes_raw', 'bytes_dri
 -- is their own hash, and they are published on the private channel under their own frame type.
 -- `session_fields`: what a commit reads of the session hash (for the notes only its life).
 -- Every function below that touches a document takes one of these first.
-local CODE = {name = 'code', state = K_SESSION, log = K_LOG, snapshot = K_SNAPSHOT, checkpoint = K_CHECKPOINT,
-  channel = 'events', op = 'op', session_fields = COMMIT_FIELDS}
-local NOTES = {name = 'notes', state = K_NOTES, log = K_NOTES_LOG, snapshot = K_NOTES_SNAPSHOT, checkpoint = K_NOTES_CHECKPOINT,
-  channel = 'private', op = 'notes-op', session_fields = {'expires_at', 'status'}}
+-- (Made once and refilled by each call's bind_session: a table per call would cost every call.)
+local CHANNELS = {}
+local CODE = {name = 'code', channel = 'events', op = 'op', session_fields = COMMIT_FIELDS}
+local NOTES = {name = 'notes', channel = 'private', op = 'notes-op', session_fields = {'expires_at', 'status'}}
 local DOCUMENTS = {code = CODE, notes = NOTES}
+local function bind_session()
+  session_keys(KEYS, SK)
+  K_SESSION, K_PARTICIPANTS, K_TOKENS, K_HISTORY, K_GONE = SK.session, SK.participants, SK.tokens, SK.history, SK.gone
+  K_LEGACY_OPS, K_PRESENCE, K_LOG, K_SNAPSHOT, K_CHECKPOINT = SK.legacy_ops, SK.presence, SK.log, SK.snapshot, SK.checkpoint
+  K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT, K_QUESTION = SK.notes, SK.notes_log, SK.notes_snapshot,
+    SK.notes_checkpoint, SK.question
+  CHANNELS.events, CHANNELS.private = SK.events, SK.private
+  CODE.state, CODE.log, CODE.snapshot, CODE.checkpoint = K_SESSION, K_LOG, K_SNAPSHOT, K_CHECKPOINT
+  NOTES.state, NOTES.log, NOTES.snapshot, NOTES.checkpoint = K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT
+end
+BINDERS.session = bind_session
+-- A script run by EVAL binds here; a function of the library binds at each call (bind in lib.lua).
+if KEYS then bind_session() end
 -- The session's scalars (never the text; `fields`, SESSION_FIELDS when nil), or nil and the
 -- error to answer.
 local function load_session(now, allow_ended, fields)
   fields = fields or SESSION_FIELDS
   local values = redis.call('HMGET', K_SESSION, unpack(fields))
-  if not values[1] then
-    local gone = redis.call('GET', K_GONE)
-    if gone then return nil, redis.error_reply('GONE ' .. gone) end
-    return nil, redis.error_reply('NOTFOUND')
-  end
+  if not values[1] then return nil, gone_or_not_found(K_GONE) end
   local s = {}
   for i = 1, #fields do s[fields[i]] = values[i] or nil end
-  if tonumber(s.expires_at) <= now then return nil, redis.error_reply('GONE expired') end
-  if s.status == 'completed' and not allow_ended then return nil, redis.error_reply('GONE ended') end
+  local err = over(s.expires_at, s.status, now, allow_ended)
+  if err then return nil, err end
   return s
 end
 -- Converts a session of the previous layout: its text becomes the snapshot and the checkpoint at
@@ -157,18 +143,12 @@ end
 local function view(s)
   return cjson.encode({session = scalars(s), participants = participant_list()})
 end
--- A channel message (ChannelMessage in Swift): "<exclude> <revision>\n<frame>", on the session's
--- `channel`: 'events' (every member; the default) or 'private' (interviewers only). exclude: the
--- connection that must not get it ('' for none), or EXCEPT_INTERVIEWERS on events. revision: of
--- the document the channel's ops number (the code on events, the notes on private), 0 for none.
--- Sharded pub/sub (SPUBLISH; gateways SSUBSCRIBE), on one Redis as on Redis Cluster, where the
--- channel is in the session's slot like every key of this script.
-local function publish(exclude, revision, frame, channel)
-  local key = string.gsub(K_SESSION, ':session$', ':' .. (channel or 'events'))
-  redis.call('SPUBLISH', key, exclude .. ' ' .. revision .. '\n' .. frame)
-end
-local function frame(kind, data_json, now)
-  return '{"type":"' .. kind .. '","data":' .. data_json .. ',"timestamp":' .. now .. '}'
+-- Publishes a channel message (channel_message in lib.lua) on the session's `channel`: 'events'
+-- (every member; the default) or 'private' (interviewers only). Sharded pub/sub (SPUBLISH;
+-- gateways SSUBSCRIBE), on one Redis as on Redis Cluster, where the channel is in the session's
+-- slot like every key of this script.
+local function publish(exclude, revision, frame_json, channel)
+  redis.call('SPUBLISH', CHANNELS[channel or 'events'], channel_message(exclude, revision, frame_json))
 end
 -- The participant's public face, with its online state.
 local function public(p, online)

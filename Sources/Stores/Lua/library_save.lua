@@ -4,8 +4,7 @@
 -- gateway built; this script only puts id, created_at and updated_at in front of their members,
 -- so created_at is read back from a summary's front), the library's cap (the most questions).
 -- Answers {created_at, updated_at}. Errors: FULL <cap> (create), NOTFOUND (replace).
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local id = ARGV[1]
 local summary = redis.call('HGET', KEYS[2], id)
 local created = now

@@ -1,8 +1,9 @@
 -- Reads a document's text base and the log entries after it, for the reader to apply (Documents in
 -- Swift). The base depends on what is read first, so this is one script, not two commands. It
--- stands alone, without the prelude: a read on every welcome and GET, it defines nothing it does
--- not use. KEYS as every session script (prelude.lua). ARGV: the document ('code': the state in
--- KEYS[1], log, snapshot and checkpoint in KEYS[8..10]; 'notes': KEYS[11..14]), 'snapshot' (the
+-- stands alone, without the session prelude: a read on every welcome and GET, it defines nothing
+-- it does not use. KEYS as every session script (session_keys in lib.lua). ARGV: the document
+-- ('code': the state in the session hash, its log, snapshot and checkpoint; 'notes': the notes'
+-- four), 'snapshot' (the
 -- latest text), 'checkpoint' (where the log starts) or 'revision' (the text at ARGV[4]: the
 -- snapshot if it is not newer, else the checkpoint, and the entries up to ARGV[4]), most entries
 -- ('' for all). Answers {layout, base revision, base text, log entries after it...}; for a session
@@ -10,8 +11,9 @@
 -- written {'2', 0, ''}. A revision older than the checkpoint answers the checkpoint alone (the
 -- caller says what is missing).
 local notes = ARGV[1] == 'notes'
-local K_STATE, K_LOG, K_SNAPSHOT, K_CHECKPOINT = KEYS[1], KEYS[8], KEYS[9], KEYS[10]
-if notes then K_STATE, K_LOG, K_SNAPSHOT, K_CHECKPOINT = KEYS[11], KEYS[12], KEYS[13], KEYS[14] end
+local SK = session_keys(KEYS)
+local K_STATE, K_LOG, K_SNAPSHOT, K_CHECKPOINT = SK.session, SK.log, SK.snapshot, SK.checkpoint
+if notes then K_STATE, K_LOG, K_SNAPSHOT, K_CHECKPOINT = SK.notes, SK.notes_log, SK.notes_snapshot, SK.notes_checkpoint end
 local base = redis.call('HMGET', ARGV[2] == 'checkpoint' and K_CHECKPOINT or K_SNAPSHOT, 'revision', 'text')
 local last
 if ARGV[2] == 'revision' then
@@ -22,12 +24,8 @@ if ARGV[2] == 'revision' then
   end
 end
 if not base[1] then
-  local legacy = redis.call('HMGET', KEYS[1], 'revision', 'code')
-  if not legacy[1] then
-    local gone = redis.call('GET', KEYS[5])
-    if gone then return redis.error_reply('GONE ' .. gone) end
-    return redis.error_reply('NOTFOUND')
-  end
+  local legacy = redis.call('HMGET', SK.session, 'revision', 'code')
+  if not legacy[1] then return gone_or_not_found(SK.gone) end
   if notes then return {'2', '0', ''} end
   return {'1', legacy[1], legacy[2] or ''}
 end

@@ -1,3 +1,4 @@
+import Interview
 import JSON
 import Redis
 
@@ -45,6 +46,7 @@ public final class Sessions {
         self.settings = settings
         documents = Documents(redis: redis, settings: settings)
         for script in Scripts.all { redis.register(script) }
+        redis.register(RedisFunctions.library)
     }
 
     public func create(_ draft: SessionDraft, _ completion: @escaping (Result<CreatedSession, InterviewError>) -> Void) {
@@ -136,7 +138,7 @@ public final class Sessions {
 
     /// Why session `id` is not there, from its `gone` key's value: 410 and why, or 404.
     static func missing(_ id: String, gone: String?) -> InterviewError {
-        translate(RedisError.server(gone.map { "GONE " + ($0 == "deleted" ? "deleted" : "expired") } ?? "NOTFOUND"), session: id)
+        ScriptError.missing(gone: gone.map { $0 == "deleted" ? "deleted" : "expired" }).interviewError(session: id)
     }
 
     /// The session hash's fields, its participants and presence, and its text, put together.
@@ -145,7 +147,7 @@ public final class Sessions {
         var scalars: [String: String] = [:]
         for (name, value) in zip(Session.fields, fields) { if let text = value.text { scalars[name] = text } }
         if scalars["status"] == SessionStatus.completed.rawValue {
-            return .failure(translate(RedisError.server("GONE ended"), session: scalars["id"] ?? ""))
+            return .failure(ScriptError.gone(.ended).interviewError(session: scalars["id"] ?? ""))
         }
         let online = Set((values[2].array ?? []).compactMap(\.text))
         var participants: [Participant] = []
@@ -332,36 +334,6 @@ func malformed(_ script: String) -> InterviewError {
 }
 
 /// Maps a script's error reply (first word) or a connection problem to a domain error.
-func translate(_ error: RedisError, session id: String = "") -> InterviewError {
-    if error.isUnavailable { return InterviewError(.unavailable, error.message) }
-    var message = Substring(error.message)
-    // Redis prefixes "ERR " to a script error whose text has no space ("NOTFOUND").
-    if message.hasPrefix("ERR ") { message = message.dropFirst(4) }
-    let word = message.prefix { $0 != " " }
-    let rest = message.dropFirst(word.count).trimmingWhitespace()
-    switch word {
-    case "NOTFOUND":
-        return InterviewError(.notFound, rest == "participant" ? "no such participant in session \(id)" : "no session with id \(id)")
-    case "GONE":
-        switch rest {
-        case "ended": return InterviewError(.gone, "session \(id) has ended")
-        case "deleted": return InterviewError(.gone, "session \(id) was deleted by its host")
-        default: return InterviewError(.gone, "session \(id) has expired")
-        }
-    case "FULL":
-        return InterviewError(.full, "session \(id) is full (\(rest) participants, the most it allows)")
-    case "FORBIDDEN": return InterviewError(.forbidden, rest)
-    case "UNAUTHORIZED": return InterviewError(.unauthorized, rest)
-    case "CONFLICT": return InterviewError(.conflict, rest)
-    case "FUTURE": return InterviewError(.invalid, "that revision is from the future: the document is at revision \(rest)", field: "revision")
-    case "STALE": return InterviewError(.stale, "the document moved on too far (now at revision \(rest)) to catch up from that revision; join again to reload it", field: "revision")
-    case "INVALID": return InterviewError(.invalid, rest, field: "ops")
-    case "TOOLARGE": return InterviewError(.tooLarge, "the document would be \(rest) bytes, more than the limit", field: "ops")
-    case "TOOMANY": return InterviewError(.full, "session \(id) has too many open connections")
-    default: return InterviewError(.internalError, "Redis script failed: \(message)")
-    }
-}
-
 extension StringProtocol {
     /// Without leading and trailing white space (Unicode's, not only ASCII's).
     public func trimmingWhitespace() -> String {

@@ -1,3 +1,4 @@
+import Interview
 import JSON
 import Redis
 
@@ -67,7 +68,7 @@ public final class Questions {
             let fields = replies[0].array ?? []
             guard fields.first?.text != nil else { return completion(.failure(Sessions.missing(id, gone: replies[3].text))) }
             if fields[safe: 2]?.text == SessionStatus.completed.rawValue {
-                return completion(.failure(translate(RedisError.server("GONE ended"), session: id)))
+                return completion(.failure(ScriptError.gone(.ended).interviewError(session: id)))
             }
             let reader: QuestionReader
             if tokenHash.isEmpty {
@@ -260,12 +261,13 @@ public final class Questions {
     /// A library script's error reply (or a connection problem) as a domain error.
     private func libraryError(_ error: RedisError, _ id: String) -> InterviewError {
         if error.isUnavailable { return InterviewError(.unavailable, error.message) }
-        if error.message.hasPrefix("FULL") {
+        switch ScriptError(error) {
+        case .full?:
             return InterviewError(.full, "the question library is full: it holds \(library.maxQuestions) questions, the most "
                                   + "--max-library-questions allows; delete one first")
+        case .notFound?: return Self.noSuchQuestion(id)
+        default: return translate(error)
         }
-        if error.message.hasSuffix("NOTFOUND") { return Self.noSuchQuestion(id) }
-        return translate(error)
     }
 }
 

@@ -1,3 +1,4 @@
+import Interview
 import Redis
 
 /// "count per period": at most `count` at once, refilling one every period/count (GCRA).
@@ -43,13 +44,14 @@ public final class RateLimiter {
     public init(redis: RedisConnection) {
         self.redis = redis
         redis.register(Self.script)
+        redis.register(RedisFunctions.library)
     }
 
     /// The keys of one check: `ci:{rl:<tag>}:<rule>:<subject>`. The tag (the client's address,
     /// or the session id) is the hash tag, so one call's keys share a slot in Redis Cluster while
     /// different addresses spread over the slots (and the shards) instead of all sitting in one.
     static func keys(_ checks: [(rule: RateRule, subject: String)], tag: String) -> [String] {
-        checks.map { "ci:{rl:\(tag)}:\($0.rule.name):\($0.subject)" }
+        checks.map { RateLimitKeys.key(tag: tag, rule: $0.rule.name, subject: $0.subject) }
     }
 
     /// Checks `rules`, each for its subject (an address, a session id), in one slot (`keys`).
@@ -76,36 +78,5 @@ public final class RateLimiter {
     /// GCRA. KEYS: one per rule (its theoretical arrival time, ms). ARGV: per rule, the
     /// emission interval and the tolerance (interval * count), in ms. Returns {allowed,
     /// retry_after_ms, index of the tightest rule, its remaining, its reset_ms}.
-    static let script = RedisScript(name: "rate_check", source: """
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    local allowed, retry = 1, 0
-    local tightest, tightest_remaining, tightest_reset = 1, math.huge, 0
-    local arrivals = {}
-    for i, key in ipairs(KEYS) do
-      local interval, tolerance = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
-      local tat = tonumber(redis.call('GET', key)) or now
-      if tat < now then tat = now end
-      local arrival = tat + interval
-      local remaining
-      if arrival - tolerance > now then
-        allowed = 0
-        retry = math.max(retry, arrival - tolerance - now)
-        remaining = 0
-        arrivals[i] = nil
-      else
-        arrivals[i] = arrival
-        remaining = math.floor((tolerance - (arrival - now)) / interval)
-      end
-      if remaining < tightest_remaining then
-        tightest, tightest_remaining, tightest_reset = i, remaining, (arrivals[i] or tat) - now
-      end
-    end
-    if allowed == 1 then
-      for i, key in ipairs(KEYS) do
-        redis.call('SET', key, arrivals[i], 'PX', math.max(1, arrivals[i] - now))
-      end
-    end
-    return {allowed, retry, tightest, tightest_remaining, tightest_reset}
-    """)
+    static let script = RedisScripts.script("rate_check", PackageResources.rate_check_lua)
 }

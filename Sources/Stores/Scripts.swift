@@ -1,17 +1,75 @@
+import Interview
 import Redis
 
-/// Every change that touches more than one key is one of these scripts, so gateways racing each
-/// other can never break an invariant (capacity, revision order, token ownership). The sources
-/// are the .lua files beside this one (embedded in the binary); every session script is the
-/// shared prelude (Lua/prelude.lua: the keys, the session loader, publishing, the op log) plus its
-/// own body, and takes SessionKeys.all as KEYS. Each script's arguments are built by one typed
-/// function here, in the order its header comment lists them.
-enum Scripts {
-    private static func lua(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
-    private static let prelude = lua(PackageResources.prelude_lua)
-    private static func session(_ name: String, _ body: [UInt8]) -> RedisScript {
-        RedisScript(name: name, source: prelude + lua(body))
+/// How every script is put together from the .lua files in Lua/ (embedded in the binary): the one
+/// helper library (Lua/lib.lua: time, the channel message form, load-or-gone, the session's key
+/// layout), then the layer of the thing it keeps (Lua/prelude.lua for a session, Lua/jobs.lua for
+/// an execution job), then its own body.
+enum RedisScripts {
+    static func lua(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+    static let library = lua(PackageResources.lib_lua)
+    static let sessionLayer = lua(PackageResources.prelude_lua)
+    static let jobLayer = lua(PackageResources.jobs_lua)
+
+    /// The library and the body.
+    static func script(_ name: String, _ body: [UInt8]) -> RedisScript {
+        RedisScript(name: name, prefix: library, body: lua(body), layer: "")
     }
+
+    /// A session script: the library, the session layer, the body.
+    static func session(_ name: String, _ body: [UInt8]) -> RedisScript {
+        RedisScript(name: name, prefix: library + sessionLayer, body: lua(body), layer: "session")
+    }
+
+    /// A job script: the library, the job layer, the body (ARGV begins with ExecutionKeys.schema).
+    static func job(_ name: String, _ body: [UInt8]) -> RedisScript {
+        RedisScript(name: name, prefix: library + jobLayer, body: lua(body), layer: "jobs")
+    }
+}
+
+/// Every script as one Redis Functions library (Lua/function_head.lua, then lib.lua and both
+/// layers once, then each script's body as a function, Lua/function.lua): the helpers are defined
+/// when the library is loaded, not on every call. Its version is a hash of all of it, in its name
+/// (`ci_<12 hex>`) and in each function's (`ci_<12 hex>_<script>`), so the libraries of two
+/// versions of the program coexist during a rolling upgrade.
+public enum RedisFunctions {
+    static let family = "ci_"
+
+    /// Every script the program runs (the gateway's and the runner's alike: one library for both).
+    static var scripts: [RedisScript] {
+        Scripts.all + ExecutionScripts.gateway + ExecutionScripts.runner + [Executions.slotsScript, RateLimiter.script]
+    }
+
+    public static let library: RedisFunctionLibrary = {
+        let head = RedisScripts.lua(PackageResources.function_head_lua)
+        // The wrapper without its header comment (it would be repeated once per function).
+        let wrapper = RedisScripts.lua(PackageResources.function_lua).split(separator: "\n", omittingEmptySubsequences: false)
+            .drop { $0.hasPrefix("--") }.joined(separator: "\n")
+        var seen = Set<String>()
+        let all = scripts.filter { seen.insert($0.name).inserted }
+        let parts = [head, wrapper, RedisScripts.library, RedisScripts.sessionLayer, RedisScripts.jobLayer]
+            + all.map { $0.name + "\n" + $0.layer + "\n" + $0.body }
+        let name = family + RedisScript.sha1Hex(parts.joined(separator: "\n")).prefix(12)
+        var source = head.replacing("%LIBRARY%", with: name) + RedisScripts.library + RedisScripts.sessionLayer + RedisScripts.jobLayer
+        var functions: [String: String] = [:]
+        for script in all {
+            let function = name + "_" + script.name
+            functions[script.name] = function
+            source += wrapper.replacing("%FUNCTION%", with: function).replacing("%LAYER%", with: script.layer)
+                .replacing("%BODY%", with: script.body)
+        }
+        return RedisFunctionLibrary(name: name, family: family, source: source, functions: functions)
+    }()
+}
+
+/// Every change that touches more than one key is one of these scripts, so gateways racing each
+/// other can never break an invariant (capacity, revision order, token ownership). Every session
+/// script is the library and the session layer (RedisScripts.session) plus its own body, and takes
+/// SessionKeys.all as KEYS. Each script's arguments are built by one typed function here, in the
+/// order its header comment lists them.
+enum Scripts {
+    private static func session(_ name: String, _ body: [UInt8]) -> RedisScript { RedisScripts.session(name, body) }
+    private static func standalone(_ name: String, _ body: [UInt8]) -> RedisScript { RedisScripts.script(name, body) }
 
     static let create = session("create", PackageResources.create_lua)
     static let join = session("join", PackageResources.join_lua)
@@ -26,20 +84,20 @@ enum Scripts {
     static let disconnect = session("disconnect", PackageResources.disconnect_lua)
     static let dropGateway = session("drop_gateway", PackageResources.drop_gateway_lua)
     /// The document read stands alone (no prelude): it runs on every welcome and GET.
-    static let document = RedisScript(name: "document", source: lua(PackageResources.document_lua))
+    static let document = standalone("document", PackageResources.document_lua)
     static let snapshot = session("snapshot", PackageResources.snapshot_lua)
     static let fold = session("fold", PackageResources.fold_lua)
     static let log = session("log", PackageResources.log_lua)
     static let notesPut = session("notes_put", PackageResources.notes_put_lua)
-    static let availableLanguages = RedisScript(name: "available_languages", source: lua(PackageResources.available_languages_lua))
-    static let gatewayHeartbeat = RedisScript(name: "gateway_heartbeat", source: lua(PackageResources.gateway_heartbeat_lua))
-    static let forgetGateway = RedisScript(name: "forget_gateway", source: lua(PackageResources.forget_gateway_lua))
+    static let availableLanguages = standalone("available_languages", PackageResources.available_languages_lua)
+    static let gatewayHeartbeat = standalone("gateway_heartbeat", PackageResources.gateway_heartbeat_lua)
+    static let forgetGateway = standalone("forget_gateway", PackageResources.forget_gateway_lua)
 
     static let question = session("question", PackageResources.question_lua)
     /// The question library's scripts stand alone: its keys are no session's.
-    static let librarySave = RedisScript(name: "library_save", source: lua(PackageResources.library_save_lua))
-    static let libraryDelete = RedisScript(name: "library_delete", source: lua(PackageResources.library_delete_lua))
-    static let libraryList = RedisScript(name: "library_list", source: lua(PackageResources.library_list_lua))
+    static let librarySave = standalone("library_save", PackageResources.library_save_lua)
+    static let libraryDelete = standalone("library_delete", PackageResources.library_delete_lua)
+    static let libraryList = standalone("library_list", PackageResources.library_list_lua)
 
     static let all: [RedisScript] = [create, join, leave, saveCode, update, delete, history, participantForToken, commit,
                                      connect, disconnect, dropGateway, document, snapshot, fold, log, notesPut, availableLanguages,

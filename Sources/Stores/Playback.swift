@@ -1,3 +1,4 @@
+import Interview
 import JSON
 import Redis
 

@@ -1,3 +1,4 @@
+import Interview
 import JSON
 import Redis
 
@@ -64,14 +65,6 @@ public struct LogEntry: Sendable {
         let frame: JSON = ["type": .string(document.opType), "data": data, "timestamp": .integer(Int(timestamp))]
         return frame.bytes
     }
-}
-
-/// A document's text at a revision.
-public struct DocumentText: Sendable {
-    public var text: String
-    public var revision: Int
-    /// Unicode scalars.
-    public var length: Int
 }
 
 /// Reads documents (a snapshot plus the log entries after it, applied here, not in Redis) and

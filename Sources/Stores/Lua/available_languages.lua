@@ -1,7 +1,6 @@
--- KEYS: ci:{nodes}:runners (zset id -> lease expiry ms), ci:{nodes}:runner-info (hash id -> JSON
+-- KEYS: NodeKeys.runners (zset id -> lease expiry ms), NodeKeys.runnerInfo (hash id -> JSON
 -- with a "languages" array of ids). Answers the language ids some live runner offers.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local seen, out = {}, {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')) do
   local raw = redis.call('HGET', KEYS[2], id)

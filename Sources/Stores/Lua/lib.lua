@@ -1,0 +1,80 @@
+-- The helper library every script begins with (RedisScripts in Swift puts it in front of each
+-- script's body): time, the channel message form, load-or-gone, the key layout of a session.
+-- Key and channel names are never written here: every script gets them from the Swift key schema
+-- (SessionKeys, ExecutionKeys, NodeKeys, LibraryKeys, rate-limit keys) through KEYS and ARGV.
+-- Errors are error replies whose first word the Swift side decodes (ScriptError): NOTFOUND,
+-- GONE <why>, FULL, FORBIDDEN, UNAUTHORIZED, CONFLICT, FUTURE, STALE, INVALID, TOOLARGE, TOOMANY,
+-- BUSY. Time comes from Redis (TIME), so every gateway and runner shares one clock.
+
+-- The exclude of a message on the events channel that only candidates get (the interviewers get
+-- the full view of the same event on the private channel). ChannelMessage.exceptInterviewers in
+-- Swift; the contract tests check they agree.
+local EXCEPT_INTERVIEWERS = '~interviewers'
+
+-- Redis' clock, in Unix milliseconds.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- A client frame: {"type", "data" (JSON text), "timestamp"}.
+local function frame(kind, data_json, now)
+  return '{"type":"' .. kind .. '","data":' .. data_json .. ',"timestamp":' .. now .. '}'
+end
+-- A channel message (ChannelMessage in Swift): "<exclude> <revision>\n<frame>". exclude: the
+-- connection that must not get it ('' for none), or EXCEPT_INTERVIEWERS on events. revision: of
+-- the document the channel's ops number (the code on events, the notes on private), 0 for none.
+local function channel_message(exclude, revision, frame_json)
+  return exclude .. ' ' .. revision .. '\n' .. frame_json
+end
+-- The error of a session that is not there: GONE <why> while its gone marker lasts, else NOTFOUND.
+local function gone_or_not_found(k_gone)
+  local gone = redis.call('GET', k_gone)
+  if gone then return redis.error_reply('GONE ' .. gone) end
+  return redis.error_reply('NOTFOUND')
+end
+-- The error of a session that is there but over (expired, or ended when `allow_ended` is not
+-- set), nil while it is live.
+local function over(expires_at, status, now, allow_ended)
+  if tonumber(expires_at) <= now then return redis.error_reply('GONE expired') end
+  if status == 'completed' and not allow_ended then return redis.error_reply('GONE ended') end
+  return nil
+end
+-- The KEYS of every session script (SessionKeys.all in Swift builds them in this order; all in
+-- the session's slot):
+--   1 session      hash: the session's scalars, the document's revision and length
+--   2 participants hash participant id -> JSON
+--   3 tokens       hash token hash -> participant id
+--   4 history      capped list of JSON events
+--   5 gone         why a session no longer exists ("expired", "deleted"); outlives it
+--   6 ops          the previous layout's capped list of op frames (removed on migration)
+--   7 presence     hash connection id -> participant id
+--   8 log          list: the op log, one JSON entry per revision, oldest first; element i
+--                  is revision checkpoint_revision + 1 + i (see append_op)
+--   9 snapshot     hash: revision, text, length, bytes, ts (the latest text written)
+--  10 checkpoint   hash: the text the log starts after, and a summary of what was folded
+--  11 notes        hash: the interviewers' notes document's revision, length and bounds
+--  12 notes-log    list: the notes' op log (as 8 is the code's)
+--  13 notes-snapshot   hash: the latest notes text written (as 9)
+--  14 notes-checkpoint hash: the notes text its log starts after (as 10)
+--  15 question     string: the session's question as JSON, hidden tests included
+--  16 events       channel: every member's (sharded pub/sub; a channel, not a key, passed here so
+--                  its name is the Swift schema's)
+--  17 private      channel: the interviewers' only
+-- (into: a table to fill instead of a new one: the Functions library reuses its tables across calls.)
+local function session_keys(keys, into)
+  local k = into or {}
+  k.session, k.participants, k.tokens, k.history, k.gone = keys[1], keys[2], keys[3], keys[4], keys[5]
+  k.legacy_ops, k.presence, k.log, k.snapshot, k.checkpoint = keys[6], keys[7], keys[8], keys[9], keys[10]
+  k.notes, k.notes_log, k.notes_snapshot, k.notes_checkpoint = keys[11], keys[12], keys[13], keys[14]
+  k.question, k.events, k.private = keys[15], keys[16], keys[17]
+  return k
+end
+-- The layers' binders (prelude.lua's session, jobs.lua's jobs): what they derive from KEYS and
+-- ARGV. A script run by EVAL binds once, as its layer is read; in the Functions library
+-- (function.lua) every function calls bind first, so the layers' names are this call's.
+local BINDERS = {}
+local function bind(keys, args, layer)
+  KEYS, ARGV = keys, args
+  local binder = BINDERS[layer]
+  if binder then binder() end
+end
