@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The cluster's state, read from Redis (the node registry, the job queue, INFO): the report
-GET /api/v1/cluster gives (Sources/Gateway/ClusterRoutes.swift builds the same document), as a
+GET /api/v1/cluster gives (Sources/Gateway/Controllers/ClusterController.swift builds the same document), as a
 table or as JSON. Used by cluster/status and by the other scripts to wait for a node.
 
     status.py (--redis HOST:PORT | --sentinels H:P,H:P [--sentinel-master NAME]
@@ -281,7 +281,7 @@ def count_sessions(r: Redis, scan_limit: int) -> tuple[int, bool]:
 
 
 def report(r: Redis | RedisCluster, address: str) -> dict:
-    """The same document as ClusterReport.json in ClusterRoutes.swift."""
+    """The same document as ClusterReport.json in Controllers/ClusterController.swift."""
     commands = [
         ["TIME"],
         ["ZRANGE", "ci:{nodes}:gateways", "0", "-1", "WITHSCORES"],
