@@ -2,6 +2,9 @@ import CHiredis
 import CHiredisLibUV
 import Logging
 import Transport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where to find the Redis primary through Redis Sentinel: the sentinels to ask and the name
 /// they monitor the primary under (`sentinel monitor NAME ...` in their configuration).
@@ -201,6 +204,9 @@ final class SentinelLink {
             redisAsyncFree(context)
             return finish(reason)
         }
+        // hiredis 0.14 opens its socket without SOCK_CLOEXEC: a sandbox the runner spawns would
+        // inherit the Sentinel link as it would a Redis one (RedisConnection does the same).
+        _ = fcntl(context.pointee.c.fd, F_SETFD, FD_CLOEXEC)
         if ci_redis_libuv_attach(context, loop.raw) != 0 {
             redisAsyncFree(context)
             return finish("cannot attach to the event loop")
