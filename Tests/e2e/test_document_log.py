@@ -308,6 +308,53 @@ def test_sessions_made_by_the_previous_binary_keep_working(redis_server, pool, s
     assert "code" not in session and session["layout"] == "2"
 
 
+@pytest.mark.skipif(not PREVIOUS, reason="set CODEINTERVIEW_PREVIOUS_BIN to the previous release's binary")
+def test_a_rolling_upgrade_runs_the_previous_and_this_gateway_on_one_session(redis_server, pool, start_gateway):
+    """Mid-upgrade: the previous version's gateway and this one serve one session at once, two
+    editors on each typing concurrently. Each version runs its own scripts (this one its Functions
+    library, the previous one its EVALSHA scripts) on the same keys and channels: everyone
+    converges on the server's text, and each version's commits are in the log."""
+    import asyncio
+    import random
+    from harness.ot import random_op
+    from harness.peers import Peer, quiesce
+    from harness.processes import Gateway
+    old = Gateway(PREVIOUS, redis_server, "gw-previous", pool.defaults, pool.logdir)
+    try:
+        new = start_gateway()
+        sid = create_session(old, code="def f():\n    return 1\n")["id"]
+
+        async def main():
+            peers = [await Peer.join(gw, sid, f"{label}{i}") for i in range(2) for gw, label in ((old, "Old"), (new, "New"))]
+
+            async def edit(peer, seed):
+                rng = random.Random(seed)
+                stop = time.monotonic() + 3.0
+                while time.monotonic() < stop:
+                    peer.edit(random_op(rng, peer.text))
+                    await asyncio.sleep(rng.uniform(0, 0.03))
+
+            await asyncio.gather(*(edit(p, 7000 + i) for i, p in enumerate(peers)))
+            try:
+                await quiesce(peers, quiet=0.5, timeout=40)
+            finally:
+                for p in peers:
+                    await p.close()
+            return peers
+
+        peers = run(main(), timeout=90)
+        server = get_code(new, sid)
+        assert get_code(old, sid) == server
+        for p in peers:
+            assert p.text == server["code"] and p.ot.revision == server["revision"], p.name
+        authors = {e.get("name", "")[:3] for e in log_entries(redis_server, sid)}
+        assert {"Old", "New"} <= authors, f"both versions committed: {authors}"
+        stats = redis(redis_server, "INFO", "commandstats")
+        assert "cmdstat_fcall:" in stats and "cmdstat_evalsha:" in stats, "each version ran its own way"
+    finally:
+        old.stop()
+
+
 def test_the_reader_rebuilds_random_edits_from_a_long_run_of_ops(start_gateway, redis_server):
     """Snapshots far apart, so a read composes hundreds of logged ops (inserts and deletes,
     multibyte characters, at random places) over the snapshot: every read equals the text the
