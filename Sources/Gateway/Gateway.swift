@@ -41,7 +41,7 @@ public final class Gateway {
         self.configuration = configuration
         self.logger = logger
         loop = EventLoop()
-        redis = RedisConnection(loop: loop, address: configuration.redis, logger: logger)
+        redis = makeRedisClient(loop: loop, address: configuration.redis, logger: logger)
         subscriber = RedisSubscriber(loop: loop, address: configuration.redis, logger: logger)
         sessions = Sessions(redis: redis, settings: configuration.sessions)
         rateLimiting = RateLimiting(settings: configuration.protection, limiter: RateLimiter(redis: redis))

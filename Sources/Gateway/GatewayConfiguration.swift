@@ -6,7 +6,7 @@ import Transport
 /// Everything a gateway process can be told; `codeinterview gateway --help` documents each field.
 public struct GatewayConfiguration: Sendable {
     public var http = HTTPServerConfiguration()
-    public var redis = RedisAddress(host: "127.0.0.1", port: 6379)
+    public var redis = RedisAddress.single(host: "127.0.0.1", port: 6379)
     public var nodeID = "gateway"
     /// Base of `join_url` (e.g. https://interview.example.com); empty: taken from the Host header.
     public var publicURL = ""

@@ -7,14 +7,14 @@ public enum RedisRequest {
 /// Several requests sent back to back (hiredis writes them in one go) and answered together:
 /// the replies in the requests' order, or the first failure. For reads that need no atomicity
 /// across the requests, where one script would only copy.
-extension RedisConnection {
+extension RedisClient {
     public func pipeline(_ commands: [[String]], _ completion: @escaping (Result<[RedisValue], RedisError>) -> Void) {
         pipeline(commands.map(RedisRequest.command), completion)
     }
 
     public func pipeline(_ requests: [RedisRequest], _ completion: @escaping (Result<[RedisValue], RedisError>) -> Void) {
         guard !requests.isEmpty else { return completion(.success([])) }
-        if cluster != nil, let error = Self.crossSlot(requests) { return completion(.failure(error)) }
+        if self is RedisClusterClient, let error = RedisClusterClient.crossSlot(requests) { return completion(.failure(error)) }
         let round = PipelineRound(count: requests.count, completion)
         for (index, request) in requests.enumerated() {
             switch request {
@@ -25,7 +25,7 @@ extension RedisConnection {
     }
 }
 
-extension RedisConnection {
+extension RedisClusterClient {
     /// With Redis Cluster a pipeline goes to one node in one round trip, so its requests must share
     /// one slot (keyless ones go with the rest): the error when they do not, before anything is sent.
     static func crossSlot(_ requests: [RedisRequest]) -> RedisError? {

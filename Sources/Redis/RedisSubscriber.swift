@@ -7,22 +7,24 @@ import Transport
 /// so `onStateChange(true)` is the listeners' cue to catch up from Redis.
 ///
 /// Channels are sharded (SSUBSCRIBE; publishers SPUBLISH), with one Redis as with Redis Cluster.
-/// With a cluster (`address.cluster`) each channel is subscribed on the primary that owns its slot,
-/// one push-mode link per primary, and moved when its slot moves: the server ends the
+/// With a cluster (`.cluster`) each channel is subscribed on the primary that owns its slot,
+/// one push-mode node per primary, and moved when its slot moves: the server ends the
 /// subscription with a `sunsubscribe` push (or answers SSUBSCRIBE with MOVED), and the channel is
 /// subscribed again on the slot's new owner, after which `onStateChange(true)` lets listeners
 /// catch up on what was published in between.
 public final class RedisSubscriber {
     public typealias Handler = ([UInt8]) -> Void
 
-    private let connection: RedisConnection?
-    private let router: ClusterRouter?
+    /// One server (a single Redis, or the primary Sentinel names) in push mode.
+    private let connection: RedisPushClient?
+    /// A Redis Cluster whose nodes are in push mode.
+    private let router: RedisClusterClient?
     private let logger: Logger
     private var listeners: [String: [(id: Int, handler: Handler)]] = [:]
     private var confirmed: Set<String> = []
     private var waiting: [String: [(Bool) -> Void]] = [:]
-    /// With a cluster: the link (its address) each channel was last subscribed on.
-    private var subscribedOn: [String: String] = [:]
+    /// With a cluster: the node each channel was last subscribed on.
+    private var subscribedOn: [String: RedisEndpoint] = [:]
     /// With a cluster: channels being moved; their next confirmation is a catch-up cue.
     private var moving: Set<String> = []
     private var nextID = 0
@@ -32,20 +34,25 @@ public final class RedisSubscriber {
 
     public init(loop: EventLoop, address: RedisAddress, logger: Logger) {
         self.logger = logger
-        if let seeds = address.cluster {
-            connection = nil
-            let router = ClusterRouter(seeds: seeds, loop: loop, logger: logger)
+        let connection: RedisPushClient
+        switch address {
+        case .cluster(let seeds):
+            self.connection = nil
+            let router = RedisClusterClient(seeds: seeds, loop: loop, logger: logger)
             self.router = router
-            router.onPush = { [unowned self] link, value in self.received(value, from: link) }
-            router.onLinkState = { [unowned self] link, up in self.linkChanged(link, up) }
+            router.onPush = { [unowned self] node, value in self.received(value, from: node.endpoint) }
+            router.onNodeState = { [unowned self] node, up in self.linkChanged(node, up) }
             router.onMapChange = { [unowned self] in self.follow() }
             router.onStateChange = { [unowned self] up in self.onStateChange?(up) }
             return
+        case .single(let host, let port):
+            connection = RedisNodeClient(loop: loop, endpoint: RedisEndpoint(host: host, port: port), logger: logger)
+        case .sentinel(let sentinels, let master):
+            connection = RedisSentinelClient(loop: loop, sentinels: sentinels, master: master, logger: logger)
         }
         router = nil
-        let connection = RedisConnection(loop: loop, address: address, logger: logger)
         self.connection = connection
-        connection.onPush = { [unowned self, unowned connection] value in self.received(value, from: connection) }
+        connection.onPush = { [unowned self] value in self.received(value, from: nil) }
         connection.onStateChange = { [unowned self, unowned connection] up in
             self.confirmed.removeAll()
             if up {
@@ -99,7 +106,7 @@ public final class RedisSubscriber {
             confirmed.remove(channel)
             moving.remove(channel)
             if let router {
-                if let name = subscribedOn.removeValue(forKey: channel) { router.links[name]?.sendSubscription(["SUNSUBSCRIBE", channel]) }
+                if let node = subscribedOn.removeValue(forKey: channel) { router.nodes[node]?.sendSubscription(["SUNSUBSCRIBE", channel]) }
             } else {
                 connection?.sendSubscription(["SUNSUBSCRIBE", channel])
             }
@@ -108,10 +115,10 @@ public final class RedisSubscriber {
         }
     }
 
-    /// The connection a channel is (to be) subscribed on.
-    private func link(for channel: String) -> RedisConnection? {
+    /// The server a channel is (to be) subscribed on.
+    private func link(for channel: String) -> RedisPushClient? {
         guard let router else { return connection }
-        return router.link(forSlot: RedisSlot.of(channel))
+        return router.node(forSlot: RedisSlot.of(channel))
     }
 
     private func subscribe(_ channel: String) {
@@ -120,9 +127,9 @@ public final class RedisSubscriber {
             return
         }
         // No map or no link yet: the channel is subscribed when its owner's link connects.
-        guard let link = link(for: channel) else { return }
-        subscribedOn[channel] = link.address.description
-        if link.isConnected { link.sendSubscription(["SSUBSCRIBE", channel]) }
+        guard let node = router?.node(forSlot: RedisSlot.of(channel)) else { return }
+        subscribedOn[channel] = node.endpoint
+        if node.isConnected { node.sendSubscription(["SSUBSCRIBE", channel]) }
     }
 
     private func failWaiting(_ which: (String) -> Bool) {
@@ -133,12 +140,11 @@ public final class RedisSubscriber {
 
     // MARK: Cluster: links and moves
 
-    private func linkChanged(_ link: RedisConnection, _ up: Bool) {
-        let name = link.address.description
+    private func linkChanged(_ node: RedisNodeClient, _ up: Bool) {
         if up {
-            for channel in listeners.keys where self.link(for: channel) === link { subscribe(channel) }
+            for channel in listeners.keys where self.link(for: channel) === node { subscribe(channel) }
         } else {
-            let lost = Set(subscribedOn.filter { $0.value == name }.keys)
+            let lost = Set(subscribedOn.filter { $0.value == node.endpoint }.keys)
             confirmed.subtract(lost)
             failWaiting { lost.contains($0) }
         }
@@ -148,8 +154,8 @@ public final class RedisSubscriber {
     private func follow() {
         guard let router else { return }
         for channel in listeners.keys {
-            guard let owner = link(for: channel), subscribedOn[channel] != owner.address.description else { continue }
-            if let old = subscribedOn[channel] { router.links[old]?.sendSubscription(["SUNSUBSCRIBE", channel]) }
+            guard let owner = router.node(forSlot: RedisSlot.of(channel)), subscribedOn[channel] != owner.endpoint else { continue }
+            if let old = subscribedOn[channel] { router.nodes[old]?.sendSubscription(["SUNSUBSCRIBE", channel]) }
             move(channel)
         }
     }
@@ -164,23 +170,24 @@ public final class RedisSubscriber {
 
     // MARK: Replies
 
-    private func received(_ value: RedisValue, from link: RedisConnection) {
-        if case .error(let message) = value { return refused(message, by: link) }
+    /// `node`: the cluster node it came from (nil with one server).
+    private func received(_ value: RedisValue, from node: RedisEndpoint?) {
+        if case .error(let message) = value { return refused(message) }
         guard let parts = value.array, parts.count >= 3, let kind = parts[0].text, let channel = parts[1].text else { return }
         switch kind {
         case "smessage":
             guard let payload = parts[2].bytes, let list = listeners[channel] else { return }
             for listener in list { listener.handler(payload) }
         case "ssubscribe":
-            guard listeners[channel] != nil, router == nil || subscribedOn[channel] == link.address.description else { return }
+            guard listeners[channel] != nil, router == nil || subscribedOn[channel] == node else { return }
             confirmed.insert(channel)
             if let callbacks = waiting.removeValue(forKey: channel) { callbacks.forEach { $0(true) } }
             if moving.remove(channel) != nil { onStateChange?(true) }
         case "sunsubscribe":
             // Asked for (unlisten, or a move already under way), or the server's notice that the
             // slot moved away from this node: then subscribe again where the map now says.
-            guard let router, listeners[channel] != nil, subscribedOn[channel] == link.address.description else { return }
-            logger.info("Redis ended the subscription of \(channel) on \(link.address): its slot moved")
+            guard let router, let node, listeners[channel] != nil, subscribedOn[channel] == node else { return }
+            logger.info("Redis ended the subscription of \(channel) on \(node): its slot moved")
             move(channel)
             router.refresh()
         default:
@@ -189,7 +196,7 @@ public final class RedisSubscriber {
     }
 
     /// An error in place of a confirmation: MOVED names the slot's owner, where the slot's channels go.
-    private func refused(_ message: String, by link: RedisConnection) {
+    private func refused(_ message: String) {
         guard let router, let (_, slot, to) = redirection(message) else {
             logger.error("Redis refused a subscription: \(message)")
             return
@@ -199,3 +206,15 @@ public final class RedisSubscriber {
         router.refresh()
     }
 }
+
+/// A client that can be put in push mode (pub/sub): one server, or the primary Sentinel names.
+protocol RedisPushClient: RedisClient {
+    /// Set before `start()`: every reply comes here, in order.
+    var onPush: ((RedisValue) -> Void)? { get set }
+    /// A command whose replies go to `onPush`; false when not connected.
+    @discardableResult
+    func sendSubscription(_ arguments: [String]) -> Bool
+}
+
+extension RedisNodeClient: RedisPushClient {}
+extension RedisSentinelClient: RedisPushClient {}

@@ -11,7 +11,7 @@ import Glibc
 
 /// Everything a runner process can be told; `codeinterview runner --help` documents each field.
 public struct RunnerConfiguration: Sendable {
-    public var redis = RedisAddress(host: "127.0.0.1", port: 6379)
+    public var redis = RedisAddress.single(host: "127.0.0.1", port: 6379)
     /// This runner's id in the registry and in job ownership.
     public var nodeID = "runner"
     /// Jobs run at once.
@@ -111,10 +111,10 @@ public final class Runner {
                                   mountRoot: nil, cgroups: nil)
         slotBusy = [Bool](repeating: false, count: configuration.concurrency)
         loop = EventLoop()
-        redis = RedisConnection(loop: loop, address: configuration.redis, logger: logger)
+        redis = makeRedisClient(loop: loop, address: configuration.redis, logger: logger)
         var blockingLogger = logger
         blockingLogger[metadataKey: "connection"] = "blocking"
-        blocking = RedisConnection(loop: loop, address: configuration.redis, logger: blockingLogger)
+        blocking = makeRedisClient(loop: loop, address: configuration.redis, logger: blockingLogger)
         for script in ExecutionScripts.runner { redis.register(script) }
         redis.register(RedisFunctions.library)
         jobs = JobStore(redis: redis)

@@ -49,10 +49,10 @@ struct CommonOptions: ParsableArguments {
             return address
         }
         if !sentinels.isEmpty {
-            guard let settings = SentinelSettings(parsing: sentinels, masterName: sentinelMaster) else {
+            guard let address = RedisAddress(parsingSentinels: sentinels, master: sentinelMaster) else {
                 throw ValidationError("--sentinels must be host:port,host:port and --sentinel-master a name, not '\(sentinels)' / '\(sentinelMaster)'")
             }
-            return RedisAddress(sentinel: settings)
+            return address
         }
         guard let address = RedisAddress(parsing: redis) else {
             throw ValidationError("--redis must be host:port (e.g. 127.0.0.1:6379), not '\(redis)'")

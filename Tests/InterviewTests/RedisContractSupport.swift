@@ -28,7 +28,7 @@ final class RedisContract {
 
     /// A connection with every script registered; with the Functions library when `functions`.
     func connect(functions: Bool) -> RedisConnection {
-        let connection = RedisConnection(loop: loop, address: RedisAddress(host: "127.0.0.1", port: Int(server.port)), logger: logger)
+        let connection = makeRedisClient(loop: loop, address: .single(host: "127.0.0.1", port: Int(server.port)), logger: logger)
         for script in RedisFunctions.scripts { connection.register(script) }
         if functions { connection.register(RedisFunctions.library) }
         connection.start()
@@ -39,8 +39,8 @@ final class RedisContract {
 
     /// A Redis Cluster client with every script and the Functions library registered.
     func connect(cluster seeds: [UInt16]) -> RedisConnection {
-        let address = RedisAddress(cluster: seeds.map { RedisAddress(host: "127.0.0.1", port: Int($0)) })
-        let connection = RedisConnection(loop: loop, address: address, logger: logger)
+        let address = RedisAddress.cluster(seeds: seeds.map { RedisEndpoint(host: "127.0.0.1", port: Int($0)) })
+        let connection = makeRedisClient(loop: loop, address: address, logger: logger)
         for script in RedisFunctions.scripts { connection.register(script) }
         connection.register(RedisFunctions.library)
         connection.start()

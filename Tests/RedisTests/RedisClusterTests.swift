@@ -31,9 +31,9 @@ final class RedisClusterTests: XCTestCase {
     }
 
     /// A cluster client from one seed node.
-    func connect(seed: UInt16? = nil, scripts: [RedisScript] = []) -> RedisConnection {
-        let address = RedisAddress(cluster: [RedisAddress(host: "127.0.0.1", port: Int(seed ?? cluster.ports[0]))])
-        let connection = RedisConnection(loop: pump.loop, address: address, logger: pump.logger)
+    func connect(seed: UInt16? = nil, scripts: [RedisScript] = []) -> RedisClusterClient {
+        let connection = RedisClusterClient(seeds: [RedisEndpoint(host: "127.0.0.1", port: Int(seed ?? cluster.ports[0]))],
+                                            loop: pump.loop, logger: pump.logger)
         scripts.forEach(connection.register)
         connection.start()
         XCTAssertTrue(pump.until(10) { connection.isConnected }, "the client should find every primary: \(connection.unavailableReason)")
@@ -69,7 +69,7 @@ final class RedisClusterTests: XCTestCase {
         // The seed is a replica: it still names the primaries.
         let replica = try XCTUnwrap(cluster.ports.first { try !cluster.primaryPorts().contains($0) })
         let connection = connect(seed: replica, scripts: [script])
-        XCTAssertEqual(Set(connection.cluster!.links.values.filter(\.isConnected).map(\.address.port)).map(UInt16.init).sorted(),
+        XCTAssertEqual(Set(connection.nodes.values.filter(\.isConnected).map(\.endpoint.port)).map(UInt16.init).sorted(),
                        try cluster.primaryPorts().sorted())
         for (index, entry) in try keysOnEveryShard().enumerated() {
             if index % 2 == 0 {
@@ -156,7 +156,7 @@ final class RedisClusterTests: XCTestCase {
         // The client's map still names the old owner: MOVED, followed, and the map read again.
         guard case .success(let movedValue) = send(connection, ["GET", moved]) else { return XCTFail("GET after the move") }
         XCTAssertEqual(movedValue.text, moved)
-        XCTAssertTrue(pump.until(5) { connection.cluster?.link(forSlot: slot)?.address.port == Int(target) })
+        XCTAssertTrue(pump.until(5) { connection.node(forSlot: slot)?.endpoint.port == Int(target) })
         close(connection)
     }
 
@@ -191,7 +191,7 @@ final class RedisClusterTests: XCTestCase {
     /// Sharded subscriptions on every shard get what is SPUBLISHed, and follow a slot that moves.
     func testShardedSubscriptionsReceiveAndFollowASlotMove() throws {
         let publisher = connect()
-        let address = RedisAddress(cluster: [RedisAddress(host: "127.0.0.1", port: Int(cluster.ports[1]))])
+        let address = RedisAddress.cluster(seeds: [RedisEndpoint(host: "127.0.0.1", port: Int(cluster.ports[1]))])
         let subscriber = RedisSubscriber(loop: pump.loop, address: address, logger: pump.logger)
         var cues = 0
         subscriber.onStateChange = { up in if up { cues += 1 } }
@@ -245,7 +245,7 @@ final class RedisClusterFailoverTests: XCTestCase {
         let cluster = try RedisClusterProcesses(nodeTimeoutMillis: 1_000)
         defer { cluster.stop() }
         let pump = LoopPump()
-        let connection = RedisConnection(loop: pump.loop, address: RedisAddress(cluster: [RedisAddress(host: "127.0.0.1", port: Int(cluster.ports[0]))]),
+        let connection = makeRedisClient(loop: pump.loop, address: .cluster(seeds: [RedisEndpoint(host: "127.0.0.1", port: Int(cluster.ports[0]))]),
                                          logger: pump.logger)
         connection.start()
         XCTAssertTrue(pump.until(10) { connection.isConnected })
