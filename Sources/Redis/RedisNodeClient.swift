@@ -62,6 +62,7 @@ public final class RedisNodeClient: RedisTopology {
     }
     /// The socket of the current link (the tests check it is close-on-exec).
     var fileDescriptor: Int32? { link?.fileDescriptor }
+    var currentLink: RedisLink? { link }
 
     public func register(_ script: RedisScript) { scripting.register(script) }
     public func register(_ library: RedisFunctionLibrary) { scripting.register(library) }
