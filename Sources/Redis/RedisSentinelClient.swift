@@ -129,6 +129,7 @@ final class Sentinels {
     private var watchIndex = 0
     private var watcher: RedisLink?
     private var watchRetry: LoopTimer?
+    private var confirmTimer: LoopTimer?
     private var watchedBefore = false
     private var closed = false
     var timeoutMillis: UInt64 = 1_000
@@ -204,9 +205,9 @@ final class Sentinels {
         }
         link.open()
         // A sentinel that accepts but never confirms the subscription is left for the next one.
-        let confirm = LoopTimer(loop: loop), timeout = timeoutMillis
-        confirm.start(after: timeout) { [weak link] in
-            confirm.close()
+        if confirmTimer == nil { confirmTimer = LoopTimer(loop: loop) }
+        let timeout = timeoutMillis
+        confirmTimer?.start(after: timeout) { [weak link] in
             if !subscribed { link?.abort("no subscription within \(timeout) ms") }
         }
     }
@@ -223,6 +224,8 @@ final class Sentinels {
         closed = true
         watchRetry?.close()
         watchRetry = nil
+        confirmTimer?.close()
+        confirmTimer = nil
         // A subscription has no reply to wait for: end it now.
         watcher?.abort("closed")
         watcher = nil
