@@ -37,8 +37,6 @@ public final class RedisNodeClient: RedisTopology {
     var locate: ((@escaping (Result<RedisEndpoint, RedisError>) -> Void) -> Void)?
     /// After each connect, before `onStateChange` (Sentinel's role check).
     var onConnected: (() -> Void)?
-    /// Every error reply (Sentinel: READONLY from a demoted primary).
-    var onErrorReply: ((String) -> Void)?
     /// How unavailability names this Redis.
     var name: String?
 
@@ -137,7 +135,11 @@ public final class RedisNodeClient: RedisTopology {
         link.connectTimeoutMillis = connectTimeoutMillis
         link.commandTimeoutMillis = commandTimeoutMillis
         link.onConnect = { [weak self] in self?.connected() }
-        link.onErrorReply = { [weak self] message in self?.onErrorReply?(message) }
+        link.onErrorReply = { [weak self] message in
+            // A replica answers writes with READONLY: the primary moved (a failover); the
+            // reconnect finds the new one (with Sentinel, asks the sentinels again).
+            if message.hasPrefix("READONLY") { self?.drop("Redis answered \(message)") }
+        }
         link.onClose = { [weak self, unowned link] reason in self?.ended(link, reason) }
         self.link = link
         link.open()

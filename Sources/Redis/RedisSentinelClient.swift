@@ -2,8 +2,9 @@ import Logging
 import Transport
 
 /// The primary that Redis Sentinel names: a `RedisNodeClient` that asks the sentinels where the
-/// primary is before each connect, checks that what it reached is a master (ROLE), leaves a
-/// primary that answers READONLY (demoted), and moves as soon as the sentinels announce a switch.
+/// primary is before each connect, checks that what it reached is a master (ROLE), and moves as
+/// soon as the sentinels announce a switch. (A demoted primary answering READONLY is left by the
+/// node itself, as with any topology.)
 public final class RedisSentinelClient: RedisTopology {
     public let address: RedisAddress
     private let node: RedisNodeClient
@@ -16,10 +17,6 @@ public final class RedisSentinelClient: RedisTopology {
         self.sentinels = Sentinels(sentinels: sentinels, master: master, loop: loop, logger: logger)
         node.name = "Redis (\(address))"
         node.locate = { [unowned self] found in self.sentinels.resolve(found) }
-        node.onErrorReply = { [unowned self] message in
-            // A replica answers writes with READONLY: the primary moved (a failover).
-            if message.hasPrefix("READONLY") { self.node.drop("Redis answered \(message)") }
-        }
         node.onConnected = { [unowned self] in self.checkRole() }
         self.sentinels.onSwitch = { [unowned self] to in
             if self.node.isConnected, to != self.node.endpoint {
