@@ -61,7 +61,8 @@ public final class RedisSentinelClient: RedisTopology {
         }
     }
 
-    public var primaryAddress: RedisAddress { node.address }
+    /// The primary last found (until the sentinels named one: the sentinel address).
+    public var primaryAddress: RedisAddress { node.endpoint.port == 0 ? address : node.address }
     public var isConnected: Bool { node.isConnected }
     public var unavailableReason: String { node.unavailableReason }
     public var reconnectCount: Int { node.reconnectCount }
