@@ -34,7 +34,7 @@ final class RedisLink {
     private var openedAt: UInt64 = 0
     /// Why the link ends, when it was ended on purpose (a timeout, a drop): said over hiredis'
     /// "connection closed".
-    private var endReason: String?
+    private(set) var endReason: String?
     /// Send times of the commands awaiting replies, oldest first (Redis answers in order).
     private var sentAt: [UInt64] = []
     private var sentHead = 0
@@ -257,7 +257,8 @@ private let replyCallback: ReplyCallback = { context, reply, privdata in
     let link = context?.pointee.data.map { Unmanaged<RedisLink>.fromOpaque($0).takeUnretainedValue() }
     link?.replied()
     guard let reply else {
-        return pending.completion(.failure(.connectionLost("the Redis connection was lost before the reply")))
+        let why = link?.endReason.map { " (\($0))" } ?? ""
+        return pending.completion(.failure(.connectionLost("the Redis connection was lost before the reply\(why)")))
     }
     let value = decode(reply.assumingMemoryBound(to: redisReply.self))
     if case .error(let message) = value {
