@@ -115,3 +115,11 @@ pg_ensure_database() {
         psql -X -q -d "$url" -c "CREATE DATABASE \"$name\"" >/dev/null
     fi
 }
+
+# Whether the codeinterview binary's COMMAND (gateway, archiver) takes --postgres. The whole help
+# read first (a `| grep -q` could stop reading early: SIGPIPE under pipefail); a build without
+# the subcommand answers with the top-level help, which names no --postgres.
+binary_knows_postgres() { local help; help=$("$BIN" "$1" --help 2>&1) || true; [[ $help == *--postgres* ]]; }
+
+# URL with its password (if any) hidden, for what is printed.
+pg_redact() { sed -E 's#(://[^:/@]+):[^@/]*@#\1:***@#' <<<"$1"; }
