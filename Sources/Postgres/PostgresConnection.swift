@@ -54,8 +54,8 @@ final class PostgresConnection {
     private var pollFD: Int32 = -1
     private var pollEvents: Int32 = 0
     private var writePending = false
-    /// Statement names prepared on this server session (gone with the connection).
-    private var prepared: Set<String> = []
+    /// Statements prepared on this server session, name to SQL (gone with the connection).
+    private var prepared: [String: String] = [:]
 
     private(set) var job: PostgresJob?
     private var phase = Phase.begin
@@ -157,7 +157,22 @@ final class PostgresConnection {
     // MARK: Events
 
     fileprivate func pollEvent(status: Int32, events: Int32) {
-        if status < 0 { return drop("polling the PostgreSQL socket failed: \(uvErrorDescription(status))") }
+        // libuv reports POLLERR as UV_EBADF and stops the handle. While connecting that is a
+        // refused address: libpq reads the socket's error and tries the next address (localhost:
+        // ::1, then 127.0.0.1). Once ready, libpq's read names what went wrong.
+        if status < 0 {
+            pollEvents = 0
+            switch state {
+            case .connecting:
+                continueConnect()
+            case .ready:
+                read()
+                drop("the PostgreSQL socket failed: \(uvErrorDescription(status))")
+            case .closed:
+                break
+            }
+            return
+        }
         switch state {
         case .connecting:
             continueConnect()
@@ -233,7 +248,11 @@ final class PostgresConnection {
     private func sendStep(_ index: Int) {
         guard let job else { return }
         let statement = job.steps[index].0
-        if prepared.contains(statement.name) {
+        if let sql = prepared[statement.name] {
+            // One name, one SQL: another SQL under a prepared name would run the first one.
+            guard sql == statement.sql else {
+                return fail(PostgresError(.protocolError, "statement \(statement.name) was prepared with other SQL"))
+            }
             sendExecute(index)
         } else {
             send(.prepare(statement)) { PQsendPrepare($0, statement.name, statement.sql, 0, nil) }
@@ -283,7 +302,7 @@ final class PostgresConnection {
             sendStep(0)
         case (.step(let index), .prepare(let statement)):
             if let error { return fail(error) }
-            prepared.insert(statement.name)
+            prepared[statement.name] = statement.sql
             sendExecute(index)
         case (.step(let index), _):
             if let error { return fail(error) }
@@ -330,7 +349,8 @@ final class PostgresConnection {
         self.job = nil
         command = nil
         results = []
-        pool?.jobFinished(self, job, result)
+        guard let pool else { return job.finish(result) }
+        pool.jobFinished(self, job, result)
     }
 
     // MARK: Closing
@@ -340,7 +360,9 @@ final class PostgresConnection {
     func drop(_ reason: String, kind: PostgresError.Kind = .unavailable) {
         guard state != .closed else { return }
         let job = close()
-        pool?.connectionLost(self, job: job, error: PostgresError(kind, reason))
+        let error = PostgresError(kind, reason)
+        guard let pool else { job?.finish(.failure(error)); return }
+        pool.connectionLost(self, job: job, error: error)
     }
 
     /// Closes without telling the pool; answers the job that was in flight.

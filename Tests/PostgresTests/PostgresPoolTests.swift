@@ -111,6 +111,50 @@ final class PostgresPoolTests: XCTestCase {
         XCTAssertEqual(prepared[0, "sql"], statement.sql)
     }
 
+    func testRequestsMadeWhileConnectingWaitForTheConnection() throws {
+        let pool = makePool(poolSize: 2, waitReachable: false)
+        XCTAssertFalse(pool.isReachable, "nothing can be connected before the loop runs")
+        var results: [Result<PostgresResult, PostgresError>] = []
+        for i in 0..<10 {
+            pool.query(PostgresStatement("early", "SELECT $1::int AS i"), ["\(i)"]) { result in
+                if case .success(let rows) = result { XCTAssertEqual(rows[0, "i"], "\(i)") }
+                results.append(result)
+            }
+        }
+        XCTAssertEqual(pool.stats.queued, 10)
+        XCTAssertTrue(pump.until(10) { results.count == 10 })
+        // Two connections: answers come in any order, each to its own request.
+        XCTAssertEqual(Set(try results.map { try XCTUnwrap($0.get()[0, "i"]) }), Set((0..<10).map { "\($0)" }))
+    }
+
+    func testOneNameOneSQL() throws {
+        let pool = makePool(poolSize: 1)
+        XCTAssertNoThrow(try XCTUnwrap(pump.wait(10) { pool.query(PostgresStatement("same", "SELECT 1 AS n"), [], $0) }).get())
+        guard case .failure(let error)? = pump.wait(10, { pool.query(PostgresStatement("same", "SELECT 2 AS n"), [], $0) }) else {
+            return XCTFail("another SQL under a prepared name must not run the first one")
+        }
+        XCTAssertEqual(error.kind, .protocolError)
+        XCTAssertEqual(try XCTUnwrap(pump.wait(10) { pool.query(PostgresStatement("same", "SELECT 1 AS n"), [], $0) }).get()[0, "n"], "1")
+    }
+
+    func testAPoolLetGoClosesItsConnections() throws {
+        var calls = 0
+        var kind: PostgresError.Kind?
+        do {
+            let pool = PostgresPool(loop: pump.loop, configuration: PostgresConfiguration(url: server.url, poolSize: 2), logger: pump.logger)
+            XCTAssertTrue(pump.until(10) { pool.stats.connections == 2 })
+            pool.query(PostgresStatement("slow", "SELECT pg_sleep(5)"), []) { result in
+                calls += 1
+                if case .failure(let error) = result { kind = error.kind }
+            }
+            XCTAssertTrue(pump.until(5) { pool.stats.busy == 1 })
+        }
+        XCTAssertEqual(calls, 1)
+        XCTAssertEqual(kind, .closed)
+        pump.until(0.2) { false }
+        XCTAssertEqual(calls, 1)
+    }
+
     // MARK: Transactions
 
     func testTransactionCommitsAndRollsBackOnAFailingStep() throws {
@@ -253,6 +297,33 @@ final class PostgresPoolTests: XCTestCase {
         for _ in 0..<8 { pool.query(probe, []) { after.append($0) } }
         XCTAssertTrue(pump.until(10) { after.count == 8 })
         for result in after { XCTAssertEqual(try result.get()[0, "s"], "probe") }
+    }
+
+    func testKilledMidTransactionLeavesNothing() throws {
+        let own = try PostgresServer()
+        defer { own.remove() }
+        try own.psql("CREATE TABLE mid (id int PRIMARY KEY)")
+        let pool = makePool(url: own.url, poolSize: 1)
+        let insert = PostgresStatement("mid_insert", "INSERT INTO mid VALUES ($1::int)")
+        let sleep = PostgresStatement("mid_sleep", "SELECT pg_sleep(30)")
+        var calls = 0
+        var failure: PostgresError?
+        pool.transaction([(insert, ["1"]), (sleep, []), (insert, ["2"])]) { result in
+            calls += 1
+            if case .failure(let error) = result { failure = error }
+        }
+        // The loop runs while psql looks: the transaction has inserted and sleeps.
+        XCTAssertTrue(pump.until(10) { (try? own.psql("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'")) == "1" })
+        own.kill()
+        XCTAssertTrue(pump.until(10) { calls == 1 })
+        XCTAssertEqual(failure?.kind, .unavailable)
+        try own.start()
+        XCTAssertEqual(try own.psql("SELECT count(*) FROM mid"), "0")
+        XCTAssertTrue(pump.until(15) { pool.isReachable })
+        let done = try XCTUnwrap(pump.wait(10) { pool.transaction([(insert, ["1"]), (insert, ["2"])], $0) })
+        XCTAssertNoThrow(try done.get())
+        XCTAssertEqual(try own.psql("SELECT count(*) FROM mid"), "2")
+        XCTAssertEqual(calls, 1)
     }
 
     func testQueueIsBounded() throws {
