@@ -250,6 +250,21 @@ final class PostgresPoolTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(holeStarted), 2)
     }
 
+    func testKeyValueURLAndAHostOfSeveralAddresses() throws {
+        // Two hosts, the first refusing: libpq moves to another socket while connecting (the
+        // poll follows it), as with a name of several addresses (localhost: ::1, 127.0.0.1).
+        let dead = try Ports.free()
+        let pool = makePool(url: "host=127.0.0.1,localhost port=\(dead),\(server.port) user=postgres dbname=postgres", poolSize: 2)
+        XCTAssertEqual(try XCTUnwrap(query(pool, "SELECT current_setting('statement_timeout') AS t, current_setting('client_encoding') AS e")).get()[0, "t"], "5s")
+        XCTAssertEqual(try XCTUnwrap(query(pool, "SELECT current_setting('application_name') AS a")).get()[0, "a"], "codeinterview")
+        for fd in pool.sockets { XCTAssertEqual(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC) }
+        // Options of the URL's own are kept beside the statement timeout.
+        let withOptions = makePool(url: server.url + "?options=-c%20work_mem%3D12MB", poolSize: 1)
+        let settings = try XCTUnwrap(query(withOptions, "SELECT current_setting('work_mem') AS w, current_setting('statement_timeout') AS t")).get()
+        XCTAssertEqual(settings[0, "w"], "12MB")
+        XCTAssertEqual(settings[0, "t"], "5s")
+    }
+
     func testBadURLFailsEveryRequest() throws {
         let pool = makePool(url: "postgresql://[nope", waitReachable: false)
         guard case .failure(let error)? = query(pool, "SELECT 1") else { return XCTFail() }
