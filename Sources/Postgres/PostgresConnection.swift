@@ -247,7 +247,16 @@ final class PostgresConnection {
 
     private func sendStep(_ index: Int) {
         guard let job else { return }
-        let statement = job.steps[index].0
+        let (statement, parameters) = job.steps[index]
+        if !statement.isPrepared {
+            // Several commands may travel only by the simple protocol, which takes no parameters.
+            if parameters.isEmpty { return send(.execute) { PQsendQuery($0, statement.sql) } }
+            return send(.execute) { conn in
+                withCStringArray(parameters, terminated: false) { values in
+                    PQsendQueryParams(conn, statement.sql, Int32(parameters.count), nil, values, nil, nil, 0)
+                }
+            }
+        }
         if let sql = prepared[statement.name] {
             // One name, one SQL: another SQL under a prepared name would run the first one.
             guard sql == statement.sql else {

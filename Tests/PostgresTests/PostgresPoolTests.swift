@@ -155,6 +155,28 @@ final class PostgresPoolTests: XCTestCase {
         XCTAssertEqual(calls, 1)
     }
 
+    func testUnpreparedStatementsAndScripts() throws {
+        let pool = makePool(poolSize: 1)
+        let script = PostgresStatement.unprepared("""
+            DROP TABLE IF EXISTS script_a; CREATE TABLE script_a (id int PRIMARY KEY);
+            INSERT INTO script_a VALUES (1), (2);
+            SELECT count(*) AS n FROM script_a
+            """)
+        XCTAssertFalse(script.isPrepared)
+        XCTAssertEqual(try XCTUnwrap(pump.wait(10) { pool.query(script, [], $0) }).get()[0, "n"], "2", "the last command's rows")
+        let withParameters = PostgresStatement.unprepared("SELECT $1::int + 1 AS n")
+        XCTAssertEqual(try XCTUnwrap(pump.wait(10) { pool.query(withParameters, ["41"], $0) }).get()[0, "n"], "42")
+        // A script in a transaction whose later command fails leaves nothing.
+        let failing = PostgresStatement.unprepared("INSERT INTO script_a VALUES (3); INSERT INTO script_a VALUES (1)")
+        guard case .failure(let error)? = pump.wait(10, { pool.transaction([(PostgresStatement.unprepared("INSERT INTO script_a VALUES (4)"), []), (failing, [])], $0) }) else {
+            return XCTFail("a duplicate key should fail")
+        }
+        XCTAssertEqual(error.sqlState, "23505")
+        XCTAssertEqual(try server.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM script_a"), "1,2")
+        // Nothing was prepared under the empty name.
+        XCTAssertEqual(try XCTUnwrap(query(pool, "SELECT count(*) AS n FROM pg_prepared_statements WHERE name = ''")).get()[0, "n"], "0")
+    }
+
     // MARK: Transactions
 
     func testTransactionCommitsAndRollsBackOnAFailingStep() throws {
