@@ -51,7 +51,6 @@ final class PostgresConnection {
 
     private var conn: OpaquePointer?
     private var poll: LoopHandle?
-    private var pollFD: Int32 = -1
     private var pollEvents: Int32 = 0
     private var writePending = false
     /// Statements prepared on this server session, name to SQL (gone with the connection).
@@ -98,25 +97,25 @@ final class PostgresConnection {
         watchConnect(events: Int32(UV_WRITABLE.rawValue))
     }
 
-    /// (Re)arms the poll on libpq's socket for the connect phase. The socket can change between
-    /// polls (libpq closes a failed address's socket and opens the next): then the old handle is
-    /// closed first (its fd number may be reused by the new socket) and a new one made.
+    /// Arms a poll on libpq's socket for the next connect step. The socket can change between
+    /// steps (libpq closes a failed address's socket and opens the next), and the new one often
+    /// gets the old one's number: a handle kept across that would watch a descriptor epoll has
+    /// already forgotten (never woken, or libuv aborting on EPOLL_CTL_MOD). So every step gets a
+    /// new handle, the old one closed first (uv_close drops the number from epoll at once).
+    /// A connect takes a handful of steps: the cost is nothing.
     private func watchConnect(events: Int32) {
         guard let conn else { return }
         let fd = PQsocket(conn)
         guard fd >= 0 else { return drop("libpq has no socket: \(errorMessage())") }
-        if fd != pollFD || poll == nil {
-            poll?.close()
-            poll = nil
-            pollFD = fd
-            pollEvents = 0
-            // libpq opens its sockets without SOCK_CLOEXEC: a sandbox forked meanwhile would inherit it.
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            guard let handle = LoopHandle(uv_poll_t.self, owner: self, { uv_poll_init(loop.raw, $0, fd) }) else {
-                return drop("cannot watch the PostgreSQL socket")
-            }
-            poll = handle
+        poll?.close()
+        poll = nil
+        pollEvents = 0
+        // libpq's sockets are not opened close-on-exec: a sandbox forked meanwhile would inherit one.
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        guard let handle = LoopHandle(uv_poll_t.self, owner: self, { uv_poll_init(loop.raw, $0, fd) }) else {
+            return drop("cannot watch the PostgreSQL socket")
         }
+        poll = handle
         arm(events)
     }
 
@@ -145,12 +144,11 @@ final class PostgresConnection {
         guard let conn else { return }
         // Sends must never block the loop: PQflush answers 1 instead of waiting for the socket.
         guard PQsetnonblocking(conn, 1) == 0 else { return drop("cannot make the connection non-blocking: \(errorMessage())") }
-        let fd = PQsocket(conn)
-        if fd != pollFD { return watchConnect(events: Int32(UV_READABLE.rawValue)) }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         state = .ready
         prepared.removeAll()
-        arm(Int32(UV_READABLE.rawValue))
+        // The socket of the last connect step, on a fresh handle (see watchConnect).
+        watchConnect(events: Int32(UV_READABLE.rawValue))
+        guard state == .ready else { return }
         pool?.connectionReady(self)
     }
 
