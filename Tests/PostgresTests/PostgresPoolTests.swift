@@ -363,6 +363,53 @@ final class PostgresPoolTests: XCTestCase {
         XCTAssertEqual(calls, 1)
     }
 
+    /// Transactions keep coming while PostgreSQL is killed and restarted three times: every
+    /// completion runs once, every transaction that succeeded is stored, none twice, and the
+    /// pool serves again after each restart.
+    func testKilledAndRestartedUnderLoad() throws {
+        let own = try PostgresServer()
+        defer { own.remove() }
+        try own.psql("CREATE TABLE load (id int PRIMARY KEY, step int NOT NULL)")
+        let pool = makePool(url: own.url, poolSize: 4, connectTimeoutMs: 1_000)
+        let insert = PostgresStatement("load_insert", "INSERT INTO load VALUES ($1::int, $2::int)")
+        let touch = PostgresStatement("load_touch", "UPDATE load SET step = step + 1 WHERE id = $1::int")
+        var calls: [Int: Int] = [:]
+        var succeeded = Set<Int>()
+        var next = 0
+        var generator = SystemRandomNumberGenerator()
+        func submit() {
+            let id = next
+            next += 1
+            pool.transaction([(insert, ["\(id)", "0"]), (touch, ["\(id)"]), (touch, ["\(id)"])]) { result in
+                calls[id, default: 0] += 1
+                if case .success = result { succeeded.insert(id) }
+            }
+        }
+        for round in 0..<3 {
+            // Load for a while, then the crash at a random point of it.
+            let until = Date().addingTimeInterval(Double.random(in: 0.2...0.6, using: &generator))
+            while Date() < until {
+                while pool.stats.queued < 20 { submit() }
+                pump.until(0.01) { false }
+            }
+            own.kill()
+            for _ in 0..<20 { submit() }
+            XCTAssertTrue(pump.until(10) { calls.count == next }, "round \(round): every completion should run")
+            try own.start()
+            XCTAssertTrue(pump.until(15) { pool.stats.connections == 4 }, "round \(round): the pool should reconnect")
+        }
+        for _ in 0..<50 { submit() }
+        XCTAssertTrue(pump.until(15) { calls.count == next })
+        pump.until(0.2) { false }
+        XCTAssertTrue(calls.values.allSatisfy { $0 == 1 }, "no completion may run twice")
+        let stored = Set(try own.psql("SELECT id FROM load WHERE step = 2").split(separator: "\n").compactMap { Int($0) })
+        XCTAssertEqual(try own.psql("SELECT count(*) FROM load WHERE step <> 2"), "0", "a transaction is whole or absent")
+        XCTAssertTrue(succeeded.isSubset(of: stored), "every success is stored: missing \(succeeded.subtracting(stored).sorted())")
+        // A failure may still have committed only when the answer to COMMIT was lost: rare.
+        XCTAssertLessThanOrEqual(stored.subtracting(succeeded).count, 3 * 4)
+        XCTAssertGreaterThan(succeeded.count, 50)
+    }
+
     func testQueueIsBounded() throws {
         let pool = makePool(poolSize: 1, maxQueued: 5)
         var results: [Int: Result<PostgresResult, PostgresError>] = [:]
