@@ -135,6 +135,13 @@ public final class InterviewRecords {
         }
     }
 
+    /// The record's host token hash (nil: no such record), for checking who may erase it.
+    public func hostTokenHash(_ id: String, _ completion: @escaping (Result<String?, PostgresError>) -> Void) {
+        pool.query(RecordStatements.hostTokenHash, [id]) { result in
+            completion(result.map { $0.rows.isEmpty ? nil : $0[0, "host_token_hash"] })
+        }
+    }
+
     // MARK: Erase
 
     /// Erases the record and everything of it (a candidate's deletion request, the host's or the

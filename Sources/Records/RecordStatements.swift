@@ -119,6 +119,10 @@ enum RecordStatements {
         SELECT kind, entry::text AS entry FROM interview_extras WHERE interview_id = $1::text ORDER BY kind, seq
         """)
 
+    /// What the erasure route checks a host token against, without reading the record.
+    static let hostTokenHash = PostgresStatement("records_host_token_hash",
+                                                 "SELECT host_token_hash FROM interviews WHERE id = $1::text")
+
     // MARK: Erase
 
     /// Everything of it: the children go with the row (ON DELETE CASCADE).
