@@ -24,6 +24,7 @@ let package = Package(
         .target(name: "CHiredisLibUV", dependencies: ["CHiredis", "CLibUV"]),
         .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         // A small JSON value type: strict parser, byte serializer.
         .target(name: "JSON", swiftSettings: swiftSettings),
@@ -34,6 +35,10 @@ let package = Package(
         // Redis client: hiredis async on the same libuv loop.
         .target(name: "Redis", dependencies: ["CHiredis", "CHiredisLibUV", "CLibUV", "CCrypto", "Transport",
                                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
+        // PostgreSQL client: libpq's non-blocking API on the same libuv loop, a small pool.
+        .target(name: "Postgres", dependencies: ["CLibPQ", "CLibUV", "Transport",
+                                                 .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
         // Domain: text operations, sessions, participants, questions, executions, validation; no Redis.
         .target(name: "Interview", dependencies: ["JSON", "CCrypto"],
@@ -136,5 +141,8 @@ let package = Package(
         // The Redis Cluster client against a real cluster (6 redis-server processes).
         .testTarget(name: "RedisTests", dependencies: ["Redis", "Transport", "CLibUV", "TestSupport",
                                                        .product(name: "Logging", package: "swift-log")]),
+        // The PostgreSQL client against a real PostgreSQL (initdb + postgres started by the harness).
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Transport", "CLibPQ", "CLibUV", "TestSupport",
+                                                          .product(name: "Logging", package: "swift-log")]),
     ]
 )
