@@ -93,8 +93,6 @@ let package = Package(
                                .embedInCode("Lua/update.lua")
                 ],
                 swiftSettings: swiftSettings),
-        // POSTGRES-STUB (until the pg branch is merged)
-        .target(name: "Postgres", dependencies: ["Transport", .product(name: "Logging", package: "swift-log")]),
         // Records: the interview record's PostgreSQL contract (as Stores is the Redis one): its
         // schema, the versioned .sql files in Sources/Records/Migrations embedded in the binary,
         // its named statements, typed calls.
@@ -135,7 +133,7 @@ let package = Package(
                                                           .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON", "TestSupport"]),
         // The record store against a real PostgreSQL (TestSupport's PostgresServer).
-        .testTarget(name: "RecordsTests", dependencies: ["Records", "Postgres", "Interview", "JSON", "Transport", "TestSupport",
+        .testTarget(name: "RecordsTests", dependencies: ["Records", "Postgres", "Interview", "JSON", "Transport", "CLibUV", "TestSupport",
                                                         .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "JSON", "TestSupport"]),
         // The Redis Cluster client against a real cluster (6 redis-server processes).

@@ -181,11 +181,11 @@ enum RecordDecoding {
 extension PostgresError {
     /// A record this build cannot write (refused before anything is sent).
     static func invalidRecord(_ message: String) -> PostgresError {
-        PostgresError(kind: .server, sqlState: "22021", message: message)
+        PostgresError(.server, sqlState: "22021", message)
     }
 
     /// A stored row this build cannot read.
     static func invalidRow(_ message: String) -> PostgresError {
-        PostgresError(kind: .protocolError, sqlState: nil, message: message)
+        PostgresError(.protocolError, message)
     }
 }
