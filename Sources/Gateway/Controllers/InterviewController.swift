@@ -121,7 +121,7 @@ final class InterviewController: Controller {
         guard let from = optionalInteger(context, "from"), let to = optionalInteger(context, "to"),
               let limit = integer(context, "limit", default: InterviewRecords.defaultListLimit,
                                   range: 1...InterviewRecords.maximumListLimit) else { return }
-        let query = context.request.queryItem("q")
+        let query = Self.formValue(context.request.query, "q")
         if let query, query.utf8.count > 200 || query.utf8.contains(0) {
             return context.reply(Problem(400, "q must be at most 200 bytes of text", field: "q"))
         }
@@ -209,6 +209,17 @@ final class InterviewController: Controller {
                          metadata: ["request_id": .string(context.requestID)])
             context.reply(Problem(500, "the interview archive failed to answer"))
         }
+    }
+
+    /// A form-encoded query value: '+' is a space (a search box's form sends "cal+cand"), then
+    /// %XX escapes (so "%2B" is a plus). Only for `q`: ids, cursors and numbers have no spaces.
+    static func formValue(_ query: String, _ name: String) -> String? {
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard percentDecode(String(parts[0])) == name else { continue }
+            return parts.count > 1 ? percentDecode(String(parts[1].map { $0 == "+" ? " " : $0 })) : ""
+        }
+        return nil
     }
 
     /// An integer query parameter in `range`, or a 400 naming it.
