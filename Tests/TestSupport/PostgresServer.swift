@@ -89,10 +89,12 @@ final class PostgresServer: @unchecked Sendable {
     /// connections (a condition only this server can satisfy: its port and socket directory).
     func start() throws {
         precondition(process == nil || process?.isRunning == false, "postgres already running")
+        // fsync off: tests lose processes, never the machine, and the kernel keeps what was written.
+        // Commits stay synchronous: a SIGKILL (kill()) must lose nothing that was committed.
         let (executable, arguments) = command("\(binDirectory)/postgres", [
             "-D", dataDirectory, "-p", "\(port)", "-k", directory,
             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
-            "-c", "synchronous_commit=off", "-c", "max_connections=200",
+            "-c", "max_connections=200",
         ])
         let child = try ChildProcess(executable: executable, arguments: arguments, logPath: logPath)
         process = child
@@ -107,7 +109,7 @@ final class PostgresServer: @unchecked Sendable {
     /// of ours: ChildProcess creates its log path, which must never be /dev/null when root.)
     func isReady() -> Bool {
         guard let child = try? ChildProcess(executable: "\(binDirectory)/pg_isready",
-                                            arguments: ["-q", "-h", "127.0.0.1", "-p", "\(port)", "-t", "2"],
+                                            arguments: ["-q", "-U", "postgres", "-h", "127.0.0.1", "-p", "\(port)", "-t", "2"],
                                             logPath: "\(directory)/pg_isready.log") else { return false }
         return child.waitForExit(timeout: 5) == .exited(0)
     }

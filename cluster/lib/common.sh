@@ -7,6 +7,8 @@
 #   redis-PORT/, sentinel-PORT/    Redis and Sentinel data and configuration (a Redis Cluster
 #                          node's nodes.conf too)
 #   haproxy.cfg, haproxy.sock, haproxy.log, servers   the balancer (servers: "ID ADDRESS" lines)
+#   postgres-PORT/, postgres.password   the PostgreSQL started by cluster/up (data, socket) and
+#                          its postgres role's password
 
 set -euo pipefail
 
@@ -204,3 +206,7 @@ local_nodes() {
     done
     return 0
 }
+
+# PostgreSQL (the interview record): pg_* helpers, binary_knows_postgres.
+# shellcheck source=postgres.sh
+source "$LIB_DIR/postgres.sh"
