@@ -2,7 +2,7 @@
 PostgreSQL started here (initdb into a temporary directory, a free loopback port).
 
 The archiver (a later branch) writes records from ended sessions; these tests put one in with SQL
-(the schema is the gateway's own: it migrates at start), then read it by each token class, page its
+(the schema is the gateway's own: it migrates at start; PostgreSQL is harness.postgres's), then read it by each token class, page its
 timeline, rebuild its code at every revision, list and search as the admin, erase it, and check the
 problems: 400 for malformed input, 401/403 for tokens, 404, and 503 with PostgreSQL stopped or not
 configured. A live session that ended points to its record (410 with a Link).
@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
 import tempfile
 import time
 
@@ -22,6 +20,7 @@ import httpx
 import pytest
 
 from harness.ports import free_port
+from harness.postgres import PostgresServer
 from harness.rest import create_session
 from harness.waiting import wait_for
 
@@ -35,64 +34,28 @@ def sha(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def pg_bin() -> str:
-    versions = sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: int(v) if v.isdigit() else 0)
-    return f"/usr/lib/postgresql/{versions[-1]}/bin"
-
-
 class Postgres:
-    """initdb + postgres on a free port; as root, run as the `postgres` user (they refuse root)."""
+    """The harness's PostgreSQL (harness.postgres) for a whole module, with psql answering text."""
 
     def __init__(self):
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="ci-records-pg-", dir="/tmp")
-        os.chmod(self.dir, 0o755)
-        self.root = os.geteuid() == 0
-        if self.root:
-            shutil.chown(self.dir, "postgres")
-        self.data = os.path.join(self.dir, "data")
-        self.log = os.path.join(self.dir, "postgres.log")
-        self._run([f"{pg_bin()}/initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "--no-sync"])
-        self.proc = None
-        self.start()
-
-    def _cmd(self, args: list[str]) -> list[str]:
-        return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *args] if self.root else args
-
-    def _run(self, args: list[str]):
-        subprocess.run(self._cmd(args), check=True, capture_output=True, timeout=120)
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def start(self):
-        log = open(self.log, "ab")
-        self.proc = subprocess.Popen(self._cmd([f"{pg_bin()}/postgres", "-D", self.data, "-p", str(self.port),
-                                                "-k", self.dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]),
-                                     stdout=log, stderr=log)
-        wait_for(lambda: subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", str(self.port)],
-                                        capture_output=True).returncode == 0, 30, message="PostgreSQL ready")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: smart shutdown... then fast
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc = None
+        self.logdir = tempfile.mkdtemp(prefix="ci-records-logs-")
+        self.server = PostgresServer(self.logdir)
+        self.url = self.server.url
 
     def psql(self, sql: str) -> str:
-        out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", self.url, "-c", sql],
-                             capture_output=True, text=True, timeout=30)
-        assert out.returncode == 0, out.stderr
-        return out.stdout.strip()
+        rows = self.server.psql(sql)
+        return "\n".join("|".join("" if v is None else v for v in row) for row in rows)
+
+    def stop(self):
+        """A fast shutdown; the data stays for start()."""
+        self.server.shutdown()
+
+    def start(self):
+        self.server.start()
 
     def remove(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.server.stop()
+        shutil.rmtree(self.logdir, ignore_errors=True)
 
 
 def q(value) -> str:
