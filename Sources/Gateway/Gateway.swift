@@ -136,9 +136,9 @@ public final class Gateway {
     }
 
     /// Brings the archive's schema up to date at start. PostgreSQL away is not fatal: live
-    /// interviews need only Redis. The gateway does not retry: the archivers migrate before they
-    /// write (and nothing can be read before something is written), and a read that finds no
-    /// schema answers 503.
+    /// interviews need only Redis. No retry timer: the archivers migrate before they write
+    /// (nothing can be read before something is written), and a read that finds no schema
+    /// migrates then (InterviewController) and answers 503 meanwhile.
     private func migrateArchive() {
         records?.migrate { [logger] result in
             switch result {

@@ -20,7 +20,6 @@ import time
 import httpx
 import pytest
 
-from harness.ports import free_port
 from harness.postgres import PostgresServer
 from harness.rest import create_session
 from harness.waiting import wait_for
@@ -294,12 +293,17 @@ def test_postgres_stopped_answers_503_and_the_loop_goes_on(archive_gateway, pg):
     wait_for(lambda: get(gw, f"interviews/{SID}", HOST).status_code == 200, 30, message="the record reads again")
 
 
-def test_a_gateway_starts_with_postgres_down(pg, start_gateway):
+def test_a_gateway_starts_with_postgres_down(postgres, start_gateway):
     # PostgreSQL away at start is not fatal: the gateway serves live sessions; records answer 503.
-    port = free_port()
-    gw = start_gateway(f"--postgres=postgresql://postgres@127.0.0.1:{port}/postgres", f"--admin-token={ADMIN}")
+    postgres.shutdown()
+    gw = start_gateway(f"--postgres={postgres.url}", f"--admin-token={ADMIN}")
     assert create_session(gw)
     problem(get(gw, f"interviews/{SID}", HOST), 503)
+    # PostgreSQL back, still no schema (no archiver ran): the first read finds none, answers 503
+    # and migrates; then the record is simply not there.
+    postgres.start()
+    wait_for(lambda: get(gw, f"interviews/{SID}", HOST).status_code == 404, 30, message="the schema is migrated on demand")
+    assert postgres.psql("SELECT version FROM schema_migrations") == [("1",)]
 
 
 def test_the_archive_routes_hold_to_the_openapi_document(archive_gateway):

@@ -202,7 +202,9 @@ final class InterviewController: Controller {
         case .unavailable, .timeout, .closed:
             context.reply(Problem.unavailable("the interview archive is unreachable; retry shortly (\(error.message))"))
         case .server where error.sqlState == "42P01":
-            // The schema is not there yet: no archiver (nor this gateway at start) has migrated.
+            // The schema is not there yet: PostgreSQL was away when this gateway started, and no
+            // archiver has migrated since. Migrate now (one at a time), so the retry finds it.
+            migrateOnce()
             context.reply(Problem.unavailable("the interview archive has no schema yet; retry shortly"))
         case .server, .protocolError:
             logger.error("\(context.request.method) \(context.path): PostgreSQL: \(error.message)",
@@ -220,6 +222,19 @@ final class InterviewController: Controller {
             return parts.count > 1 ? percentDecode(String(parts[1].map { $0 == "+" ? " " : $0 })) : ""
         }
         return nil
+    }
+
+    private var migrating = false
+
+    private func migrateOnce() {
+        guard let records, !migrating else { return }
+        migrating = true
+        records.migrate { [self] result in
+            migrating = false
+            if case .success(let count) = result, count > 0 {
+                logger.info("interview archive: \(count) migration(s) applied (the schema was missing)")
+            }
+        }
     }
 
     /// An integer query parameter in `range`, or a 400 naming it.
