@@ -150,6 +150,39 @@ final class InterviewRecordsTests: XCTestCase {
         guard case .stored = try wait({ store.save(record, $0) }).get() else { return XCTFail("stores") }
     }
 
+    func testPostgresKilledMidSaveLeavesAllOrNothing() throws {
+        // A server of its own: this test kills it.
+        let own = try PostgresServer()
+        defer { own.remove() }
+        url = own.url
+        let store = try migrated()
+        let expected = ["interviews": 1, "interview_participants": 2, "interview_ops": 20_001, "interview_history": 3,
+                        "interview_runs": 2, "interview_extras": 2]
+        // Kill at several points of the write (before it is sent, while it runs, around COMMIT,
+        // after it answered: the pump stops waiting once the save answers).
+        for (index, delay) in [0.0, 0.02, 0.2, 0.5, 0.65, 0.8, 10].enumerated() {
+            let record = Fixtures.record(ops: 20_000, id: Fixtures.id(100 + index))
+            var outcome: Result<RecordSaveOutcome, PostgresError>?
+            store.save(record) { outcome = $0 }
+            pump.until(delay) { outcome != nil }
+            own.kill()
+            XCTAssertTrue(pump.until(30) { outcome != nil }, "the save answers after the kill")
+            try own.start()
+            // The pool reconnects; then the record is there whole, or not at all.
+            var counts: [String: Int] = [:]
+            XCTAssertTrue(pump.until(30) {
+                counts = (try? rowCounts(store, record.id)) ?? [:]
+                return !counts.isEmpty
+            }, "the pool reconnects")
+            let total = counts.values.reduce(0, +)
+            XCTAssertTrue(total == 0 || counts == expected, "delay \(delay): \(counts), outcome \(String(describing: outcome))")
+            if case .success = outcome { XCTAssertEqual(counts, expected, "a save that answered success is all there") }
+            // The archiver's retry completes it, exactly once.
+            _ = try wait { store.save(record, $0) }.get()
+            XCTAssertEqual(try rowCounts(store, record.id), expected)
+        }
+    }
+
     // MARK: Erase
 
     func testEraseLeavesNoRowInAnyTable() throws {
