@@ -51,11 +51,10 @@ final class PostgresConnection {
 
     private var conn: OpaquePointer?
     private var poll: LoopHandle?
-    private var pollFD: Int32 = -1
     private var pollEvents: Int32 = 0
     private var writePending = false
-    /// Statement names prepared on this server session (gone with the connection).
-    private var prepared: Set<String> = []
+    /// Statements prepared on this server session, name to SQL (gone with the connection).
+    private var prepared: [String: String] = [:]
 
     private(set) var job: PostgresJob?
     private var phase = Phase.begin
@@ -98,25 +97,25 @@ final class PostgresConnection {
         watchConnect(events: Int32(UV_WRITABLE.rawValue))
     }
 
-    /// (Re)arms the poll on libpq's socket for the connect phase. The socket can change between
-    /// polls (libpq closes a failed address's socket and opens the next): then the old handle is
-    /// closed first (its fd number may be reused by the new socket) and a new one made.
+    /// Arms a poll on libpq's socket for the next connect step. The socket can change between
+    /// steps (libpq closes a failed address's socket and opens the next), and the new one often
+    /// gets the old one's number: a handle kept across that would watch a descriptor epoll has
+    /// already forgotten (never woken, or libuv aborting on EPOLL_CTL_MOD). So every step gets a
+    /// new handle, the old one closed first (uv_close drops the number from epoll at once).
+    /// A connect takes a handful of steps: the cost is nothing.
     private func watchConnect(events: Int32) {
         guard let conn else { return }
         let fd = PQsocket(conn)
         guard fd >= 0 else { return drop("libpq has no socket: \(errorMessage())") }
-        if fd != pollFD || poll == nil {
-            poll?.close()
-            poll = nil
-            pollFD = fd
-            pollEvents = 0
-            // libpq opens its sockets without SOCK_CLOEXEC: a sandbox forked meanwhile would inherit it.
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            guard let handle = LoopHandle(uv_poll_t.self, owner: self, { uv_poll_init(loop.raw, $0, fd) }) else {
-                return drop("cannot watch the PostgreSQL socket")
-            }
-            poll = handle
+        poll?.close()
+        poll = nil
+        pollEvents = 0
+        // libpq's sockets are not opened close-on-exec: a sandbox forked meanwhile would inherit one.
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        guard let handle = LoopHandle(uv_poll_t.self, owner: self, { uv_poll_init(loop.raw, $0, fd) }) else {
+            return drop("cannot watch the PostgreSQL socket")
         }
+        poll = handle
         arm(events)
     }
 
@@ -145,19 +144,33 @@ final class PostgresConnection {
         guard let conn else { return }
         // Sends must never block the loop: PQflush answers 1 instead of waiting for the socket.
         guard PQsetnonblocking(conn, 1) == 0 else { return drop("cannot make the connection non-blocking: \(errorMessage())") }
-        let fd = PQsocket(conn)
-        if fd != pollFD { return watchConnect(events: Int32(UV_READABLE.rawValue)) }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         state = .ready
         prepared.removeAll()
-        arm(Int32(UV_READABLE.rawValue))
+        // The socket of the last connect step, on a fresh handle (see watchConnect).
+        watchConnect(events: Int32(UV_READABLE.rawValue))
+        guard state == .ready else { return }
         pool?.connectionReady(self)
     }
 
     // MARK: Events
 
     fileprivate func pollEvent(status: Int32, events: Int32) {
-        if status < 0 { return drop("polling the PostgreSQL socket failed: \(uvErrorDescription(status))") }
+        // libuv reports POLLERR as UV_EBADF and stops the handle. While connecting that is a
+        // refused address: libpq reads the socket's error and tries the next address (localhost:
+        // ::1, then 127.0.0.1). Once ready, libpq's read names what went wrong.
+        if status < 0 {
+            pollEvents = 0
+            switch state {
+            case .connecting:
+                continueConnect()
+            case .ready:
+                read()
+                drop("the PostgreSQL socket failed: \(uvErrorDescription(status))")
+            case .closed:
+                break
+            }
+            return
+        }
         switch state {
         case .connecting:
             continueConnect()
@@ -232,8 +245,21 @@ final class PostgresConnection {
 
     private func sendStep(_ index: Int) {
         guard let job else { return }
-        let statement = job.steps[index].0
-        if prepared.contains(statement.name) {
+        let (statement, parameters) = job.steps[index]
+        if !statement.isPrepared {
+            // Several commands may travel only by the simple protocol, which takes no parameters.
+            if parameters.isEmpty { return send(.execute) { PQsendQuery($0, statement.sql) } }
+            return send(.execute) { conn in
+                withCStringArray(parameters, terminated: false) { values in
+                    PQsendQueryParams(conn, statement.sql, Int32(parameters.count), nil, values, nil, nil, 0)
+                }
+            }
+        }
+        if let sql = prepared[statement.name] {
+            // One name, one SQL: another SQL under a prepared name would run the first one.
+            guard sql == statement.sql else {
+                return fail(PostgresError(.protocolError, "statement \(statement.name) was prepared with other SQL"))
+            }
             sendExecute(index)
         } else {
             send(.prepare(statement)) { PQsendPrepare($0, statement.name, statement.sql, 0, nil) }
@@ -283,7 +309,7 @@ final class PostgresConnection {
             sendStep(0)
         case (.step(let index), .prepare(let statement)):
             if let error { return fail(error) }
-            prepared.insert(statement.name)
+            prepared[statement.name] = statement.sql
             sendExecute(index)
         case (.step(let index), _):
             if let error { return fail(error) }
@@ -330,7 +356,8 @@ final class PostgresConnection {
         self.job = nil
         command = nil
         results = []
-        pool?.jobFinished(self, job, result)
+        guard let pool else { return job.finish(result) }
+        pool.jobFinished(self, job, result)
     }
 
     // MARK: Closing
@@ -340,7 +367,9 @@ final class PostgresConnection {
     func drop(_ reason: String, kind: PostgresError.Kind = .unavailable) {
         guard state != .closed else { return }
         let job = close()
-        pool?.connectionLost(self, job: job, error: PostgresError(kind, reason))
+        let error = PostgresError(kind, reason)
+        guard let pool else { job?.finish(.failure(error)); return }
+        pool.connectionLost(self, job: job, error: error)
     }
 
     /// Closes without telling the pool; answers the job that was in flight.

@@ -105,6 +105,10 @@ public final class PostgresPool {
         for job in failed { job.finish(.failure(error)) }
     }
 
+    /// A pool let go without close() closes itself: its connections would otherwise live on,
+    /// held by their poll handles.
+    deinit { close() }
+
     /// The sockets of the connections that are up (tests check they are close-on-exec).
     var sockets: [Int32] { slots.compactMap(\.connection).filter { $0.state == .ready }.map(\.socket) }
 
@@ -205,13 +209,14 @@ public final class PostgresPool {
         let now = loop.now
         // A statement the server does not answer although its own timeout has passed: the
         // server or the network is stuck. Two seconds of grace for the cancel to come back.
-        let answerMillis = UInt64(max(0, configuration.statementTimeoutMs)) + 2_000
+        // Without a statement timeout (0), statements may run as long as they like.
+        let answerMillis: UInt64? = configuration.statementTimeoutMs > 0 ? UInt64(configuration.statementTimeoutMs) + 2_000 : nil
         for slot in slots {
             guard let connection = slot.connection else { continue }
             let age = now &- connection.startedAt
             if connection.state == .connecting, age > UInt64(max(1, configuration.connectTimeoutMs)) {
                 connection.drop("no connection within \(configuration.connectTimeoutMs) ms")
-            } else if connection.state == .ready, connection.awaitsCommand, age > answerMillis {
+            } else if connection.state == .ready, connection.awaitsCommand, let answerMillis, age > answerMillis {
                 connection.drop("no answer from PostgreSQL within \(answerMillis) ms", kind: .timeout)
             }
         }
@@ -247,5 +252,12 @@ func connectionParameters(_ configuration: PostgresConfiguration) throws -> ([St
     let timeout = "-c statement_timeout=\(max(0, configuration.statementTimeoutMs))"
     keywords += ["options", "client_encoding", "fallback_application_name"]
     values += [serverOptions.isEmpty ? timeout : "\(serverOptions) \(timeout)", "UTF8", "codeinterview"]
+    // An idle connection to a server that vanished (a machine gone, a network cut) is noticed in
+    // about a minute rather than the system's two hours, unless the URL says otherwise.
+    for (keyword, value) in [("keepalives_idle", "30"), ("keepalives_interval", "10"), ("keepalives_count", "3")]
+    where !keywords.contains(keyword) {
+        keywords.append(keyword)
+        values.append(value)
+    }
     return (keywords, values)
 }

@@ -32,6 +32,17 @@ public struct PostgresStatement: Sendable, Hashable {
     }
 }
 
+extension PostgresStatement {
+    /// A statement run without preparing (its name is empty), for SQL run once: without
+    /// parameters it goes by the simple query protocol, so the text may hold several commands (a
+    /// migration file; the result is the last command's); with parameters, as one unnamed
+    /// statement.
+    public static func unprepared(_ sql: String) -> PostgresStatement { PostgresStatement("", sql) }
+
+    /// Whether it is prepared once per connection (it has a name).
+    public var isPrepared: Bool { !name.isEmpty }
+}
+
 /// The rows of one statement, in text format.
 public struct PostgresResult: Sendable {
     public var columns: [String]

@@ -111,6 +111,72 @@ final class PostgresPoolTests: XCTestCase {
         XCTAssertEqual(prepared[0, "sql"], statement.sql)
     }
 
+    func testRequestsMadeWhileConnectingWaitForTheConnection() throws {
+        let pool = makePool(poolSize: 2, waitReachable: false)
+        XCTAssertFalse(pool.isReachable, "nothing can be connected before the loop runs")
+        var results: [Result<PostgresResult, PostgresError>] = []
+        for i in 0..<10 {
+            pool.query(PostgresStatement("early", "SELECT $1::int AS i"), ["\(i)"]) { result in
+                if case .success(let rows) = result { XCTAssertEqual(rows[0, "i"], "\(i)") }
+                results.append(result)
+            }
+        }
+        XCTAssertEqual(pool.stats.queued, 10)
+        XCTAssertTrue(pump.until(10) { results.count == 10 })
+        // Two connections: answers come in any order, each to its own request.
+        XCTAssertEqual(Set(try results.map { try XCTUnwrap($0.get()[0, "i"]) }), Set((0..<10).map { "\($0)" }))
+    }
+
+    func testOneNameOneSQL() throws {
+        let pool = makePool(poolSize: 1)
+        XCTAssertNoThrow(try XCTUnwrap(pump.wait(10) { pool.query(PostgresStatement("same", "SELECT 1 AS n"), [], $0) }).get())
+        guard case .failure(let error)? = pump.wait(10, { pool.query(PostgresStatement("same", "SELECT 2 AS n"), [], $0) }) else {
+            return XCTFail("another SQL under a prepared name must not run the first one")
+        }
+        XCTAssertEqual(error.kind, .protocolError)
+        XCTAssertEqual(try XCTUnwrap(pump.wait(10) { pool.query(PostgresStatement("same", "SELECT 1 AS n"), [], $0) }).get()[0, "n"], "1")
+    }
+
+    func testAPoolLetGoClosesItsConnections() throws {
+        var calls = 0
+        var kind: PostgresError.Kind?
+        do {
+            let pool = PostgresPool(loop: pump.loop, configuration: PostgresConfiguration(url: server.url, poolSize: 2), logger: pump.logger)
+            XCTAssertTrue(pump.until(10) { pool.stats.connections == 2 })
+            pool.query(PostgresStatement("slow", "SELECT pg_sleep(5)"), []) { result in
+                calls += 1
+                if case .failure(let error) = result { kind = error.kind }
+            }
+            XCTAssertTrue(pump.until(5) { pool.stats.busy == 1 })
+        }
+        XCTAssertEqual(calls, 1)
+        XCTAssertEqual(kind, .closed)
+        pump.until(0.2) { false }
+        XCTAssertEqual(calls, 1)
+    }
+
+    func testUnpreparedStatementsAndScripts() throws {
+        let pool = makePool(poolSize: 1)
+        let script = PostgresStatement.unprepared("""
+            DROP TABLE IF EXISTS script_a; CREATE TABLE script_a (id int PRIMARY KEY);
+            INSERT INTO script_a VALUES (1), (2);
+            SELECT count(*) AS n FROM script_a
+            """)
+        XCTAssertFalse(script.isPrepared)
+        XCTAssertEqual(try XCTUnwrap(pump.wait(10) { pool.query(script, [], $0) }).get()[0, "n"], "2", "the last command's rows")
+        let withParameters = PostgresStatement.unprepared("SELECT $1::int + 1 AS n")
+        XCTAssertEqual(try XCTUnwrap(pump.wait(10) { pool.query(withParameters, ["41"], $0) }).get()[0, "n"], "42")
+        // A script in a transaction whose later command fails leaves nothing.
+        let failing = PostgresStatement.unprepared("INSERT INTO script_a VALUES (3); INSERT INTO script_a VALUES (1)")
+        guard case .failure(let error)? = pump.wait(10, { pool.transaction([(PostgresStatement.unprepared("INSERT INTO script_a VALUES (4)"), []), (failing, [])], $0) }) else {
+            return XCTFail("a duplicate key should fail")
+        }
+        XCTAssertEqual(error.sqlState, "23505")
+        XCTAssertEqual(try server.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM script_a"), "1,2")
+        // Nothing was prepared under the empty name.
+        XCTAssertEqual(try XCTUnwrap(query(pool, "SELECT count(*) AS n FROM pg_prepared_statements WHERE name = ''")).get()[0, "n"], "0")
+    }
+
     // MARK: Transactions
 
     func testTransactionCommitsAndRollsBackOnAFailingStep() throws {
@@ -206,6 +272,21 @@ final class PostgresPoolTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(holeStarted), 2)
     }
 
+    func testKeyValueURLAndAHostOfSeveralAddresses() throws {
+        // Two hosts, the first refusing: libpq moves to another socket while connecting (the
+        // poll follows it), as with a name of several addresses (localhost: ::1, 127.0.0.1).
+        let dead = try Ports.free()
+        let pool = makePool(url: "host=127.0.0.1,localhost port=\(dead),\(server.port) user=postgres dbname=postgres", poolSize: 2)
+        XCTAssertEqual(try XCTUnwrap(query(pool, "SELECT current_setting('statement_timeout') AS t, current_setting('client_encoding') AS e")).get()[0, "t"], "5s")
+        XCTAssertEqual(try XCTUnwrap(query(pool, "SELECT current_setting('application_name') AS a")).get()[0, "a"], "codeinterview")
+        for fd in pool.sockets { XCTAssertEqual(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC) }
+        // Options of the URL's own are kept beside the statement timeout.
+        let withOptions = makePool(url: server.url + "?options=-c%20work_mem%3D12MB", poolSize: 1)
+        let settings = try XCTUnwrap(query(withOptions, "SELECT current_setting('work_mem') AS w, current_setting('statement_timeout') AS t")).get()
+        XCTAssertEqual(settings[0, "w"], "12MB")
+        XCTAssertEqual(settings[0, "t"], "5s")
+    }
+
     func testBadURLFailsEveryRequest() throws {
         let pool = makePool(url: "postgresql://[nope", waitReachable: false)
         guard case .failure(let error)? = query(pool, "SELECT 1") else { return XCTFail() }
@@ -253,6 +334,80 @@ final class PostgresPoolTests: XCTestCase {
         for _ in 0..<8 { pool.query(probe, []) { after.append($0) } }
         XCTAssertTrue(pump.until(10) { after.count == 8 })
         for result in after { XCTAssertEqual(try result.get()[0, "s"], "probe") }
+    }
+
+    func testKilledMidTransactionLeavesNothing() throws {
+        let own = try PostgresServer()
+        defer { own.remove() }
+        try own.psql("CREATE TABLE mid (id int PRIMARY KEY)")
+        let pool = makePool(url: own.url, poolSize: 1)
+        let insert = PostgresStatement("mid_insert", "INSERT INTO mid VALUES ($1::int)")
+        let sleep = PostgresStatement("mid_sleep", "SELECT pg_sleep(30)")
+        var calls = 0
+        var failure: PostgresError?
+        pool.transaction([(insert, ["1"]), (sleep, []), (insert, ["2"])]) { result in
+            calls += 1
+            if case .failure(let error) = result { failure = error }
+        }
+        // The loop runs while psql looks: the transaction has inserted and sleeps.
+        XCTAssertTrue(pump.until(10) { (try? own.psql("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'")) == "1" })
+        own.kill()
+        XCTAssertTrue(pump.until(10) { calls == 1 })
+        XCTAssertEqual(failure?.kind, .unavailable)
+        try own.start()
+        XCTAssertEqual(try own.psql("SELECT count(*) FROM mid"), "0")
+        XCTAssertTrue(pump.until(15) { pool.isReachable })
+        let done = try XCTUnwrap(pump.wait(10) { pool.transaction([(insert, ["1"]), (insert, ["2"])], $0) })
+        XCTAssertNoThrow(try done.get())
+        XCTAssertEqual(try own.psql("SELECT count(*) FROM mid"), "2")
+        XCTAssertEqual(calls, 1)
+    }
+
+    /// Transactions keep coming while PostgreSQL is killed and restarted three times: every
+    /// completion runs once, every transaction that succeeded is stored, none twice, and the
+    /// pool serves again after each restart.
+    func testKilledAndRestartedUnderLoad() throws {
+        let own = try PostgresServer()
+        defer { own.remove() }
+        try own.psql("CREATE TABLE load (id int PRIMARY KEY, step int NOT NULL)")
+        let pool = makePool(url: own.url, poolSize: 4, connectTimeoutMs: 1_000)
+        let insert = PostgresStatement("load_insert", "INSERT INTO load VALUES ($1::int, $2::int)")
+        let touch = PostgresStatement("load_touch", "UPDATE load SET step = step + 1 WHERE id = $1::int")
+        var calls: [Int: Int] = [:]
+        var succeeded = Set<Int>()
+        var next = 0
+        var generator = SystemRandomNumberGenerator()
+        func submit() {
+            let id = next
+            next += 1
+            pool.transaction([(insert, ["\(id)", "0"]), (touch, ["\(id)"]), (touch, ["\(id)"])]) { result in
+                calls[id, default: 0] += 1
+                if case .success = result { succeeded.insert(id) }
+            }
+        }
+        for round in 0..<3 {
+            // Load for a while, then the crash at a random point of it.
+            let until = Date().addingTimeInterval(Double.random(in: 0.2...0.6, using: &generator))
+            while Date() < until {
+                while pool.stats.queued < 20 { submit() }
+                pump.until(0.01) { false }
+            }
+            own.kill()
+            for _ in 0..<20 { submit() }
+            XCTAssertTrue(pump.until(10) { calls.count == next }, "round \(round): every completion should run")
+            try own.start()
+            XCTAssertTrue(pump.until(15) { pool.stats.connections == 4 }, "round \(round): the pool should reconnect")
+        }
+        for _ in 0..<50 { submit() }
+        XCTAssertTrue(pump.until(15) { calls.count == next })
+        pump.until(0.2) { false }
+        XCTAssertTrue(calls.values.allSatisfy { $0 == 1 }, "no completion may run twice")
+        let stored = Set(try own.psql("SELECT id FROM load WHERE step = 2").split(separator: "\n").compactMap { Int($0) })
+        XCTAssertEqual(try own.psql("SELECT count(*) FROM load WHERE step <> 2"), "0", "a transaction is whole or absent")
+        XCTAssertTrue(succeeded.isSubset(of: stored), "every success is stored: missing \(succeeded.subtracting(stored).sorted())")
+        // A failure may still have committed only when the answer to COMMIT was lost: rare.
+        XCTAssertLessThanOrEqual(stored.subtracting(succeeded).count, 3 * 4)
+        XCTAssertGreaterThan(succeeded.count, 50)
     }
 
     func testQueueIsBounded() throws {

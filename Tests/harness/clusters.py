@@ -46,12 +46,15 @@ class Cluster:
         self.redis_port = free_cluster_block(2 * redis_cluster) if redis_cluster else free_block(2)
         self.sentinel_port = free_block(3) if sentinel else None
         self.admin_address = f"127.0.0.1:{free_block(1)}" if admin_address else None
+        # The PostgreSQL cluster/up starts (the interview record): a port of this cluster's own.
+        self.postgres_port = free_block(1)
         self.env = dict(os.environ)
         # Every client here is 127.0.0.1: per-address rate limits would count them all as one.
         self.env["CODEINTERVIEW_RATE_LIMITS"] = "off"
         self.env["CODEINTERVIEW_CLUSTER_STATE"] = state
         args = ["--gateways", str(gateways), "--runners", str(runners), "--bind", f"127.0.0.1:{self.public_port}",
                 "--gateway-port", str(self.gateway_port), "--redis-port", str(self.redis_port),
+                "--postgres-port", str(self.postgres_port),
                 "--languages", "python", "--bin", self.bin, "--admin-token", "test-admin-token",
                 "--gateway-args", "--shutdown-grace 5 " + gateway_args,
                 "--runner-args", "--concurrency 1 " + runner_args]

@@ -170,7 +170,7 @@ NULL = "\\N"
 def psql(url: str, sql: str, timeout: float = 30) -> list[tuple]:
     """Runs `sql` through psql (stops at the first error: raises); the rows of its last statement,
     as tuples of str, None for NULL."""
-    out = subprocess.run(["psql", "-X", "-q", "--csv", "-t", "-P", f"null={NULL}", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+    out = subprocess.run(["psql", "-X", "-w", "-q", "--csv", "-t", "-P", f"null={NULL}", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
                          capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"psql failed ({out.returncode}): {out.stderr.strip()}")

@@ -7,8 +7,8 @@
 #   redis-PORT/, sentinel-PORT/    Redis and Sentinel data and configuration (a Redis Cluster
 #                          node's nodes.conf too)
 #   haproxy.cfg, haproxy.sock, haproxy.log, servers   the balancer (servers: "ID ADDRESS" lines)
-#   postgres-PORT/, postgres.password   the PostgreSQL started by cluster/up (data, socket) and
-#                          its postgres role's password
+#   postgres/, postgres.password   the PostgreSQL started by cluster/up (data, socket, initdb
+#                          log) and its postgres role's password
 
 set -euo pipefail
 
