@@ -1231,6 +1231,11 @@ interview_list = {
     "required": ["interviews", "next_cursor"],
 }
 schemas.update({"InterviewRecord": interview_record, "InterviewList": interview_list})
+health["properties"]["archive"] = {
+    "type": "object", "required": ["reachable"],
+    "description": "Only on a gateway with `--postgres`: whether the interview archive (PostgreSQL) has a connection "
+                   "ready now. It never makes the gateway unhealthy: live interviews need only Redis.",
+    "properties": {"reachable": {"type": "boolean"}}}
 parameters.update({
     "ArchiveFrom": {"name": "from", "in": "query", "required": False,
                     "description": "Interviews that ended at or after this time (Unix ms), else 400.",

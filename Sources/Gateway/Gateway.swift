@@ -80,7 +80,8 @@ public final class Gateway {
                                                              executionHistoryLimit: configuration.executions.sessionHistoryLimit))
         let execution = ExecutionController(gateway: self, executions: executions, sessions: sessions)
         let controllers: [any Controller] = [
-            HealthController(redis: redis, configuration: configuration, startedAt: startedAt, openAPIDocument: openAPIDocument),
+            HealthController(redis: redis, configuration: configuration, startedAt: startedAt, openAPIDocument: openAPIDocument,
+                             archive: archive),
             SessionController(sessions: sessions, links: links, archive: records != nil),
             ParticipantController(sessions: sessions),
             CodeController(sessions: sessions, playback: playback),

@@ -284,13 +284,15 @@ def test_postgres_stopped_answers_503_and_the_loop_goes_on(archive_gateway, pg):
         problem(r, 503)
         assert r.headers.get("retry-after")
         assert time.monotonic() - started < 8
-        # Live routes are untouched meanwhile.
-        assert http.get(f"{gw.url}/health").status_code == 200
+        # Live routes are untouched meanwhile; /health says the archive is away, and stays 200.
+        health = http.get(f"{gw.url}/health")
+        assert health.status_code == 200 and health.json()["archive"] == {"reachable": False}
         assert create_session(gw)
     finally:
         pg.start()
     # Back: the pool reconnects and the record reads again.
     wait_for(lambda: get(gw, f"interviews/{SID}", HOST).status_code == 200, 30, message="the record reads again")
+    assert http.get(f"{gw.url}/health").json()["archive"] == {"reachable": True}
 
 
 def test_a_gateway_starts_with_postgres_down(postgres, start_gateway):
