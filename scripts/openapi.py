@@ -1283,7 +1283,8 @@ route("/interviews/{id}/timeline", "get", "getInterviewTimeline", "Replay a fini
 route("/interviews/{id}/code", "get", "getInterviewCode", "A finished interview's code, at a revision", "interviews",
       {"200": ok("The code at the revision (`code`, `language` then, `revision`, `updated_at`).", "Code")},
       ARCHIVE_ERRS, security=BEARER, query=[ref("parameters", "ArchiveRevision")],
-      description="Interviewers and the admin (a candidate's token -> 403).")
+      description="The final code for every token of the interview; with `revision` (playback) interviewers and the "
+                  "admin only (a candidate's token -> 403).")
 # ================================================================ end of the interview record
 
 

@@ -193,6 +193,7 @@ def test_timeline_and_code_replay_the_interview(archive_gateway):
     # Candidates do not replay; past the end is invalid input.
     problem(get(gw, f"interviews/{SID}/timeline", CANDIDATE), 403)
     problem(get(gw, f"interviews/{SID}/code", CANDIDATE, revision=1), 403)
+    assert get(gw, f"interviews/{SID}/code", CANDIDATE).json()["code"] == "abd", "the final code is in their record too"
     assert problem(get(gw, f"interviews/{SID}/code", HOST, revision=6), 400)["field"] == "revision"
 
 

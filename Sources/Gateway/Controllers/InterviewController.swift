@@ -77,7 +77,9 @@ final class InterviewController: Controller {
         guard let token = requireToken(context) else { return }
         records.record(id, includeOps: revisionGiven) { [self] result in
             guard let record = found(context, id, result), let interviewer = viewer(context, record, token) else { return }
-            guard interviewer else {
+            // The final code is in the candidate's record too; the code at a revision is playback,
+            // the interviewers' (as live).
+            guard interviewer || !revisionGiven else {
                 return context.reply(Problem(403, "the interview's playback is for its interviewers; this token is a candidate's"))
             }
             do throws(InterviewError) {
