@@ -120,7 +120,7 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--gc-sections", "-Xlinker", "--as-needed",
                                                          "-Xlinker", "-l:libseccomp.a"])]),
         .executableTarget(name: "codeinterview", dependencies: [
-            "Gateway", "Runner", "Interview", "Stores", "JSON",
+            "Gateway", "Runner", "Interview", "Stores", "JSON", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
