@@ -93,8 +93,17 @@ let package = Package(
                                .embedInCode("Lua/update.lua")
                 ],
                 swiftSettings: swiftSettings),
+        // Records: the interview record's PostgreSQL contract (as Stores is the Redis one): its
+        // schema, the versioned .sql files in Sources/Records/Migrations embedded in the binary,
+        // its named statements, typed calls.
+        .target(name: "Records", dependencies: ["Interview", "Postgres", "JSON",
+                                                .product(name: "Logging", package: "swift-log")],
+                resources: [
+                    .embedInCode("Migrations/001_interviews.sql"),
+                ],
+                swiftSettings: swiftSettings),
         // Gateway: routes, problems, OpenAPI document, configuration.
-        .target(name: "Gateway", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON",
+        .target(name: "Gateway", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON", "Records", "Postgres",
                                                 .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Resources/openapi.json")],
                 swiftSettings: swiftSettings),
@@ -111,7 +120,7 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--gc-sections", "-Xlinker", "--as-needed",
                                                          "-Xlinker", "-l:libseccomp.a"])]),
         .executableTarget(name: "codeinterview", dependencies: [
-            "Gateway", "Runner", "Interview", "Stores", "JSON",
+            "Gateway", "Runner", "Interview", "Stores", "JSON", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
@@ -123,6 +132,9 @@ let package = Package(
         .testTarget(name: "InterviewTests", dependencies: ["Interview", "Stores", "JSON", "TestSupport", "Redis", "Transport", "CLibUV",
                                                           .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON", "TestSupport"]),
+        // The record store against a real PostgreSQL (TestSupport's PostgresServer).
+        .testTarget(name: "RecordsTests", dependencies: ["Records", "Postgres", "Interview", "JSON", "Transport", "CLibUV", "TestSupport",
+                                                        .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "JSON", "TestSupport"]),
         // The Redis Cluster client against a real cluster (6 redis-server processes).
         .testTarget(name: "RedisTests", dependencies: ["Redis", "Transport", "CLibUV", "TestSupport",

@@ -535,7 +535,10 @@ route("/sessions", "post", "createSession", "Create a session", "sessions",
                   "outside 1..50 -> 422. The `Location` header is `/api/v1/sessions/{id}` (under either prefix).",
       body=json_body("CreateSessionRequest", "Session options (any of the accepted shapes)."))
 route("/sessions/{id}", "get", "getSession", "Get a session", "sessions",
-      {"200": ok("The session.", "Session")}, [404, 410, 503])
+      {"200": ok("The session.", "Session")}, [404, 410, 503],
+      description="A session that ended or expired answers 410; on a gateway with the interview archive "
+                  "(`--postgres`) the problem points to its record: `Link: </api/v1/interviews/{id}>; rel=\"archive\"` "
+                  "and an `archive` member with that path.")
 route("/sessions/{id}", "patch", "updateSession", "Update a session", "sessions",
       {"200": ok("The updated session.", "Session")}, BODY_ERRS[:1] + [401, 403, 404, 410] + BODY_ERRS[1:] + [503],
       description="Updates `code`, `language`, `status` and/or `name`. A `code` change increments `revision` "
@@ -1185,6 +1188,104 @@ route("/sessions/{id}/test-runs/{run_id}", "get", "getTestRun", "Get a test run"
                   "session -> 404.")
 # ================================================================ end of test runs
 
+
+# ================================================================ the interview record (issue 21)
+responses["ArchiveBadRequest"] = problem_resp("`bad-request`: a malformed interview id or query parameter (`field` names "
+                                              "it; a `cursor` not given out by this API).")
+responses["ArchiveUnavailable"] = problem_resp("`unavailable`: the interview archive (PostgreSQL) is unreachable or slow, "
+                                               "or this gateway has none (`--postgres` not set); retry shortly.",
+                                               ["Retry-After"])
+interview_record = {
+    "type": "object",
+    "description": "A finished interview as archived (the same id as its session). Interviewers (the host token, an "
+                   "interviewer's participant token, the admin token) get everything; a candidate's token gets what a "
+                   "candidate saw: no `notes`, the question without hidden tests, test runs in the candidate's view, "
+                   "no `scorecards` or `integrity` extras (`view` says which).",
+    "properties": {
+        "id": {"type": "string"}, "name": {"type": ["string", "null"]}, "language": {"type": "string"},
+        "created_at": ms(), "ended_at": ms(),
+        "ending": {"type": "string", "enum": ["completed", "deleted", "expired"]},
+        "view": {"type": "string", "enum": ["interviewer", "candidate"]},
+        "participants": {"type": "array", "items": {"type": "object"}},
+        "code": {"type": "object", "properties": {"text": {"type": "string"}, "revision": {"type": "integer"}}},
+        "notes": {"type": "object", "properties": {"text": {"type": "string"}, "revision": {"type": "integer"}},
+                  "description": "Interviewers only."},
+        "question": {"type": ["object", "null"]},
+        "runs": {"type": "array", "items": {"type": "object"},
+                 "description": "Executions (as `GET /executions/{job_id}`) and test runs (as `GET /sessions/{id}/test-runs/{run_id}` for the role), each with `kind`."},
+        "history": {"type": "array", "items": {"type": "object"}},
+        "extras": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "object"}}},
+    },
+    "required": ["id", "language", "created_at", "ended_at", "ending", "view", "participants", "code", "runs", "history"],
+}
+interview_list = {
+    "type": "object",
+    "properties": {
+        "interviews": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "string"}, "name": {"type": ["string", "null"]}, "language": {"type": "string"},
+            "created_at": ms(), "ended_at": ms(), "ending": {"type": "string"},
+            "question_title": {"type": ["string", "null"]},
+            "participants": {"type": "array", "items": {"type": "object"}}}}},
+        "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
+    },
+    "required": ["interviews", "next_cursor"],
+}
+schemas.update({"InterviewRecord": interview_record, "InterviewList": interview_list})
+health["properties"]["archive"] = {
+    "type": "object", "required": ["reachable"],
+    "description": "Only on a gateway with `--postgres`: whether the interview archive (PostgreSQL) has a connection "
+                   "ready now. It never makes the gateway unhealthy: live interviews need only Redis.",
+    "properties": {"reachable": {"type": "boolean"}}}
+parameters.update({
+    "ArchiveFrom": {"name": "from", "in": "query", "required": False,
+                    "description": "Interviews that ended at or after this time (Unix ms), else 400.",
+                    "schema": {"type": "integer", "minimum": 0}},
+    "ArchiveTo": {"name": "to", "in": "query", "required": False,
+                  "description": "Interviews that ended before this time (Unix ms), else 400.",
+                  "schema": {"type": "integer", "minimum": 0}},
+    "ArchiveQuery": {"name": "q", "in": "query", "required": False,
+                     "description": "A case-insensitive substring of the session name, a participant's name or the "
+                                    "question title (`%` and `_` match themselves); at most 200 bytes.",
+                     "schema": {"type": "string", "maxLength": 200}},
+    "ArchiveCursor": {"name": "cursor", "in": "query", "required": False,
+                      "description": "The previous page's `next_cursor` (opaque); anything else -> 400.",
+                      "schema": {"type": "string"}},
+    "ArchiveLimit": {"name": "limit", "in": "query", "required": False,
+                     "description": "Interviews per page: 1 to 200 (default 50), else 400.",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+    "ArchiveRevision": {"name": "revision", "in": "query", "required": False,
+                        "description": "The code at this revision (default: the final code); past the last revision or "
+                                       "folded into the checkpoint -> 400.",
+                        "schema": {"type": "integer", "minimum": 0}},
+})
+ARCHIVE_ERRS = [(400, "ArchiveBadRequest"), 401, 403, 404, (503, "ArchiveUnavailable")]
+route("/interviews", "get", "listInterviews", "The admin's list of finished interviews", "interviews",
+      {"200": ok("A page of finished interviews, newest first (`ended_at`, then `id`).", "InterviewList")},
+      [(400, "ArchiveBadRequest"), 401, 403, (503, "ArchiveUnavailable")], security=BEARER,
+      query=[ref("parameters", n) for n in ("ArchiveFrom", "ArchiveTo", "ArchiveQuery", "ArchiveCursor", "ArchiveLimit")],
+      description="The admin token only (401 without a token; 403 with another, or when the gateway has no "
+                  "`--admin-token`). Keyset-paged: ask again with `cursor` = `next_cursor` until it is null.")
+route("/interviews/{id}", "get", "getInterview", "A finished interview's record", "interviews",
+      {"200": ok("The record, in the caller's view.", "InterviewRecord")}, ARCHIVE_ERRS, security=BEARER,
+      description="The host token, an interviewer's participant token or the admin token: everything; a candidate's "
+                  "participant token: what a candidate saw. 401 without a token, 403 with a token the interview does "
+                  "not know, 404 when it was never archived or was erased. Malformed id -> 400.")
+route("/interviews/{id}", "delete", "eraseInterview", "Erase a finished interview", "interviews",
+      {"204": ok("Erased: every part of it (participants, code, notes, ops, runs, history, extras); a later GET answers 404.")},
+      ARCHIVE_ERRS, security=BEARER,
+      description="The host token or the admin token (a candidate's deletion request). 404 when there is nothing to erase.")
+route("/interviews/{id}/timeline", "get", "getInterviewTimeline", "Replay a finished interview: its timeline", "interviews",
+      {"200": ok("One page of the timeline, oldest first: the same pages and events as the live "
+                 "`GET /sessions/{id}/timeline`.", "Timeline")},
+      ARCHIVE_ERRS, security=BEARER,
+      query=[ref("parameters", "AfterRevision"), ref("parameters", "TimelineLimit"), ref("parameters", "TimelineDocument")],
+      description="Interviewers and the admin (a candidate's token -> 403). Malformed parameters -> 400.")
+route("/interviews/{id}/code", "get", "getInterviewCode", "A finished interview's code, at a revision", "interviews",
+      {"200": ok("The code at the revision (`code`, `language` then, `revision`, `updated_at`).", "Code")},
+      ARCHIVE_ERRS, security=BEARER, query=[ref("parameters", "ArchiveRevision")],
+      description="The final code for every token of the interview; with `revision` (playback) interviewers and the "
+                  "admin only (a candidate's token -> 403).")
+# ================================================================ end of the interview record
 
 
 def build_op(r, prefix_path, suffix, head=False):

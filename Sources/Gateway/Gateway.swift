@@ -2,6 +2,8 @@ import Interview
 import Stores
 import JSON
 import Logging
+import Postgres
+import Records
 import Redis
 import Transport
 #if canImport(Glibc)
@@ -36,6 +38,9 @@ public final class Gateway {
     /// WebSocket clients, rooms, cursors and gateway liveness (Collaboration.swift).
     private(set) var collaboration: Collaboration!
     let openAPIDocument: [UInt8]
+    /// The interview archive (PostgreSQL, on this loop); nil without --postgres.
+    let archive: PostgresPool?
+    let records: InterviewRecords?
 
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -46,6 +51,9 @@ public final class Gateway {
         sessions = Sessions(redis: redis, settings: configuration.sessions)
         rateLimiting = RateLimiting(settings: configuration.protection, limiter: RateLimiter(redis: redis))
         executions = Executions(redis: redis, settings: configuration.executions)
+        let archive = configuration.postgres.map { [loop] in PostgresPool(loop: loop, configuration: $0, logger: logger) }
+        self.archive = archive
+        records = archive.map(InterviewRecords.init(pool:))
         openAPIDocument = try OpenAPIDocument.load()
         instanceID = "\(configuration.nodeID).\(Identifiers.participantID().dropFirst(2).prefix(8))"
         requestIDs = RequestIDMiddleware(instanceID: instanceID)
@@ -72,8 +80,9 @@ public final class Gateway {
                                                              executionHistoryLimit: configuration.executions.sessionHistoryLimit))
         let execution = ExecutionController(gateway: self, executions: executions, sessions: sessions)
         let controllers: [any Controller] = [
-            HealthController(redis: redis, configuration: configuration, startedAt: startedAt, openAPIDocument: openAPIDocument),
-            SessionController(sessions: sessions, links: links),
+            HealthController(redis: redis, configuration: configuration, startedAt: startedAt, openAPIDocument: openAPIDocument,
+                             archive: archive),
+            SessionController(sessions: sessions, links: links, archive: records != nil),
             ParticipantController(sessions: sessions),
             CodeController(sessions: sessions, playback: playback),
             LanguageController(sessions: sessions),
@@ -87,6 +96,7 @@ public final class Gateway {
             QuestionController(questions: Questions(sessions: sessions, library: configuration.library),
                                admin: AdminToken(configuration.protection.adminToken)),
             TestRunController(executions: executions, execution: execution),
+            InterviewController(records: records, admin: AdminToken(configuration.protection.adminToken), logger: logger),
         ]
         return controllers.flatMap(\.routes)
     }
@@ -97,6 +107,7 @@ public final class Gateway {
         redis.start()
         subscriber.start()
         collaboration.start()
+        migrateArchive()
         signals = SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT]) { [unowned self] signum in self.stop(signum) }
         logger.info("gateway \(configuration.nodeID) listening on \(configuration.http.host):\(server.boundPort), Redis at \(configuration.redis)")
         loop.run()
@@ -115,11 +126,27 @@ public final class Gateway {
             // Leave the node registry before closing Redis: status shows this gateway gone at once.
             self.sessions.deregister(instance: self.instanceID) { [unowned self] in
                 self.subscriber.close { [unowned self] in
+                    self.archive?.close()
                     self.redis.close { [unowned self] in
                         self.signals?.close()
                         self.signals = nil
                     }
                 }
+            }
+        }
+    }
+
+    /// Brings the archive's schema up to date at start. PostgreSQL away is not fatal: live
+    /// interviews need only Redis. No retry timer: the archivers migrate before they write
+    /// (nothing can be read before something is written), and a read that finds no schema
+    /// migrates then (InterviewController) and answers 503 meanwhile.
+    private func migrateArchive() {
+        records?.migrate { [logger] result in
+            switch result {
+            case .success(let count):
+                logger.info("interview archive: schema at version \(InterviewRecords.schemaVersion) (\(count) migration(s) applied now)")
+            case .failure(let error):
+                logger.warning("interview archive: cannot migrate now (\(error.message)); live sessions go on, records answer 503 until PostgreSQL is back")
             }
         }
     }

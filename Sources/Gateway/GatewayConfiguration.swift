@@ -1,4 +1,5 @@
 import Interview
+import Postgres
 import Stores
 import Redis
 import Transport
@@ -24,6 +25,9 @@ public struct GatewayConfiguration: Sendable {
     public var webRoot = ""
     /// Where Debian's libjs-codemirror installs CodeMirror 5, served under /vendor/codemirror/.
     public var codeMirrorRoot = "/usr/share/javascript/codemirror"
+    /// The interview archive (PostgreSQL), where finished interviews are read (and erased);
+    /// nil: the /interviews routes answer 503.
+    public var postgres: PostgresConfiguration?
 
     public init() {}
 }

@@ -11,6 +11,8 @@ struct Problem: Error {
     var detail: String
     var field: String?
     var headers = HTTPHeaders()
+    /// Extension members, after the standard ones (RFC 9457 section 3.2).
+    var members: [(key: String, value: JSON)] = []
 
     init(_ status: Int, _ detail: String, field: String? = nil) {
         self.status = status
@@ -67,6 +69,7 @@ struct Problem: Error {
         var body: JSON = ["type": .string("urn:codeinterview:problem:\(slug)"), "title": .string(title),
                           "status": .integer(status), "detail": .string(detail), "instance": .string(path)]
         if let field { body.set("field", .string(field)) }
+        for (key, value) in members { body.set(key, value) }
         var response = HTTPResponse(status: status, headers: headers, body: body.bytes)
         response.headers.add("Content-Type", "application/problem+json")
         return response

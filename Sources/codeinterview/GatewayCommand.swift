@@ -10,6 +10,7 @@ struct GatewayCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup(title: "Code execution") var execution: GatewayExecutionOptions
     @OptionGroup(title: "Protection") var protection: GatewayProtectionOptions
+    @OptionGroup(title: "Interview archive") var archive: PostgresOptions
 
     @Option(help: "Address to listen on.")
     var host: String = environment("HOST") ?? "0.0.0.0"
@@ -156,6 +157,7 @@ struct GatewayCommand: ParsableCommand {
         configuration.codeMirrorRoot = codemirrorRoot
         configuration.executions = try execution.settings(maxCodeBytes: maxCodeBytes)
         try protection.apply(to: &configuration)
+        configuration.postgres = archive.configuration
         let logger = try common.makeLogger("codeinterview.gateway")
         let gateway = try Gateway(configuration: configuration, logger: logger)
         do {

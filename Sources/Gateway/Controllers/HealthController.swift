@@ -1,4 +1,5 @@
 import Interview
+import Postgres
 import Stores
 import JSON
 import Redis
@@ -14,12 +15,17 @@ final class HealthController: Controller {
     /// The process's start (monotonic ns), for uptime.
     private let startedAt: UInt64
     private let openAPIDocument: [UInt8]
+    /// The interview archive, when configured: reported, never a reason to answer 503 (live
+    /// interviews go on without it).
+    private let archive: PostgresPool?
 
-    init(redis: RedisConnection, configuration: GatewayConfiguration, startedAt: UInt64, openAPIDocument: [UInt8]) {
+    init(redis: RedisConnection, configuration: GatewayConfiguration, startedAt: UInt64, openAPIDocument: [UInt8],
+         archive: PostgresPool? = nil) {
         self.redis = redis
         self.configuration = configuration
         self.startedAt = startedAt
         self.openAPIDocument = openAPIDocument
+        self.archive = archive
     }
 
     var routes: [Route] {
@@ -33,6 +39,10 @@ final class HealthController: Controller {
         let started = EventLoop.hrtime()
         var body: JSON = ["status": "ok", "node_id": .string(configuration.nodeID), "version": .string(configuration.version),
                           "uptime_ms": .integer(Int((started - startedAt) / 1_000_000))]
+        if let archive {
+            // No error text: /health is public, and libpq's messages name PostgreSQL's host.
+            body.set("archive", ["reachable": .bool(archive.isReachable)])
+        }
         redis.send(["PING"]) { result in
             switch result {
             case .success:

@@ -12,10 +12,13 @@ import Transport
 final class SessionController: Controller {
     private let sessions: Sessions
     private let links: JoinLinks
+    /// Whether this gateway reads the interview archive: a gone session then points to its record.
+    private let archive: Bool
 
-    init(sessions: Sessions, links: JoinLinks) {
+    init(sessions: Sessions, links: JoinLinks, archive: Bool = false) {
         self.sessions = sessions
         self.links = links
+        self.archive = archive
     }
 
     var routes: [Route] {
@@ -69,7 +72,15 @@ final class SessionController: Controller {
     }
 
     func getSession(_ context: RequestContext, _ id: SessionID) {
-        sessions.session(id.rawValue) { [links] result in
+        sessions.session(id.rawValue) { [links, archive] result in
+            if archive, case .failure(let error) = result, error.kind == .gone {
+                // The room is closed; its record is (or soon will be) in the archive.
+                let path = "/api/v1/interviews/\(id.rawValue)"
+                var problem = Problem(error)
+                problem.headers.add("Link", "<\(path)>; rel=\"archive\"")
+                problem.members.append((key: "archive", value: .string(path)))
+                return context.reply(problem)
+            }
             context.reply(result) { context.reply($0.json(joinURL: links.joinURL(context, $0.id))) }
         }
     }
