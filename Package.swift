@@ -40,8 +40,15 @@ let package = Package(
                 swiftSettings: swiftSettings),
         // Stores: one type per thing kept in Redis (its keys, scripts, typed arguments and replies).
         // Its Redis scripts are the .lua files in Sources/Stores/Lua, embedded in the binary.
-        .target(name: "Stores", dependencies: ["Interview", "Redis", "JSON", "CCrypto"],
+        .target(name: "Stores", dependencies: ["Interview", "Redis", "JSON", "CCrypto", "Transport"],
                 resources: [
+                               .embedInCode("Lua/archive_claim.lua"),
+                               .embedInCode("Lua/archive_complete.lua"),
+                               .embedInCode("Lua/archive_release.lua"),
+                               .embedInCode("Lua/archive_renew.lua"),
+                               .embedInCode("Lua/archive_retry.lua"),
+                               .embedInCode("Lua/archive_schedule.lua"),
+                               .embedInCode("Lua/archive_stats.lua"),
                                .embedInCode("Lua/available_languages.lua"),
                                .embedInCode("Lua/commit.lua"),
                                .embedInCode("Lua/connect.lua"),
