@@ -104,6 +104,10 @@ let package = Package(
         .target(name: "Runner", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON", "CLibUV",
                                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
+        // Archiver: moves ended sessions from Redis to the interview record (PostgreSQL).
+        .target(name: "Archiver", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON",
+                                                 .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
         // The sandbox supervisor: PID 1 inside each bubblewrap sandbox (plain C), and its launcher
         // (`codeinterview-sandbox launch`: mounts, cgroup, seccomp filter, then bubblewrap).
         // The Swift driver links every executable against the Swift runtime, which the sandbox
@@ -113,7 +117,7 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--gc-sections", "-Xlinker", "--as-needed",
                                                          "-Xlinker", "-l:libseccomp.a"])]),
         .executableTarget(name: "codeinterview", dependencies: [
-            "Gateway", "Runner", "Interview", "Stores", "JSON",
+            "Gateway", "Runner", "Archiver", "Interview", "Stores", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
@@ -122,7 +126,7 @@ let package = Package(
         // The integration suites' shared harness: real redis-server and codeinterview processes,
         // a raw HTTP client.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "InterviewTests", dependencies: ["Interview", "Stores", "JSON", "TestSupport", "Redis", "Transport", "CLibUV",
+        .testTarget(name: "InterviewTests", dependencies: ["Interview", "Stores", "Archiver", "JSON", "TestSupport", "Redis", "Transport", "CLibUV",
                                                           .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON", "TestSupport"]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "JSON", "TestSupport"]),

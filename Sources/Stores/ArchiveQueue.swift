@@ -87,6 +87,12 @@ public final class ArchiveQueue {
         }
     }
 
+    /// A claimed session that is not over yet: due again at `until` (its expires_at). One ZADD XX
+    /// on one key, no script: it never adds an entry that was completed meanwhile.
+    public func postpone(_ id: String, until: Int64, _ completion: @escaping (Result<Void, RedisError>) -> Void = { _ in }) {
+        redis.send(["ZADD", ArchiveKeys.due, "XX", String(until), id]) { completion($0.map { _ in () }) }
+    }
+
     /// Archived (or nothing left to archive): off the queue, with its attempts.
     public func complete(_ id: String, _ completion: @escaping (Result<Void, RedisError>) -> Void = { _ in }) {
         redis.run(Self.complete, keys: ArchiveKeys.keys, arguments: [id]) { result in
