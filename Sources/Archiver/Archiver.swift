@@ -274,6 +274,12 @@ public final class Archiver {
         }
     }
 
+    /// What SIGTERM does: finish the claims held, then close (the loop ends).
+    public func stop() { stop(SIGTERM) }
+
+    /// Whether it has closed everything.
+    public var isClosed: Bool { closed }
+
     private func stop(_ signum: Int32) {
         if stopping {
             logger.notice("second signal: abandoning \(inFlight.count) claim(s); their leases lapse and another archiver takes them")
