@@ -144,6 +144,7 @@ final class ArchiveContractTests: XCTestCase {
         XCTAssertEqual(gone { sessions.documents.read(id, .code, $0) }, "session \(id) was deleted by its host", "the document of a deleted session is gone")
         XCTAssertEqual(gone { sessions.join(id, name: "Eve", role: .candidate, token: nil, $0) }, "session \(id) was deleted by its host")
         XCTAssertNotNil(gone { sessions.delete(id, token: created.hostToken, $0) }, "deleting twice is 410")
+        XCTAssertEqual(gone { sessions.notes(id, token: created.hostToken, $0) }, "session \(id) was deleted by its host")
         _ = candidateToken
         // ...but its data keys stay for the archiver.
         for key in [keys.session, keys.participants, keys.history, keys.log, keys.checkpoint, keys.notesLog] {
