@@ -107,7 +107,7 @@ def test_an_interview_on_two_gateways_is_archived_whole_and_outlives_redis(gatew
     a, b = gateways
     created = create_session(a, code="print(1)\n", creator_name="Ada")
     sid, host = created["id"], created["host_token"]
-    joined = http.post(f"{b.url}/api/v1/sessions/{sid}/join", json={"name": "Bob", "role": "candidate"})
+    joined = http.post(f"{b.url}/api/v1/sessions/{sid}/users", json={"name": "Bob", "role": "candidate"})
     assert joined.status_code in (200, 201), joined.text
     for i, gw in enumerate((a, b, a)):
         r = http.post(f"{gw.url}/api/v1/sessions/{sid}/code", json={"code": f"print({i + 2})\n"}, headers=bearer(host))
