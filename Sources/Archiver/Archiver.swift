@@ -260,12 +260,19 @@ public final class Archiver {
     // MARK: Liveness and shutdown
 
     var info: String {
-        let info: JSON = ["healthy": .bool(healthy), "ready": .bool(ready), "in_flight": .integer(inFlight.count),
+        let info: JSON = ["id": .string(configuration.nodeID), "host": .string(Self.hostName), "pid": .integer(Int(getpid())),
+                          "healthy": .bool(healthy), "ready": .bool(ready), "in_flight": .integer(inFlight.count),
                           "archived": .integer(archived), "failed": .integer(failed), "concurrency": .integer(configuration.concurrency),
                           "started_at": .integer(Int(startedAt)), "heartbeat_at": .integer(Int(EventLoop.unixMillis())),
                           "stopping": .bool(stopping)]
         return info.text
     }
+
+    private static let hostName: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, 255)
+        return String(cString: buffer)
+    }()
 
     private func heartbeat() {
         guard redis.isConnected, !closed else { return }
