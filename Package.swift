@@ -45,8 +45,15 @@ let package = Package(
                 swiftSettings: swiftSettings),
         // Stores: one type per thing kept in Redis (its keys, scripts, typed arguments and replies).
         // Its Redis scripts are the .lua files in Sources/Stores/Lua, embedded in the binary.
-        .target(name: "Stores", dependencies: ["Interview", "Redis", "JSON", "CCrypto"],
+        .target(name: "Stores", dependencies: ["Interview", "Redis", "JSON", "CCrypto", "Transport"],
                 resources: [
+                               .embedInCode("Lua/archive_claim.lua"),
+                               .embedInCode("Lua/archive_complete.lua"),
+                               .embedInCode("Lua/archive_release.lua"),
+                               .embedInCode("Lua/archive_renew.lua"),
+                               .embedInCode("Lua/archive_retry.lua"),
+                               .embedInCode("Lua/archive_schedule.lua"),
+                               .embedInCode("Lua/archive_stats.lua"),
                                .embedInCode("Lua/available_languages.lua"),
                                .embedInCode("Lua/commit.lua"),
                                .embedInCode("Lua/connect.lua"),
@@ -111,6 +118,10 @@ let package = Package(
         .target(name: "Runner", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON", "CLibUV",
                                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
+        // Archiver: moves ended sessions from Redis to the interview record (PostgreSQL).
+        .target(name: "Archiver", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON",
+                                                 .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
         // The sandbox supervisor: PID 1 inside each bubblewrap sandbox (plain C), and its launcher
         // (`codeinterview-sandbox launch`: mounts, cgroup, seccomp filter, then bubblewrap).
         // The Swift driver links every executable against the Swift runtime, which the sandbox
@@ -120,7 +131,7 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--gc-sections", "-Xlinker", "--as-needed",
                                                          "-Xlinker", "-l:libseccomp.a"])]),
         .executableTarget(name: "codeinterview", dependencies: [
-            "Gateway", "Runner", "Interview", "Stores", "JSON", "Postgres",
+            "Gateway", "Runner", "Archiver", "Interview", "Stores", "JSON", "Postgres", "Records",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
@@ -129,7 +140,7 @@ let package = Package(
         // The integration suites' shared harness: real redis-server and codeinterview processes,
         // a raw HTTP client.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "InterviewTests", dependencies: ["Interview", "Stores", "JSON", "TestSupport", "Redis", "Transport", "CLibUV",
+        .testTarget(name: "InterviewTests", dependencies: ["Interview", "Stores", "Archiver", "JSON", "TestSupport", "Redis", "Transport", "CLibUV",
                                                           .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON", "TestSupport"]),
         // The record store against a real PostgreSQL (TestSupport's PostgresServer).

@@ -779,16 +779,18 @@ int_or_null = {"type": ["integer", "null"]}
 cluster_node = {
     "type": "object",
     "description": "One node of the registry. Gateways have `connections`, `websockets`, `sessions`, `this`; runners "
-                   "`jobs_running`, `jobs_capacity`, `jobs_completed`, `languages`.",
+                   "`jobs_running`, `jobs_capacity`, `jobs_completed`, `languages`; archivers `healthy`, `sessions_archiving`, "
+                   "`concurrency`, `sessions_archived`, `failures`.",
     "required": ["kind", "id", "node_id", "address", "state", "started_at", "up_ms", "heartbeat_at", "heartbeat_age_ms",
                  "lease_left_ms"],
     "properties": {
-        "kind": {"type": "string", "enum": ["gateway", "runner"]},
+        "kind": {"type": "string", "enum": ["gateway", "runner", "archiver"]},
         "id": {"type": "string", "description": "Registry id: a gateway's node id plus a per-process suffix; a runner's node id."},
         "node_id": {"type": "string", "description": "The node's `--node-id`."},
         "address": {"type": ["string", "null"], "description": "Where a gateway listens (host:port); a runner's host and pid."},
-        "state": {"type": "string", "enum": ["up", "draining", "expired"],
-                  "description": "`expired`: its lease ran out (dead or cut off); `draining`: a runner finishing its jobs."},
+        "state": {"type": "string", "enum": ["up", "draining", "expired", "unhealthy"],
+                  "description": "`expired`: its lease ran out (dead or cut off); `draining`: a runner finishing its jobs "
+                                 "(an archiver its sessions); `unhealthy`: an archiver that cannot reach PostgreSQL."},
         "started_at": int_or_null, "up_ms": int_or_null, "heartbeat_at": int_or_null,
         "heartbeat_age_ms": {"type": ["integer", "null"], "description": "Since its last heartbeat, by Redis' clock."},
         "lease_left_ms": {"type": "integer", "description": "Until its lease runs out (negative: expired that long ago)."},
@@ -797,6 +799,8 @@ cluster_node = {
         "this": {"type": "boolean", "description": "The gateway that answered."},
         "jobs_running": {"type": "integer"}, "jobs_capacity": {"type": "integer"}, "jobs_completed": {"type": "integer"},
         "languages": {"type": "array", "items": {"type": "string"}},
+        "healthy": {"type": "boolean"}, "sessions_archiving": {"type": "integer"}, "concurrency": {"type": "integer"},
+        "sessions_archived": {"type": "integer"}, "failures": {"type": "integer"},
     },
 }
 cluster_report = {
@@ -815,8 +819,13 @@ cluster_report = {
         "queue": {"type": "object", "required": ["queued", "parked"],
                   "properties": {"queued": {"type": "integer", "description": "Jobs waiting for a runner."},
                                  "parked": {"type": "integer", "description": "Jobs waiting for a runner that offers their language."}}},
+        "archive": {"type": "object", "required": ["queued", "overdue", "oldest_overdue_ms"],
+                    "description": "The archive queue: ended sessions waiting for an archiver.",
+                    "properties": {"queued": {"type": "integer", "description": "Sessions on the queue (live ones included, due at their expiry)."},
+                                   "overdue": {"type": "integer", "description": "Sessions due now and not yet archived."},
+                                   "oldest_overdue_ms": {"type": "integer", "description": "How long the oldest overdue one has waited."}}},
         "totals": {"type": "object",
-                   "properties": {k: {"type": "integer"} for k in ("gateways_up", "runners_up", "connections", "websockets",
+                   "properties": {k: {"type": "integer"} for k in ("gateways_up", "runners_up", "archivers_up", "connections", "websockets",
                                                                     "sessions", "jobs_running", "jobs_capacity")}},
         "nodes": {"type": "array", "items": sref("ClusterNode")},
     },

@@ -25,7 +25,7 @@ struct InterviewerRead {
         }
         let keys = SessionKeys(id)
         let tokenHash = Identifiers.tokenHash(token)
-        let asked = ["id", "host_token_hash"] + fields
+        let asked = ["id", "host_token_hash", "status", "expires_at"] + fields
         let checks: [RedisRequest] = [.command(["HMGET", keys.session] + asked), .command(["HGET", keys.tokens, tokenHash]),
                                       .command(["HVALS", keys.participants]), .command(["GET", keys.gone])]
         redis.pipeline(checks + reads) { result in
@@ -38,6 +38,11 @@ struct InterviewerRead {
             for (name, value) in zip(asked, replies[0].array ?? []) { if let text = value.text { values[name] = text } }
             guard values["id"] != nil else {
                 return completion(.failure(ScriptError.missing(gone: replies[3].text).interviewError(session: id)))
+            }
+            // An ended session stays readable; a deleted or expired one whose keys wait for the
+            // archiver answers 410 as if they were gone.
+            if let over = Sessions.over(status: values["status"], expiresAt: values["expires_at"]), over != .gone(.ended) {
+                return completion(.failure(over.interviewError(session: id)))
             }
             let participants = (replies[2].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) } }
             if tokenHash != values["host_token_hash"] {

@@ -63,6 +63,29 @@ public enum NodeKeys {
     public static func gatewaySessions(_ instance: String) -> String { base + "gateway-sessions:" + instance }
     public static let runners = base + "runners"
     public static let runnerInfo = base + "runner-info"
+    /// ZSET archiver id → heartbeat expiry (Unix ms), and HASH archiver id → info JSON, as runners'.
+    public static let archivers = base + "archivers"
+    public static let archiverInfo = base + "archiver-info"
+}
+
+/// The archive queue, one slot (`{archive}`): which ended (or ending) sessions still have to be
+/// written to PostgreSQL before their keys may go. Lua/archive_*.lua take `keys` as KEYS.
+///
+///   ci:{archive}:due       ZSET  session id → when it is due (Unix ms): its expires_at from
+///                                create, now when it ends or is deleted; once claimed, the
+///                                claim's lease expiry (an archiver that dies lets it pass and the
+///                                next claim takes it: the lease needs no second structure)
+///   ci:{archive}:attempts  HASH  session id → failed attempts (backoff: due again after
+///                                min(2^n s, 5 min)); the entry goes with the session's
+///
+/// Both are capped by the sessions themselves (an entry leaves when its session is archived) and
+/// carry a TTL refreshed on every write, longer than any session's life plus its hold.
+public enum ArchiveKeys {
+    static let base = "ci:{archive}:"
+    public static let due = base + "due"
+    public static let attempts = base + "attempts"
+
+    static let keys = [due, attempts]
 }
 
 /// Redis keys of code execution. Every job key shares the `{jobs}` hash tag, so each script below

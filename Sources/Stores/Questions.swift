@@ -56,7 +56,7 @@ public final class Questions {
                      _ completion: @escaping (Result<(reader: QuestionReader, question: SessionQuestion?), InterviewError>) -> Void) {
         let keys = SessionKeys(id)
         let tokenHash = sessions.hash(token)
-        var commands = [["HMGET", keys.session, "id", "host_token_hash", "status"], ["HGET", keys.tokens, tokenHash],
+        var commands = [["HMGET", keys.session, "id", "host_token_hash", "status", "expires_at"], ["HGET", keys.tokens, tokenHash],
                         ["HVALS", keys.participants], ["GET", keys.gone]]
         if withQuestion { commands.append(["GET", keys.question]) }
         redis.pipeline(commands) { result in
@@ -67,8 +67,8 @@ public final class Questions {
             }
             let fields = replies[0].array ?? []
             guard fields.first?.text != nil else { return completion(.failure(Sessions.missing(id, gone: replies[3].text))) }
-            if fields[safe: 2]?.text == SessionStatus.completed.rawValue {
-                return completion(.failure(ScriptError.gone(.ended).interviewError(session: id)))
+            if let over = Sessions.over(status: fields[safe: 2]?.text, expiresAt: fields[safe: 3]?.text) {
+                return completion(.failure(over.interviewError(session: id)))
             }
             let reader: QuestionReader
             if tokenHash.isEmpty {

@@ -38,6 +38,7 @@ public enum RedisFunctions {
     /// Every script the program runs (the gateway's and the runner's alike: one library for both).
     static var scripts: [RedisScript] {
         Scripts.all + ExecutionScripts.gateway + ExecutionScripts.runner + [Executions.slotsScript, RateLimiter.script]
+            + ArchiveQueue.all + [SessionArchive.release]
     }
 
     public static let library: RedisFunctionLibrary = {
@@ -114,7 +115,8 @@ enum Scripts {
     static func createArguments(settings: SessionSettings, name: String, code: String, language: String, maxParticipants: Int,
                                 hostTokenHash: String, creator: (id: String, name: String, color: String, tokenHash: String)?) -> [String] {
         var arguments = [String(settings.ttlMillis), name, code, String(code.unicodeScalars.count), language, String(maxParticipants),
-                         hostTokenHash, String(settings.historyLimit), String(settings.goneRetentionMillis)]
+                         hostTokenHash, String(settings.historyLimit), String(settings.goneRetentionMillis),
+                         settings.archiveHoldMillis.map(String.init) ?? ""]
         if let creator { arguments += [creator.id, creator.name, creator.color, creator.tokenHash] }
         return arguments
     }
@@ -142,7 +144,7 @@ enum Scripts {
     }
 
     static func deleteArguments(settings: SessionSettings, presentedTokenHash: String) -> [String] {
-        [presentedTokenHash, String(settings.goneRetentionMillis)]
+        [presentedTokenHash, String(settings.goneRetentionMillis), String(settings.historyLimit)]
     }
 
     /// `op` is sent without its trailing retain (the script writes out the document's real tail).

@@ -1,6 +1,7 @@
 import Interview
 import JSON
 import Redis
+import Transport
 
 /// Limits and lifetimes of sessions; every field has a default.
 public struct SessionSettings: Sendable {
@@ -26,6 +27,11 @@ public struct SessionSettings: Sendable {
     public var foldBatch = 2000
     /// WebSocket connections one session may have across all gateways (tabs count separately).
     public var maxConnectionsPerSession = 100
+    /// Archiving (the gateway has PostgreSQL): how long a session's keys outlive its expires_at
+    /// waiting for the archiver (`--archive-hold-hours`); nil without archiving, when the keys
+    /// expire at expires_at and DELETE deletes them at once. Stored in the session at create, so a
+    /// session keeps the behaviour it was created with.
+    public var archiveHoldMillis: Int64?
 
     public init() {}
 
@@ -39,12 +45,18 @@ public final class Sessions {
     public let settings: SessionSettings
     /// The documents' reader and upkeep.
     public let documents: Documents
+    /// The archive queue, when archiving is on: sessions are scheduled when created (due at their
+    /// expires_at), ended and deleted (due now). A separate command after the session's script
+    /// (another slot); a gateway that dies in between leaves the create-time entry, which still
+    /// archives the session at its expires_at.
+    public let archive: ArchiveQueue?
     private static let palette = Palette.colors.joined(separator: ",")
 
     public init(redis: RedisConnection, settings: SessionSettings) {
         self.redis = redis
         self.settings = settings
         documents = Documents(redis: redis, settings: settings)
+        archive = settings.archiveHoldMillis == nil ? nil : ArchiveQueue(redis: redis)
         for script in Scripts.all { redis.register(script) }
         redis.register(RedisFunctions.library)
     }
@@ -63,7 +75,10 @@ public final class Sessions {
         let arguments = Scripts.createArguments(settings: settings, name: draft.name ?? "", code: code, language: draft.language,
                                                 maxParticipants: draft.maxParticipants, hostTokenHash: Identifiers.tokenHash(hostToken),
                                                 creator: creator)
-        run(Scripts.create, id, arguments) { result in
+        run(Scripts.create, id, arguments) { [archive] result in
+            if case .success(let value) = result, let archive, let expires = decodeView(value)?.expiresAt {
+                archive.schedule(id, dueAt: expires)
+            }
             completion(result.flatMap { value in
                 guard var session = decodeView(value) else { return .failure(malformed("create")) }
                 session.code = code
@@ -99,8 +114,8 @@ public final class Sessions {
             }
             completion(Self.assemble(values, document))
         }
-        // No clock check: the session's keys expire at its `expires_at` (PEXPIREAT), so Redis
-        // answers an expired session as missing.
+        // The session's keys expire at its `expires_at` (PEXPIREAT), so Redis answers an expired
+        // session as missing; an archived one's outlive it (see `over`).
         let commands: [[String]] = [["HMGET", keys.session] + Session.fields, ["HGETALL", keys.participants],
                                     ["HVALS", keys.presence]]
         for (index, command) in commands.enumerated() {
@@ -138,7 +153,19 @@ public final class Sessions {
 
     /// Why session `id` is not there, from its `gone` key's value: 410 and why, or 404.
     static func missing(_ id: String, gone: String?) -> InterviewError {
-        ScriptError.missing(gone: gone.map { $0 == "deleted" ? "deleted" : "expired" }).interviewError(session: id)
+        ScriptError.missing(gone: gone).interviewError(session: id)
+    }
+
+    /// Why a session whose keys are there is over for live routes, from its hash's status and
+    /// expires_at; nil while it is live (an ended one is `ended`, for the routes that refuse it).
+    /// An archived session's keys outlive its deletion and its expires_at (until the archiver
+    /// has its record), so plain reads check both, as the scripts' `over` does; the clock is this
+    /// process's, which for a session without a hold only matters within the clocks' skew.
+    static func over(status: String?, expiresAt: String?) -> ScriptError? {
+        if status == "deleted" { return .gone(.deleted) }
+        if let expires = expiresAt.flatMap({ Int64($0) }), expires <= EventLoop.unixMillis() { return .gone(.expired) }
+        if status == SessionStatus.completed.rawValue { return .gone(.ended) }
+        return nil
     }
 
     /// The session hash's fields, its participants and presence, and its text, put together.
@@ -146,8 +173,8 @@ public final class Sessions {
         let fields = values[0].array ?? []
         var scalars: [String: String] = [:]
         for (name, value) in zip(Session.fields, fields) { if let text = value.text { scalars[name] = text } }
-        if scalars["status"] == SessionStatus.completed.rawValue {
-            return .failure(ScriptError.gone(.ended).interviewError(session: scalars["id"] ?? ""))
+        if let over = over(status: scalars["status"], expiresAt: scalars["expires_at"]) {
+            return .failure(over.interviewError(session: scalars["id"] ?? ""))
         }
         let online = Set((values[2].array ?? []).compactMap(\.text))
         var participants: [Participant] = []
@@ -194,6 +221,7 @@ public final class Sessions {
         let arguments = Scripts.updateArguments(settings: settings, changes: changes, presentedTokenHash: hash(token),
                                                 author: author, connection: connection)
         run(Scripts.update, id, arguments) { [self] result in
+            if case .success = result, changes.status == .completed { archive?.schedule(id) }
             switch result {
             case .failure(let error): completion(.failure(error))
             case .success(let value):
@@ -214,7 +242,8 @@ public final class Sessions {
     }
 
     public func delete(_ id: String, token: String?, _ completion: @escaping (Result<Void, InterviewError>) -> Void) {
-        run(Scripts.delete, id, Scripts.deleteArguments(settings: settings, presentedTokenHash: hash(token))) { result in
+        run(Scripts.delete, id, Scripts.deleteArguments(settings: settings, presentedTokenHash: hash(token))) { [archive] result in
+            if case .success = result { archive?.schedule(id) }
             completion(result.map { _ in () })
         }
     }

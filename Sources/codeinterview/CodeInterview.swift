@@ -12,7 +12,7 @@ struct CodeInterview: ParsableCommand {
         commandName: "codeinterview",
         abstract: "CodeInterview: real-time collaborative coding interviews, clustered on Redis.",
         discussion: "Every option can also be set with an environment variable: CODEINTERVIEW_ and the option's name in capitals with underscores (--max-body-bytes → CODEINTERVIEW_MAX_BODY_BYTES). A flag on the command line wins.",
-        subcommands: [GatewayCommand.self, RunnerCommand.self])
+        subcommands: [GatewayCommand.self, RunnerCommand.self, ArchiverCommand.self])
 }
 
 /// Options shared by every process kind.

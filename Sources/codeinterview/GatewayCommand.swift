@@ -158,6 +158,7 @@ struct GatewayCommand: ParsableCommand {
         configuration.executions = try execution.settings(maxCodeBytes: maxCodeBytes)
         try protection.apply(to: &configuration)
         configuration.postgres = archive.configuration
+        configuration.sessions.archiveHoldMillis = archive.archiveHoldMillis
         let logger = try common.makeLogger("codeinterview.gateway")
         let gateway = try Gateway(configuration: configuration, logger: logger)
         do {

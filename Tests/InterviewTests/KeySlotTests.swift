@@ -77,6 +77,13 @@ final class KeySlotTests: XCTestCase {
         sets[ExecutionScripts.sessionContext.name] = session
         sets[Executions.slotsScript.name] = [[ExecutionKeys.runners, ExecutionKeys.runnerInfo]]
 
+        // The archive queue's scripts on its one slot; the archivers' liveness on {nodes}; the
+        // release on the session's slot (its runs' keys are deleted by a separate command).
+        for script in ArchiveQueue.all { sets[script.name] = [ArchiveKeys.keys] }
+        sets[ExecutionScripts.registerRunner.name, default: []].append([NodeKeys.archivers, NodeKeys.archiverInfo])
+        sets[ExecutionScripts.deregisterRunner.name, default: []].append([NodeKeys.archivers, NodeKeys.archiverInfo])
+        sets[SessionArchive.release.name] = session
+
         // As Protection.admit calls it: every rule of a request for the client's address, tagged by
         // it; the per-session execution limit tagged by the session id.
         sets[RateLimiter.script.name] = addresses.map { address in RateLimiter.keys(rules.map { ($0, address) }, tag: address) }
@@ -85,7 +92,7 @@ final class KeySlotTests: XCTestCase {
     }
 
     func testEveryScriptIsCovered() {
-        let scripts = Scripts.all + ExecutionScripts.gateway + ExecutionScripts.runner + [Executions.slotsScript, RateLimiter.script]
+        let scripts = RedisFunctions.scripts
         let missing = Set(scripts.map(\.name)).subtracting(Self.keySets.keys)
         XCTAssertEqual(missing, [], "scripts whose key sets this test does not check: add them to keySets")
     }
@@ -118,8 +125,8 @@ final class KeySlotTests: XCTestCase {
         XCTAssertGreaterThan(Set(slots).count, 190, "rate-limit keys of different addresses share slots")
         let shards = Set(slots.map { $0 * 3 / 16384 })
         XCTAssertEqual(shards, [0, 1, 2], "rate-limit keys do not reach every shard of three")
-        let wide = [NodeKeys.gateways, ExecutionKeys.queue, LibraryKeys.index].map(Self.slot)
-        XCTAssertEqual(Set(wide).count, 3, "{nodes}, {jobs} and {questions} share a slot")
+        let wide = [NodeKeys.gateways, ExecutionKeys.queue, LibraryKeys.index, ArchiveKeys.due].map(Self.slot)
+        XCTAssertEqual(Set(wide).count, 4, "{nodes}, {jobs}, {questions} and {archive} share a slot")
     }
 
     // MARK: Against a real server

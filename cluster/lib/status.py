@@ -351,6 +351,34 @@ def report(r: Redis | RedisCluster, address: str) -> dict:
         nodes.append(node("runner", id_, info, expiry, "expired" if not up else "draining" if draining else "up",
                           {"jobs_running": running, "jobs_capacity": capacity,
                            "jobs_completed": info.get("completed", 0), "languages": languages}))
+    # The archive queue ({archive}) and the archivers ({nodes}): a second round, as overdue is
+    # counted by Redis' clock read in the first.
+    archive = r.pipeline([
+        ["ZCARD", "ci:{archive}:due"],
+        ["ZCOUNT", "ci:{archive}:due", "-inf", str(now)],
+        ["ZRANGEBYSCORE", "ci:{archive}:due", "-inf", str(now), "WITHSCORES", "LIMIT", "0", "1"],
+        ["ZRANGE", "ci:{nodes}:archivers", "0", "-1", "WITHSCORES"],
+        ["HGETALL", "ci:{nodes}:archiver-info"],
+    ])
+    for reply in archive:
+        if isinstance(reply, RedisError):
+            raise reply
+    totals["archivers_up"] = 0
+    archiver_info = infos(archive[4])
+    for id_, score in pairs(archive[3]):
+        info, expiry = archiver_info.get(id_, {}), int(float(score))
+        up = expiry > now
+        healthy, stopping = bool(info.get("healthy", False)), bool(info.get("stopping", False))
+        if up:
+            totals["archivers_up"] += 1
+        state = "expired" if not up else "draining" if stopping else "up" if healthy else "unhealthy"
+        nodes.append(node("archiver", id_, info, expiry, state,
+                          {"healthy": healthy, "sessions_archiving": info.get("in_flight", 0),
+                           "concurrency": info.get("concurrency", 0), "sessions_archived": info.get("archived", 0),
+                           "failures": info.get("failed", 0)}))
+    oldest = archive[2] or []
+    archive_section = {"queued": archive[0] or 0, "overdue": archive[1] or 0,
+                       "oldest_overdue_ms": max(0, now - int(float(oldest[1]))) if len(oldest) >= 2 else 0}
     fields = info_fields(replies[6])
 
     def num(k):
@@ -369,6 +397,7 @@ def report(r: Redis | RedisCluster, address: str) -> dict:
         "now": now,
         "redis": redis,
         "queue": {"queued": replies[5] or 0, "parked": sum(x or 0 for x in replies[7:])},
+        "archive": archive_section,
         "totals": totals,
         "nodes": nodes,
     }
@@ -400,6 +429,9 @@ def table(doc: dict) -> str:
         + f"  up {duration((r['uptime_s'] or 0) * 1000)}"
         + ("  (the node registry's primary)" if doc.get("redis_cluster") else ""),
         f"queue    {doc['queue']['queued']} queued, {doc['queue']['parked']} parked",
+        f"archive  {doc['archive']['queued']} session(s) to archive, {doc['archive']['overdue']} overdue"
+        + (f" (oldest waiting {duration(doc['archive']['oldest_overdue_ms'])})" if doc['archive']['overdue'] else "")
+        + f", {doc['totals'].get('archivers_up', 0)} archiver(s) up",
         "totals   {gateways_up} gateway(s) up, {runners_up} runner(s) up, {connections} connection(s), "
         "{websockets} websocket(s), {sessions} session room(s), jobs {jobs_running}/{jobs_capacity}".format(**doc["totals"]),
         "",
@@ -409,13 +441,14 @@ def table(doc: dict) -> str:
     header = ["KIND", "ID", "STATE", "BALANCER", "ADDRESS", "UP", "CONNS", "WS", "SESSIONS", "JOBS", "DONE", "HEARTBEAT"]
     rows = [header]
     for n in sorted(doc["nodes"], key=lambda n: (n["kind"], n["id"])):
-        gateway = n["kind"] == "gateway"
+        gateway, archiver = n["kind"] == "gateway", n["kind"] == "archiver"
         rows.append([
             n["kind"], n["id"], n["state"], n.get("balancer", "-"), n["address"] or "-", duration(n["up_ms"]),
             str(n["connections"]) if gateway else "-", str(n["websockets"]) if gateway else "-",
             str(n["sessions"]) if gateway else "-",
-            "-" if gateway else f"{n['jobs_running']}/{n['jobs_capacity']}",
-            "-" if gateway else str(n["jobs_completed"]),
+            "-" if gateway else f"{n['sessions_archiving']}/{n['concurrency']}" if archiver
+            else f"{n['jobs_running']}/{n['jobs_capacity']}",
+            "-" if gateway else str(n["sessions_archived"] if archiver else n["jobs_completed"]),
             duration(n["heartbeat_age_ms"]) + " ago",
         ])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

@@ -37,7 +37,22 @@ final class ClusterController: Controller {
                 case (.failure(let error), _), (_, .failure(let error)): context.reply(Problem.unavailable(error.message))
                 case (.success(let head), .success(let tail)):
                     let replies = Array(head.prefix(nodes.count)) + [tail[0], head[nodes.count]] + tail.dropFirst()
-                    context.reply(ClusterReport(replies: replies, redis: redis.primaryAddress.description, instance: instanceID).json)
+                    let report = ClusterReport(replies: replies, redis: redis.primaryAddress.description, instance: instanceID)
+                    // The archive queue ({archive}) and the archivers ({nodes}): a round of their
+                    // own, overdue counted by Redis' clock from the first.
+                    let now = String(report.redisNow)
+                    redis.pipeline([["ZCARD", ArchiveKeys.due], ["ZCOUNT", ArchiveKeys.due, "-inf", now],
+                                    ["ZRANGEBYSCORE", ArchiveKeys.due, "-inf", now, "WITHSCORES", "LIMIT", "0", "1"]]) { [self] third in
+                        redis.pipeline([["ZRANGE", NodeKeys.archivers, "0", "-1", "WITHSCORES"], ["HGETALL", NodeKeys.archiverInfo]]) { fourth in
+                            switch (third, fourth) {
+                            case (.failure(let error), _), (_, .failure(let error)): context.reply(Problem.unavailable(error.message))
+                            case (.success(let queue), .success(let archivers)):
+                                var report = report
+                                report.archive = queue + archivers
+                                context.reply(report.json)
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -50,6 +65,9 @@ struct ClusterReport {
     let replies: [RedisValue]
     let redis: String
     let instance: String
+    /// ZCARD, ZCOUNT overdue and the oldest overdue of the archive queue, then the archivers'
+    /// registry (ZRANGE WITHSCORES, HGETALL); empty: no archive section.
+    var archive: [RedisValue] = []
 
     var json: JSON {
         let now = redisNow
@@ -91,20 +109,41 @@ struct ClusterReport {
             ]))
         }
         let parked = replies[7...].reduce(0) { $0 + ($1.integer ?? 0) }
+        var archiversUp = 0
+        var archiveSection: JSON = ["queued": .integer(0), "overdue": .integer(0), "oldest_overdue_ms": .integer(0)]
+        if archive.count == 5 {
+            let info = hash(archive[4])
+            for (id, expiry) in scores(archive[3]) {
+                let info = info[id] ?? .object([])
+                let up = expiry > now
+                let healthy = info["healthy"]?.boolValue ?? false, stopping = info["stopping"]?.boolValue ?? false
+                if up { archiversUp += 1 }
+                nodes.append(node(kind: "archiver", id: id, info: info, expiry: expiry, now: now,
+                                  state: !up ? "expired" : stopping ? "draining" : healthy ? "up" : "unhealthy", extra: [
+                    "healthy": .bool(healthy), "sessions_archiving": .integer(info["in_flight"]?.intValue ?? 0),
+                    "concurrency": .integer(info["concurrency"]?.intValue ?? 0),
+                    "sessions_archived": .integer(info["archived"]?.intValue ?? 0), "failures": .integer(info["failed"]?.intValue ?? 0),
+                ]))
+            }
+            let oldest = scores(archive[2]).first?.1
+            archiveSection = ["queued": .integer(archive[0].integer ?? 0), "overdue": .integer(archive[1].integer ?? 0),
+                              "oldest_overdue_ms": .integer(oldest.map { max(0, now - $0) } ?? 0)]
+        }
         return [
             "now": .integer(now),
             "redis": redisSection,
             "queue": ["queued": .integer(replies[5].integer ?? 0), "parked": .integer(parked)],
+            "archive": archiveSection,
             "totals": ["gateways_up": .integer(totals.gateways), "runners_up": .integer(totals.runners),
                        "connections": .integer(totals.connections), "websockets": .integer(totals.websockets),
                        "sessions": .integer(totals.sessions), "jobs_running": .integer(totals.running),
-                       "jobs_capacity": .integer(totals.capacity)],
+                       "jobs_capacity": .integer(totals.capacity), "archivers_up": .integer(archiversUp)],
             "nodes": .array(nodes),
         ]
     }
 
     /// Redis' clock (TIME), the clock the leases are written in.
-    private var redisNow: Int {
+    var redisNow: Int {
         guard let parts = replies[0].array, parts.count == 2, let seconds = parts[0].integer, let micros = parts[1].integer else {
             return Int(EventLoop.unixMillis())
         }

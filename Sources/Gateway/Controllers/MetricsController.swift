@@ -8,9 +8,12 @@ import Transport
 /// With an admin token configured the figures are the operator's; without one they are open.
 final class MetricsController: Controller {
     private unowned let gateway: Gateway
+    /// The archive queue's figures (the same on every gateway, with or without archiving here).
+    private let archive: ArchiveQueue
 
     init(gateway: Gateway) {
         self.gateway = gateway
+        archive = ArchiveQueue(redis: gateway.redis)
     }
 
     var routes: [Route] {
@@ -56,7 +59,24 @@ final class MetricsController: Controller {
                 metric("runner_slots", "gauge", "Execution slots of live runners, by state.",
                        [("state=\"busy\"", Double(statistics.busySlots)), ("state=\"total\"", Double(statistics.totalSlots))])
             }
-            context.send(HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8)))
+            self.archiveMetrics(metric) {
+                context.send(HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8)))
+            }
+        }
+    }
+
+    /// The archive queue: how many sessions wait for the archiver, how many are overdue (due and
+    /// unclaimed, or whose claim lapsed: archivers down or PostgreSQL away), and for how long.
+    private func archiveMetrics(_ metric: @escaping (String, String, String, [(labels: String, value: Double)]) -> Void,
+                                _ done: @escaping () -> Void) {
+        archive.stats { result in
+            if case .success(let stats) = result {
+                metric("archive_queue_size", "gauge", "Sessions on the archive queue (due later, due, or being archived).", [("", Double(stats.size))])
+                metric("archive_queue_overdue", "gauge", "Sessions due for archiving that no archiver holds.", [("", Double(stats.overdue))])
+                metric("archive_queue_oldest_overdue_seconds", "gauge", "How long the oldest overdue session has waited.",
+                       [("", Double(stats.oldestOverdueMillis) / 1000)])
+            }
+            done()
         }
     }
 }

@@ -24,7 +24,7 @@ end
 local online = online_set()
 local was_online = online[ARGV[2]]
 redis.call('HSET', K_PRESENCE, ARGV[1], ARGV[2])
-redis.call('PEXPIREAT', K_PRESENCE, tonumber(s.expires_at))
+redis.call('PEXPIREAT', K_PRESENCE, keep_until(s))
 online[ARGV[2]] = true
 local p = cjson.decode(raw)
 if not was_online then publish(ARGV[1], 0, frame('user-joined', cjson.encode(public(p, true)), now)) end

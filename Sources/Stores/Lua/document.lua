@@ -13,6 +13,14 @@
 local notes = ARGV[1] == 'notes'
 local SK = session_keys(KEYS)
 local K_STATE, K_LOG, K_SNAPSHOT, K_CHECKPOINT = SK.session, SK.log, SK.snapshot, SK.checkpoint
+-- An archived session's keys outlive its end (deleted, or expires_at passed) until the archiver
+-- has its record: live readers get 410 as they did when the keys went at once. (A session without
+-- a hold still expires with its keys: no clock is read for it.)
+local life = redis.call('HMGET', SK.session, 'archive_hold_ms', 'status', 'expires_at')
+if life[1] then
+  if life[2] == 'deleted' then return redis.error_reply('GONE deleted') end
+  if tonumber(life[3]) <= now_ms() then return redis.error_reply('GONE expired') end
+end
 if notes then K_STATE, K_LOG, K_SNAPSHOT, K_CHECKPOINT = SK.notes, SK.notes_log, SK.notes_snapshot, SK.notes_checkpoint end
 local base = redis.call('HMGET', ARGV[2] == 'checkpoint' and K_CHECKPOINT or K_SNAPSHOT, 'revision', 'text')
 local last

@@ -8,7 +8,8 @@
 local now = now_ms()
 local doc = DOCUMENTS[ARGV[1]]
 local s = redis.call('HMGET', doc.state, 'checkpoint_revision', 'snapshot_revision', 'revision', 'log_bytes', 'layout', 'snapshot_log_bytes')
-local expires = redis.call('HGET', K_SESSION, 'expires_at')
+local life = redis.call('HMGET', K_SESSION, 'expires_at', 'archive_hold_ms')
+local expires = life[1] and keep_until({expires_at = life[1], archive_hold_ms = life[2]})
 if not s[1] or not expires or s[5] ~= LAYOUT or s[1] ~= ARGV[2] then return -1 end
 local revision = tonumber(ARGV[3])
 if revision <= tonumber(s[1]) or revision > tonumber(s[3]) then return -1 end

@@ -19,7 +19,7 @@ for c in string.gmatch(ARGV[7], '[^,]+') do
   if not used[c] then color = c break end
 end
 local p = {id = ARGV[1], name = ARGV[2], role = ARGV[3], color = color, joined_at = now, token_hash = ARGV[4]}
-add_participant(p, tonumber(s.expires_at))
-push_history({type = 'joined', at = now, user_id = p.id, name = p.name, role = p.role}, tonumber(ARGV[6]), tonumber(s.expires_at))
+add_participant(p, keep_until(s))
+push_history({type = 'joined', at = now, user_id = p.id, name = p.name, role = p.role}, tonumber(ARGV[6]), keep_until(s))
 p.token_hash = nil
 return cjson.encode(p)

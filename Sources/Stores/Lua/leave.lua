@@ -15,7 +15,7 @@ local presence = redis.call('HGETALL', K_PRESENCE)
 for i = 1, #presence, 2 do
   if presence[i + 1] == p.id then redis.call('HDEL', K_PRESENCE, presence[i]) end
 end
-push_history({type = 'left', at = now, user_id = p.id, name = p.name}, tonumber(ARGV[3]), tonumber(s.expires_at))
+push_history({type = 'left', at = now, user_id = p.id, name = p.name}, tonumber(ARGV[3]), keep_until(s))
 local data = public(p, false)
 data.removed = true
 publish('', 0, frame('user-left', cjson.encode(data), now))

@@ -32,9 +32,10 @@ local function gone_or_not_found(k_gone)
   if gone then return redis.error_reply('GONE ' .. gone) end
   return redis.error_reply('NOTFOUND')
 end
--- The error of a session that is there but over (expired, or ended when `allow_ended` is not
--- set), nil while it is live.
+-- The error of a session that is there but over (deleted while its keys wait for the archiver,
+-- expired, or ended when `allow_ended` is not set), nil while it is live.
 local function over(expires_at, status, now, allow_ended)
+  if status == 'deleted' then return redis.error_reply('GONE deleted') end
   if tonumber(expires_at) <= now then return redis.error_reply('GONE expired') end
   if status == 'completed' and not allow_ended then return redis.error_reply('GONE ended') end
   return nil

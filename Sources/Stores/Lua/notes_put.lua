@@ -4,7 +4,7 @@
 -- none: replace whatever is there), then the bounds (snapshot ops, snapshot bytes, log cap bytes).
 -- Answers {"revision", "updated_at"} as JSON.
 local now = now_ms()
-local s, err = load_session(now, false, {'expires_at', 'status', 'host_token_hash'})
+local s, err = load_session(now, false, {'expires_at', 'status', 'host_token_hash', 'archive_hold_ms'})
 if not s then return err end
 local who, denied = require_interviewer(s, ARGV[1], 'the notes')
 if not who then return denied end

@@ -16,7 +16,15 @@ local K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT, K_QUESTION
 local LAYOUT = '2'
 local SESSION_FIELDS = {'id', 'name', 'language', 'revision', 'status', 'created_at', 'updated_at', 'expires_at',
   'max_participants', 'host_token_hash', 'layout', 'length', 'bytes_raw', 'bytes_drift', 'log_bytes',
-  'snapshot_revision', 'snapshot_log_bytes', 'checkpoint_revision'}
+  'snapshot_revision', 'snapshot_log_bytes', 'checkpoint_revision', 'archive_hold_ms'}
+
+-- When a session's keys expire: at its expires_at, or, when it is archived (the gateway had
+-- PostgreSQL when it was created, and stored the hold), that long after, so its record can be
+-- written however long PostgreSQL is away; the archiver lets them go sooner. `s` needs
+-- expires_at and archive_hold_ms.
+local function keep_until(s)
+  return tonumber(s.expires_at) + tonumber(s.archive_hold_ms or '0')
+end
 
 local function scalar_len(text)
   local _, n = string.gsub(text, '[^\128-\191]', '')
@@ -24,7 +32,7 @@ local function scalar_len(text)
 end
 -- What a commit needs of the session hash (a commit reads no more than this).
 local COMMIT_FIELDS = {'expires_at', 'status', 'layout', 'revision', 'length', 'bytes_raw', 'bytes_drift', 'log_bytes',
-  'snapshot_revision', 'snapshot_log_bytes', 'checkpoint_revision'}
+  'snapshot_revision', 'snapshot_log_bytes', 'checkpoint_revision', 'archive_hold_ms'}
 -- A document's state, as a commit reads it: its revision, length (Unicode scalars), byte bound
 -- (bytes_raw - bytes_drift), log bytes, and where its snapshot and checkpoint are.
 local DOCUMENT_FIELDS = {'layout', 'revision', 'length', 'bytes_raw', 'bytes_drift', 'log_bytes', 'snapshot_revision',
@@ -37,7 +45,7 @@ local DOCUMENT_FIELDS = {'layout', 'revision', 'length', 'bytes_raw', 'bytes_dri
 -- (Made once and refilled by each call's bind_session: a table per call would cost every call.)
 local CHANNELS = {}
 local CODE = {name = 'code', channel = 'events', op = 'op', session_fields = COMMIT_FIELDS}
-local NOTES = {name = 'notes', channel = 'private', op = 'notes-op', session_fields = {'expires_at', 'status'}}
+local NOTES = {name = 'notes', channel = 'private', op = 'notes-op', session_fields = {'expires_at', 'status', 'archive_hold_ms'}}
 local DOCUMENTS = {code = CODE, notes = NOTES}
 local function bind_session()
   session_keys(KEYS, SK)
@@ -70,7 +78,7 @@ end
 local function migrate(s, now)
   if s.layout == LAYOUT then return end
   local code = redis.call('HGET', K_SESSION, 'code') or ''
-  local length, bytes, expires = scalar_len(code), #code, tonumber(s.expires_at)
+  local length, bytes, expires = scalar_len(code), #code, keep_until(s)
   local revision = s.revision or '0'
   redis.call('HSET', K_SNAPSHOT, 'revision', revision, 'text', code, 'length', length, 'bytes', bytes, 'ts', now)
   redis.call('HSET', K_CHECKPOINT, 'revision', revision, 'text', code, 'length', length, 'bytes', bytes, 'ts', now,
@@ -170,7 +178,7 @@ local function open_document(doc, s, now)
     return s
   end
   local values = redis.call('HMGET', doc.state, unpack(DOCUMENT_FIELDS))
-  local d = {expires_at = s.expires_at}
+  local d = {expires_at = s.expires_at, archive_hold_ms = s.archive_hold_ms}
   if values[1] then
     for i = 1, #DOCUMENT_FIELDS do d[DOCUMENT_FIELDS[i]] = values[i] end
     return d
@@ -180,7 +188,7 @@ local function open_document(doc, s, now)
   redis.call('HSET', doc.snapshot, 'revision', 0, 'text', '', 'length', 0, 'bytes', 0, 'ts', now)
   redis.call('HSET', doc.checkpoint, 'revision', 0, 'text', '', 'length', 0, 'bytes', 0, 'ts', now,
     'reason', 'created', 'folded_ops', 0, 'folded_bytes', 0, 'authors', '{}')
-  for _, key in ipairs({doc.state, doc.snapshot, doc.checkpoint}) do redis.call('PEXPIREAT', key, tonumber(s.expires_at)) end
+  for _, key in ipairs({doc.state, doc.snapshot, doc.checkpoint}) do redis.call('PEXPIREAT', key, keep_until(s)) end
   for _, field in ipairs(DOCUMENT_FIELDS) do d[field] = '0' end
   d.layout = LAYOUT
   return d
@@ -211,7 +219,7 @@ local function append_op(doc, s, ops_json, length, bytes_raw, author, exclude, n
   local log_bytes = tonumber(s.log_bytes) + #entry
   redis.call('HSET', doc.state, 'revision', revision, 'length', length, 'bytes_raw', bytes_raw,
     'log_bytes', log_bytes, 'updated_at', now)
-  if revision == tonumber(s.checkpoint_revision) + 1 then redis.call('PEXPIREAT', doc.log, tonumber(s.expires_at)) end
+  if revision == tonumber(s.checkpoint_revision) + 1 then redis.call('PEXPIREAT', doc.log, keep_until(s)) end
   publish(exclude, revision, frame(doc.op, data .. '}', now), doc.channel)
   s.revision = tostring(revision)
   -- Due once when a bound is crossed, then again every 8 revisions while it stays crossed (a
@@ -238,7 +246,7 @@ local function replace_text(doc, s, text, length, author, exclude, now, bounds)
   local bytes_raw = #text + tonumber(s.bytes_drift)
   local revision = append_op(doc, s, '[' .. table.concat(parts, ',') .. ']', length, bytes_raw, author, exclude, now, bounds)
   redis.call('HSET', doc.snapshot, 'revision', revision, 'text', text, 'length', length, 'bytes', #text, 'ts', now)
-  redis.call('PEXPIREAT', doc.snapshot, tonumber(s.expires_at))
+  redis.call('PEXPIREAT', doc.snapshot, keep_until(s))
   redis.call('HSET', doc.state, 'snapshot_revision', revision, 'snapshot_log_bytes', redis.call('HGET', doc.state, 'log_bytes'))
   s.snapshot_revision = tostring(revision)
   return revision

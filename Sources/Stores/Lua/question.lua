@@ -15,7 +15,7 @@ if not s then return err end
 local setting = ARGV[1] == 'set'
 local denied = require_host(s, ARGV[2], setting and 'setting the question' or 'clearing the question')
 if denied then return denied end
-local limit, expires = tonumber(ARGV[3]), tonumber(s.expires_at)
+local limit, expires = tonumber(ARGV[3]), keep_until(s)
 if not setting then
   if redis.call('DEL', K_QUESTION) == 0 then return 0 end
   push_history({type = 'question_cleared', at = now, by_host = true}, limit, expires)

@@ -17,7 +17,7 @@ if ARGV[4] ~= '' then
     event.name = author.name
   end
 end
-local expires = tonumber(s.expires_at)
+local expires = keep_until(s)
 local limit = tonumber(ARGV[5])
 if ARGV[3] ~= '' and ARGV[3] ~= s.language then
   redis.call('HSET', K_SESSION, 'language', ARGV[3])

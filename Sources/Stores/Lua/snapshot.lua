@@ -4,7 +4,8 @@
 -- bound: the log entry of that revision holds the bound as it was then, and their difference is
 -- how much the bound ran ahead until then.
 local doc = DOCUMENTS[ARGV[1]]
-local expires = redis.call('HGET', K_SESSION, 'expires_at')
+local life = redis.call('HMGET', K_SESSION, 'expires_at', 'archive_hold_ms')
+local expires = life[1] and keep_until({expires_at = life[1], archive_hold_ms = life[2]})
 if not expires then return 0 end
 local s = redis.call('HMGET', doc.state, 'revision', 'snapshot_revision', 'layout', 'bytes_drift', 'log_bytes', 'checkpoint_revision')
 if not s[1] or s[3] ~= LAYOUT then return 0 end

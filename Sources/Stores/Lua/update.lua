@@ -8,7 +8,7 @@ local s, err = load_session(now, false)
 if not s then return err end
 local presented = ARGV[1]
 local limit = tonumber(ARGV[2])
-local expires = tonumber(s.expires_at)
+local expires = keep_until(s)
 local set_code, code = ARGV[3] == '1', ARGV[4]
 local set_language, language = ARGV[5] == '1', ARGV[6]
 local set_status, status = ARGV[7] == '1', ARGV[8]

@@ -1,0 +1,202 @@
+"""Issue 21: finished interviews move from Redis to PostgreSQL (the archiver role).
+
+Real processes throughout: a redis-server and a PostgreSQL of this module's own, gateways with
+--postgres (so sessions are kept for the archiver), and `codeinterview archiver` processes that
+are killed with SIGKILL at random points; PostgreSQL is killed and restarted under them. What is
+checked is in PostgreSQL itself (psql) and in Redis (redis-cli), not only through the API.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import tempfile
+import time
+
+import httpx
+import pytest
+
+from harness.binaries import binary_path, has_option
+from harness.processes import Gateway, Process, RedisServer
+from harness.rest import bearer, create_session, put_notes
+from harness.waiting import wait_for
+
+postgres_harness = pytest.importorskip("harness.postgres", reason="PostgreSQL harness (Tests/harness/postgres.py) not present")
+
+pytestmark = pytest.mark.skipif(not has_option("--postgres", "archiver"), reason="this binary has no archiver")
+
+http = httpx.Client(timeout=15)
+
+
+class Archiver(Process):
+    """One `codeinterview archiver` on `redis`, writing to `postgres_url`."""
+
+    def __init__(self, binary: str, redis, postgres_url: str, node_id: str, logdir: str, *extra: str):
+        self.node_id = node_id
+        super().__init__(node_id, [binary, "archiver", *redis.flags, f"--postgres={postgres_url}", "--node-id", node_id,
+                                   "--lease-ms=3000", *extra],
+                         os.path.join(logdir, f"{node_id}.log"), grace=10)
+
+
+@pytest.fixture(scope="module")
+def logdir():
+    return tempfile.mkdtemp(prefix="ci-archive-logs-")
+
+
+@pytest.fixture(scope="module")
+def postgres(logdir):
+    server = postgres_harness.PostgresServer(logdir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis():
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def gateways(redis, postgres, logdir):
+    binary = binary_path()
+    flags = ["--rate-limits", "off", f"--postgres={postgres.url}", "--archive-hold-hours=1"]
+    gws = [Gateway(binary, redis, f"gw-archive-{i}", flags, logdir) for i in range(2)]
+    yield gws
+    for gw in gws:
+        gw.stop()
+
+
+@pytest.fixture
+def start_archiver(redis, postgres, logdir):
+    started: list[Archiver] = []
+    counter = [0]
+
+    def start(*extra: str) -> Archiver:
+        counter[0] += 1
+        a = Archiver(binary_path(), redis, postgres.url, f"archiver-{os.getpid()}-{counter[0]}", logdir, *extra)
+        started.append(a)
+        return a
+
+    yield start
+    for a in started:
+        a.stop()
+
+
+def sql(postgres, query: str) -> list[list[str]]:
+    """Rows of `query` run by psql."""
+    return [list(row) for row in postgres.psql(query)]
+
+
+def stored(postgres, sid: str) -> bool:
+    return sql(postgres, f"SELECT count(*) FROM interviews WHERE id = '{sid}'") == [["1"]]
+
+
+def session_keys_left(redis, sid: str) -> int:
+    return int(redis.command("EXISTS", f"ci:{{{sid}}}:session", f"ci:{{{sid}}}:history", f"ci:{{{sid}}}:log",
+                             f"ci:{{{sid}}}:participants", f"ci:{{{sid}}}:checkpoint").lstrip(":"))
+
+
+def end(gw, sid: str, host: str):
+    r = http.patch(f"{gw.url}/api/v1/sessions/{sid}", json={"status": "completed"}, headers=bearer(host))
+    assert r.status_code == 200, r.text
+
+
+def test_an_interview_on_two_gateways_is_archived_whole_and_outlives_redis(gateways, redis, postgres, start_archiver):
+    a, b = gateways
+    created = create_session(a, code="print(1)\n", creator_name="Ada")
+    sid, host = created["id"], created["host_token"]
+    joined = http.post(f"{b.url}/api/v1/sessions/{sid}/users", json={"name": "Bob", "role": "candidate"})
+    assert joined.status_code in (200, 201), joined.text
+    for i, gw in enumerate((a, b, a)):
+        r = http.post(f"{gw.url}/api/v1/sessions/{sid}/code", json={"code": f"print({i + 2})\n"}, headers=bearer(host))
+        assert r.status_code == 200, r.text
+    assert put_notes(b, sid, host, "strong on loops").status_code == 200
+    q = {"title": "Sum two numbers", "prompt": "Add them.", "tests": [
+        {"name": "small", "stdin": "1 2\n", "expected_stdout": "3\n"},
+        {"name": "secret", "stdin": "5 5\n", "expected_stdout": "10\n", "hidden": True}]}
+    r = http.put(f"{a.url}/api/v1/sessions/{sid}/question", json=q, headers=bearer(host))
+    assert r.status_code == 200, r.text
+    final = http.get(f"{b.url}/api/v1/sessions/{sid}/code").json()["code"]
+    end(b, sid, host)
+
+    start_archiver()
+    wait_for(lambda: stored(postgres, sid), 30, message="the ended session stored in PostgreSQL")
+    row = sql(postgres, f"SELECT ending, code, notes, question_title, code_revision FROM interviews WHERE id = '{sid}'")[0]
+    assert row[0] == "completed", row
+    assert row[1] == final == "print(4)\n", row
+    assert row[2] == "strong on loops" and row[3] == "Sum two numbers", row
+    names = {r[0] for r in sql(postgres, f"SELECT name FROM interview_participants WHERE interview_id = '{sid}'")}
+    assert names == {"Ada", "Bob"}, names
+    ops = sql(postgres, f"SELECT count(*) FROM interview_ops WHERE interview_id = '{sid}' AND document = 'code'")
+    assert int(ops[0][0]) == int(row[4]), (ops, row)
+    wait_for(lambda: session_keys_left(redis, sid) == 0, 15, message="the session's keys released")
+    # The live routes still answer 410 with how it ended.
+    r = http.get(f"{a.url}/api/v1/sessions/{sid}")
+    assert r.status_code == 410 and "ended" in r.json()["detail"], r.text
+
+    redis.command("FLUSHALL")
+    assert stored(postgres, sid), "the record outlives Redis"
+    r = http.get(f"{a.url}/api/v1/interviews/{sid}", headers=bearer(host))
+    assert r.status_code == 200, r.text
+
+
+def test_a_deleted_session_is_archived_with_ending_deleted(gateways, redis, postgres, start_archiver):
+    a, _ = gateways
+    created = create_session(a, code="x = 1\n", creator_name="Ada")
+    sid, host = created["id"], created["host_token"]
+    assert http.delete(f"{a.url}/api/v1/sessions/{sid}", headers=bearer(host)).status_code == 204
+    r = http.get(f"{a.url}/api/v1/sessions/{sid}")
+    assert r.status_code == 410 and "deleted" in r.json()["detail"], r.text
+    assert session_keys_left(redis, sid) > 0, "its keys wait for the archiver"
+    start_archiver()
+    wait_for(lambda: stored(postgres, sid), 30, message="the deleted session stored")
+    assert sql(postgres, f"SELECT ending FROM interviews WHERE id = '{sid}'") == [["deleted"]]
+    wait_for(lambda: session_keys_left(redis, sid) == 0, 15, message="the session's keys released")
+    r = http.get(f"{a.url}/api/v1/sessions/{sid}")
+    assert r.status_code == 410 and "deleted" in r.json()["detail"], r.text
+
+
+def test_archivers_and_postgres_killed_mid_archive_store_each_session_exactly_once(gateways, redis, postgres, start_archiver):
+    a, b = gateways
+    rng = random.Random(21)
+    sids = []
+    for i in range(200):
+        gw = (a, b)[i % 2]
+        created = create_session(gw, code=f"print({i})\n", creator_name="Ada")
+        sid = created["id"]
+        http.post(f"{gw.url}/api/v1/sessions/{sid}/code", json={"code": f"print({i}, 'final')\n"}, headers=bearer(created["host_token"]))
+        end(gw, sid, created["host_token"])
+        sids.append(sid)
+
+    first, second = start_archiver("--concurrency=4"), start_archiver("--concurrency=4")
+    archivers = [first, second]
+    restarted_postgres = False
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        done = int(sql(postgres, "SELECT count(*) FROM interviews WHERE id = ANY(ARRAY[%s])" % ",".join(f"'{s}'" for s in sids))[0][0])
+        if done == len(sids):
+            break
+        time.sleep(rng.uniform(0.05, 0.4))
+        victim = rng.choice(archivers)
+        victim.kill9()
+        archivers.remove(victim)
+        archivers.append(start_archiver("--concurrency=4"))
+        if done > 60 and not restarted_postgres:
+            postgres.kill()
+            time.sleep(1.5)
+            postgres.start()
+            restarted_postgres = True
+    assert restarted_postgres, "PostgreSQL was killed mid-archive"
+    ids = ",".join(f"'{s}'" for s in sids)
+    wait_for(lambda: int(sql(postgres, f"SELECT count(*) FROM interviews WHERE id IN ({ids})")[0][0]) == len(sids), 120,
+             message="every session stored")
+    rows = sql(postgres, f"SELECT id, code FROM interviews WHERE id IN ({ids})")
+    assert len(rows) == len({r[0] for r in rows}) == 200, "each session stored exactly once"
+    codes = {r[0]: r[1] for r in rows}
+    assert all(codes[s] == f"print({i}, 'final')\n" for i, s in enumerate(sids)), "every record holds the final code"
+    ops = sql(postgres, f"SELECT interview_id, count(*) FROM interview_ops WHERE interview_id IN ({ids}) GROUP BY interview_id")
+    assert all(int(n) == 1 for _, n in ops), "no op stored twice"
+    wait_for(lambda: all(session_keys_left(redis, s) == 0 for s in sids), 120, message="every session's keys released")
+    wait_for(lambda: redis.command("ZCARD", "ci:{archive}:due") == ":0", 60, message="the archive queue emptied")
