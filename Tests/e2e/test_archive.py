@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from harness.binaries import binary_path, has_option
-from harness.processes import Gateway, Process, RedisServer
+from harness.processes import Gateway, Process, RedisServer, Runner
 from harness.rest import bearer, create_session, put_notes
 from harness.waiting import wait_for
 
@@ -27,6 +27,7 @@ postgres_harness = pytest.importorskip("harness.postgres", reason="PostgreSQL ha
 pytestmark = pytest.mark.skipif(not has_option("--postgres", "archiver"), reason="this binary has no archiver")
 
 http = httpx.Client(timeout=15)
+ADMIN = "archive-admin-token"
 
 
 class Archiver(Process):
@@ -61,7 +62,7 @@ def redis():
 @pytest.fixture(scope="module")
 def gateways(redis, postgres, logdir):
     binary = binary_path()
-    flags = ["--rate-limits", "off", f"--postgres={postgres.url}", "--archive-hold-hours=1"]
+    flags = ["--rate-limits", "off", f"--postgres={postgres.url}", "--archive-hold-hours=1", f"--admin-token={ADMIN}"]
     gws = [Gateway(binary, redis, f"gw-archive-{i}", flags, logdir) for i in range(2)]
     yield gws
     for gw in gws:
@@ -105,7 +106,7 @@ def end(gw, sid: str, host: str):
 
 def test_an_interview_on_two_gateways_is_archived_whole_and_outlives_redis(gateways, redis, postgres, start_archiver):
     a, b = gateways
-    created = create_session(a, code="print(1)\n", creator_name="Ada")
+    created = create_session(a, code="print(1)\n", host_name="Ada")
     sid, host = created["id"], created["host_token"]
     joined = http.post(f"{b.url}/api/v1/sessions/{sid}/users", json={"name": "Bob", "role": "candidate"})
     assert joined.status_code in (200, 201), joined.text
@@ -142,9 +143,98 @@ def test_an_interview_on_two_gateways_is_archived_whole_and_outlives_redis(gatew
     assert r.status_code == 200, r.text
 
 
+@pytest.fixture(scope="module")
+def runner(redis, logdir):
+    r = Runner(binary_path(), redis, f"runner-archive-{os.getpid()}", ["--languages", "python", "--concurrency", "2"], logdir)
+    yield r
+    r.stop()
+
+
+def finished_test_run(gw, sid: str, token: str, run_id: str) -> dict:
+    def done():
+        body = http.get(f"{gw.url}/api/v1/sessions/{sid}/test-runs/{run_id}", headers=bearer(token)).json()
+        return body if body.get("state") == "done" else None
+    return wait_for(done, 60, message="the test run finished")
+
+
+def test_the_whole_interview_reads_back_by_each_token_class_and_replays_at_every_revision(gateways, redis, postgres,
+                                                                                         runner, start_archiver):
+    """Issue 21's interview: edits, a run, a test run, notes and a question on two gateways; ended;
+    archived; read by the host, an interviewer, a candidate and the admin after Redis is flushed;
+    its code at every revision and its timeline the live ones."""
+    a, b = gateways
+    created = create_session(a, code="", host_name="Ada", initial_language="python")
+    sid, host = created["id"], created["host_token"]
+    interviewer = http.post(f"{b.url}/api/v1/sessions/{sid}/users", json={"name": "Ivy", "role": "interviewer"},
+                            headers=bearer(host)).json()["participant_token"]
+    candidate = http.post(f"{b.url}/api/v1/sessions/{sid}/users", json={"name": "Cy"}).json()["participant_token"]
+    q = {"title": "Sum two numbers", "prompt": "Add them.", "tests": [
+        {"name": "small", "stdin": "1 2\n", "expected_stdout": "3\n"},
+        {"name": "secret", "stdin": "5 5\n", "expected_stdout": "10\n", "hidden": True}]}
+    assert http.put(f"{a.url}/api/v1/sessions/{sid}/question", json=q, headers=bearer(host)).status_code == 200
+    steps = ["a, b = map(int, input().split())\n",
+             "a, b = map(int, input().split())\nprint(a - b)\n",
+             "a, b = map(int, input().split())\nprint(a + b)\n"]
+    for i, code in enumerate(steps):
+        gw, token = ((a, host), (b, candidate), (a, candidate))[i]
+        r = http.post(f"{gw.url}/api/v1/sessions/{sid}/code", json={"code": code}, headers=bearer(token))
+        assert r.status_code == 200, r.text
+    assert put_notes(b, sid, interviewer, "SECRET-NOTE: strong on parsing").status_code == 200
+    wait_for(lambda: "python" in [l.get("id") for l in http.get(f"{a.url}/api/v1/languages").json().get("languages", [])
+                                  if l.get("available")], 30, message="the runner offers python")
+    run = http.post(f"{b.url}/api/v1/sessions/{sid}/execute", json={"stdin": "2 3\n"}, headers=bearer(candidate))
+    assert run.status_code == 200, run.text
+    assert run.json()["result"]["stdout"] == "5\n", run.text
+    started = http.post(f"{a.url}/api/v1/sessions/{sid}/test-runs", json={}, headers=bearer(candidate))
+    assert started.status_code in (200, 201, 202), started.text
+    test_run = finished_test_run(a, sid, host, started.json()["id"])
+    assert test_run["passed"] == 2, test_run
+
+    # The live playback, to compare the record with.
+    head = http.get(f"{a.url}/api/v1/sessions/{sid}/code").json()["revision"]
+    live_codes = [http.get(f"{a.url}/api/v1/sessions/{sid}/code", params={"revision": n}, headers=bearer(host)).json()["code"]
+                  for n in range(head + 1)]
+    live_timeline = http.get(f"{a.url}/api/v1/sessions/{sid}/timeline", headers=bearer(host)).json()
+    end(b, sid, host)
+
+    start_archiver()
+    wait_for(lambda: stored(postgres, sid), 30, message="the interview stored")
+    wait_for(lambda: session_keys_left(redis, sid) == 0, 15, message="the session's keys released")
+    redis.command("FLUSHALL")
+
+    def record(token):
+        r = http.get(f"{b.url}/api/v1/interviews/{sid}", headers=bearer(token))
+        assert r.status_code == 200, r.text
+        return r.json(), r.text
+
+    for token in (host, interviewer, ADMIN):
+        body, text = record(token)
+        assert body["code"]["text"] == steps[-1] and "SECRET-NOTE" in text and "secret" in text, text
+        assert {p["name"] for p in body["participants"]} >= {"Ada", "Ivy", "Cy"}, body["participants"]
+        runs = {r_["kind"]: r_ for r_ in body["runs"]}
+        assert runs["execution"]["result"]["stdout"] == "5\n", runs
+        assert runs["test-run"]["passed"] == 2, runs
+        assert any(c.get("expected_stdout") == "10\n" for c in runs["test-run"]["cases"]), "interviewers see the hidden case"
+    body, text = record(candidate)
+    assert body["code"]["text"] == steps[-1] and "notes" not in body, text
+    assert {r_["kind"] for r_ in body["runs"]} == {"execution", "test-run"}, body["runs"]
+    assert "SECRET-NOTE" not in text and "10\\n" not in text, "a candidate's record has no notes and no hidden test"
+    assert http.get(f"{b.url}/api/v1/interviews/{sid}", headers=bearer("not-a-token")).status_code == 403
+
+    # The replay: the code at every revision and the timeline, as they were live.
+    for n, code in enumerate(live_codes):
+        r = http.get(f"{a.url}/api/v1/interviews/{sid}/code", params={"revision": n}, headers=bearer(interviewer))
+        assert r.status_code == 200 and r.json()["code"] == code, (n, r.text)
+    archived = http.get(f"{a.url}/api/v1/interviews/{sid}/timeline", headers=bearer(host)).json()
+    live_ops = [(e["revision"], e["ops"]) for e in live_timeline["events"] if e["type"] == "op"]
+    assert [(e["revision"], e["ops"]) for e in archived["events"] if e["type"] == "op"] == live_ops
+    live_types = [e["type"] for e in live_timeline["events"]]
+    assert [e["type"] for e in archived["events"]][:len(live_types)] == live_types, (live_types, archived["events"])
+
+
 def test_a_deleted_session_is_archived_with_ending_deleted(gateways, redis, postgres, start_archiver):
     a, _ = gateways
-    created = create_session(a, code="x = 1\n", creator_name="Ada")
+    created = create_session(a, code="x = 1\n", host_name="Ada")
     sid, host = created["id"], created["host_token"]
     assert http.delete(f"{a.url}/api/v1/sessions/{sid}", headers=bearer(host)).status_code == 204
     r = http.get(f"{a.url}/api/v1/sessions/{sid}")
@@ -164,7 +254,7 @@ def test_archivers_and_postgres_killed_mid_archive_store_each_session_exactly_on
     sids = []
     for i in range(200):
         gw = (a, b)[i % 2]
-        created = create_session(gw, code=f"print({i})\n", creator_name="Ada")
+        created = create_session(gw, code=f"print({i})\n", host_name="Ada")
         sid = created["id"]
         http.post(f"{gw.url}/api/v1/sessions/{sid}/code", json={"code": f"print({i}, 'final')\n"}, headers=bearer(created["host_token"]))
         end(gw, sid, created["host_token"])
