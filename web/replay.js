@@ -94,6 +94,9 @@ class Timeline {
     this.events = []; // every event loaded, oldest first, each with .at (compressed ms)
     this.participants = new Map();
     this.next = 0; // after_revision of the next page; null once all are loaded
+    // Where the timeline is read: the live session, or, once it has ended and been archived,
+    // its record (GET /api/v1/interviews/{id}/..., the same pages and events).
+    this.resource = "sessions";
     this.base = null; // {revision, text} the first event applies to
     this.checkpoint = null;
     this.revision = 0;
@@ -103,11 +106,23 @@ class Timeline {
   }
 
   path(query) {
-    return `/sessions/${encodeURIComponent(this.id)}/${query}`;
+    return `/${this.resource}/${encodeURIComponent(this.id)}/${query}`;
+  }
+
+  /** The first page: from the live session, else (gone: 410, or 404 after the gone marker
+   *  lapsed) from the interview's record, which plays the same way. */
+  async firstPage() {
+    try {
+      return await api("GET", this.path(`timeline?limit=${PAGE_SIZE}`), undefined, this.token);
+    } catch (error) {
+      if (error.status !== 410 && error.status !== 404) throw error;
+      this.resource = "interviews";
+      return await api("GET", this.path(`timeline?limit=${PAGE_SIZE}`), undefined, this.token);
+    }
   }
 
   async loadFirst() {
-    const page = await api("GET", this.path(`timeline?limit=${PAGE_SIZE}`), undefined, this.token);
+    const page = await this.firstPage();
     this.checkpoint = page.events.find((e) => e.type === "checkpoint") ?? null;
     if (this.checkpoint) {
       // Older history was folded into this text: the replay starts from it (the events before
