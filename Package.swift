@@ -139,7 +139,8 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         // The integration suites' shared harness: real redis-server and codeinterview processes,
         // a raw HTTP client.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Transport", "CLibUV", .product(name: "Logging", package: "swift-log")],
+                path: "Tests/TestSupport"),
         .testTarget(name: "InterviewTests", dependencies: ["Interview", "Stores", "Archiver", "JSON", "TestSupport", "Redis", "Transport", "CLibUV",
                                                           .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON", "TestSupport"]),

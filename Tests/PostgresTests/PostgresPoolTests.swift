@@ -15,7 +15,7 @@ final class PostgresPoolTests: XCTestCase {
     nonisolated(unsafe) static var shared: PostgresServer?
     nonisolated(unsafe) static var startError = ""
     var server: PostgresServer { Self.shared! }
-    let pump = LoopPump()
+    let pump = LoopPump(label: "postgres-test", logVariable: "POSTGRES_TEST_LOG")
     var pools: [PostgresPool] = []
 
     override class func setUp() {
@@ -488,37 +488,3 @@ final class PostgresPoolTests: XCTestCase {
     }
 }
 
-/// Runs this thread's loop until a condition holds (a tick timer keeps `UV_RUN_ONCE` returning).
-final class LoopPump {
-    let loop = EventLoop()
-    let logger: Logger
-    private let tick: LoopTimer
-
-    init() {
-        var logger = Logger(label: "postgres-test")
-        logger.logLevel = ProcessInfo.processInfo.environment["POSTGRES_TEST_LOG"] == nil ? .critical : .debug
-        self.logger = logger
-        tick = LoopTimer(loop: loop)
-        tick.start(after: 5, repeat: 5) {}
-    }
-
-    deinit { tick.close() }
-
-    @discardableResult
-    func until(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while !condition() {
-            if Date() >= deadline { return false }
-            uv_run(loop.raw, UV_RUN_ONCE)
-        }
-        return true
-    }
-
-    /// Starts an asynchronous call and runs the loop until it completes (nil on timeout).
-    func wait<T>(_ timeout: TimeInterval, _ start: (@escaping (T) -> Void) -> Void) -> T? {
-        var result: T?
-        start { result = $0 }
-        until(timeout) { result != nil }
-        return result
-    }
-}

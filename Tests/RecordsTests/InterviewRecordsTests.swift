@@ -16,7 +16,7 @@ final class InterviewRecordsTests: XCTestCase {
     nonisolated(unsafe) static var startError = ""
     nonisolated(unsafe) static var databases = 0
     var server: PostgresServer { Self.shared! }
-    let pump = RecordsLoopPump()
+    let pump = LoopPump(label: "records-test", logVariable: "RECORDS_TEST_LOG")
     var pools: [PostgresPool] = []
     var url = ""
 
@@ -349,36 +349,3 @@ enum Fixtures {
     }
 }
 
-/// This thread's libuv loop, run until a condition holds (as PostgresTests' pump).
-final class RecordsLoopPump {
-    let loop = EventLoop()
-    let logger: Logger
-    private let tick: LoopTimer
-
-    init() {
-        var logger = Logger(label: "records-test")
-        logger.logLevel = ProcessInfo.processInfo.environment["RECORDS_TEST_LOG"] == nil ? .critical : .debug
-        self.logger = logger
-        tick = LoopTimer(loop: loop)
-        tick.start(after: 5, repeat: 5) {}
-    }
-
-    deinit { tick.close() }
-
-    @discardableResult
-    func until(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while !condition() {
-            if Date() >= deadline { return false }
-            uv_run(loop.raw, UV_RUN_ONCE)
-        }
-        return true
-    }
-
-    func wait<T>(_ timeout: TimeInterval, _ start: (@escaping (T) -> Void) -> Void) -> T? {
-        var result: T?
-        start { result = $0 }
-        until(timeout) { result != nil }
-        return result
-    }
-}

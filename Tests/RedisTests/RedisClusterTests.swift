@@ -12,7 +12,7 @@ final class RedisClusterTests: XCTestCase {
     nonisolated(unsafe) static var cluster: RedisClusterProcesses?
     nonisolated(unsafe) static var startError = ""
     var cluster: RedisClusterProcesses { Self.cluster! }
-    let pump = LoopPump()
+    let pump = LoopPump(label: "redis-cluster-test", logVariable: "REDIS_TEST_LOG")
 
     override class func setUp() {
         super.setUp()
@@ -244,7 +244,7 @@ final class RedisClusterFailoverTests: XCTestCase {
     func testAPrimaryKilledItsReplicaTakesOverAndCommandsResume() throws {
         let cluster = try RedisClusterProcesses(nodeTimeoutMillis: 1_000)
         defer { cluster.stop() }
-        let pump = LoopPump()
+        let pump = LoopPump(label: "redis-cluster-test", logVariable: "REDIS_TEST_LOG")
         let connection = makeRedisClient(loop: pump.loop, address: .cluster(seeds: [RedisEndpoint(host: "127.0.0.1", port: Int(cluster.ports[0]))]),
                                          logger: pump.logger)
         connection.start()
@@ -282,37 +282,3 @@ struct SessionKeysForTest {
     init(_ id: String) { a = "ci:{\(id)}:a"; b = "ci:{\(id)}:b" }
 }
 
-/// Runs the process's libuv loop on the test's thread until a condition holds.
-final class LoopPump {
-    let loop = EventLoop()
-    let logger: Logger
-    private let tick: LoopTimer
-
-    init() {
-        var logger = Logger(label: "redis-cluster-test")
-        logger.logLevel = ProcessInfo.processInfo.environment["REDIS_TEST_LOG"] == nil ? .critical : .debug
-        self.logger = logger
-        tick = LoopTimer(loop: loop)
-        tick.start(after: 5, repeat: 5) {}
-    }
-
-    deinit { tick.close() }
-
-    @discardableResult
-    func until(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while !condition() {
-            if Date() >= deadline { return false }
-            uv_run(loop.raw, UV_RUN_ONCE)
-        }
-        return true
-    }
-
-    /// Starts an asynchronous call and runs the loop until it completes (nil on timeout).
-    func wait<T>(_ timeout: TimeInterval, _ start: (@escaping (T) -> Void) -> Void) -> T? {
-        var result: T?
-        start { result = $0 }
-        until(timeout) { result != nil }
-        return result
-    }
-}

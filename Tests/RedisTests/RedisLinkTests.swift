@@ -12,7 +12,7 @@ import Glibc
 /// sandbox the runner spawns must inherit none), and a close, twice or with commands in flight,
 /// runs every completion exactly once and leaves nothing behind.
 final class RedisLinkTests: XCTestCase {
-    let pump = LoopPump()
+    let pump = LoopPump(label: "redis-cluster-test", logVariable: "REDIS_TEST_LOG")
 
     /// The descriptor is an open socket with FD_CLOEXEC set.
     func assertCloseOnExec(_ fd: Int32?, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
