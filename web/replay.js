@@ -498,6 +498,11 @@ export async function showReplay(id, hostTokenFromLink) {
       const session = await api("GET", `/sessions/${encodeURIComponent(id)}`).catch(() => null);
       if (session?.name) $("session-title").textContent = `Replay: ${session.name}`;
       await replay.start();
+      if (!session && replay.timeline.resource === "interviews") {
+        // Archived: the room is gone, its name is in the record.
+        const record = await api("GET", `/interviews/${encodeURIComponent(id)}`, undefined, token).catch(() => null);
+        if (record?.name) $("session-title").textContent = `Replay: ${record.name}`;
+      }
     } catch (error) {
       $("replay-editor").replaceChildren();
       if (error.status === 401 || error.status === 403) askForKey("Only the session's interviewers can replay it: enter the host key from the interviewer link.");

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from harness.binaries import binary_path, has_option
-from harness.processes import Gateway, Process, RedisServer, Runner
+from harness.processes import Archiver, Gateway, RedisServer, Runner
 from harness.rest import bearer, create_session, put_notes
 from harness.waiting import wait_for
 
@@ -28,16 +28,6 @@ pytestmark = pytest.mark.skipif(not has_option("--postgres", "archiver"), reason
 
 http = httpx.Client(timeout=15)
 ADMIN = "archive-admin-token"
-
-
-class Archiver(Process):
-    """One `codeinterview archiver` on `redis`, writing to `postgres_url`."""
-
-    def __init__(self, binary: str, redis, postgres_url: str, node_id: str, logdir: str, *extra: str):
-        self.node_id = node_id
-        super().__init__(node_id, [binary, "archiver", *redis.flags, f"--postgres={postgres_url}", "--node-id", node_id,
-                                   "--lease-ms=3000", *extra],
-                         os.path.join(logdir, f"{node_id}.log"), grace=10)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The processes a test run starts: redis-server, a Redis Cluster, gateways and runners.
+"""The processes a test run starts: redis-server, a Redis Cluster, gateways, runners and archivers.
 
 Each runs on free loopback ports with its output in a log file, is ready once a condition holds
 that only the new process can satisfy (its own pid in Redis' INFO, its own node id in a gateway's
@@ -314,6 +314,17 @@ class Runner(Process):
         self.node_id = node_id
         super().__init__(node_id, [binary, "runner", *redis.flags, "--node-id", node_id, *extra],
                          os.path.join(logdir, f"{node_id}.log"), grace=grace)
+
+
+class Archiver(Process):
+    """One `codeinterview archiver` on `redis`, writing to `postgres_url` (a PostgresServer's
+    `.url`); it moves ended sessions from Redis into PostgreSQL."""
+
+    def __init__(self, binary: str, redis, postgres_url: str, node_id: str, logdir: str, *extra: str):
+        self.node_id = node_id
+        super().__init__(node_id, [binary, "archiver", *redis.flags, f"--postgres={postgres_url}", "--node-id", node_id,
+                                   "--lease-ms=3000", *extra],
+                         os.path.join(logdir, f"{node_id}.log"), grace=10)
 
 
 class GatewayPool:
