@@ -36,7 +36,7 @@ def redis_cli(address: str, *args: str, check: bool = True) -> str:
 class Cluster:
     """One cluster of this machine, run by the cluster/ scripts from its own state directory."""
 
-    def __init__(self, state: str, *, gateways: int = 2, runners: int = 0, sentinel: bool = False,
+    def __init__(self, state: str, *, gateways: int = 2, runners: int = 0, archivers: int = 1, sentinel: bool = False,
                  redis_cluster: int = 0, admin_address: bool = False, gateway_args: str = "", runner_args: str = ""):
         self.state = state
         self.bin = binary_path()
@@ -52,7 +52,8 @@ class Cluster:
         # Every client here is 127.0.0.1: per-address rate limits would count them all as one.
         self.env["CODEINTERVIEW_RATE_LIMITS"] = "off"
         self.env["CODEINTERVIEW_CLUSTER_STATE"] = state
-        args = ["--gateways", str(gateways), "--runners", str(runners), "--bind", f"127.0.0.1:{self.public_port}",
+        args = ["--gateways", str(gateways), "--runners", str(runners), "--archivers", str(archivers),
+                "--bind", f"127.0.0.1:{self.public_port}",
                 "--gateway-port", str(self.gateway_port), "--redis-port", str(self.redis_port),
                 "--postgres-port", str(self.postgres_port),
                 "--languages", "python", "--bin", self.bin, "--admin-token", "test-admin-token",
