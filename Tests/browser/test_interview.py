@@ -247,15 +247,17 @@ def test_astral_characters_count_as_one(stack, iv):
 
 
 STRESS = """
-const [seconds, alphabet, seed0] = arguments;
+// Edits for `seconds`, and on until `minEdits` are made (a loaded machine throttles the page's
+// timers: time alone once gave 15 edits), but never past `capSeconds`.
+const [seconds, alphabet, seed0, minEdits, capSeconds] = arguments;
 window.__stress = {done: false, edits: 0, error: null};
 (async () => {
   const { scalarCount, utf16Index } = await import('/static/ot.js');
   const cm = window.codeInterview.editor;
   let seed = seed0;
   const rnd = (n) => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return (seed >>> 8) % n; };
-  const end = Date.now() + seconds * 1000;
-  while (Date.now() < end) {
+  const end = Date.now() + seconds * 1000, cap = Date.now() + capSeconds * 1000;
+  while (Date.now() < end || (window.__stress.edits < minEdits && Date.now() < cap)) {
     const text = cm.getValue();
     const length = scalarCount(text);
     const at = rnd(length + 1);
@@ -317,7 +319,7 @@ def test_random_concurrent_edits_converge(stack, iv):
     third = threading.Thread(target=hammer, args=(f"ws://{stack.a.hostport}/ws/sessions/{iv.id}", 4, counts))
     third.start()
     for seed, d in ((7, iv.ada), (11, iv.bob)):
-        d.execute_script(STRESS, 4, alphabet, seed)
+        d.execute_script(STRESS, 4, alphabet, seed, 40, 25)
     third.join(60)
     assert counts["sent"] > 50, counts
     for d in both(iv):
