@@ -258,6 +258,7 @@ def test_archivers_and_postgres_killed_mid_archive_store_each_session_exactly_on
         done = int(sql(postgres, "SELECT count(*) FROM interviews WHERE id = ANY(ARRAY[%s])" % ",".join(f"'{s}'" for s in sids))[0][0])
         if done == len(sids):
             break
+        # Fault injection, not a wait: the next kill lands at a random point of the archiving.
         time.sleep(rng.uniform(0.05, 0.4))
         victim = rng.choice(archivers)
         victim.kill9()
@@ -265,7 +266,7 @@ def test_archivers_and_postgres_killed_mid_archive_store_each_session_exactly_on
         archivers.append(start_archiver("--concurrency=4"))
         if done > 60 and not restarted_postgres:
             postgres.kill()
-            time.sleep(1.5)
+            time.sleep(1.5)  # how long PostgreSQL stays away (saves fail and back off meanwhile), not a wait
             postgres.start()
             restarted_postgres = True
     assert restarted_postgres, "PostgreSQL was killed mid-archive"
