@@ -47,6 +47,7 @@ let package = Package(
         // Its Redis scripts are the .lua files in Sources/Stores/Lua, embedded in the binary.
         .target(name: "Stores", dependencies: ["Interview", "Redis", "JSON", "CCrypto", "Transport"],
                 resources: [
+                               .embedInCode("Lua/activity_add.lua"),
                                .embedInCode("Lua/archive_claim.lua"),
                                .embedInCode("Lua/archive_complete.lua"),
                                .embedInCode("Lua/archive_release.lua"),

@@ -1295,6 +1295,60 @@ route("/interviews/{id}/code", "get", "getInterviewCode", "A finished interview'
       description="The final code for every token of the interview; with `revision` (playback) interviewers and the "
                   "admin only (a candidate's token -> 403).")
 # ================================================================ end of the interview record
+# ================================================================ integrity signals (issue 22, part 1)
+# What participants' browsers report (WebSocket `activity`), kept with the session, for its interviewers.
+activity_signal = {
+    "type": "object", "required": ["type", "kind", "seq", "at", "user_id", "name", "role"],
+    "description": "One integrity signal as stored: `kind` and its own fields as the browser reported them (validated), "
+                   "who and when stamped by the server (never the client's word). A hint for a conversation, not proof "
+                   "(docs/integrity.md).",
+    "properties": {
+        "type": {"type": "string", "enum": ["integrity"]},
+        "kind": {"type": "string", "enum": ["paste", "away", "back", "insert"],
+                 "description": "`paste`: a paste into the code or the notes; `away`: the page was hidden or the window "
+                                "lost focus; `back`: it came back (with `duration_ms`); `insert`: one insertion of more "
+                                "than the client's threshold (200 characters) that was not a paste."},
+        "seq": {"type": "integer", "minimum": 1, "description": "Its position in the session's list (1 = the first)."},
+        "at": {"type": "integer", "format": "int64", "description": "When the server received it (Unix ms, Redis' clock)."},
+        "user_id": {"type": "string"}, "name": {"type": "string"},
+        "role": {"type": "string", "enum": ["interviewer", "candidate"]},
+        "length": {"type": "integer", "minimum": 1, "description": "paste, insert: characters."},
+        "source": {"type": "string", "enum": ["document", "notes", "external"],
+                   "description": "paste: whether its text was found in this session's own code (`document`) or notes, "
+                                  "or not (`external`). The text itself is never sent."},
+        "document": {"type": "string", "enum": ["code", "notes"], "description": "paste, insert: where it landed."},
+        "offset": {"type": "integer", "minimum": 0, "description": "paste, insert: where it landed (Unicode scalars)."},
+        "line": {"type": "integer", "minimum": 1, "description": "paste, insert: the line it landed on (1-based)."},
+        "cause": {"type": "string", "enum": ["hidden", "blur"],
+                  "description": "away, back: the page hidden (visibilitychange) or the window's focus lost (blur)."},
+        "duration_ms": {"type": "integer", "minimum": 0, "description": "back: how long it was away."},
+    }}
+activity_list = {
+    "type": "object", "required": ["session_id", "signals", "count", "cap"],
+    "properties": {
+        "session_id": {"type": "string"},
+        "signals": {"type": "array", "items": sref("ActivitySignal"), "description": "Oldest first, after `after`."},
+        "count": {"type": "integer", "minimum": 0, "description": "How many the session holds up to the last one returned."},
+        "cap": {"type": "integer", "description": "Most signals a session keeps (5,000); later ones are refused."},
+    }}
+schemas.update({"ActivitySignal": activity_signal, "ActivityList": activity_list})
+parameters["ActivityAfter"] = {
+    "name": "after", "in": "query", "required": False,
+    "description": "Only the signals after the N-th (`seq` > N): what a rejoining page has not seen. 0..5000, else 422.",
+    "schema": {"type": "integer", "minimum": 0, "maximum": 5000, "default": 0}}
+route("/sessions/{id}/activity", "get", "getActivity", "The session's integrity signals", "sessions",
+      {"200": ok("The signals.", "ActivityList")}, [401, 403, 404, 410, 422, 503],
+      description=INTERVIEWERS_ONLY + "The admin token too. Every participant's signals (pastes, the page hidden or "
+                  "left and for how long, large insertions that were not pastes), as the interviewers also get them "
+                  "live (WebSocket `activity` frames). Readable while the session's data lives, ended or not; then in "
+                  "the interview record (extras `integrity`, interviewers only).",
+      security=BEARER, query=[ref("parameters", "ActivityAfter")])
+for r in ROUTES:
+    if r["op_id"] == "connectWebSocket":
+        r["description"] += (" Any participant sends `activity` (integrity signals: `paste`, `away`, `back`, `insert`; "
+                             "over its own rate of 20 per 10 s, malformed or unknown -> `error`); interviewers get "
+                             "everyone's as `activity` frames, candidates none.")
+# ================================================================ end of integrity signals
 
 
 def build_op(r, prefix_path, suffix, head=False):

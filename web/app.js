@@ -14,6 +14,7 @@ import { scalarCount, transformPosition, utf16Index } from "./ot.js";
 import { SharedEditor } from "./editor.js";
 import { QuestionPanel } from "./question.js";
 import { showReplay } from "./replay.js";
+import { Integrity } from "./integrity.js";
 import { $, api, el, safeColor, setConnection, showNotice, showView, storage, translucent } from "./common.js";
 
 const CodeMirror = window.CodeMirror;
@@ -101,6 +102,7 @@ class Interview {
       },
     });
     this.setUpControls();
+    this.integrity = new Integrity(this); // integrity signals: reported by everyone, shown to interviewers
     this.exposeForTests();
   }
 
@@ -449,6 +451,7 @@ class Interview {
       case "test-run-started": return this.question.started(data);
       case "test-case-result": return this.question.caseResult(data);
       case "test-run-result": return this.question.runResult(data);
+      case "activity": return this.integrity.receive(data);
       case "error": return this.serverError(data);
       default:
         return; // pong and anything newer
@@ -501,12 +504,14 @@ class Interview {
     this.sendCursor();
     this.refreshUnfinishedJobs();
     this.question.refreshUnfinished();
+    this.integrity.joined();
     languages.refresh().then(() => this.setMode(this.language));
   }
 
   serverError(data) {
     const detail = data.detail || data.code || "error";
     const request = data.request_type || "";
+    if (request === "activity") return; // an integrity signal not kept: nothing the person can act on
     if (request === "join" || request === "join_session") {
       switch (data.code) {
         case "forbidden":

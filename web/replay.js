@@ -8,6 +8,7 @@
 // Time on the scrubber is the session's own time, except that idle gaps longer than IDLE_MS are
 // shortened to SKIPPED_GAP_MS, so a coffee break does not leave the interviewer watching nothing.
 
+import { describeSignal } from "./integrity.js";
 import { TextOperation, scalarCount, utf16Index } from "./ot.js";
 import { $, api, el, safeColor, showNotice, showView, storage, translucent } from "./common.js";
 
@@ -350,6 +351,7 @@ class Replay {
       if (event.type === "execution") kind = "run";
       else if (event.type === "joined" || event.type === "left") kind = event.type;
       else if (event.type === "ended") kind = "ended";
+      else if (event.type === "integrity") kind = `integrity mark-integrity-${event.kind}`; // integrity.js
       if (!kind) return;
       const mark = el("button", `mark mark-${kind}`);
       mark.type = "button";
@@ -463,6 +465,7 @@ function describe(event, timeline) {
     case "joined": return `${clock(event.timestamp)} · ${who} joined`;
     case "left": return `${clock(event.timestamp)} · ${who} left`;
     case "ended": return `${clock(event.timestamp)} · the interview ended`;
+    case "integrity": return describeSignal({ ...event, name: who });
     default: return event.type;
   }
 }

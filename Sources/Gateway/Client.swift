@@ -67,6 +67,8 @@ final class Client: WebSocketDelegate {
     var lastCursorAt: UInt64 = 0
     private var messages: MessageBucket
     private var cursors: MessageBucket
+    /// `activity` messages' own bucket (Client+Activity.swift).
+    var activityBucket = MessageBucket(rule: Activity.rate)
 
     init(socket: WebSocketConnection, collaboration: Collaboration, sessionID: String, connectionID: String, joinURL: String) {
         self.socket = socket
@@ -208,6 +210,7 @@ final class Client: WebSocketDelegate {
                 if protection.rateLimitsEnabled && !cursors.take(now: collaboration.loop.now) { return refuseForRate(cursors) }
                 cursor(data, request: type, author: participant)
             case "language-change", "language_change": changeLanguage(data, request: type, author: participant)
+            case "activity": reportActivity(data, request: type, author: participant)
             case "leave": leave()
             default:
                 sendError("unknown_type", "unknown message type '\(type)'; see the README's protocol section", about: type)

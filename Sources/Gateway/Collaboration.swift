@@ -35,6 +35,8 @@ final class Collaboration {
     private var heartbeatTimer: LoopTimer?
     private var sweeping: Set<String> = []
     var counters = CollaborationCounters()
+    /// The integrity signals clients report (`activity` messages, Client+Activity.swift).
+    let activity: Activity
 
     init(loop: EventLoop, configuration: GatewayConfiguration, sessions: Sessions, subscriber: RedisSubscriber,
          redis: RedisConnection, instanceID: String, startedAtMillis: Int64, logger: Logger,
@@ -48,6 +50,7 @@ final class Collaboration {
         self.startedAtMillis = startedAtMillis
         self.logger = logger
         self.serverLoad = serverLoad
+        activity = Activity(redis: sessions.redis)
     }
 
     /// Starts the heartbeat, and catches rooms up whenever the subscription comes back.

@@ -6,6 +6,8 @@ import JSON
 extension InterviewRecord {
     /// Extras a candidate never sees.
     public static let interviewerOnlyExtras: Set<String> = ["scorecards", "integrity"]
+    /// The extras kind of the integrity signals (Stores' Activity), one entry per signal.
+    public static let integrityExtras = "integrity"
 
     /// The record for a role: everything for an interviewer (the host, an interviewer's token,
     /// the admin); for a candidate what they saw in the room: no notes, the question without its
@@ -72,6 +74,7 @@ extension InterviewRecord {
             let lower = document.checkpoint.flatMap { after < $0.revision ? $0.revision : nil } ?? after
             let ops = Array(document.ops.lazy.filter { $0.revision > lower }.prefix(limit + 1))
             let others = notes ? [] : history.compactMap(Timeline.event(history:)) + runs.compactMap(Self.runEvent)
+                + (extras[Self.integrityExtras] ?? []).compactMap(Timeline.event(history:))
             page = Timeline.page(after: after, limit: limit, head: document.revision, ops: ops, others: others,
                                  checkpoint: document.checkpoint)
         }

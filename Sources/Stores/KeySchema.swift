@@ -42,6 +42,9 @@ public struct SessionKeys: Sendable {
     public var notesCheckpoint: String { key("notes-checkpoint") }
     /// String: the session's question as JSON (hidden tests included; Question strips them).
     public var question: String { key("question") }
+    /// List: the integrity signals (Activity), one JSON entry each, oldest first, capped; never
+    /// trimmed, so its length counts them (archive_release.lua checks it).
+    public var activity: String { key("activity") }
     /// The pub/sub channel of the session's changes (ChannelMessage), for every member.
     public var channel: String { key(Self.eventsName) }
     /// The pub/sub channel of what only interviewers may see (notes ops, hidden test cases).
@@ -51,7 +54,7 @@ public struct SessionKeys: Sendable {
     /// publish on the names built here; they are in the session's slot like its keys).
     public var all: [String] {
         [session, participants, tokens, history, gone, legacyOps, presence, log, snapshot, checkpoint,
-         notes, notesLog, notesSnapshot, notesCheckpoint, question, channel, privateChannel]
+         notes, notesLog, notesSnapshot, notesCheckpoint, question, channel, privateChannel, activity]
     }
 }
 

@@ -93,7 +93,11 @@ public final class Playback {
             }
         }
         var requests: [RedisRequest] = [.command(["HGETALL", document.checkpoint(keys)])]
-        if document == .code { requests.append(.command(["LRANGE", keys.history, "0", "-1"])) }
+        if document == .code {
+            requests.append(.command(["LRANGE", keys.history, "0", "-1"]))
+            // The integrity signals (Activity), as events of the timeline: it is for interviewers only.
+            requests.append(.command(["LRANGE", keys.activity, "0", "-1"]))
+        }
         requests.append(.script(Scripts.log, keys: keys.all, arguments: Scripts.logArguments(document, after: after, limit: limit + 1)))
         redis.pipeline(requests) { [self] result in
             let replies: [RedisValue]
@@ -115,6 +119,7 @@ public final class Playback {
                 return completion(.success(Timeline.page(after: after, limit: limit, head: access.head, ops: ops, others: [], checkpoint: checkpoint)))
             }
             let history = (replies[1].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) }.flatMap(Timeline.event(history:)) }
+                + (replies[2].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) }.flatMap(Timeline.event(history:)) }
             let jobIDs = (runIDs ?? []).compactMap(\.text)
             runs(jobIDs) { result in
                 completion(result.map { runs in
