@@ -74,7 +74,8 @@ extension InterviewRecord {
             let lower = document.checkpoint.flatMap { after < $0.revision ? $0.revision : nil } ?? after
             let ops = Array(document.ops.lazy.filter { $0.revision > lower }.prefix(limit + 1))
             let others = notes ? [] : history.compactMap(Timeline.event(history:)) + runs.compactMap(Self.runEvent)
-                + (extras[Self.integrityExtras] ?? []).compactMap(Timeline.event(history:))
+                + (extras[Self.integrityExtras] ?? []).filter { $0["type"]?.stringValue == Self.integrityExtras }
+                    .compactMap(Timeline.event(history:))
             page = Timeline.page(after: after, limit: limit, head: document.revision, ops: ops, others: others,
                                  checkpoint: document.checkpoint)
         }

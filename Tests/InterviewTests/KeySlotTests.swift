@@ -52,6 +52,7 @@ final class KeySlotTests: XCTestCase {
         for script in Scripts.all where script.source.contains("K_SESSION") || script.name == "document" {
             sets[script.name] = session
         }
+        sets[Activity.add.name] = session
         sets[Scripts.availableLanguages.name] = [[NodeKeys.runners, NodeKeys.runnerInfo]]
         let gateway = gatewayInstances.map { Sessions.gatewayKeys($0) }
         sets[Scripts.gatewayHeartbeat.name] = gateway
