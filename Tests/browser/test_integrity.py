@@ -153,6 +153,12 @@ def test_paste_and_leaving_show_on_the_interviewers_strip_and_replay_and_nowhere
     # It landed at the end of "x = 1\n" (the click puts the caret at the end of the text).
     assert sent[0]["line"] == 2 and sent[0]["offset"] == 6 and sent[0]["document"] == "code", sent
 
+    # A tool typing 300 characters in one go (CDP's Input.insertText: typing, not a paste).
+    cat.execute_cdp_cmd("Input.insertText", {"text": "y" * 300})
+    wait_for(lambda: "y" * 300 in (state(cat, "text") or ""), timeout=5, message="the inserted text")
+    sent = cat.execute_script("return window.codeInterviewIntegrity.sent")
+    assert [s["kind"] for s in sent] == ["paste", "insert"] and sent[1]["length"] == 300, sent
+
     # Leaving: a tab over it, then back.
     kinds = leave_and_come_back(cat)
     wait_for(lambda: {"away", "back"} <= set(kinds()), timeout=10, message="away and back reported by the page")
@@ -161,9 +167,9 @@ def test_paste_and_leaving_show_on_the_interviewers_strip_and_replay_and_nowhere
     def cats_row():
         rows = [r for r in strip(ivy) if r["name"] == "Cat"]
         return rows[0] if rows else None
-    row = wait_for(lambda: (r := cats_row()) and {"paste", "away", "back"} <= {m["kind"] for m in r["marks"]} and r,
+    row = wait_for(lambda: (r := cats_row()) and {"paste", "insert", "away", "back"} <= {m["kind"] for m in r["marks"]} and r,
                    timeout=10, message="the paste and the absence on the interviewer's strip")
-    assert "1 paste" in row["counts"] and "1 away" in row["counts"], row
+    assert "1 paste" in row["counts"] and "1 away" in row["counts"] and "1 large insertion" in row["counts"], row
     paste_mark = next(m for m in row["marks"] if m["kind"] == "paste")
     assert f"pasted {len(PASTED)} characters" in paste_mark["title"] and "not found" in paste_mark["title"], paste_mark
     assert all(m["shown"] for m in row["marks"]), row
