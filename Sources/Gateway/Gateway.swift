@@ -93,6 +93,7 @@ public final class Gateway {
             ClusterController(redis: redis, instanceID: instanceID),
             MetricsController(gateway: self),
             NotesController(sessions: sessions),
+            ControlsController(controls: RoomControlsStore(sessions: sessions)),
             QuestionController(questions: Questions(sessions: sessions, library: configuration.library),
                                admin: AdminToken(configuration.protection.adminToken)),
             TestRunController(executions: executions, execution: execution),
