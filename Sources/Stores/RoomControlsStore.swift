@@ -17,6 +17,13 @@ public final class RoomControlsStore {
 
     static let control = RedisScripts.session("control", PackageResources.control_lua)
 
+    /// control.lua's ARGV, in the order its header lists them.
+    static func controlArguments(settings: SessionSettings, _ changes: ControlChanges, presentedTokenHash: String) -> [String] {
+        func flag(_ value: Bool?) -> String { value.map { $0 ? "1" : "0" } ?? "" }
+        return [presentedTokenHash, String(settings.historyLimit), flag(changes.editorLocked), flag(changes.runsHeld),
+                flag(changes.questionHidden)]
+    }
+
     public init(sessions: Sessions) {
         self.sessions = sessions
     }
@@ -33,9 +40,7 @@ public final class RoomControlsStore {
     /// token's or an interviewer's participant token's hash; '' for none: UNAUTHORIZED).
     public func change(_ id: String, _ changes: ControlChanges, presentedTokenHash: String,
                        _ completion: @escaping (Result<Outcome, InterviewError>) -> Void) {
-        func flag(_ value: Bool?) -> String { value.map { $0 ? "1" : "0" } ?? "" }
-        let arguments = [presentedTokenHash, String(sessions.settings.historyLimit),
-                         flag(changes.editorLocked), flag(changes.runsHeld), flag(changes.questionHidden)]
+        let arguments = Self.controlArguments(settings: sessions.settings, changes, presentedTokenHash: presentedTokenHash)
         sessions.run(Self.control, id, arguments) { result in
             completion(result.flatMap { value in
                 guard let text = value.text, let json = try? JSON.parse(text), let updated = json["updated_at"]?.doubleValue else {
