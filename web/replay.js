@@ -463,6 +463,10 @@ function describe(event, timeline) {
     case "joined": return `${clock(event.timestamp)} · ${who} joined`;
     case "left": return `${clock(event.timestamp)} · ${who} left`;
     case "ended": return `${clock(event.timestamp)} · the interview ended`;
+    case "controls_changed": {
+      const what = (event.changed || []).map((name) => `${name.replace("_", " ")} ${event[name] ? "on" : "off"}`).join(", ");
+      return `${clock(event.timestamp)} · ${event.by_host ? "the host" : who} set ${what || "the room controls"}`;
+    }
     default: return event.type;
   }
 }
