@@ -58,6 +58,7 @@ let package = Package(
                                .embedInCode("Lua/available_languages.lua"),
                                .embedInCode("Lua/commit.lua"),
                                .embedInCode("Lua/connect.lua"),
+                               .embedInCode("Lua/control.lua"),
                                .embedInCode("Lua/create.lua"),
                                .embedInCode("Lua/delete.lua"),
                                .embedInCode("Lua/disconnect.lua"),

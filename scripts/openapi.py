@@ -543,8 +543,11 @@ route("/sessions/{id}", "patch", "updateSession", "Update a session", "sessions"
       {"200": ok("The updated session.", "Session")}, BODY_ERRS[:1] + [401, 403, 404, 410] + BODY_ERRS[1:] + [503],
       description="Updates `code`, `language`, `status` and/or `name`. A `code` change increments `revision` "
                   "(revisions number the text; a language change is not one). Setting `status` to `completed` ends "
-                  "the session and renaming it need the host token (401 without a token, 403 with another token); "
-                  "code and language changes need no token. 410 if the session has already ended or expired.",
+                  "the session (the host token or an interviewer's participant token, as `PATCH /sessions/{id}/controls` "
+                  "`end`); renaming it needs the host token (401 without a token, 403 with another token); "
+                  "code and language changes need no token, except while the editor is locked (room controls): then "
+                  "the host's or an interviewer's, else 403 with `code: editor_locked`. 410 if the session has already "
+                  "ended or expired.",
       body=json_body("UpdateSessionRequest", "Fields to change."), security=OPT_BEARER)
 route("/sessions/{id}", "delete", "deleteSession", "End and delete a session", "sessions",
       {"204": ok("The session was deleted; a later GET answers 410.")}, [401, 403, 404, 410, 503],
@@ -887,6 +890,10 @@ for r in ROUTES:
         r["description"] += (" With `document=notes`, the same for the interviewers' notes: their ops (and checkpoint) "
                              "alone, `revision` and the pages counted in the notes' revisions.")
     if r["op_id"] == "connectWebSocket":
+        r["description"] += (" Room controls: an interviewer's `control` message (`{editor_locked?, runs_held?, "
+                             "question_hidden?}` or `{end: true}`, answered by `control-result`); every member gets "
+                             "`session-controls`; the welcome's session has `controls`; a candidate's op while the "
+                             "editor is locked -> `error` `editor_locked`.")
         r["description"] += (" Interviewers also get `notes` in `welcome`, send `notes-op` and get `notes-ack` and the "
                              "others' `notes-op` (the private notes; a candidate's `notes-op` -> `error` `forbidden`).")
 timeline["properties"]["document"] = {"type": "string", "enum": ["code", "notes"],
@@ -1294,6 +1301,59 @@ route("/interviews/{id}/code", "get", "getInterviewCode", "A finished interview'
       ARCHIVE_ERRS, security=BEARER, query=[ref("parameters", "ArchiveRevision")],
       description="The final code for every token of the interview; with `revision` (playback) interviewers and the "
                   "admin only (a candidate's token -> 403).")
+# ================================================================ room controls (issue 22, part 2)
+# The interviewers steer the room: lock the editor, hold back runs, hide the question (session fields
+# set by control.lua), and end (PATCH status completed's path). Enforced by the scripts that commit
+# ops and start runs; the WebSocket's `control` message does the same.
+room_controls = {
+    "type": "object",
+    "description": "The room controls: what the interviewers hold back from the candidates.",
+    "required": ["editor_locked", "runs_held", "question_hidden"],
+    "properties": {
+        "editor_locked": {"type": "boolean", "description": "Candidates' code and language changes are refused "
+                          "(WebSocket `error` `editor_locked`, REST 403 with `code: editor_locked`)."},
+        "runs_held": {"type": "boolean", "description": "Candidates' runs and test runs are refused (403, `code: runs_held`)."},
+        "question_hidden": {"type": "boolean", "description": "Candidates get no question (welcome `null`, GET 404, "
+                            "`question-changed` null) until it is revealed."},
+    },
+}
+controls_req = {
+    "type": "object",
+    "description": "Body of `PATCH /sessions/{id}/controls`: one or more controls (booleans), or `end: true` alone. "
+                   "Any other member, a non-boolean value, `end` with anything else, or nothing to change -> 422 "
+                   "naming the field.",
+    "properties": {
+        "editor_locked": {"type": "boolean"},
+        "runs_held": {"type": "boolean"},
+        "question_hidden": {"type": "boolean"},
+        "end": {"type": "boolean", "const": True, "description": "End the interview (status completed; irreversible)."},
+    },
+    "additionalProperties": False,
+}
+controls_state = {
+    "description": "The room controls after the change.",
+    "allOf": [sref("RoomControls"), {
+        "type": "object",
+        "required": ["changed", "status"],
+        "properties": {
+            "changed": {"type": "array", "items": {"type": "string"},
+                        "description": "The controls this request changed (empty when all were so already: nothing "
+                                       "is published then); `[\"status\"]` for an end."},
+            "status": {"type": "string", "enum": ["active", "completed"]},
+            "updated_at": ms({"description": "When the session last changed."}),
+        },
+    }],
+}
+schemas.update({"RoomControls": room_controls, "ChangeControlsRequest": controls_req, "RoomControlsState": controls_state})
+session["properties"]["controls"] = sref("RoomControls")
+route("/sessions/{id}/controls", "patch", "changeControls", "Change the room controls, or end the interview", "sessions",
+      {"200": ok("The controls as they are now.", "RoomControlsState")}, BODY_ERRS[:1] + [401, 403, 404, 410] + BODY_ERRS[1:] + [503],
+      description=("The host token or an interviewer's participant token (401 without one, 403 for a candidate's). "
+                   "Each change is one history event (`controls_changed`, on the timeline and in the record) and one "
+                   "`session-controls` WebSocket frame to every member (the whole state, what changed, who). "
+                   "`{\"end\": true}` ends the interview exactly as `PATCH /sessions/{id}` with status `completed` "
+                   "(`session-ended`, archived); after that the room is read-only for everyone (410)."),
+      body=json_body("ChangeControlsRequest", "The controls to change.", required=True), security=BEARER)
 # ================================================================ end of the interview record
 # ================================================================ integrity signals (issue 22, part 1)
 # What participants' browsers report (WebSocket `activity`), kept with the session, for its interviewers.

@@ -15,6 +15,7 @@ import { SharedEditor } from "./editor.js";
 import { QuestionPanel } from "./question.js";
 import { showReplay } from "./replay.js";
 import { Integrity } from "./integrity.js";
+import { RoomControls } from "./controls.js";
 import { $, api, el, safeColor, setConnection, showNotice, showView, storage, translucent } from "./common.js";
 
 const CodeMirror = window.CodeMirror;
@@ -97,9 +98,16 @@ class Interview {
       interviewer: () => this.interviewer,
       languageName: (language) => languages.find(language)?.name || language,
       runnable: () => {
+        const held = this.controls?.runHold();
+        if (held) return held;
         const language = languages.find(this.language);
         return language && language.available === false ? `no runner offers ${language.name} right now` : null;
       },
+    });
+    this.controls = new RoomControls({
+      interviewer: () => this.interviewer, send: (type, data) => this.send(type, data), editors: () => this.editors,
+      question: this.question, me: () => this.me, joined: () => this.joined && !this.stopped,
+      afterChange: () => this.updateRunAvailability(),
     });
     this.setUpControls();
     this.integrity = new Integrity(this); // integrity signals: reported by everyone, shown to interviewers
@@ -424,6 +432,16 @@ class Interview {
     showNotice(message, { error, timeout: 0 });
   }
 
+  /** The interview has ended: the room is read-only; an interviewer's page turns into the replay
+   * (the live timeline until it is archived, the record after; playback is the interviewers'). */
+  ended() {
+    if (this.stopped && this.endedShown) return;
+    this.endedShown = true;
+    this.stop("This interview has ended.", { error: false });
+    document.body.dataset.ended = "true";
+    if (this.interviewer) showReplay(this.id, this.credentials?.host_token || this.credentials?.participant_token || null);
+  }
+
   // ---- Messages ----------------------------------------------------------------------------------
 
   receive(type, data) {
@@ -440,8 +458,9 @@ class Interview {
           if (this.me && data.user_id !== this.me.id && data.name) showNotice(`${data.name} switched the language to ${languages.find(data.language)?.name || data.language}`);
         }
         return;
-      case "session-ended":
-        return this.stop("This interview has ended.", { error: false });
+      case "session-ended": return this.ended();
+      case "session-controls": return this.controls.apply(data, { announce: true });
+      case "control-result": return this.controls.apply(data);
       case "execution-started": return this.executionStarted(data);
       case "execution-output": return this.executionOutput(data);
       case "execution-result": return this.executionResult(data);
@@ -493,6 +512,7 @@ class Interview {
     // Interviewers: the host, or a participant who joined as one (their welcome has the notes).
     this.interviewer = "notes" in data || this.me?.role === "interviewer";
     this.setUpNotes(data.notes);
+    this.controls.apply(data.controls);
     if ("question" in data) this.question.show(data.question);
     else this.question.fetch();
     this.question.enablePicker();
@@ -530,7 +550,7 @@ class Interview {
         case "unavailable":
           return; // the server closes; we retry
         case "session_ended":
-          return this.stop("This interview has ended.", { error: false });
+          return this.ended();
         case "not_found":
           storage.clear(this.id);
           return this.stop("There is no such interview (the link may be wrong or it has expired).");
@@ -548,7 +568,7 @@ class Interview {
     }
     const editor = this.editors.find((e) => e.opType === request);
     if (editor) return editor.refused(data);
-    if (data.code === "session_ended") return this.stop("This interview has ended.", { error: false });
+    if (data.code === "session_ended") return this.ended();
     showNotice(detail, { error: true });
   }
 
@@ -660,8 +680,8 @@ class Interview {
       button.title = `No runner offers ${language.name} right now`;
       hint.textContent = `Running is unavailable: no runner offers ${language.name} right now.`;
     } else {
-      button.disabled = this.stopped;
-      button.title = "Run the code (Ctrl-Enter)";
+      button.disabled = this.stopped || Boolean(this.controls?.runsBlocked);
+      button.title = this.controls?.runsBlocked ? "An interviewer is holding back runs for now" : "Run the code (Ctrl-Enter)";
       hint.textContent = "";
     }
     this.question?.updateRunButton();

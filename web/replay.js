@@ -466,6 +466,10 @@ function describe(event, timeline) {
     case "left": return `${clock(event.timestamp)} · ${who} left`;
     case "ended": return `${clock(event.timestamp)} · the interview ended`;
     case "integrity": return describeSignal({ ...event, name: who });
+    case "controls_changed": {
+      const what = (event.changed || []).map((name) => `${name.replace("_", " ")} ${event[name] ? "on" : "off"}`).join(", ");
+      return `${clock(event.timestamp)} · ${event.by_host ? "the host" : who} set ${what || "the room controls"}`;
+    }
     default: return event.type;
   }
 }

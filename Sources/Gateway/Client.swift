@@ -53,7 +53,8 @@ final class Client: WebSocketDelegate {
     private(set) var phase = Phase.connected
     private(set) var flavor = Flavor.current
     private(set) var participant: Participant?
-    private var tokenHash = ""
+    /// The hash of the token it joined with (the room controls present it, as REST presents a token).
+    private(set) var tokenHash = ""
     /// Where it is in the code, and (an interviewer) in the notes.
     private var code = DocumentPosition()
     private var notes = DocumentPosition()
@@ -114,7 +115,7 @@ final class Client: WebSocketDelegate {
         case .unavailable: code = "unavailable"
         case .internalError: code = "internal"
         }
-        var data: JSON = ["code": .string(code), "detail": .string(error.detail)]
+        var data: JSON = ["code": .string(error.code ?? code), "detail": .string(error.detail)]
         if let field = error.field { data.set("field", .string(field)) }
         if let request { data.set("request_type", .string(request)) }
         send(type: "error", data)
@@ -212,6 +213,7 @@ final class Client: WebSocketDelegate {
             case "language-change", "language_change": changeLanguage(data, request: type, author: participant)
             case "activity": reportActivity(data, request: type, author: participant)
             case "leave": leave()
+            case "control": control(data, request: type)
             default:
                 sendError("unknown_type", "unknown message type '\(type)'; see the README's protocol section", about: type)
             }
@@ -345,7 +347,9 @@ final class Client: WebSocketDelegate {
         // What depends on the role, each read by Sessions.connect for `state.you.role`: the
         // question in the view for the role, and the notes, for interviewers only (a candidate's
         // welcome has no `notes` key at all).
-        data.set("question", state.question?.json(forInterviewer: state.you.role == .interviewer) ?? .null)
+        // A question hidden by the room controls is none to a candidate (session-controls says when it is revealed).
+        let hidden = state.session.controls.questionHidden && state.you.role != .interviewer
+        data.set("question", hidden ? .null : state.question?.json(forInterviewer: state.you.role == .interviewer) ?? .null)
         if let notes = state.notes {
             data.set("notes", ["text": .string(notes.text), "revision": .integer(notes.revision)])
         }

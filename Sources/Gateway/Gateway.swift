@@ -94,6 +94,7 @@ public final class Gateway {
             MetricsController(gateway: self),
             NotesController(sessions: sessions),
             ActivityController(activity: Activity(redis: sessions.redis), admin: AdminToken(configuration.protection.adminToken)),
+            ControlsController(controls: RoomControlsStore(sessions: sessions)),
             QuestionController(questions: Questions(sessions: sessions, library: configuration.library),
                                admin: AdminToken(configuration.protection.adminToken)),
             TestRunController(executions: executions, execution: execution),

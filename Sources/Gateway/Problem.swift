@@ -54,7 +54,9 @@ struct Problem: Error {
         case .notFound: self.init(404, error.detail)
         case .gone: self.init(410, error.detail)
         case .full, .conflict, .stale: self.init(409, error.detail)
-        case .forbidden: self.init(403, error.detail)
+        case .forbidden:
+            self.init(403, error.detail)
+            if let code = error.code { members.append((key: "code", value: .string(code))) }
         case .unauthorized:
             self.init(401, error.detail)
             headers.add("WWW-Authenticate", "Bearer")

@@ -6,6 +6,9 @@ public struct InterviewError: Error, Sendable, CustomStringConvertible {
     public let detail: String
     /// The request field the error is about, for validation errors.
     public let field: String?
+    /// A specific code for clients to act on (the WebSocket `error` code, the problem's `code`),
+    /// beyond the kind's: `editor_locked`, `runs_held` (room controls).
+    public var code: String?
 
     public init(_ kind: Kind, _ detail: String, field: String? = nil) {
         self.kind = kind

@@ -49,6 +49,8 @@ public struct Session: Sendable {
     public var expiresAt: Int64
     public var maxParticipants: Int
     public var participants: [Participant]
+    /// The room controls (RoomControls.swift).
+    public var controls = RoomControls()
     /// The revision an update's code change was committed as (nil when it committed none).
     public var committedRevision: Int?
 
@@ -71,6 +73,7 @@ public struct Session: Sendable {
         expiresAt = expires
         maxParticipants = Int(max)
         committedRevision = s["committed_revision"]?.intValue
+        controls = RoomControls(scalars: RoomControls.names.reduce(into: [:]) { $0[$1] = s[$1]?.stringValue })
         // cjson encodes an empty list as an empty object.
         participants = (view["participants"]?.arrayValue ?? []).compactMap(Participant.init)
     }
@@ -84,7 +87,7 @@ public struct Session: Sendable {
          "language": .string(language), "revision": .integer(revision), "status": .string(status.rawValue),
          "created_at": .integer(Int(createdAt)), "updated_at": .integer(Int(updatedAt)),
          "expires_at": .integer(Int(expiresAt)), "max_participants": .integer(maxParticipants),
-         "participants": .array(participants.map(\.json))]
+         "participants": .array(participants.map(\.json)), "controls": controls.json]
     }
 }
 
@@ -169,7 +172,8 @@ public struct DocumentText: Sendable {
 
 extension Session {
     /// The session hash's fields a read needs, in the order `init(scalars:...)` reads them.
-    public static let fields = ["id", "name", "language", "revision", "status", "created_at", "updated_at", "expires_at", "max_participants"]
+    public static let fields = ["id", "name", "language", "revision", "status", "created_at", "updated_at", "expires_at", "max_participants",
+                                "editor_locked", "runs_held", "question_hidden"]
 
     /// Put together from the session hash, its participants and its text (a pipelined read).
     public init?(scalars s: [String: String], participants: [Participant], document: DocumentText) {
@@ -190,5 +194,6 @@ extension Session {
         expiresAt = expires
         maxParticipants = Int(max)
         self.participants = participants
+        controls = RoomControls(scalars: s)
     }
 }

@@ -56,7 +56,7 @@ public final class Questions {
                      _ completion: @escaping (Result<(reader: QuestionReader, question: SessionQuestion?), InterviewError>) -> Void) {
         let keys = SessionKeys(id)
         let tokenHash = sessions.hash(token)
-        var commands = [["HMGET", keys.session, "id", "host_token_hash", "status", "expires_at"], ["HGET", keys.tokens, tokenHash],
+        var commands = [["HMGET", keys.session, "id", "host_token_hash", "status", "expires_at", "question_hidden"], ["HGET", keys.tokens, tokenHash],
                         ["HVALS", keys.participants], ["GET", keys.gone]]
         if withQuestion { commands.append(["GET", keys.question]) }
         redis.pipeline(commands) { result in
@@ -82,7 +82,9 @@ public final class Questions {
             } else {
                 reader = .stranger
             }
-            guard withQuestion else { return completion(.success((reader, nil))) }
+            // Hidden by the room controls: none to anybody but the interviewers.
+            let hidden = fields[safe: 4]?.text == "1" && reader != .interviewer
+            guard withQuestion, !hidden else { return completion(.success((reader, nil))) }
             completion(SessionQuestion.decode(replies[4], session: id).map { (reader, $0) })
         }
     }

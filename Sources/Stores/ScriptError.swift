@@ -25,6 +25,8 @@ public enum ScriptError: Equatable, Sendable {
     case tooMany
     /// BUSY <depth>: the job queue is full.
     case busy(Int?)
+    /// LOCKED <code> <why>: a room control refuses it (code `editor_locked` or `runs_held`).
+    case locked(code: String, detail: String)
 
     public enum GoneReason: String, Sendable {
         case ended, deleted, expired
@@ -58,6 +60,9 @@ public enum ScriptError: Equatable, Sendable {
         case "TOOLARGE": self = .tooLarge(rest)
         case "TOOMANY": self = .tooMany
         case "BUSY": self = .busy(Int(rest))
+        case "LOCKED":
+            let code = rest.prefix { $0 != " " }
+            self = .locked(code: String(code), detail: String(rest.dropFirst(code.count).trimmingWhitespace()))
         default: return nil
         }
     }
@@ -83,6 +88,10 @@ public enum ScriptError: Equatable, Sendable {
         case .tooLarge(let bytes): return InterviewError(.tooLarge, "the document would be \(bytes) bytes, more than the limit", field: "ops")
         case .tooMany: return InterviewError(.full, "session \(id) has too many open connections")
         case .busy(let depth): return InterviewError(.unavailable, "the execution queue is full (\(depth.map(String.init) ?? "?") jobs)")
+        case .locked(let code, let detail):
+            var error = InterviewError(.forbidden, detail)
+            error.code = code
+            return error
         }
     }
 }

@@ -103,7 +103,7 @@ enum Scripts {
     static let all: [RedisScript] = [create, join, leave, saveCode, update, delete, history, participantForToken, commit,
                                      connect, disconnect, dropGateway, document, snapshot, fold, log, notesPut, availableLanguages,
                                      gatewayHeartbeat, forgetGateway,
-                                     question, librarySave, libraryDelete, libraryList]
+                                     question, librarySave, libraryDelete, libraryList, RoomControlsStore.control]
 
     // MARK: Arguments, one builder per script
 

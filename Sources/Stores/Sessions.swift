@@ -218,7 +218,20 @@ public final class Sessions {
 
     private func apply(_ id: String, _ changes: SessionChanges, token: String?, author: String?, connection: String,
                        _ completion: @escaping (Result<Session, InterviewError>) -> Void) {
-        let arguments = Scripts.updateArguments(settings: settings, changes: changes, presentedTokenHash: hash(token),
+        apply(id, changes, presentedTokenHash: hash(token), author: author, connection: connection, completion)
+    }
+
+    /// A change without code (the room controls' end) by the holder of a token known by its hash
+    /// (a WebSocket connection's).
+    func update(_ id: String, _ changes: SessionChanges, presentedTokenHash: String, author: String?, connection: String,
+                _ completion: @escaping (Result<Session, InterviewError>) -> Void) {
+        precondition(changes.code == nil, "a code change goes through update(_:_:token:author:connection:)")
+        apply(id, changes, presentedTokenHash: presentedTokenHash, author: author, connection: connection, completion)
+    }
+
+    private func apply(_ id: String, _ changes: SessionChanges, presentedTokenHash: String, author: String?, connection: String,
+                       _ completion: @escaping (Result<Session, InterviewError>) -> Void) {
+        let arguments = Scripts.updateArguments(settings: settings, changes: changes, presentedTokenHash: presentedTokenHash,
                                                 author: author, connection: connection)
         run(Scripts.update, id, arguments) { [self] result in
             if case .success = result, changes.status == .completed { archive?.schedule(id) }

@@ -12,6 +12,10 @@ local now = now_ms()
 local doc = DOCUMENTS[ARGV[17]]
 local session, err = load_session(now, false, doc.session_fields)
 if not session then return err end
+if doc == CODE then
+  local locked = locked_out(session, '', ARGV[9])
+  if locked then return locked end
+end
 local s = open_document(doc, session, now)
 local revision = tonumber(s.revision)
 local base = tonumber(ARGV[1])

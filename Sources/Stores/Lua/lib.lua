@@ -4,7 +4,8 @@
 -- (SessionKeys, ExecutionKeys, NodeKeys, LibraryKeys, rate-limit keys) through KEYS and ARGV.
 -- Errors are error replies whose first word the Swift side decodes (ScriptError): NOTFOUND,
 -- GONE <why>, FULL, FORBIDDEN, UNAUTHORIZED, CONFLICT, FUTURE, STALE, INVALID, TOOLARGE, TOOMANY,
--- BUSY. Time comes from Redis (TIME), so every gateway and runner shares one clock.
+-- BUSY, LOCKED <code> (a room control refuses it: editor_locked, runs_held). Time comes from Redis
+-- (TIME), so every gateway and runner shares one clock.
 
 -- The exclude of a message on the events channel that only candidates get (the interviewers get
 -- the full view of the same event on the private channel). ChannelMessage.exceptInterviewers in

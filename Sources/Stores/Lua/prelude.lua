@@ -16,7 +16,13 @@ local K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT, K_QUESTION
 local LAYOUT = '2'
 local SESSION_FIELDS = {'id', 'name', 'language', 'revision', 'status', 'created_at', 'updated_at', 'expires_at',
   'max_participants', 'host_token_hash', 'layout', 'length', 'bytes_raw', 'bytes_drift', 'log_bytes',
-  'snapshot_revision', 'snapshot_log_bytes', 'checkpoint_revision', 'archive_hold_ms'}
+  'snapshot_revision', 'snapshot_log_bytes', 'checkpoint_revision', 'archive_hold_ms',
+  'editor_locked', 'runs_held', 'question_hidden'}
+-- The room controls (control.lua sets them; '1' on, absent or '0' off): the editor locked for
+-- candidates (commit, update and save_code refuse their code and language changes), Run and Run
+-- tests held back for candidates (execution_session_context refuses), the question hidden from
+-- candidates (connect's view, question.lua's broadcast, the question reads answer none).
+local CONTROLS = {'editor_locked', 'runs_held', 'question_hidden'}
 
 -- When a session's keys expire: at its expires_at, or, when it is archived (the gateway had
 -- PostgreSQL when it was created, and stored the hold), that long after, so its record can be
@@ -32,7 +38,7 @@ local function scalar_len(text)
 end
 -- What a commit needs of the session hash (a commit reads no more than this).
 local COMMIT_FIELDS = {'expires_at', 'status', 'layout', 'revision', 'length', 'bytes_raw', 'bytes_drift', 'log_bytes',
-  'snapshot_revision', 'snapshot_log_bytes', 'checkpoint_revision', 'archive_hold_ms'}
+  'snapshot_revision', 'snapshot_log_bytes', 'checkpoint_revision', 'archive_hold_ms', 'editor_locked'}
 -- A document's state, as a commit reads it: its revision, length (Unicode scalars), byte bound
 -- (bytes_raw - bytes_drift), log bytes, and where its snapshot and checkpoint are.
 local DOCUMENT_FIELDS = {'layout', 'revision', 'length', 'bytes_raw', 'bytes_drift', 'log_bytes', 'snapshot_revision',
@@ -114,6 +120,20 @@ local function require_interviewer(s, presented, what)
   end
   return p
 end
+-- While the editor is locked, a change of the code or the language is the interviewers' only: the
+-- host token, an interviewer's participant token (`presented`), or a connected interviewer
+-- (`author_id`, a participant id). Answers nil when the change may go on, else the error
+-- (LOCKED editor_locked <why>). `s` needs editor_locked and host_token_hash (when a token is given).
+local function locked_out(s, presented, author_id)
+  if s.editor_locked ~= '1' then return nil end
+  if presented ~= '' and presented == s.host_token_hash then return nil end
+  local id = author_id
+  if (not id or id == '') and presented ~= '' then id = redis.call('HGET', K_TOKENS, presented) end
+  local raw = id and id ~= '' and redis.call('HGET', K_PARTICIPANTS, id)
+  if raw and cjson.decode(raw).role == 'interviewer' then return nil end
+  return redis.error_reply('LOCKED editor_locked an interviewer has locked the editor: your change was not applied; '
+    .. 'it opens again when they unlock it')
+end
 local function push_history(event, limit, expires)
   redis.call('RPUSH', K_HISTORY, cjson.encode(event))
   redis.call('LTRIM', K_HISTORY, -limit, -1)
@@ -145,6 +165,7 @@ local function scalars(s)
   for _, field in ipairs({'id', 'name', 'language', 'revision', 'status', 'created_at', 'updated_at', 'expires_at', 'max_participants'}) do
     out[field] = s[field]
   end
+  for _, field in ipairs(CONTROLS) do out[field] = s[field] or '0' end
   out.committed_revision = s.committed_revision
   return out
 end

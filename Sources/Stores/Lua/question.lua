@@ -36,7 +36,9 @@ local event = {type = 'question_changed', at = now, title = ARGV[10], by_host = 
 if ARGV[11] ~= '' then event.source_question_id = ARGV[11] end
 push_history(event, limit, expires)
 -- Candidates get their view on the channel everyone hears; interviewers theirs on the private one.
-publish(EXCEPT_INTERVIEWERS, 0, frame('question-changed', '{"question":' .. stamped(ARGV[9]) .. '}', now))
+-- A hidden question (room controls) is none to candidates until it is revealed.
+local candidates_view = s.question_hidden == '1' and 'null' or stamped(ARGV[9])
+publish(EXCEPT_INTERVIEWERS, 0, frame('question-changed', '{"question":' .. candidates_view .. '}', now))
 publish('', 0, frame('question-changed', '{"question":' .. full .. '}', now), 'private')
 local revision
 if starter then

@@ -3,6 +3,8 @@
 local now = now_ms()
 local s, err = load_session(now, false)
 if not s then return err end
+local locked = locked_out(s, ARGV[4], nil)
+if locked then return locked end
 migrate(s, now)
 local event = {type = 'code_saved', at = now}
 local author

@@ -3,6 +3,8 @@
 -- ('' for none), the connection to exclude from the broadcast, then the bounds (snapshot ops,
 -- snapshot bytes, log cap bytes). A code change is a new revision; a language change is not
 -- (revisions number the text). The gateway leaves out a code equal to the current text.
+-- Ending (status completed) is the host's or an interviewer's; while the editor is locked, a code or
+-- language change is the interviewers' only (LOCKED editor_locked, before anything is written).
 local now = now_ms()
 local s, err = load_session(now, false)
 if not s then return err end
@@ -14,8 +16,12 @@ local set_language, language = ARGV[5] == '1', ARGV[6]
 local set_status, status = ARGV[7] == '1', ARGV[8]
 local set_name, name = ARGV[9] == '1', ARGV[10]
 if set_status and status == 'completed' then
-  local denied = require_host(s, presented, 'ending a session')
+  local _, denied = require_interviewer(s, presented, 'ending the interview and the room controls')
   if denied then return denied end
+end
+if (set_code and code ~= nil) or (set_language and language ~= s.language) then
+  local locked = locked_out(s, presented, ARGV[12])
+  if locked then return locked end
 end
 if set_name and name ~= s.name then
   local denied = require_host(s, presented, 'renaming a session')
