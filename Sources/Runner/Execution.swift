@@ -132,6 +132,12 @@ final class Execution {
         }
         if testRun != nil {
             spec.steps += testCaseSteps
+        } else if job.interactive {
+            var limits = job.limits
+            limits.wallTimeMillis = configuration.interactiveWallMillis
+            spec.terminal = (configuration.interactiveIdleMillis, 80, 24)
+            spec.steps.append(SandboxStep(name: "run", arguments: toolchain.run(sourceFile, job.limits), limits: limits,
+                                          stackKB: Execution.stackKB, stdin: .terminal, capture: .none))
         } else {
             spec.steps.append(SandboxStep(name: "run", arguments: toolchain.run(sourceFile, job.limits), limits: job.limits,
                                           stackKB: Execution.stackKB, stdin: .runner, capture: .none))
@@ -142,7 +148,8 @@ final class Execution {
     /// The wall-clock time the supervisor may take in all, at most: every step at its limit.
     private var wallBudgetMillis: Int {
         let compile = hasCompileStep ? runner.configuration.compileLimits.wallTimeMillis : 0
-        let steps = testRun.map { $0.tests.count * (job.limits.wallTimeMillis + 1_000) } ?? job.limits.wallTimeMillis
+        let run = job.interactive ? runner.configuration.interactiveWallMillis : job.limits.wallTimeMillis
+        let steps = testRun.map { $0.tests.count * (job.limits.wallTimeMillis + 1_000) } ?? run
         return compile + steps + 5_000
     }
 
@@ -156,7 +163,8 @@ final class Execution {
         if testRun != nil { sandbox.onStep = { [unowned self] step in self.testStepReported(step) } }
         sandbox.onExit = { [unowned self] status, signal, report in self.exited(status, signal, report) }
         do {
-            try sandbox.start(arguments: runner.sandbox.arguments(slot: slot), stdin: Array(job.stdin.utf8), spec: spec.bytes)
+            try sandbox.start(arguments: runner.sandbox.arguments(slot: slot), stdin: job.interactive ? [] : Array(job.stdin.utf8),
+                              spec: spec.bytes, keepStdinOpen: job.interactive)
         } catch {
             self.sandbox = nil
             releaseSlot()
@@ -194,9 +202,13 @@ final class Execution {
 
     private func output(_ stream: Int, _ bytes: UnsafeRawBufferPointer) {
         if stream == 1 { stdout.append(bytes) } else { stderr.append(bytes) }
-        if streams, streamed[stream] + pending[stream].count < runner.configuration.outputCaptureBytes {
-            let room = runner.configuration.outputCaptureBytes - streamed[stream] - pending[stream].count
+        // A terminal streams up to the output limit (a long session), a plain run what it keeps.
+        let streamCap = job.interactive ? job.limits.outputKB * 1024 : runner.configuration.outputCaptureBytes
+        if streams, streamed[stream] + pending[stream].count < streamCap {
+            let room = streamCap - streamed[stream] - pending[stream].count
             pending[stream] += bytes.prefix(room)
+            // A terminal's echo goes out at once; a plain run's output every 50 ms.
+            if job.interactive { flush() }
         }
         if stdout.total + stderr.total > job.limits.outputKB * 1024, !outputLimitHit {
             outputLimitHit = true
@@ -219,6 +231,13 @@ final class Execution {
                                "timestamp": .integer(Int(EventLoop.unixMillis()))]
             runner.publishOutput(job, frame: frame.text)
         }
+    }
+
+    /// Typed bytes, a window size or a hang-up for an interactive run's terminal (pty.c's frames).
+    func terminalInput(_ kind: UInt8, _ payload: [UInt8]) {
+        guard job.interactive, !done, let sandbox else { return }
+        let length = UInt32(payload.count)
+        sandbox.send([kind, UInt8(length >> 24), UInt8((length >> 16) & 0xff), UInt8((length >> 8) & 0xff), UInt8(length & 0xff)] + payload)
     }
 
     private func releaseSlot() {
@@ -298,6 +317,12 @@ final class Execution {
             return (.internalError, "the \(toolchain.id) runtime could not be started: \(String(cString: strerror(Int32(run.execErrno))))")
         } else if outputLimitHit || run.reason == "output" {
             return (.outputLimitExceeded, "the program wrote more than \(limits.outputKB) KiB of output and was stopped")
+        } else if run.reason == "idle" {
+            return (.idleTimeout, "the program had no input and no output for \(runner.configuration.interactiveIdleMillis) ms and was stopped")
+        } else if run.reason == "wall" && job.interactive {
+            return (.timeLimitExceeded, "the interactive program ran longer than \(runner.configuration.interactiveWallMillis) ms (wall clock)")
+        } else if run.reason == "hangup" {
+            return (.ok, "the terminal was hung up")
         } else if run.reason == "cpu" {
             return (.timeLimitExceeded, "the program used more than \(limits.cpuTimeMillis) ms of CPU time")
         } else if run.reason == "wall" || backstopHit {

@@ -47,6 +47,10 @@ public struct RunnerConfiguration: Sendable {
     public var sandboxCgroups = true
     /// Where a runner that is root mounts each job's tmpfs, in the job's own mount namespace.
     public var sandboxMountRoot = "/run/codeinterview-sandbox"
+    /// An interactive run ends after this long without input or output.
+    public var interactiveIdleMillis = 60_000
+    /// An interactive run's wall-clock cap (its CPU time and the rest stay the job's limits).
+    public var interactiveWallMillis = 900_000
 
     public init() {}
 }

@@ -74,6 +74,8 @@ public struct ClaimedJob: Sendable {
     /// A test run's cases, in run order (visible first), and how their output is compared.
     public let tests: [TestCase]
     public let compare: OutputComparison
+    /// An interactive run: on a terminal, its input from the session's terminal stream.
+    public var interactive = false
 }
 
 /// What a claim came to.
@@ -142,6 +144,8 @@ public struct JobStore {
                          String(settings.sessionHistoryLimit), Language.ids.joined(separator: ",")]
         if let run = request.testRun {
             arguments += [JobKind.testRun.rawValue, run.testsJSON.text, run.compare.rawValue, run.casesJSON.text, String(run.tests.count)]
+        } else if request.interactive {
+            arguments += ["", "", "", "", "", "1"]
         }
         run(ExecutionScripts.submit, keys: [ExecutionKeys.queue, ExecutionKeys.job(id)], arguments: arguments) { result in
             switch result {
@@ -214,16 +218,17 @@ public struct JobStore {
         case "done": return .success(.done)
         case "bounce": return .success(.bounce)
         case "failed": return .success(.failed)
-        case "run" where parts.count == 12:
+        case "run" where parts.count >= 12:
             func optional(_ text: String) -> String? { text.isEmpty ? nil : text }
             let kind = JobKind(rawValue: parts[9]) ?? .execution
+            let interactive = parts.count > 12 && parts[12] == "1"
             let stored = ExecutionLimits(json: try? JSON.parse(parts[4]), fallback: defaults)
             return .success(.run(ClaimedJob(id: id, language: parts[1], code: parts[2], stdin: parts[3],
                                             limits: stored.clamped(to: maxima), sessionID: optional(parts[5]),
                                             userID: optional(parts[8]), attempt: Int(parts[6]) ?? 1,
                                             startedAt: Int64(parts[7]) ?? 0, kind: kind,
                                             tests: kind == .testRun ? TestRunSpec.tests(json: try? JSON.parse(parts[10])) : [],
-                                            compare: OutputComparison(rawValue: parts[11]) ?? .default)))
+                                            compare: OutputComparison(rawValue: parts[11]) ?? .default, interactive: interactive)))
         default:
             return .failure(.unexpectedReply("\(value)"))
         }

@@ -35,6 +35,7 @@ final class ExecutionController: Controller {
         var stdin: String
         var limits: ExecutionLimits
         var wait: Bool
+        var interactive = false
     }
 
     private func executeBody(_ context: RequestContext) throws -> ExecuteBody {
@@ -48,7 +49,15 @@ final class ExecutionController: Controller {
             guard let flag = value.boolValue else { throw InterviewError.invalid("wait", "wait must be a boolean, not \(value.typeName)") }
             wait = flag
         }
-        return ExecuteBody(code: code, language: language, stdin: stdin, limits: limits, wait: wait)
+        var interactive = false
+        if let value = body.json["interactive"], !value.isNull {
+            guard let flag = value.boolValue else { throw InterviewError.invalid("interactive", "interactive must be a boolean, not \(value.typeName)") }
+            interactive = flag
+        }
+        if interactive && !stdin.isEmpty {
+            throw InterviewError.invalid("stdin", "an interactive run reads what the room types, not stdin; leave stdin out")
+        }
+        return ExecuteBody(code: code, language: language, stdin: stdin, limits: limits, wait: wait, interactive: interactive)
     }
 
     /// POST /execute: runs code outside any session.
@@ -58,6 +67,9 @@ final class ExecutionController: Controller {
             body = try executeBody(context)
             guard body.code != nil else { throw InterviewError.invalid("code", "code is required") }
             guard body.language != nil else { throw InterviewError.invalid("language", "language is required; one of \(Language.ids.joined(separator: ", "))") }
+            guard !body.interactive else {
+                throw InterviewError.invalid("interactive", "an interactive run belongs to a session: POST /api/v1/sessions/{id}/execute")
+            }
         } catch {
             return context.reply(error)
         }
@@ -82,9 +94,11 @@ final class ExecutionController: Controller {
                 } catch {
                     return context.reply(error)
                 }
-                let request = ExecutionRequest(language: body.language ?? session.language, code: code, stdin: body.stdin,
+                var request = ExecutionRequest(language: body.language ?? session.language, code: code, stdin: body.stdin,
                                                limits: body.limits, sessionID: id, userID: session.userID, userName: session.userName)
-                submit(context, request, wait: body.wait)
+                request.interactive = body.interactive
+                // An interactive run waits on the room's typing: the answer is 202 at once.
+                submit(context, request, wait: body.wait && !body.interactive)
             }
         }
     }

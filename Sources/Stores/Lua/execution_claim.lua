@@ -1,6 +1,6 @@
 -- KEYS: the runner's processing list. ARGS (after the key schema): job id, runner id, offered languages as ",a,b,",
 -- max attempts, retention ms. Returns {'run', language, code, stdin, limits, session id,
--- attempt, started_at, user id, kind, tests, compare}, or {'gone'|'done'|'bounce'|'failed'}
+-- attempt, started_at, user id, kind, tests, compare, interactive ('1' or '')}, or {'gone'|'done'|'bounce'|'failed'}
 -- when there is nothing to run. A test run's start clears what an earlier attempt published
 -- of its cases. Like output, testCase and finish, run with `runPublishing` (the events it
 -- publishes come back with the result).
@@ -9,7 +9,7 @@ local id = ARGS[1]
 if not redis.call('LPOS', KEYS[1], id) then return with_events({'gone'}) end
 local key = JOB .. id
 local f = redis.call('HMGET', key, 'state', 'language', 'code', 'stdin', 'limits', 'session_id', 'user_id', 'user_name',
-  'kind', 'tests', 'compare', 'cases', 'total')
+  'kind', 'tests', 'compare', 'cases', 'total', 'interactive')
 if not f[1] then redis.call('LREM', KEYS[1], 0, id) return with_events({'gone'}) end
 local test_run = f[9] == 'test-run' 
 if f[1] == 'done' then redis.call('LREM', KEYS[1], 0, id) return with_events({'done'}) end
@@ -58,4 +58,4 @@ elseif f[6] ~= '' then
   if f[7] ~= '' then data.user_id = f[7] data.name = f[8] end
   publish_event(f[6], frame('execution-started', cjson.encode(data), now))
 end
-return with_events({'run', f[2], f[3], f[4], f[5], f[6], tostring(attempt), tostring(now), f[7], f[9] or '', f[10] or '', f[11] or ''})
+return with_events({'run', f[2], f[3], f[4], f[5], f[6], tostring(attempt), tostring(now), f[7], f[9] or '', f[10] or '', f[11] or '', f[14] or ''})
