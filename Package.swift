@@ -48,6 +48,9 @@ let package = Package(
         .target(name: "Stores", dependencies: ["Interview", "Redis", "JSON", "CCrypto", "Transport"],
                 resources: [
                                .embedInCode("Lua/archive_claim.lua"),
+                               .embedInCode("Lua/terminal_open.lua"),
+                               .embedInCode("Lua/terminal_input.lua"),
+                               .embedInCode("Lua/terminal_renew.lua"),
                                .embedInCode("Lua/archive_complete.lua"),
                                .embedInCode("Lua/archive_release.lua"),
                                .embedInCode("Lua/archive_renew.lua"),

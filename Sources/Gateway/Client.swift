@@ -67,6 +67,8 @@ final class Client: WebSocketDelegate {
     var lastCursorAt: UInt64 = 0
     private var messages: MessageBucket
     private var cursors: MessageBucket
+    /// Terminal input of this connection (Client+Terminal.swift).
+    var terminalBudget = TerminalBudget()
 
     init(socket: WebSocketConnection, collaboration: Collaboration, sessionID: String, connectionID: String, joinURL: String) {
         self.socket = socket
@@ -209,6 +211,7 @@ final class Client: WebSocketDelegate {
                 cursor(data, request: type, author: participant)
             case "language-change", "language_change": changeLanguage(data, request: type, author: participant)
             case "leave": leave()
+            case "run-input", "run-resize", "run-signal", "run-open": terminalMessage(type, data, participant: participant)
             default:
                 sendError("unknown_type", "unknown message type '\(type)'; see the README's protocol section", about: type)
             }

@@ -104,6 +104,8 @@ final class Execution {
     private var sequence = 0
     /// What a test run has of its steps so far (test runs only).
     var testRun: TestRunState?
+    /// An interactive run's input, read from the session's terminal stream.
+    private var feed: TerminalFeed?
 
     init(job: ClaimedJob, toolchain: Toolchain, runner: Runner, logger: Logger) {
         self.job = job
@@ -169,6 +171,12 @@ final class Execution {
             self.sandbox = nil
             releaseSlot()
             return finish(internalError("the sandbox could not be started: \(error)"))
+        }
+        if job.interactive, let sessionID = job.sessionID {
+            let feed = TerminalFeed(sessionID: sessionID, jobID: job.id, execution: self, address: runner.configuration.redis,
+                                    loop: runner.loop, logger: logger)
+            self.feed = feed
+            feed.start()
         }
         // The supervisor enforces each step's limits; this only catches a supervisor that hangs.
         let budget = wallBudgetMillis
@@ -247,6 +255,9 @@ final class Execution {
 
     private func exited(_ status: Int64, _ signal: Int32, _ report: SandboxReport) {
         sandbox = nil
+        feed?.stop()
+        feed = nil
+        runner.endTerminal(job)
         releaseSlot()
         backstop?.close()
         backstop = nil
@@ -269,6 +280,9 @@ final class Execution {
     private func finish(_ outcome: JobOutcome) {
         guard !done else { return }
         done = true
+        if feed != nil { runner.endTerminal(job) }
+        feed?.stop()
+        feed = nil
         backstop?.close()
         backstop = nil
         flushTimer?.close()

@@ -119,7 +119,7 @@ public final class Runner {
         var blockingLogger = logger
         blockingLogger[metadataKey: "connection"] = "blocking"
         blocking = makeRedisClient(loop: loop, address: configuration.redis, logger: blockingLogger)
-        for script in ExecutionScripts.runner { redis.register(script) }
+        for script in ExecutionScripts.runner + TerminalScripts.all { redis.register(script) }
         redis.register(RedisFunctions.library)
         jobs = JobStore(redis: redis)
         registry = RunnerRegistry(redis: redis)
@@ -462,6 +462,14 @@ public final class Runner {
     }
 
     // MARK: Results
+
+    /// An interactive run ended: its session's terminal goes, on the connection that writes the
+    /// result next (so once the room sees the result, another interactive run may start and late
+    /// input is refused as run_finished).
+    func endTerminal(_ job: ClaimedJob) {
+        guard job.interactive, let sessionID = job.sessionID else { return }
+        Terminals(redis: redis).renew(sessionID: sessionID, job: job.id, ending: true) { _ in }
+    }
 
     func publishOutput(_ job: ClaimedJob, frame: String) {
         jobs.output(job: job.id, runner: configuration.nodeID, attempt: job.attempt, frame: frame) { [unowned self] result in

@@ -147,7 +147,7 @@ public struct JobStore {
         } else if request.interactive {
             arguments += ["", "", "", "", "", "1"]
         }
-        run(ExecutionScripts.submit, keys: [ExecutionKeys.queue, ExecutionKeys.job(id)], arguments: arguments) { result in
+        runPublishing(ExecutionScripts.submit, keys: [ExecutionKeys.queue, ExecutionKeys.job(id)], arguments: arguments) { result in
             switch result {
             case .success(let value):
                 let numbers = (value.array ?? []).compactMap(\.integer)
@@ -269,7 +269,7 @@ public struct JobStore {
                           _ completion: @escaping (Result<(requeued: Int, lost: [String]), JobStoreError>) -> Void) {
         let heldIDs = "," + held.joined(separator: ",") + ","
         let runs = running.map { "\($0.id):\($0.attempt)" }.joined(separator: ",")
-        run(ExecutionScripts.heartbeat, keys: [ExecutionKeys.leases, ExecutionKeys.processing(runner)],
+        runPublishing(ExecutionScripts.heartbeat, keys: [ExecutionKeys.leases, ExecutionKeys.processing(runner)],
             arguments: [runner, String(leaseMillis), heldIDs, runs]) { result in
             switch result {
             case .success(let value):
@@ -285,8 +285,8 @@ public struct JobStore {
 
     /// A runner leaving cleanly gives back whatever it still holds: how many jobs were requeued.
     public func release(runner: String, _ completion: @escaping (Result<Int, RedisError>) -> Void) {
-        run(ExecutionScripts.release, keys: [ExecutionKeys.leases, ExecutionKeys.processing(runner)], arguments: [runner]) { result in
-            completion(result.map { $0.integer ?? 0 })
+        runPublishing(ExecutionScripts.release, keys: [ExecutionKeys.leases, ExecutionKeys.processing(runner)], arguments: [runner]) { result in
+            completion(result.map { $0.array?.first?.integer ?? 0 })
         }
     }
 }

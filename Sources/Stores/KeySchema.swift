@@ -42,6 +42,10 @@ public struct SessionKeys: Sendable {
     public var notesCheckpoint: String { key("notes-checkpoint") }
     /// String: the session's question as JSON (hidden tests included; Question strips them).
     public var question: String { key("question") }
+    /// Hash: the session's live interactive run (job, user who started it, open '1' when anyone may
+    /// type), and the stream of what the room typed into it (Terminals; both expire on their own).
+    public var terminal: String { key("terminal") }
+    public var terminalInput: String { key("terminal-input") }
     /// The pub/sub channel of the session's changes (ChannelMessage), for every member.
     public var channel: String { key(Self.eventsName) }
     /// The pub/sub channel of what only interviewers may see (notes ops, hidden test cases).

@@ -150,3 +150,223 @@ def test_interactive_outside_a_session_or_with_stdin_is_refused(gateways):
     assert r.status_code == 422 and "stdin" in r.json()["detail"], r.text
     r = start_run(a, session, "print(1)", interactive="yes")
     assert r.status_code == 422, r.text
+
+
+def start_as(gw, sid, token, code, language="python"):
+    return httpx.post(f"{gw.url}/api/v1/sessions/{sid}/execute",
+                      json={"code": code, "language": language, "interactive": True},
+                      headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+async def room(a, b, session):
+    """The typist (who starts runs: the session's creator) on gateway A, a candidate on B."""
+    typist = await WS.open(a, session["id"])
+    await typist.join(participant_token=session["participant_token"])
+    watcher = await WS.open(b, session["id"])
+    await watcher.join(user_name="Cal")
+    return typist, watcher
+
+
+INPUT_LOOP = """
+while True:
+    try:
+        line = input("> ")
+    except EOFError:
+        print("bye")
+        break
+    print("got", line.upper())
+"""
+
+SCANF = r"""
+#include <stdio.h>
+int main(void) {
+    int a, b;
+    printf("two numbers: ");
+    fflush(stdout);
+    if (scanf("%d %d", &a, &b) != 2) return 1;
+    printf("sum %d\n", a + b);
+    return 0;
+}
+"""
+
+
+def test_the_room_shares_a_python_input_loop_across_gateways(gateways):
+    a, b = gateways
+    session = create_session(a, host_name="Host")
+
+    async def main():
+        typist, watcher = await room(a, b, session)
+        r = start_as(a, session["id"], session["participant_token"], INPUT_LOOP)
+        assert r.status_code == 202, r.text
+        job = r.json()["job_id"]
+        await output_until(watcher, job, "> ")
+        seen = ""
+        for word in ["alpha", "beta", "gamma"]:
+            await typist.send("run-input", {"run_id": job, "data": word + "\r"})
+            seen += await output_until(watcher, job, f"got {word.upper()}")
+        # Ctrl-D through the line discipline: input() gets EOF.
+        await typist.send("run-signal", {"run_id": job, "signal": "eof"})
+        await output_until(watcher, job, "bye")
+        result = await result_of(watcher, job)
+        await typist.close()
+        await watcher.close()
+        return seen, result
+
+    seen, result = run(main())
+    # Each word echoed by the terminal, then answered, in order.
+    assert seen.index("alpha") < seen.index("got ALPHA") < seen.index("beta") < seen.index("got BETA") < seen.index("gamma"), seen
+    assert result["status"] == "ok", result
+
+
+def test_a_c_scanf_program_reads_what_is_typed(gateways):
+    a, b = gateways
+    session = create_session(a, host_name="Host")
+
+    async def main():
+        typist, watcher = await room(a, b, session)
+        r = start_as(a, session["id"], session["participant_token"], SCANF, language="c")
+        assert r.status_code == 202, r.text
+        job = r.json()["job_id"]
+        await output_until(watcher, job, "two numbers: ", timeout=60)
+        await typist.send("run-input", {"run_id": job, "data_base64": "MTkgMjMK"})  # "19 23\n"
+        await output_until(watcher, job, "sum 42")
+        result = await result_of(watcher, job)
+        await typist.close()
+        await watcher.close()
+        return result
+
+    assert run(main())["status"] == "ok"
+
+
+def test_ctrl_c_ends_a_looping_program_and_one_run_at_a_time(gateways):
+    a, b = gateways
+    session = create_session(a, host_name="Host")
+
+    async def main():
+        typist, watcher = await room(a, b, session)
+        r = start_as(a, session["id"], session["participant_token"],
+                     "import time\nwhile True:\n    print('spin', flush=True)\n    time.sleep(0.2)\n")
+        assert r.status_code == 202, r.text
+        job = r.json()["job_id"]
+        await output_until(watcher, job, "spin")
+        second = start_as(a, session["id"], session["participant_token"], "print(1)")
+        assert second.status_code == 409 and job in second.json()["detail"], second.text
+        await typist.send("run-signal", {"run_id": job, "signal": "interrupt"})
+        result = await result_of(watcher, job)
+        # Its terminal is gone with it: the next one may start.
+        third = start_as(a, session["id"], session["participant_token"], "print('again')")
+        await typist.close()
+        await watcher.close()
+        return result, third
+
+    result, third = run(main())
+    assert result["status"] == "runtime_error" and "KeyboardInterrupt" in result["stdout"], result
+    assert third.status_code == 202, third.text
+
+
+def test_who_may_not_type_is_refused_and_nothing_reaches_the_program(gateways):
+    a, b = gateways
+    session = create_session(a, host_name="Host")
+
+    async def main():
+        typist, watcher = await room(a, b, session)
+        r = start_as(a, session["id"], session["participant_token"], INPUT_LOOP)
+        job = r.json()["job_id"]
+        await output_until(watcher, job, "> ")
+        errors = {}
+        await watcher.send("run-input", {"run_id": job, "data": "intruder\r"})
+        errors["candidate"] = await watcher.error()
+        await typist.send("run-input", {"run_id": "j_000000000000000000000000", "data": "x"})
+        errors["other"] = await typist.error()
+        await typist.send("run-input", {"run_id": job, "data": "x" * 5000})
+        errors["large"] = await typist.error()
+        await typist.send("run-input", {"run_id": job})
+        errors["empty"] = await typist.error()
+        await typist.send("run-input", {"run_id": job, "data_base64": "***"})
+        errors["base64"] = await typist.error()
+        await typist.send("run-resize", {"run_id": job, "cols": 0, "rows": 5})
+        errors["resize"] = await typist.error()
+        await typist.send("run-signal", {"run_id": job, "signal": "kill"})
+        errors["signal"] = await typist.error()
+        await watcher.send("run-open", {"run_id": job, "open": True})
+        errors["open"] = await watcher.error()
+        # The program saw none of it: the next line it gets is the typist's.
+        await typist.send("run-resize", {"run_id": job, "cols": 100, "rows": 30})
+        await typist.send("run-input", {"run_id": job, "data": "mine\r"})
+        text = await output_until(watcher, job, "got MINE")
+        await typist.send("run-signal", {"run_id": job, "signal": "eof"})
+        await result_of(watcher, job)
+        await typist.send("run-input", {"run_id": job, "data": "late"})
+        errors["finished"] = await typist.error()
+        await typist.close()
+        await watcher.close()
+        return errors, text
+
+    errors, text = run(main())
+    assert errors["candidate"]["code"] == "not_allowed_to_type", errors
+    assert errors["other"]["code"] == "run_not_interactive", errors
+    assert errors["large"]["code"] == "input_too_large", errors
+    assert {errors[k]["code"] for k in ("empty", "base64", "resize", "signal")} == {"invalid"}, errors
+    assert errors["open"]["code"] == "not_allowed_to_type", errors
+    assert errors["finished"]["code"] == "run_finished", errors
+    assert "INTRUDER" not in text and "got X" not in text, text
+
+
+def test_the_starter_may_open_the_terminal_to_the_room(gateways):
+    a, b = gateways
+    session = create_session(a, host_name="Host")
+
+    async def main():
+        typist, watcher = await room(a, b, session)
+        job = start_as(a, session["id"], session["participant_token"], INPUT_LOOP).json()["job_id"]
+        await output_until(watcher, job, "> ")
+        await typist.send("run-open", {"run_id": job, "open": True})
+        await typist.expect("run-open")
+        await watcher.send("run-input", {"run_id": job, "data": "guest\r"})
+        await output_until(watcher, job, "got GUEST")
+        await typist.send("run-signal", {"run_id": job, "signal": "eof"})
+        await result_of(watcher, job)
+        await typist.close()
+        await watcher.close()
+
+    run(main())
+
+
+def test_a_runner_killed_mid_run_ends_it_as_runner_lost_and_never_reruns_it(gateways, runner, redis_server, tmp_path):
+    """Runs last: it kills the module's runner (a replacement takes its place)."""
+    a, b = gateways
+    session = create_session(a)
+    sid = session["id"]
+
+    async def main():
+        ws = await WS.open(b, sid)
+        await ws.join(user_name="w")
+        r = start_run(a, session, "import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.5)\n")
+        assert r.status_code == 202, r.text
+        job = r.json()["job_id"]
+        await output_until(ws, job, "tick")
+        runner.kill9()
+        replacement = Runner(binary_path(), redis_server, f"runner-terminal-b-{os.getpid()}",
+                             ["--languages", "python,c", "--concurrency", "2"], str(tmp_path))
+        try:
+            # Whoever queues a job after the dead runner's lease ran out (5 s) ends the run.
+            deadline = time.monotonic() + 40
+            while True:
+                assert time.monotonic() < deadline, "the interactive run never ended"
+                httpx.post(f"{a.url}/api/v1/sessions/{sid}/execute", json={"code": "print(1)", "wait": False},
+                           headers={"Authorization": f"Bearer {session['host_token']}"}, timeout=5)
+                try:
+                    result = await result_of(ws, job, timeout=1)
+                    break
+                except Exception:
+                    continue
+            # Never started again: no second execution-started for it.
+            await ws.expect_none("execution-started", 2, where=lambda d: d["job_id"] == job)
+        finally:
+            replacement.stop()
+        await ws.close()
+        return result
+
+    result = run(main(), timeout=120)
+    assert result["status"] == "runner_lost", result
+    assert "not run again" in result["message"]

@@ -96,9 +96,25 @@ final class ExecutionController: Controller {
                 }
                 var request = ExecutionRequest(language: body.language ?? session.language, code: code, stdin: body.stdin,
                                                limits: body.limits, sessionID: id, userID: session.userID, userName: session.userName)
-                request.interactive = body.interactive
-                // An interactive run waits on the room's typing: the answer is 202 at once.
-                submit(context, request, wait: body.wait && !body.interactive)
+                guard body.interactive else { return submit(context, request, wait: body.wait) }
+                // An interactive run is first the session's one terminal (409 when it has one),
+                // then a job; it waits on the room's typing, so the answer is 202 at once.
+                request.interactive = true
+                let jobID = Executions.jobID()
+                request.jobID = jobID
+                let terminals = Terminals(redis: executions.redis)
+                terminals.open(sessionID: id, job: jobID, user: session.userID ?? "") { [self] result in
+                    switch result {
+                    case .success:
+                        queue(context, request, refused: { terminals.renew(sessionID: id, job: jobID, ending: true) { _ in } }) { job in
+                            self.replyJob(context, job)
+                        }
+                    case .failure(.busy(let other)):
+                        context.reply(Problem(409, "the session has a live interactive run already (\(other)); wait for it to end (or send run-signal interrupt) before starting another"))
+                    case .failure(let error):
+                        context.reply(Problem(503, "the session's terminal could not be opened right now (\(error)); retry"))
+                    }
+                }
             }
         }
     }
@@ -116,10 +132,11 @@ final class ExecutionController: Controller {
 
     /// Queues a job when a live runner offers its language and the queue has room; otherwise
     /// answers 503 (with Retry-After) itself. `queued` gets the queued job.
-    func queue(_ context: RequestContext, _ request: ExecutionRequest, _ queued: @escaping (ExecutionJob) -> Void) {
+    func queue(_ context: RequestContext, _ request: ExecutionRequest, refused: (() -> Void)? = nil, _ queued: @escaping (ExecutionJob) -> Void) {
         sessions.availableLanguages { [self] result in
             context.reply(result) { available in
                 guard available.contains(request.language) else {
+                    refused?()
                     var problem = Problem(503, "no live runner offers \(request.language) right now"
                                           + (available.isEmpty ? "; no runner is running" : "; available: \(available.sorted().joined(separator: ", "))"))
                     problem.headers.add("Retry-After", "5")
@@ -130,10 +147,12 @@ final class ExecutionController: Controller {
                     case .success(let job):
                         queued(job)
                     case .failure(.busy(let depth)):
+                        refused?()
                         var problem = Problem(503, "the execution queue is full (\(depth) jobs waiting); retry shortly")
                         problem.headers.add("Retry-After", "2")
                         context.reply(problem)
                     case .failure(.failed(let error)):
+                        refused?()
                         context.reply(Problem(error))
                     }
                 }

@@ -2,7 +2,8 @@
 -- max queued, retention ms, session history limit, languages (comma list, for the parked lists),
 -- kind ('' or 'test-run'), and for a test run: tests JSON, compare, cases JSON, case count; for an
 -- interactive run five empty strings and '1'.
--- Returns {created_at, queue depth}; error BUSY <depth> when the queue is full.
+-- Returns {created_at, queue depth} (with the events of the interactive runs its reap ended: run it
+-- with runPublishing); error BUSY <depth> when the queue is full.
 local now = now_ms()
 reap(now)
 local depth = redis.call('LLEN', KEYS[1])
@@ -22,4 +23,4 @@ if ARGS[6] ~= '' then
   redis.call('LTRIM', list, 0, tonumber(ARGS[11]) - 1)
   redis.call('PEXPIRE', list, ARGS[10])
 end
-return {now, depth + 1}
+return with_events({now, depth + 1})
