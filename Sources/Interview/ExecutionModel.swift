@@ -136,6 +136,8 @@ public struct ExecutionRequest: Sendable {
     public var testRun: TestRunSpec?
     /// An interactive run (a session's only): the program runs on a terminal the room types into.
     public var interactive = false
+    /// With `interactive`: the language's REPL instead of the program (`"mode": "repl"`).
+    public var repl = false
     /// The job's id when the caller chose it (an interactive run's, named in its terminal first).
     public var jobID: String?
 

@@ -138,13 +138,30 @@ final class Execution {
             var limits = job.limits
             limits.wallTimeMillis = configuration.interactiveWallMillis
             spec.terminal = (configuration.interactiveIdleMillis, 80, 24)
-            spec.steps.append(SandboxStep(name: "run", arguments: toolchain.run(sourceFile, job.limits), limits: limits,
+            let arguments = job.repl ? (Execution.replArguments(toolchain.id, sourceFile, job.limits) ?? toolchain.run(sourceFile, job.limits))
+                : toolchain.run(sourceFile, job.limits)
+            spec.steps.append(SandboxStep(name: "run", arguments: arguments, limits: limits,
                                           stackKB: Execution.stackKB, stdin: .terminal, capture: .none))
         } else {
             spec.steps.append(SandboxStep(name: "run", arguments: toolchain.run(sourceFile, job.limits), limits: job.limits,
                                           stackKB: Execution.stackKB, stdin: .runner, capture: .none))
         }
         return spec
+    }
+
+    /// A REPL's command line (`"mode": "repl"`), the session's code loaded first: Python runs the
+    /// file then stays interactive (-i); Node evaluates it globally, then opens its REPL; irb
+    /// requires it. nil: no REPL for the language (the program runs instead).
+    static func replArguments(_ language: String, _ source: String, _ limits: ExecutionLimits) -> [String]? {
+        switch language {
+        case "python": return ["python3", "-i", source]
+        case "javascript":
+            // Evaluated globally, so its functions and vars are the REPL's.
+            return ["node", "--max-old-space-size=\(Toolchain.heapMB(limits))", "-i", "-e",
+                    "(0, eval)(require(\"fs\").readFileSync(\"\(source)\", \"utf8\"))"]
+        case "ruby": return ["irb", "--noreadline", "-r", "./" + source]
+        default: return nil
+        }
     }
 
     /// The wall-clock time the supervisor may take in all, at most: every step at its limit.

@@ -54,6 +54,9 @@ struct RunnerCommand: ParsableCommand {
     @Option(help: "Milliseconds an interactive run may go without input or output before it is stopped (idle_timeout).")
     var interactiveIdleTimeout: Int = environment("INTERACTIVE_IDLE_TIMEOUT", 60_000)
 
+    @Option(help: "Job slots interactive runs may hold at once (default: half of --concurrency, at least 1); the rest stay for other runs.")
+    var interactiveSlots: Int? = environment("INTERACTIVE_SLOTS").flatMap { Int($0) }
+
     @Option(help: "Wall-clock milliseconds an interactive run may last at most.")
     var interactiveWallLimit: Int = environment("INTERACTIVE_WALL_LIMIT", 900_000)
 
@@ -134,6 +137,12 @@ struct RunnerCommand: ParsableCommand {
         }
         configuration.interactiveIdleMillis = interactiveIdleTimeout
         configuration.interactiveWallMillis = interactiveWallLimit
+        if let interactiveSlots {
+            guard interactiveSlots >= 0, interactiveSlots <= concurrency else {
+                throw ValidationError("--interactive-slots must be from 0 to --concurrency (\(concurrency))")
+            }
+            configuration.interactiveSlots = interactiveSlots
+        }
         let wanted = languages.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
         for id in wanted where Language.named(id) == nil {
             throw ValidationError("--languages: '\(id)' is not a language; use some of \(Language.ids.joined(separator: ", "))")

@@ -332,6 +332,114 @@ def test_the_starter_may_open_the_terminal_to_the_room(gateways):
     run(main())
 
 
+def test_the_python_repl_loads_the_code_first(gateways):
+    a, b = gateways
+    session = create_session(a, host_name="Host")
+
+    async def main():
+        typist, watcher = await room(a, b, session)
+        r = httpx.post(f"{a.url}/api/v1/sessions/{session['id']}/execute",
+                       json={"code": "def double(x):\n    return 2 * x\n", "language": "python", "interactive": True, "mode": "repl"},
+                       headers={"Authorization": f"Bearer {session['participant_token']}"}, timeout=10)
+        assert r.status_code == 202, r.text
+        job = r.json()["job_id"]
+        await output_until(watcher, job, ">>> ")
+        await typist.send("run-input", {"run_id": job, "data": "double(21)\r"})
+        await output_until(watcher, job, "42")
+        await typist.send("run-signal", {"run_id": job, "signal": "eof"})
+        result = await result_of(watcher, job)
+        await typist.close()
+        await watcher.close()
+        return result
+
+    assert run(main())["status"] == "ok"
+    bad = httpx.post(f"{a.url}/api/v1/sessions/{session['id']}/execute", json={"code": "x", "mode": "repl"},
+                     headers={"Authorization": f"Bearer {session['participant_token']}"}, timeout=5)
+    assert bad.status_code == 422 and "interactive" in bad.json()["detail"], bad.text
+    c = httpx.post(f"{a.url}/api/v1/sessions/{session['id']}/execute", json={"code": "x", "language": "c", "interactive": True, "mode": "repl"},
+                   headers={"Authorization": f"Bearer {session['participant_token']}"}, timeout=5)
+    assert c.status_code == 422 and "python, javascript and ruby" in c.json()["detail"], c.text
+
+
+def test_interactive_runs_hold_at_most_their_slots(gateways):
+    """The runner has 2 slots and (by default) 1 for interactive runs: a second session's
+    interactive run waits in the queue while a plain run still gets the other slot."""
+    a, b = gateways
+    s1 = create_session(a, host_name="Host")
+    s2 = create_session(a, host_name="Host")
+
+    async def main():
+        typist, watcher = await room(a, b, s1)
+        job1 = start_as(a, s1["id"], s1["participant_token"], INPUT_LOOP).json()["job_id"]
+        await output_until(watcher, job1, "> ")
+        r2 = start_as(a, s2["id"], s2["participant_token"], "print('second')")
+        assert r2.status_code == 202, r2.text
+        job2 = r2.json()["job_id"]
+        plain = httpx.post(f"{a.url}/api/v1/execute", json={"code": "print('plain')", "language": "python"}, timeout=30)
+        assert plain.status_code == 200 and plain.json()["result"]["stdout"] == "plain\n", plain.text
+        assert httpx.get(f"{a.url}/api/v1/executions/{job2}", timeout=5).json()["state"] == "queued"
+        await typist.send("run-signal", {"run_id": job1, "signal": "eof"})
+        await result_of(watcher, job1)
+        await typist.close()
+        await watcher.close()
+        return job2
+
+    job2 = run(main())
+    done = wait_for(lambda: (j := httpx.get(f"{a.url}/api/v1/executions/{job2}", timeout=5).json())["state"] == "done" and j, 30,
+                    message="the waiting interactive run ran once a slot was free")
+    assert done["result"]["status"] == "ok" and "second" in done["result"]["stdout"], done
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def test_round_trip_figures(gateways, capsys):
+    """Input to echo (typist on A, echo read on B: gateway, Redis stream, runner, pty and back)
+    beside the output-only path (the program prints its clock; B reads it). Printed, and bounded
+    loosely (a debug build on a shared machine)."""
+    a, b = gateways
+    session = create_session(a, host_name="Host")
+    rounds = 60
+    code = "import sys, time\nfor i in range(%d):\n    print('t', repr(time.time()), flush=True)\n    time.sleep(0.02)\n" % rounds
+    code += "while True:\n    line = input()\n    if line == 'q':\n        break\n"
+
+    async def main():
+        typist, watcher = await room(a, b, session)
+        job = start_as(a, session["id"], session["participant_token"], code).json()["job_id"]
+        output = []
+        partial = ""
+        while len(output) < rounds:
+            m = await watcher.recv(20)
+            if m["type"] == "execution-output" and m["data"]["job_id"] == job:
+                now = time.time()
+                partial += m["data"]["chunk"]
+                while "\n" in partial:
+                    line, partial = partial.split("\n", 1)
+                    if line.startswith("t "):
+                        output.append(now - float(line[2:].strip()))
+        echo = []
+        for i in range(rounds):
+            marker = f"k{i:03d}"
+            sent = time.monotonic()
+            await typist.send("run-input", {"run_id": job, "data": marker})
+            await output_until(watcher, job, marker)
+            echo.append(time.monotonic() - sent)
+        await typist.send("run-input", {"run_id": job, "data": "\rq\r"})
+        await result_of(watcher, job)
+        await typist.close()
+        await watcher.close()
+        return output, echo
+
+    output, echo = run(main())
+    with capsys.disabled():
+        print(f"\ninteractive round trip over {len(echo)} keystrokes: p50 {percentile(echo, 50) * 1000:.1f} ms, "
+              f"p99 {percentile(echo, 99) * 1000:.1f} ms; output only over {len(output)} lines: "
+              f"p50 {percentile(output, 50) * 1000:.1f} ms, p99 {percentile(output, 99) * 1000:.1f} ms")
+    assert percentile(echo, 99) < 2.0
+
+
 def test_a_runner_killed_mid_run_ends_it_as_runner_lost_and_never_reruns_it(gateways, runner, redis_server, tmp_path):
     """Runs last: it kills the module's runner (a replacement takes its place)."""
     a, b = gateways

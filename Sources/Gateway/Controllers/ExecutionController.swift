@@ -36,6 +36,7 @@ final class ExecutionController: Controller {
         var limits: ExecutionLimits
         var wait: Bool
         var interactive = false
+        var repl = false
     }
 
     private func executeBody(_ context: RequestContext) throws -> ExecuteBody {
@@ -54,10 +55,18 @@ final class ExecutionController: Controller {
             guard let flag = value.boolValue else { throw InterviewError.invalid("interactive", "interactive must be a boolean, not \(value.typeName)") }
             interactive = flag
         }
+        var repl = false
+        if let value = body.json["mode"], !value.isNull {
+            guard let mode = value.stringValue, mode == "program" || mode == "repl" else {
+                throw InterviewError.invalid("mode", "mode is \"program\" (the default) or \"repl\" (the language's interactive prompt, the code loaded first)")
+            }
+            repl = mode == "repl"
+            if repl && !interactive { throw InterviewError.invalid("mode", "a REPL is interactive: send \"interactive\": true with \"mode\": \"repl\"") }
+        }
         if interactive && !stdin.isEmpty {
             throw InterviewError.invalid("stdin", "an interactive run reads what the room types, not stdin; leave stdin out")
         }
-        return ExecuteBody(code: code, language: language, stdin: stdin, limits: limits, wait: wait, interactive: interactive)
+        return ExecuteBody(code: code, language: language, stdin: stdin, limits: limits, wait: wait, interactive: interactive, repl: repl)
     }
 
     /// POST /execute: runs code outside any session.
@@ -100,6 +109,10 @@ final class ExecutionController: Controller {
                 // An interactive run is first the session's one terminal (409 when it has one),
                 // then a job; it waits on the room's typing, so the answer is 202 at once.
                 request.interactive = true
+                request.repl = body.repl
+                guard !body.repl || ["python", "javascript", "ruby"].contains(request.language) else {
+                    return context.reply(Problem(422, "a REPL is offered for python, javascript and ruby, not \(request.language)", field: "mode"))
+                }
                 let jobID = Executions.jobID()
                 request.jobID = jobID
                 let terminals = Terminals(redis: executions.redis)

@@ -1,6 +1,6 @@
 -- KEYS: the runner's processing list. ARGS (after the key schema): job id, runner id, offered languages as ",a,b,",
--- max attempts, retention ms. Returns {'run', language, code, stdin, limits, session id,
--- attempt, started_at, user id, kind, tests, compare, interactive ('1' or '')}, or {'gone'|'done'|'bounce'|'failed'}
+-- max attempts, retention ms, '0' when the runner has no slot left for an interactive run. Returns {'run', language, code, stdin, limits, session id,
+-- attempt, started_at, user id, kind, tests, compare, interactive ('1', 'repl' or '')}, or {'gone'|'done'|'bounce'|'failed'|'deferred'}
 -- when there is nothing to run. A test run's start clears what an earlier attempt published
 -- of its cases. Like output, testCase and finish, run with `runPublishing` (the events it
 -- publishes come back with the result).
@@ -18,6 +18,14 @@ if not string.find(ARGS[3], ',' .. f[2] .. ',', 1, true) then
   redis.call('HSET', key, 'state', 'queued')
   redis.call('LPUSH', PARKED .. f[2], id)
   return with_events({'bounce'})
+end
+-- An interactive run when the runner's interactive slots are taken: back to the far end of the
+-- queue (the jobs behind it go first), not started, no attempt counted.
+if (f[14] == '1' or f[14] == 'repl') and ARGS[6] == '0' then
+  redis.call('LREM', KEYS[1], 0, id)
+  redis.call('HSET', key, 'state', 'queued')
+  redis.call('LPUSH', QUEUE, id)
+  return with_events({'deferred'})
 end
 local attempt = redis.call('HINCRBY', key, 'attempts', 1)
 if attempt > tonumber(ARGS[4]) then

@@ -39,7 +39,7 @@ local function requeue(id)
   local f = redis.call('HMGET', key, 'state', 'interactive', 'language', 'runner_id', 'attempts')
   local state = f[1]
   if not state or state == 'done' then return 0 end
-  if state == 'running' and f[2] == '1' then
+  if state == 'running' and (f[2] == '1' or f[2] == 'repl') then
     local now = now_ms()
     local result = cjson.encode({job_id = id, status = 'runner_lost',
       message = 'the runner running this interactive program stopped mid-run; it is not run again',
