@@ -86,6 +86,27 @@ except OSError as e:
 print("fds", sorted(int(f) for f in os.listdir("/proc/self/fd")))
 print("pts", sorted(os.listdir("/dev/pts")))
 print("uid", os.getuid())
+# Job control on the run's own terminal: a background process group reading it is stopped
+# (SIGTTIN), and the foreground group can be handed over and taken back.
+import signal
+pid = os.fork()
+if pid == 0:
+    os.setpgid(0, 0)
+    os.read(0, 1)
+    os._exit(0)
+try:
+    os.setpgid(pid, pid)
+except OSError:
+    pass
+_, status = os.waitpid(pid, os.WUNTRACED)
+print("bg read stopped", os.WIFSTOPPED(status) and os.WSTOPSIG(status) == signal.SIGTTIN)
+signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+os.tcsetpgrp(0, pid)
+handed = os.tcgetpgrp(0) == pid
+os.tcsetpgrp(0, os.getpgrp())
+print("fg handover", handed and os.tcgetpgrp(0) == os.getpgrp())
+os.kill(pid, signal.SIGKILL)
+os.waitpid(pid, 0)
 print("END")
 '''
 
@@ -116,6 +137,7 @@ def test_a_program_runs_on_its_own_terminal(gateways):
     assert fds == [0, 1, 2, 3, 4], text
     pts = eval(text.split("pts ")[1].split("\r\n")[0])
     assert pts == ["0", "ptmx"], text
+    assert "bg read stopped True" in text and "fg handover True" in text, text
     assert result["status"] == "ok", result
 
 
