@@ -462,6 +462,36 @@ def test_round_trip_figures(gateways, capsys):
     assert percentile(echo, 99) < 2.0
 
 
+def test_the_terminal_on_a_redis_cluster(redis_cluster, start_gateway, tmp_path):
+    """The same round on a 3-primary Redis Cluster: the terminal's keys and stream in the
+    session's slot, XREAD routed there."""
+    a = start_gateway(redis=redis_cluster)
+    b = start_gateway(redis=redis_cluster)
+    r = Runner(binary_path(), redis_cluster, f"runner-terminal-cluster-{os.getpid()}",
+               ["--languages", "python", "--concurrency", "2"], str(tmp_path))
+    try:
+        wait_for(lambda: any(l["id"] == "python" and l.get("available")
+                             for l in httpx.get(a.url + "/api/v1/languages", timeout=2).json()["languages"]),
+                 60, message="the cluster's runner offers python")
+        session = create_session(a, host_name="Host")
+
+        async def main():
+            typist, watcher = await room(a, b, session)
+            job = start_as(a, session["id"], session["participant_token"], INPUT_LOOP).json()["job_id"]
+            await output_until(watcher, job, "> ")
+            await typist.send("run-input", {"run_id": job, "data": "cluster\r"})
+            await output_until(watcher, job, "got CLUSTER")
+            await typist.send("run-signal", {"run_id": job, "signal": "eof"})
+            result = await result_of(watcher, job)
+            await typist.close()
+            await watcher.close()
+            return result
+
+        assert run(main())["status"] == "ok"
+    finally:
+        r.stop()
+
+
 def test_a_runner_killed_mid_run_ends_it_as_runner_lost_and_never_reruns_it(gateways, runner, redis_server, tmp_path):
     """Runs last: it kills the module's runner (a replacement takes its place)."""
     a, b = gateways
