@@ -13,6 +13,8 @@ struct TerminalBudget {
     var windowStart: UInt64 = 0
     var messages = 0
     var bytes = 0
+    /// When this connection last told the room it was typing (run-typing, at most once a second).
+    var typingAnnouncedAt: UInt64 = 0
 
     mutating func take(_ count: Int, now: UInt64) -> Bool {
         if now >= windowStart + 1_000 { windowStart = now; messages = 0; bytes = 0 }
@@ -28,6 +30,19 @@ struct TerminalBudget {
 /// terminal_input script (the run is live and interactive, the typist may type), and appended to
 /// the run's Redis stream, which the runner holding the run reads in order.
 extension Client {
+    /// Who is typing: `run-typing` {run_id, user_id, name} to the whole room (this connection
+    /// too), at most once a second per connection, on the session's channel.
+    private func announceTyping(run: String, participant: Participant) {
+        let now = collaboration.loop.now
+        guard terminalBudget.typingAnnouncedAt == 0 || now >= terminalBudget.typingAnnouncedAt + 1_000 else { return }
+        terminalBudget.typingAnnouncedAt = now
+        let frame: JSON = ["type": "run-typing",
+                           "data": ["run_id": .string(run), "user_id": .string(participant.id), "name": .string(participant.name)],
+                           "timestamp": .integer(Int(EventLoop.unixMillis()))]
+        let payload = ChannelMessage(exclude: "", revision: 0, frame: frame.bytes).payload
+        collaboration.redis.send(bytes: [Array("SPUBLISH".utf8), Array(Sessions.channel(sessionID).utf8), payload]) { _ in }
+    }
+
     func terminalMessage(_ type: String, _ data: JSON, participant: Participant) {
         guard let run = data["run_id"]?.stringValue, !run.isEmpty, run.utf8.count <= 64 else {
             return sendError("invalid", "\(type) needs run_id: the id of the session's interactive run (execution-started's job_id)", about: type)
@@ -87,6 +102,7 @@ extension Client {
             switch result {
             case .success:
                 if kind == "o" { self.send(type: "run-open", ["run_id": .string(run), "open": .bool(payload == "1")]) }
+                if kind == "d" || kind == "b" { self.announceTyping(run: run, participant: participant) }
             case .failure(.runFinished):
                 self.sendError("run_finished", "run \(run) has ended (or the session has no interactive run)", about: type)
             case .failure(.runNotInteractive):

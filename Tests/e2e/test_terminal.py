@@ -230,6 +230,9 @@ def test_the_room_shares_a_python_input_loop_across_gateways(gateways):
         await typist.send("run-signal", {"run_id": job, "signal": "eof"})
         await output_until(watcher, job, "bye")
         result = await result_of(watcher, job)
+        # Who typed: run-typing reached the room on the other gateway.
+        typing = [m for m in watcher.log if m["type"] == "run-typing"]
+        assert typing and typing[0]["data"]["run_id"] == job and typing[0]["data"]["name"] == "Host", typing
         await typist.close()
         await watcher.close()
         return seen, result
