@@ -49,6 +49,9 @@ let package = Package(
                 resources: [
                                .embedInCode("Lua/activity_add.lua"),
                                .embedInCode("Lua/archive_claim.lua"),
+                               .embedInCode("Lua/terminal_open.lua"),
+                               .embedInCode("Lua/terminal_input.lua"),
+                               .embedInCode("Lua/terminal_renew.lua"),
                                .embedInCode("Lua/archive_complete.lua"),
                                .embedInCode("Lua/archive_release.lua"),
                                .embedInCode("Lua/archive_renew.lua"),

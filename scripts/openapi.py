@@ -623,7 +623,7 @@ LIMITS = [  # name, default, maximum, minimum, description
     ("output_kb", 1024, 16384, 1, "Output (stdout + stderr) the program may write before it is stopped (`output_limit_exceeded`), in KiB. Independently, stdout and stderr are each kept up to 64 KiB (runner setting); beyond, `truncated` is true."),
 ]
 EXEC_STATUSES = ["ok", "compile_error", "runtime_error", "time_limit_exceeded", "memory_limit_exceeded",
-                 "output_limit_exceeded", "internal_error"]
+                 "output_limit_exceeded", "internal_error", "idle_timeout", "runner_lost"]
 
 execution_limits = {
     "type": "object",
@@ -658,7 +658,17 @@ session_execute_req = {
     "description": "Body of `POST /sessions/{id}/execute`; an empty body runs the session's document in its language.",
     "properties": {"code": {"type": "string", "description": "The program; default: the session's current code."},
                    "language": {"allOf": [sref("LanguageId")], "description": "Default: the session's language."},
-                   **execute_common},
+                   **execute_common,
+                   "interactive": {"type": "boolean", "default": False,
+                                   "description": "true: run the program on a terminal shared by the room (a pseudo-terminal in the "
+                                                  "sandbox): the answer is 202 at once, output streams as execution-output, input "
+                                                  "comes from the WebSocket `run-input` messages, and the run ends when the program "
+                                                  "exits, after the runner's idle timeout (no input, no output: `idle_timeout`) or its "
+                                                  "interactive wall cap. `stdin` must be left out; 409 while the session has a live "
+                                                  "interactive run."},
+                   "mode": {"type": "string", "enum": ["program", "repl"], "default": "program",
+                            "description": "`repl` (with `interactive`): the language's own prompt with the session's code loaded "
+                                           "first (Python, JavaScript, Ruby; 422 for another language)."}},
 }
 execution_result = {
     "type": "object",
@@ -670,7 +680,7 @@ execution_result = {
         "status": {"type": "string", "enum": EXEC_STATUSES,
                    "description": "`ok` (exit 0), `compile_error` (the compile step failed or hit its limits; see `compile_output`), "
                                   "`runtime_error` (non-zero exit or a signal), `time_limit_exceeded` (CPU or wall clock), "
-                                  "`memory_limit_exceeded`, `output_limit_exceeded`, `internal_error` (the sandbox itself failed)."},
+                                  "`memory_limit_exceeded`, `output_limit_exceeded`, `internal_error` (the sandbox itself failed), `idle_timeout` (an interactive run with no input and no output for the runner's idle timeout), `runner_lost` (the runner of an interactive run died; it is never run again)."},
         "message": {"type": ["string", "null"], "description": "A sentence saying why, when the status is not `ok`."},
         "language": sref("LanguageId"),
         "runner_id": {"type": "string", "description": "The runner that produced the result."},

@@ -70,6 +70,8 @@ final class Client: WebSocketDelegate {
     private var cursors: MessageBucket
     /// `activity` messages' own bucket (Client+Activity.swift).
     var activityBucket = MessageBucket(rule: Activity.rate)
+    /// Terminal input of this connection (Client+Terminal.swift).
+    var terminalBudget = TerminalBudget()
 
     init(socket: WebSocketConnection, collaboration: Collaboration, sessionID: String, connectionID: String, joinURL: String) {
         self.socket = socket
@@ -214,6 +216,7 @@ final class Client: WebSocketDelegate {
             case "activity": reportActivity(data, request: type, author: participant)
             case "leave": leave()
             case "control": control(data, request: type)
+            case "run-input", "run-resize", "run-signal", "run-open": terminalMessage(type, data, participant: participant)
             default:
                 sendError("unknown_type", "unknown message type '\(type)'; see the README's protocol section", about: type)
             }

@@ -9,6 +9,10 @@ public enum ExecutionStatus: String, Sendable, CaseIterable {
     case memoryLimitExceeded = "memory_limit_exceeded"
     case outputLimitExceeded = "output_limit_exceeded"
     case internalError = "internal_error"
+    /// An interactive run had neither input nor output for the runner's idle timeout.
+    case idleTimeout = "idle_timeout"
+    /// An interactive run's runner stopped (killed, lost its lease) mid-run: never run again.
+    case runnerLost = "runner_lost"
 }
 
 /// Where a job is: waiting in the queue, held by a runner, or finished with its one result.
@@ -130,6 +134,12 @@ public struct ExecutionRequest: Sendable {
     public var userName: String?
     /// Set for POST /sessions/{id}/test-runs: the program runs once per test case.
     public var testRun: TestRunSpec?
+    /// An interactive run (a session's only): the program runs on a terminal the room types into.
+    public var interactive = false
+    /// With `interactive`: the language's REPL instead of the program (`"mode": "repl"`).
+    public var repl = false
+    /// The job's id when the caller chose it (an interactive run's, named in its terminal first).
+    public var jobID: String?
 
     public init(language: String, code: String, stdin: String, limits: ExecutionLimits,
                 sessionID: String? = nil, userID: String? = nil, userName: String? = nil, testRun: TestRunSpec? = nil) {

@@ -41,7 +41,7 @@ public enum RedisSlot {
 enum CommandKeys {
     /// Where the keys are: none (any node answers), the first argument, the first two, every
     /// argument, every other (MSET), or counted after the script (EVAL's numkeys).
-    enum Positions { case none, first, firstTwo, all, everyOther, scriptKeys }
+    enum Positions { case none, first, firstTwo, all, everyOther, scriptKeys, streams }
 
     static let table: [String: Positions] = {
         var table: [String: Positions] = [:]
@@ -61,6 +61,8 @@ enum CommandKeys {
         for name in ["DEL", "UNLINK", "EXISTS", "TOUCH", "MGET"] { table[name] = .all }
         table["MSET"] = .everyOther
         for name in ["EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL"] { table[name] = .scriptKeys }
+        // XREAD [COUNT n] [BLOCK ms] STREAMS key... id...: the first half after STREAMS.
+        table["XREAD"] = .streams
         return table
     }()
 
@@ -82,6 +84,10 @@ enum CommandKeys {
             guard arguments.count >= 3, let count = Int(String(decoding: arguments[2], as: UTF8.self)),
                   count >= 0, arguments.count >= 3 + count else { return .failure(.server("ERR malformed \(name)")) }
             keys = arguments[3..<(3 + count)]
+        case .streams?:
+            guard let at = arguments.firstIndex(where: { String(decoding: $0, as: UTF8.self).uppercased() == "STREAMS" }),
+                  (arguments.count - at - 1) % 2 == 0, arguments.count - at - 1 >= 2 else { return .failure(.server("ERR malformed \(name)")) }
+            keys = arguments[(at + 1)..<(at + 1 + (arguments.count - at - 1) / 2)]
         }
         return slot(of: keys.map(RedisSlot.of(bytes:)), what: name)
     }

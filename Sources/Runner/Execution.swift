@@ -104,6 +104,8 @@ final class Execution {
     private var sequence = 0
     /// What a test run has of its steps so far (test runs only).
     var testRun: TestRunState?
+    /// An interactive run's input, read from the session's terminal stream.
+    private var feed: TerminalFeed?
 
     init(job: ClaimedJob, toolchain: Toolchain, runner: Runner, logger: Logger) {
         self.job = job
@@ -132,6 +134,14 @@ final class Execution {
         }
         if testRun != nil {
             spec.steps += testCaseSteps
+        } else if job.interactive {
+            var limits = job.limits
+            limits.wallTimeMillis = configuration.interactiveWallMillis
+            spec.terminal = (configuration.interactiveIdleMillis, 80, 24)
+            let arguments = job.repl ? (Execution.replArguments(toolchain.id, sourceFile, job.limits) ?? toolchain.run(sourceFile, job.limits))
+                : toolchain.run(sourceFile, job.limits)
+            spec.steps.append(SandboxStep(name: "run", arguments: arguments, limits: limits,
+                                          stackKB: Execution.stackKB, stdin: .terminal, capture: .none))
         } else {
             spec.steps.append(SandboxStep(name: "run", arguments: toolchain.run(sourceFile, job.limits), limits: job.limits,
                                           stackKB: Execution.stackKB, stdin: .runner, capture: .none))
@@ -139,10 +149,26 @@ final class Execution {
         return spec
     }
 
+    /// A REPL's command line (`"mode": "repl"`), the session's code loaded first: Python runs the
+    /// file then stays interactive (-i); Node evaluates it globally, then opens its REPL; irb
+    /// requires it. nil: no REPL for the language (the program runs instead).
+    static func replArguments(_ language: String, _ source: String, _ limits: ExecutionLimits) -> [String]? {
+        switch language {
+        case "python": return ["python3", "-i", source]
+        case "javascript":
+            // Evaluated globally, so its functions and vars are the REPL's.
+            return ["node", "--max-old-space-size=\(Toolchain.heapMB(limits))", "-i", "-e",
+                    "(0, eval)(require(\"fs\").readFileSync(\"\(source)\", \"utf8\"))"]
+        case "ruby": return ["irb", "--noreadline", "-r", "./" + source]
+        default: return nil
+        }
+    }
+
     /// The wall-clock time the supervisor may take in all, at most: every step at its limit.
     private var wallBudgetMillis: Int {
         let compile = hasCompileStep ? runner.configuration.compileLimits.wallTimeMillis : 0
-        let steps = testRun.map { $0.tests.count * (job.limits.wallTimeMillis + 1_000) } ?? job.limits.wallTimeMillis
+        let run = job.interactive ? runner.configuration.interactiveWallMillis : job.limits.wallTimeMillis
+        let steps = testRun.map { $0.tests.count * (job.limits.wallTimeMillis + 1_000) } ?? run
         return compile + steps + 5_000
     }
 
@@ -156,11 +182,18 @@ final class Execution {
         if testRun != nil { sandbox.onStep = { [unowned self] step in self.testStepReported(step) } }
         sandbox.onExit = { [unowned self] status, signal, report in self.exited(status, signal, report) }
         do {
-            try sandbox.start(arguments: runner.sandbox.arguments(slot: slot), stdin: Array(job.stdin.utf8), spec: spec.bytes)
+            try sandbox.start(arguments: runner.sandbox.arguments(slot: slot), stdin: job.interactive ? [] : Array(job.stdin.utf8),
+                              spec: spec.bytes, keepStdinOpen: job.interactive)
         } catch {
             self.sandbox = nil
             releaseSlot()
             return finish(internalError("the sandbox could not be started: \(error)"))
+        }
+        if job.interactive, let sessionID = job.sessionID {
+            let feed = TerminalFeed(sessionID: sessionID, jobID: job.id, execution: self, address: runner.configuration.redis,
+                                    loop: runner.loop, logger: logger)
+            self.feed = feed
+            feed.start()
         }
         // The supervisor enforces each step's limits; this only catches a supervisor that hangs.
         let budget = wallBudgetMillis
@@ -194,9 +227,13 @@ final class Execution {
 
     private func output(_ stream: Int, _ bytes: UnsafeRawBufferPointer) {
         if stream == 1 { stdout.append(bytes) } else { stderr.append(bytes) }
-        if streams, streamed[stream] + pending[stream].count < runner.configuration.outputCaptureBytes {
-            let room = runner.configuration.outputCaptureBytes - streamed[stream] - pending[stream].count
+        // A terminal streams up to the output limit (a long session), a plain run what it keeps.
+        let streamCap = job.interactive ? job.limits.outputKB * 1024 : runner.configuration.outputCaptureBytes
+        if streams, streamed[stream] + pending[stream].count < streamCap {
+            let room = streamCap - streamed[stream] - pending[stream].count
             pending[stream] += bytes.prefix(room)
+            // A terminal's echo goes out at once; a plain run's output every 50 ms.
+            if job.interactive { flush() }
         }
         if stdout.total + stderr.total > job.limits.outputKB * 1024, !outputLimitHit {
             outputLimitHit = true
@@ -221,6 +258,13 @@ final class Execution {
         }
     }
 
+    /// Typed bytes, a window size or a hang-up for an interactive run's terminal (pty.c's frames).
+    func terminalInput(_ kind: UInt8, _ payload: [UInt8]) {
+        guard job.interactive, !done, let sandbox else { return }
+        let length = UInt32(payload.count)
+        sandbox.send([kind, UInt8(length >> 24), UInt8((length >> 16) & 0xff), UInt8((length >> 8) & 0xff), UInt8(length & 0xff)] + payload)
+    }
+
     private func releaseSlot() {
         if let slot { runner.releaseSlot(slot) }
         slot = nil
@@ -228,6 +272,9 @@ final class Execution {
 
     private func exited(_ status: Int64, _ signal: Int32, _ report: SandboxReport) {
         sandbox = nil
+        feed?.stop()
+        feed = nil
+        runner.endTerminal(job)
         releaseSlot()
         backstop?.close()
         backstop = nil
@@ -250,6 +297,9 @@ final class Execution {
     private func finish(_ outcome: JobOutcome) {
         guard !done else { return }
         done = true
+        if feed != nil { runner.endTerminal(job) }
+        feed?.stop()
+        feed = nil
         backstop?.close()
         backstop = nil
         flushTimer?.close()
@@ -298,6 +348,12 @@ final class Execution {
             return (.internalError, "the \(toolchain.id) runtime could not be started: \(String(cString: strerror(Int32(run.execErrno))))")
         } else if outputLimitHit || run.reason == "output" {
             return (.outputLimitExceeded, "the program wrote more than \(limits.outputKB) KiB of output and was stopped")
+        } else if run.reason == "idle" {
+            return (.idleTimeout, "the program had no input and no output for \(runner.configuration.interactiveIdleMillis) ms and was stopped")
+        } else if run.reason == "wall" && job.interactive {
+            return (.timeLimitExceeded, "the interactive program ran longer than \(runner.configuration.interactiveWallMillis) ms (wall clock)")
+        } else if run.reason == "hangup" {
+            return (.ok, "the terminal was hung up")
         } else if run.reason == "cpu" {
             return (.timeLimitExceeded, "the program used more than \(limits.cpuTimeMillis) ms of CPU time")
         } else if run.reason == "wall" || backstopHit {

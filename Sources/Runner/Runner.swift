@@ -47,6 +47,13 @@ public struct RunnerConfiguration: Sendable {
     public var sandboxCgroups = true
     /// Where a runner that is root mounts each job's tmpfs, in the job's own mount namespace.
     public var sandboxMountRoot = "/run/codeinterview-sandbox"
+    /// Job slots interactive runs may hold at once (the rest stay for runs that do not wait on a
+    /// room's typing); nil: half of `concurrency`, at least 1.
+    public var interactiveSlots: Int?
+    /// An interactive run ends after this long without input or output.
+    public var interactiveIdleMillis = 60_000
+    /// An interactive run's wall-clock cap (its CPU time and the rest stay the job's limits).
+    public var interactiveWallMillis = 900_000
 
     public init() {}
 }
@@ -115,7 +122,7 @@ public final class Runner {
         var blockingLogger = logger
         blockingLogger[metadataKey: "connection"] = "blocking"
         blocking = makeRedisClient(loop: loop, address: configuration.redis, logger: blockingLogger)
-        for script in ExecutionScripts.runner { redis.register(script) }
+        for script in ExecutionScripts.runner + TerminalScripts.all { redis.register(script) }
         redis.register(RedisFunctions.library)
         jobs = JobStore(redis: redis)
         registry = RunnerRegistry(redis: redis)
@@ -437,8 +444,11 @@ public final class Runner {
     private func pulled(_ id: String) {
         held[id] = .some(nil)
         let settings = configuration.execution
+        let interactiveCap = configuration.interactiveSlots ?? max(1, configuration.concurrency / 2)
+        let interactiveRunning = held.values.filter { $0?.job.interactive == true }.count
         jobs.claim(id: id, runner: configuration.nodeID, languages: offered.map(\.toolchain.id), maxAttempts: settings.maxAttempts,
-                   retentionMillis: settings.retentionMillis, defaults: settings.defaults, maxima: settings.maxima) { [unowned self] result in
+                   retentionMillis: settings.retentionMillis, defaults: settings.defaults, maxima: settings.maxima,
+                   interactiveAllowed: interactiveRunning < interactiveCap) { [unowned self] result in
             guard case .success(.run(let job)) = result,
                   let toolchain = self.offered.first(where: { $0.toolchain.id == job.language })?.toolchain else {
                 switch result {
@@ -447,6 +457,8 @@ public final class Runner {
                 }
                 self.held[id] = nil
                 if self.stopping { return self.shutdownIfIdle() }
+                // A deferred interactive run may be the queue's only job: pull again shortly, not at once.
+                if case .success(.deferred) = result { return self.retryPull() }
                 return self.pull()
             }
             let kind = job.kind
@@ -458,6 +470,14 @@ public final class Runner {
     }
 
     // MARK: Results
+
+    /// An interactive run ended: its session's terminal goes, on the connection that writes the
+    /// result next (so once the room sees the result, another interactive run may start and late
+    /// input is refused as run_finished).
+    func endTerminal(_ job: ClaimedJob) {
+        guard job.interactive, let sessionID = job.sessionID else { return }
+        Terminals(redis: redis).renew(sessionID: sessionID, job: job.id, ending: true) { _ in }
+    }
 
     func publishOutput(_ job: ClaimedJob, frame: String) {
         jobs.output(job: job.id, runner: configuration.nodeID, attempt: job.attempt, frame: frame) { [unowned self] result in

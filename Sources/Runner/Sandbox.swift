@@ -132,6 +132,9 @@ struct SandboxStep {
         /// These bytes, fed by the supervisor through a pipe of the step's own (a test case's
         /// input: never a file in the sandbox, never readable by another step).
         case bytes([UInt8])
+        /// A pseudo-terminal of the supervisor's (0, 1 and 2 of the program), fed from the
+        /// runner's frames on the stdin pipe and relayed to the stdout pipe (an interactive run).
+        case terminal
     }
 
     /// Where the program's stdout and stderr go.
@@ -162,6 +165,8 @@ struct SandboxSpec {
     var environment: [String] = []
     var files: [(name: String, content: [UInt8])] = []
     var steps: [SandboxStep] = []
+    /// For a `.terminal` step: stopped after this long without input or output, and the first size.
+    var terminal: (idleMillis: Int, cols: Int, rows: Int)?
 
     var bytes: [UInt8] {
         var out: [UInt8] = []
@@ -175,6 +180,7 @@ struct SandboxSpec {
         func put(_ number: Int) { put(String(number)) }
         put("workdir"); put(SandboxSettings.workDirectory)
         for entry in environment { put("env"); put(entry) }
+        if let terminal { put("pty"); put(terminal.idleMillis); put(terminal.cols); put(terminal.rows) }
         for file in files { put("file"); put(file.name); put(0o644); put(file.content) }
         for step in steps {
             put("step"); put(step.name)
@@ -184,6 +190,7 @@ struct SandboxSpec {
             case .none: put(0); put("")
             case .runner: put(1); put("")
             case .bytes(let bytes): put(2); put(bytes)
+            case .terminal: put(3); put("")
             }
             switch step.capture {
             case .none: put(0); put(0); put(0)
@@ -336,7 +343,7 @@ final class SandboxProcess {
 
     /// Starts the launcher (and through it bubblewrap). Throws a readable message when it cannot be
     /// started (then nothing is left open).
-    func start(arguments: [String], stdin: [UInt8], spec: [UInt8]) throws(TransportError) {
+    func start(arguments: [String], stdin: [UInt8], spec: [UInt8], keepStdinOpen: Bool = false) throws(TransportError) {
         pipes = (0..<5).map { _ in LoopHandle(uv_pipe_t.self, owner: self) { uv_pipe_init(loop.raw, $0, 0) }! }
 
         var containers = [uv_stdio_container_t](repeating: uv_stdio_container_t(), count: 5)
@@ -391,8 +398,24 @@ final class SandboxProcess {
                 LoopHandle.owner(of: handle!.pointee.data, as: SandboxProcess.self).read(handle!, nread, buffer!)
             })
         }
-        write(stdin, to: 0)
+        if keepStdinOpen {
+            if !stdin.isEmpty { send(stdin) }
+        } else {
+            write(stdin, to: 0)
+        }
         write(spec, to: 3)
+    }
+
+    /// Writes bytes to the sandbox's stdin and keeps it open (an interactive run's frames, in order).
+    func send(_ bytes: [UInt8]) {
+        guard isOpen(0), !bytes.isEmpty else { return }
+        write(bytes, to: 0, shutdownAfter: false)
+    }
+
+    /// Ends the sandbox's stdin (an interactive run: the supervisor stops reading frames).
+    func closeInput() {
+        guard isOpen(0) else { return }
+        written(index: 0, status: 0)
     }
 
     /// SIGKILL to bubblewrap: its PID 1 dies with it (--die-with-parent), and with it every
@@ -440,7 +463,7 @@ final class SandboxProcess {
 
     /// Writes everything (what the pipe takes at once directly, the rest queued), then shuts the
     /// pipe down so the reader sees EOF.
-    private func write(_ bytes: [UInt8], to index: Int) {
+    private func write(_ bytes: [UInt8], to index: Int, shutdownAfter: Bool = true) {
         var sent = 0
         if !bytes.isEmpty {
             let result = bytes.withUnsafeBytes { raw -> Int32 in
@@ -450,14 +473,15 @@ final class SandboxProcess {
             }
             if result > 0 { sent = Int(result) }
         }
-        if sent == bytes.count { return written(index: index, status: 0) }
+        if sent == bytes.count { return shutdownAfter ? written(index: index, status: 0) : () }
         let request = WriteRequest(bytes: Array(bytes[sent...]), process: self, index: index)
+        request.shutdownAfter = shutdownAfter
         let pointer = Unmanaged.passRetained(request).toOpaque()
         request.write.pointee.data = pointer
         var buffer = request.buffer()
         let status = uv_write(request.write, stream(index), &buffer, 1) { write, status in
             let request = Unmanaged<WriteRequest>.fromOpaque(write!.pointee.data).takeRetainedValue()
-            request.process?.written(index: request.index, status: status)
+            if request.shutdownAfter || status != 0 { request.process?.written(index: request.index, status: status) }
         }
         if status != 0 {
             Unmanaged<WriteRequest>.fromOpaque(pointer).release()
@@ -517,6 +541,7 @@ private final class WriteRequest {
     let storage: UnsafeMutableRawBufferPointer
     let count: Int
     let index: Int
+    var shutdownAfter = true
     weak var process: SandboxProcess?
 
     init(bytes: [UInt8], process: SandboxProcess, index: Int) {

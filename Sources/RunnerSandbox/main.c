@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include "sandbox.h"
+#include "pty.h"
 
 // A compile step and up to 50 test cases (Question.Limits.tests), with room to spare; the spec
 // as a whole stays bounded by read_all_spec.
@@ -68,7 +69,9 @@
 // The most a step may ask to keep of one captured stream.
 #define MAX_CAPTURE (16u << 20)
 
-enum stdin_mode { STDIN_NULL = 0, STDIN_RUNNER = 1, STDIN_SPEC = 2 };
+// STDIN_PTY: the step runs on a pseudo-terminal (0, 1, 2 its slave) fed from the runner's frames on
+// fd 0 and relayed to fd 1 (pty.c).
+enum stdin_mode { STDIN_NULL = 0, STDIN_RUNNER = 1, STDIN_SPEC = 2, STDIN_PTY = 3 };
 enum capture_mode { CAPTURE_NONE = 0, CAPTURE_MERGED = 1, CAPTURE_SEPARATE = 2 };
 
 struct step {
@@ -93,6 +96,9 @@ static int env_count;
 static struct { char *path; char *data; size_t length; int mode; } files[MAX_FILES];
 static int file_count;
 static char *workdir = "/work";
+// An interactive step (STDIN_PTY): stopped after this long without input or output (0: never),
+// and the terminal's first size.
+static long long pty_idle_ms, pty_cols = 80, pty_rows = 24;
 
 static void fail(const char *fmt, ...) {
     char buffer[512];
@@ -163,6 +169,7 @@ static long long number(void) {
 // The spec: a sequence of entries, each a netstring naming it followed by its fields, ended by
 // "end":
 //   workdir PATH
+//   pty IDLE_MS COLS ROWS      (for a STDIN_PTY step)
 //   env NAME=VALUE
 //   file PATH MODE BYTES
 //   step NAME CPU_MS WALL_MS MEMORY_KB PROCESSES FILE_SIZE_KB OPEN_FILES STACK_KB
@@ -175,6 +182,11 @@ static void parse_spec(void) {
         if (!strcmp(kind, "end")) return;
         if (!strcmp(kind, "workdir")) {
             workdir = token(NULL);
+        } else if (!strcmp(kind, "pty")) {
+            pty_idle_ms = number();
+            pty_cols = number();
+            pty_rows = number();
+            if (pty_cols < 1 || pty_cols > 1000 || pty_rows < 1 || pty_rows > 1000) fail("bad spec: pty size");
         } else if (!strcmp(kind, "env")) {
             if (env_count == MAX_ENV) fail("too many env entries");
             env[env_count++] = token(NULL);
@@ -202,7 +214,7 @@ static void parse_spec(void) {
             s->stderr_bytes = number();
             s->output_limit = number();
             s->keep_going = (int)number();
-            if (s->stdin_mode > STDIN_SPEC || s->capture > CAPTURE_SEPARATE) fail("bad spec: step %s has an unknown mode", s->name);
+            if (s->stdin_mode > STDIN_PTY || s->capture > CAPTURE_SEPARATE) fail("bad spec: step %s has an unknown mode", s->name);
             if (s->stdout_bytes > MAX_CAPTURE || s->stderr_bytes > MAX_CAPTURE) fail("bad spec: step %s captures too much", s->name);
             s->argc = (int)number();
             if (s->argc < 1 || s->argc > MAX_ARGS) fail("bad argument count");
@@ -391,6 +403,7 @@ static void set_limit(int resource, long long value) {
 struct child_fds {
     int in, out, err;
     int exec_error;
+    const struct pty *pty;   // an interactive step's terminal, or NULL
 };
 
 static void child(struct step *s, const struct child_fds *fds) {
@@ -412,6 +425,13 @@ static void child(struct step *s, const struct child_fds *fds) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+    if (fds->pty && pty_child(fds->pty) != 0) {
+        int error = errno;
+        dprintf(2, "codeinterview-sandbox: the terminal: %s\n", strerror(error));
+        ssize_t ignored = write(fds->exec_error, &error, sizeof error);
+        (void)ignored;
+        _exit(127);
+    }
     if (s->stdin_mode == STDIN_NULL) {
         int null = open("/dev/null", O_RDONLY);
         if (null >= 0) { dup2(null, 0); if (null != 0) close(null); }
@@ -570,10 +590,18 @@ static long long rusage_ms(const struct rusage *usage) {
 //   step <name> exit E signal S cpu_ms C wall_ms W maxrss_kb R peak_kb P reason WHY errno N
 //        truncated T stderr_truncated T\n
 // The "step" line comes last and closes the step: the blocks before it are its output.
-// WHY is none, cpu, wall, memory, output (the captured output passed output_limit),
-// file_size or exec.
+// WHY is none, cpu, wall, memory, output (the captured output passed output_limit, or the runner
+// stopped reading a terminal's output), idle (a terminal without input or output for IDLE_MS), hangup
+// (the runner hung the terminal up), input (a malformed frame), file_size or exec.
 static int run_step(struct step *s, int signal_fd) {
-    struct child_fds fds = {-1, -1, -1, -1};
+    struct child_fds fds = {-1, -1, -1, -1, NULL};
+    static struct pty terminal;
+    int interactive = s->stdin_mode == STDIN_PTY;
+    if (interactive) {
+        char error[256];
+        if (pty_open(&terminal, (int)pty_cols, (int)pty_rows, error, sizeof error) != 0) fail("%s", error);
+        fds.pty = &terminal;
+    }
     struct capture out = {-1, NULL, 0, 0, 0}, err = {-1, NULL, 0, 0, 0};
     if (s->capture == CAPTURE_MERGED) {
         capture_open(&out, s->stdout_bytes, &fds.out);
@@ -610,6 +638,7 @@ static int run_step(struct step *s, int signal_fd) {
     const char *reason = "none";
     long long deadline = started + s->wall_ms;
     long long main_ended = 0;
+    long long last_activity = started;
 
     for (;;) {
         // Reap whatever ended: the main child and any orphan the program left behind.
@@ -655,11 +684,17 @@ static int run_step(struct step *s, int signal_fd) {
                 stopped = 1;
             }
             if (!stopped && now_ms() >= deadline) { reason = "wall"; stopped = 1; }
+            if (!stopped && interactive && pty_idle_ms > 0 && now_ms() - last_activity >= pty_idle_ms) { reason = "idle"; stopped = 1; }
             if (stopped) kill_all();
         }
         // Wait for a child to end, output to read or room in the stdin pipe, at most POLL_MS.
-        struct pollfd polled[4] = {{signal_fd, POLLIN, 0}};
-        int count = 1, out_at = -1, err_at = -1, in_at = -1;
+        struct pollfd polled[6] = {{signal_fd, POLLIN, 0}};
+        int count = 1, out_at = -1, err_at = -1, in_at = -1, control_at = -1, master_at = -1;
+        if (interactive && !stopped) {
+            if (pty_wants_control(&terminal)) { control_at = count; polled[count++] = (struct pollfd){0, POLLIN, 0}; }
+            master_at = count;
+            polled[count++] = (struct pollfd){terminal.master, (short)(POLLIN | (pty_wants_write(&terminal) ? POLLOUT : 0)), 0};
+        }
         if (out.fd >= 0) { out_at = count; polled[count++] = (struct pollfd){out.fd, POLLIN, 0}; }
         if (err.fd >= 0) { err_at = count; polled[count++] = (struct pollfd){err.fd, POLLIN, 0}; }
         if (stdin_write >= 0) { in_at = count; polled[count++] = (struct pollfd){stdin_write, POLLOUT, 0}; }
@@ -674,6 +709,22 @@ static int run_step(struct step *s, int signal_fd) {
         if (out_at > 0 && (polled[out_at].revents & (POLLIN | POLLHUP | POLLERR))) capture_read(&out, 0);
         if (err_at > 0 && (polled[err_at].revents & (POLLIN | POLLHUP | POLLERR))) capture_read(&err, 0);
         if (in_at > 0 && polled[in_at].revents) stdin_feed(s, &stdin_written, &stdin_write);
+        if (control_at > 0 && polled[control_at].revents) {
+            last_activity = now_ms();
+            int r = pty_read_control(&terminal);
+            if (r != 0 && !stopped) { reason = r > 0 ? "hangup" : "input"; stopped = 1; kill_all(); }
+        }
+        if (master_at > 0 && (polled[master_at].revents & POLLOUT)) pty_flush_input(&terminal);
+        if (master_at > 0 && (polled[master_at].revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t n = pty_relay_output(&terminal);
+            if (n > 0) last_activity = now_ms();
+            if (n < 0 && !stopped) { reason = "output"; stopped = 1; kill_all(); }
+        }
+    }
+    if (interactive) {
+        // Every process holding the slave is gone: what the master still holds, then EIO.
+        pty_relay_output(&terminal);
+        pty_close(&terminal);
     }
     long long wall = (main_ended ? main_ended : now_ms()) - started;
     if (has_cgroup) {

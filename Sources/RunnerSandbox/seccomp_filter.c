@@ -9,6 +9,7 @@
 #include <seccomp.h>
 #include <stddef.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -70,6 +71,11 @@ int seccomp_program_fd(void) {
                               SCMP_A0(SCMP_CMP_MASKED_EQ, namespace_flags[i], namespace_flags[i]));
     }
     if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    // Terminals: TIOCSTI pushes bytes into a terminal's input as if typed (on the run's own pty a
+    // program could type at its own shell, on any other it would be an escape), TIOCLINUX reaches
+    // the virtual console. The command is an int: compared on its low 32 bits.
+    if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, TIOCSTI));
+    if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, TIOCLINUX));
     for (int bit = 0; rc == 0 && bit < 32; bit++) {
         unsigned long flag = 1UL << bit;
         if (flag & PERSONALITY_ALLOWED) continue;

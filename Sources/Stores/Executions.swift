@@ -81,7 +81,7 @@ public final class Executions {
 
     /// Queues a job. Completes with the queued job (state queued) or why it was not queued.
     public func submit(_ request: ExecutionRequest, _ completion: @escaping (Result<ExecutionJob, SubmitFailure>) -> Void) {
-        let id = request.testRun == nil ? Self.jobID() : Self.testRunID()
+        let id = request.jobID ?? (request.testRun == nil ? Self.jobID() : Self.testRunID())
         jobs.submit(id: id, request, settings: settings) { result in
             switch result {
             case .success(let submitted):

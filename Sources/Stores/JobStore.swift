@@ -74,6 +74,10 @@ public struct ClaimedJob: Sendable {
     /// A test run's cases, in run order (visible first), and how their output is compared.
     public let tests: [TestCase]
     public let compare: OutputComparison
+    /// An interactive run: on a terminal, its input from the session's terminal stream.
+    public var interactive = false
+    /// An interactive run of the language's REPL, the code loaded first.
+    public var repl = false
 }
 
 /// What a claim came to.
@@ -84,6 +88,8 @@ public enum ClaimOutcome: Sendable {
     /// (done), is of a language this runner does not offer (bounce: parked for one that does), or
     /// was started too often (failed: it ended as internal_error).
     case gone, done, bounce, failed
+    /// An interactive run while the runner's interactive slots were taken: back in the queue.
+    case deferred
 
     public var word: String {
         switch self {
@@ -92,6 +98,7 @@ public enum ClaimOutcome: Sendable {
         case .done: return "done"
         case .bounce: return "bounce"
         case .failed: return "failed"
+        case .deferred: return "deferred"
         }
     }
 }
@@ -142,8 +149,10 @@ public struct JobStore {
                          String(settings.sessionHistoryLimit), Language.ids.joined(separator: ",")]
         if let run = request.testRun {
             arguments += [JobKind.testRun.rawValue, run.testsJSON.text, run.compare.rawValue, run.casesJSON.text, String(run.tests.count)]
+        } else if request.interactive {
+            arguments += ["", "", "", "", "", request.repl ? "repl" : "1"]
         }
-        run(ExecutionScripts.submit, keys: [ExecutionKeys.queue, ExecutionKeys.job(id)], arguments: arguments) { result in
+        runPublishing(ExecutionScripts.submit, keys: [ExecutionKeys.queue, ExecutionKeys.job(id)], arguments: arguments) { result in
             switch result {
             case .success(let value):
                 let numbers = (value.array ?? []).compactMap(\.integer)
@@ -190,10 +199,10 @@ public struct JobStore {
     /// Claims job `id`, which `runner` pulled into its processing list. `languages`: those the
     /// runner offers; the job's stored limits are read over `defaults` and clamped to `maxima`.
     public func claim(id: String, runner: String, languages: [String], maxAttempts: Int, retentionMillis: Int64,
-                      defaults: ExecutionLimits, maxima: ExecutionLimits,
+                      defaults: ExecutionLimits, maxima: ExecutionLimits, interactiveAllowed: Bool = true,
                       _ completion: @escaping (Result<ClaimOutcome, JobStoreError>) -> Void) {
         let offered = "," + languages.joined(separator: ",") + ","
-        let arguments = [id, runner, offered, String(maxAttempts), String(retentionMillis)]
+        let arguments = [id, runner, offered, String(maxAttempts), String(retentionMillis), interactiveAllowed ? "1" : "0"]
         runPublishing(ExecutionScripts.claim, keys: [ExecutionKeys.processing(runner)], arguments: arguments) { result in
             switch result {
             case .success(let value):
@@ -214,16 +223,19 @@ public struct JobStore {
         case "done": return .success(.done)
         case "bounce": return .success(.bounce)
         case "failed": return .success(.failed)
-        case "run" where parts.count == 12:
+        case "deferred": return .success(.deferred)
+        case "run" where parts.count >= 12:
             func optional(_ text: String) -> String? { text.isEmpty ? nil : text }
             let kind = JobKind(rawValue: parts[9]) ?? .execution
+            let interactive = parts.count > 12 && (parts[12] == "1" || parts[12] == "repl")
             let stored = ExecutionLimits(json: try? JSON.parse(parts[4]), fallback: defaults)
             return .success(.run(ClaimedJob(id: id, language: parts[1], code: parts[2], stdin: parts[3],
                                             limits: stored.clamped(to: maxima), sessionID: optional(parts[5]),
                                             userID: optional(parts[8]), attempt: Int(parts[6]) ?? 1,
                                             startedAt: Int64(parts[7]) ?? 0, kind: kind,
                                             tests: kind == .testRun ? TestRunSpec.tests(json: try? JSON.parse(parts[10])) : [],
-                                            compare: OutputComparison(rawValue: parts[11]) ?? .default)))
+                                            compare: OutputComparison(rawValue: parts[11]) ?? .default, interactive: interactive,
+                                            repl: parts.count > 12 && parts[12] == "repl")))
         default:
             return .failure(.unexpectedReply("\(value)"))
         }
@@ -264,7 +276,7 @@ public struct JobStore {
                           _ completion: @escaping (Result<(requeued: Int, lost: [String]), JobStoreError>) -> Void) {
         let heldIDs = "," + held.joined(separator: ",") + ","
         let runs = running.map { "\($0.id):\($0.attempt)" }.joined(separator: ",")
-        run(ExecutionScripts.heartbeat, keys: [ExecutionKeys.leases, ExecutionKeys.processing(runner)],
+        runPublishing(ExecutionScripts.heartbeat, keys: [ExecutionKeys.leases, ExecutionKeys.processing(runner)],
             arguments: [runner, String(leaseMillis), heldIDs, runs]) { result in
             switch result {
             case .success(let value):
@@ -280,8 +292,8 @@ public struct JobStore {
 
     /// A runner leaving cleanly gives back whatever it still holds: how many jobs were requeued.
     public func release(runner: String, _ completion: @escaping (Result<Int, RedisError>) -> Void) {
-        run(ExecutionScripts.release, keys: [ExecutionKeys.leases, ExecutionKeys.processing(runner)], arguments: [runner]) { result in
-            completion(result.map { $0.integer ?? 0 })
+        runPublishing(ExecutionScripts.release, keys: [ExecutionKeys.leases, ExecutionKeys.processing(runner)], arguments: [runner]) { result in
+            completion(result.map { $0.array?.first?.integer ?? 0 })
         }
     }
 }

@@ -45,6 +45,10 @@ public struct SessionKeys: Sendable {
     /// List: the integrity signals (Activity), one JSON entry each, oldest first, capped; never
     /// trimmed, so its length counts them (archive_release.lua checks it).
     public var activity: String { key("activity") }
+    /// Hash: the session's live interactive run (job, user who started it, open '1' when anyone may
+    /// type), and the stream of what the room typed into it (Terminals; both expire on their own).
+    public var terminal: String { key("terminal") }
+    public var terminalInput: String { key("terminal-input") }
     /// The pub/sub channel of the session's changes (ChannelMessage), for every member.
     public var channel: String { key(Self.eventsName) }
     /// The pub/sub channel of what only interviewers may see (notes ops, hidden test cases).

@@ -51,6 +51,15 @@ struct RunnerCommand: ParsableCommand {
     @Option(help: "Bytes of stdout and of stderr kept per run (and per compile); beyond, the result says truncated.")
     var outputCaptureBytes: Int = environment("OUTPUT_CAPTURE_BYTES", 65_536)
 
+    @Option(help: "Milliseconds an interactive run may go without input or output before it is stopped (idle_timeout).")
+    var interactiveIdleTimeout: Int = environment("INTERACTIVE_IDLE_TIMEOUT", 60_000)
+
+    @Option(help: "Job slots interactive runs may hold at once (default: half of --concurrency, at least 1); the rest stay for other runs.")
+    var interactiveSlots: Int? = environment("INTERACTIVE_SLOTS").flatMap { Int($0) }
+
+    @Option(help: "Wall-clock milliseconds an interactive run may last at most.")
+    var interactiveWallLimit: Int = environment("INTERACTIVE_WALL_LIMIT", 900_000)
+
     @Option(help: "Milliseconds a runner's jobs stay its own without a heartbeat (then any node requeues them).")
     var lease: Int = environment("LEASE", 5_000)
 
@@ -123,6 +132,17 @@ struct RunnerCommand: ParsableCommand {
         configuration.compileLimits.wallTimeMillis = compileWallTimeLimit
         configuration.compileLimits.memoryKB = compileMemoryLimit
         configuration.outputCaptureBytes = outputCaptureBytes
+        guard interactiveIdleTimeout >= 100, interactiveWallLimit >= 1_000 else {
+            throw ValidationError("--interactive-idle-timeout must be at least 100 ms and --interactive-wall-limit at least 1000 ms")
+        }
+        configuration.interactiveIdleMillis = interactiveIdleTimeout
+        configuration.interactiveWallMillis = interactiveWallLimit
+        if let interactiveSlots {
+            guard interactiveSlots >= 0, interactiveSlots <= concurrency else {
+                throw ValidationError("--interactive-slots must be from 0 to --concurrency (\(concurrency))")
+            }
+            configuration.interactiveSlots = interactiveSlots
+        }
         let wanted = languages.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
         for id in wanted where Language.named(id) == nil {
             throw ValidationError("--languages: '\(id)' is not a language; use some of \(Language.ids.joined(separator: ", "))")

@@ -77,6 +77,8 @@ final class KeySlotTests: XCTestCase {
         sets[ExecutionScripts.sessionJobs.name] = sessionIDs.flatMap { [[ExecutionKeys.session($0)], [ExecutionKeys.testRuns($0)]] }
         sets[ExecutionScripts.sessionContext.name] = session
         sets[Executions.slotsScript.name] = [[ExecutionKeys.runners, ExecutionKeys.runnerInfo]]
+        // A session's terminal (its live interactive run and its input stream) on the session's slot.
+        for script in TerminalScripts.all { sets[script.name] = sessionIDs.map { Terminals.keys($0) } }
 
         // The archive queue's scripts on its one slot; the archivers' liveness on {nodes}; the
         // release on the session's slot (its runs' keys are deleted by a separate command).

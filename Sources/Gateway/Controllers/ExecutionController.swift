@@ -35,6 +35,8 @@ final class ExecutionController: Controller {
         var stdin: String
         var limits: ExecutionLimits
         var wait: Bool
+        var interactive = false
+        var repl = false
     }
 
     private func executeBody(_ context: RequestContext) throws -> ExecuteBody {
@@ -48,7 +50,23 @@ final class ExecutionController: Controller {
             guard let flag = value.boolValue else { throw InterviewError.invalid("wait", "wait must be a boolean, not \(value.typeName)") }
             wait = flag
         }
-        return ExecuteBody(code: code, language: language, stdin: stdin, limits: limits, wait: wait)
+        var interactive = false
+        if let value = body.json["interactive"], !value.isNull {
+            guard let flag = value.boolValue else { throw InterviewError.invalid("interactive", "interactive must be a boolean, not \(value.typeName)") }
+            interactive = flag
+        }
+        var repl = false
+        if let value = body.json["mode"], !value.isNull {
+            guard let mode = value.stringValue, mode == "program" || mode == "repl" else {
+                throw InterviewError.invalid("mode", "mode is \"program\" (the default) or \"repl\" (the language's interactive prompt, the code loaded first)")
+            }
+            repl = mode == "repl"
+            if repl && !interactive { throw InterviewError.invalid("mode", "a REPL is interactive: send \"interactive\": true with \"mode\": \"repl\"") }
+        }
+        if interactive && !stdin.isEmpty {
+            throw InterviewError.invalid("stdin", "an interactive run reads what the room types, not stdin; leave stdin out")
+        }
+        return ExecuteBody(code: code, language: language, stdin: stdin, limits: limits, wait: wait, interactive: interactive, repl: repl)
     }
 
     /// POST /execute: runs code outside any session.
@@ -58,6 +76,9 @@ final class ExecutionController: Controller {
             body = try executeBody(context)
             guard body.code != nil else { throw InterviewError.invalid("code", "code is required") }
             guard body.language != nil else { throw InterviewError.invalid("language", "language is required; one of \(Language.ids.joined(separator: ", "))") }
+            guard !body.interactive else {
+                throw InterviewError.invalid("interactive", "an interactive run belongs to a session: POST /api/v1/sessions/{id}/execute")
+            }
         } catch {
             return context.reply(error)
         }
@@ -82,9 +103,31 @@ final class ExecutionController: Controller {
                 } catch {
                     return context.reply(error)
                 }
-                let request = ExecutionRequest(language: body.language ?? session.language, code: code, stdin: body.stdin,
+                var request = ExecutionRequest(language: body.language ?? session.language, code: code, stdin: body.stdin,
                                                limits: body.limits, sessionID: id, userID: session.userID, userName: session.userName)
-                submit(context, request, wait: body.wait)
+                guard body.interactive else { return submit(context, request, wait: body.wait) }
+                // An interactive run is first the session's one terminal (409 when it has one),
+                // then a job; it waits on the room's typing, so the answer is 202 at once.
+                request.interactive = true
+                request.repl = body.repl
+                guard !body.repl || ["python", "javascript", "ruby"].contains(request.language) else {
+                    return context.reply(Problem(422, "a REPL is offered for python, javascript and ruby, not \(request.language)", field: "mode"))
+                }
+                let jobID = Executions.jobID()
+                request.jobID = jobID
+                let terminals = Terminals(redis: executions.redis)
+                terminals.open(sessionID: id, job: jobID, user: session.userID ?? "") { [self] result in
+                    switch result {
+                    case .success:
+                        queue(context, request, refused: { terminals.renew(sessionID: id, job: jobID, ending: true) { _ in } }) { job in
+                            self.replyJob(context, job)
+                        }
+                    case .failure(.busy(let other)):
+                        context.reply(Problem(409, "the session has a live interactive run already (\(other)); wait for it to end (or send run-signal interrupt) before starting another"))
+                    case .failure(let error):
+                        context.reply(Problem(503, "the session's terminal could not be opened right now (\(error)); retry"))
+                    }
+                }
             }
         }
     }
@@ -102,10 +145,11 @@ final class ExecutionController: Controller {
 
     /// Queues a job when a live runner offers its language and the queue has room; otherwise
     /// answers 503 (with Retry-After) itself. `queued` gets the queued job.
-    func queue(_ context: RequestContext, _ request: ExecutionRequest, _ queued: @escaping (ExecutionJob) -> Void) {
+    func queue(_ context: RequestContext, _ request: ExecutionRequest, refused: (() -> Void)? = nil, _ queued: @escaping (ExecutionJob) -> Void) {
         sessions.availableLanguages { [self] result in
             context.reply(result) { available in
                 guard available.contains(request.language) else {
+                    refused?()
                     var problem = Problem(503, "no live runner offers \(request.language) right now"
                                           + (available.isEmpty ? "; no runner is running" : "; available: \(available.sorted().joined(separator: ", "))"))
                     problem.headers.add("Retry-After", "5")
@@ -116,10 +160,12 @@ final class ExecutionController: Controller {
                     case .success(let job):
                         queued(job)
                     case .failure(.busy(let depth)):
+                        refused?()
                         var problem = Problem(503, "the execution queue is full (\(depth) jobs waiting); retry shortly")
                         problem.headers.add("Retry-After", "2")
                         context.reply(problem)
                     case .failure(.failed(let error)):
+                        refused?()
                         context.reply(Problem(error))
                     }
                 }

@@ -1,6 +1,6 @@
 -- KEYS: the runner's processing list. ARGS (after the key schema): job id, runner id, offered languages as ",a,b,",
--- max attempts, retention ms. Returns {'run', language, code, stdin, limits, session id,
--- attempt, started_at, user id, kind, tests, compare}, or {'gone'|'done'|'bounce'|'failed'}
+-- max attempts, retention ms, '0' when the runner has no slot left for an interactive run. Returns {'run', language, code, stdin, limits, session id,
+-- attempt, started_at, user id, kind, tests, compare, interactive ('1', 'repl' or '')}, or {'gone'|'done'|'bounce'|'failed'|'deferred'}
 -- when there is nothing to run. A test run's start clears what an earlier attempt published
 -- of its cases. Like output, testCase and finish, run with `runPublishing` (the events it
 -- publishes come back with the result).
@@ -9,7 +9,7 @@ local id = ARGS[1]
 if not redis.call('LPOS', KEYS[1], id) then return with_events({'gone'}) end
 local key = JOB .. id
 local f = redis.call('HMGET', key, 'state', 'language', 'code', 'stdin', 'limits', 'session_id', 'user_id', 'user_name',
-  'kind', 'tests', 'compare', 'cases', 'total')
+  'kind', 'tests', 'compare', 'cases', 'total', 'interactive')
 if not f[1] then redis.call('LREM', KEYS[1], 0, id) return with_events({'gone'}) end
 local test_run = f[9] == 'test-run' 
 if f[1] == 'done' then redis.call('LREM', KEYS[1], 0, id) return with_events({'done'}) end
@@ -18,6 +18,14 @@ if not string.find(ARGS[3], ',' .. f[2] .. ',', 1, true) then
   redis.call('HSET', key, 'state', 'queued')
   redis.call('LPUSH', PARKED .. f[2], id)
   return with_events({'bounce'})
+end
+-- An interactive run when the runner's interactive slots are taken: back to the far end of the
+-- queue (the jobs behind it go first), not started, no attempt counted.
+if (f[14] == '1' or f[14] == 'repl') and ARGS[6] == '0' then
+  redis.call('LREM', KEYS[1], 0, id)
+  redis.call('HSET', key, 'state', 'queued')
+  redis.call('LPUSH', QUEUE, id)
+  return with_events({'deferred'})
 end
 local attempt = redis.call('HINCRBY', key, 'attempts', 1)
 if attempt > tonumber(ARGS[4]) then
@@ -58,4 +66,4 @@ elseif f[6] ~= '' then
   if f[7] ~= '' then data.user_id = f[7] data.name = f[8] end
   publish_event(f[6], frame('execution-started', cjson.encode(data), now))
 end
-return with_events({'run', f[2], f[3], f[4], f[5], f[6], tostring(attempt), tostring(now), f[7], f[9] or '', f[10] or '', f[11] or ''})
+return with_events({'run', f[2], f[3], f[4], f[5], f[6], tostring(attempt), tostring(now), f[7], f[9] or '', f[10] or '', f[11] or '', f[14] or ''})

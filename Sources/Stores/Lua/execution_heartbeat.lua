@@ -19,4 +19,4 @@ for entry in string.gmatch(ARGS[4], '[^,]+') do
   local f = redis.call('HMGET', JOB .. id, 'state', 'runner_id', 'attempts')
   if f[1] ~= 'running' or f[2] ~= ARGS[1] or f[3] ~= attempt then table.insert(lost, id) end
 end
-return {requeued, lost}
+return with_events({requeued, lost})

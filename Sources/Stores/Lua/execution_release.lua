@@ -4,4 +4,4 @@ local n = 0
 for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do n = n + requeue(id) end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[1], ARGS[1])
-return n
+return with_events({n})

@@ -30,11 +30,26 @@ local function publish_to(session_id, suffix, exclude, frame_json)
 end
 local function with_events(result) return {result, EVENTS} end
 local function publish_event(session_id, frame_json) publish_to(session_id, EVENTS_CHANNEL, '', frame_json) end
--- A held job goes back to the consuming end of the queue, unless it is finished or gone.
+local store_result
+-- A held job goes back to the consuming end of the queue, unless it is finished or gone. An
+-- interactive run that had started is never run again (the room typed into that program): it
+-- ends as runner_lost.
 local function requeue(id)
   local key = JOB .. id
-  local state = redis.call('HGET', key, 'state')
+  local f = redis.call('HMGET', key, 'state', 'interactive', 'language', 'runner_id', 'attempts')
+  local state = f[1]
   if not state or state == 'done' then return 0 end
+  if state == 'running' and (f[2] == '1' or f[2] == 'repl') then
+    local now = now_ms()
+    local result = cjson.encode({job_id = id, status = 'runner_lost',
+      message = 'the runner running this interactive program stopped mid-run; it is not run again',
+      language = f[3], stdout = '', stderr = '', exit_code = cjson.null, signal = cjson.null,
+      time_ms = {cpu = 0, wall = 0}, memory_kb = 0, runner_id = f[4], truncated = false,
+      compile_output = cjson.null, attempt = tonumber(f[5]) or 1})
+    local retention = redis.call('PTTL', key)
+    store_result(id, result, 'runner_lost', '{"status":"runner_lost"}', now, retention > 0 and retention or 86400000)
+    return 0
+  end
   redis.call('HSET', key, 'state', 'queued')
   redis.call('RPUSH', QUEUE, id)
   return 1
@@ -53,7 +68,7 @@ end
 -- Stores the one result and tells the session and the waiting gateways. A test run's result
 -- goes out twice: `candidate` (its candidate view) to the candidates, the whole result to the
 -- interviewers; the cases' progress fields are dropped (the result holds every case).
-local function store_result(id, result, status, summary, now, retention, candidate)
+store_result = function(id, result, status, summary, now, retention, candidate)
   local key = JOB .. id
   redis.call('HSET', key, 'state', 'done', 'result', result, 'status', status, 'summary', summary, 'finished_at', now)
   redis.call('PEXPIRE', key, retention)
