@@ -96,6 +96,7 @@ let package = Package(
                                .embedInCode("Lua/runner_register.lua"),
                                .embedInCode("Lua/runner_slots.lua"),
                                .embedInCode("Lua/save_code.lua"),
+                               .embedInCode("Lua/scorecard_put.lua"),
                                .embedInCode("Lua/snapshot.lua"),
                                .embedInCode("Lua/update.lua")
                 ],

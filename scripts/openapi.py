@@ -1297,6 +1297,101 @@ route("/interviews/{id}/code", "get", "getInterviewCode", "A finished interview'
 # ================================================================ end of the interview record
 
 
+# ================================================================ scorecards (issue 22, part 3)
+# One scorecard per interviewer per session: GET/PUT /sessions/{id}/scorecards/mine, GET
+# /sessions/{id}/scorecards; a question's `rubric`. docs/scorecards.md.
+rubric_criterion = {
+    "type": "object",
+    "required": ["id", "name"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[a-z0-9_-]{1,40}$", "description": "Unique within the rubric; what ratings are keyed by."},
+        "name": {"type": "string", "minLength": 1, "description": "1..80 bytes."},
+        "description": {"type": "string", "default": "", "description": "Up to 1,000 bytes."},
+    },
+}
+question_input["properties"]["rubric"] = {
+    "type": "array", "maxItems": 12, "items": sref("RubricCriterion"),
+    "description": "What interviewers rate on (at most 12 criteria; interviewers' view only). Without one, sessions "
+                   "use the standard rubric: problem_solving, code_quality, communication, testing."}
+question_view["properties"]["rubric"] = {"type": "array", "items": sref("RubricCriterion"),
+                                         "description": "Interviewers' view, when the question has its own rubric."}
+scorecard = {
+    "type": "object",
+    "required": ["author_id", "author_name", "status", "recommendation", "ratings", "text", "created_at", "updated_at"],
+    "properties": {
+        "author_id": {"type": "string", "description": "The interviewer's participant id, or `host` for the host token."},
+        "author_name": {"type": "string"},
+        "status": {"type": "string", "enum": ["draft", "submitted"]},
+        "recommendation": {"type": ["string", "null"], "enum": ["strong_no", "no", "yes", "strong_yes", None]},
+        "ratings": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 4},
+                    "description": "Criterion id -> 1 (poor) .. 4 (excellent); criteria left out are not rated."},
+        "text": {"type": "string"},
+        "created_at": ms(), "updated_at": ms(),
+        "submitted_at": ms({"description": "When first submitted."}),
+        "amended_at": ms({"description": "When last amended after submitting."}),
+        "amendments": {"type": "integer", "minimum": 0, "description": "PUTs after submitting."},
+    },
+}
+scale = {"type": "array", "items": {"type": "object", "properties": {"value": {"type": "integer"}, "label": {"type": "string"}}}}
+my_scorecard = {
+    "type": "object",
+    "required": ["rubric", "scale", "scorecard"],
+    "properties": {
+        "rubric": {"type": "array", "items": sref("RubricCriterion")}, "scale": scale,
+        "scorecard": {"oneOf": [sref("Scorecard"), {"type": "null"}], "description": "Null before the first PUT."},
+    },
+}
+scorecard_list = {
+    "type": "object",
+    "required": ["rubric", "scale", "scorecards", "submitted", "unlocked"],
+    "properties": {
+        "rubric": {"type": "array", "items": sref("RubricCriterion")}, "scale": scale,
+        "scorecards": {"type": "array", "items": sref("Scorecard"),
+                       "description": "The caller's own (draft or submitted), and the others' submitted ones once the "
+                                      "caller has submitted (`unlocked`); the admin: every submitted one."},
+        "submitted": {"type": "array", "description": "Who has submitted (never what), for everyone allowed here.",
+                      "items": {"type": "object", "properties": {"author_id": {"type": "string"}, "author_name": {"type": "string"},
+                                                                 "submitted_at": ms()}}},
+        "unlocked": {"type": "boolean"},
+    },
+}
+put_scorecard_req = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "recommendation": {"type": ["string", "null"], "enum": ["strong_no", "no", "yes", "strong_yes", None]},
+        "ratings": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 4}},
+        "text": {"type": "string", "description": "10,000 bytes at most (413 above)."},
+        "submit": {"type": "boolean", "default": False, "description": "Submit (needs a recommendation)."},
+        "status": {"type": "string", "enum": ["draft", "submitted"], "description": "Another way to say submit."},
+    },
+}
+schemas.update({"RubricCriterion": rubric_criterion, "Scorecard": scorecard, "MyScorecard": my_scorecard,
+                "ScorecardList": scorecard_list, "PutScorecardRequest": put_scorecard_req})
+SCORECARD_READERS = ("For the session's interviewers only: the host token, or the participant token of someone who "
+                     "joined as interviewer (401 without a token, 403 for a candidate's or another session's). Works "
+                     "while the session lives, ended or not; 410 once it is archived (the record holds the submitted "
+                     "scorecards: `GET /interviews/{id}`). ")
+route("/sessions/{id}/scorecards/mine", "get", "getMyScorecard", "The caller's scorecard and the session's rubric", "sessions",
+      {"200": ok("The rubric, the scale and the caller's scorecard.", "MyScorecard")}, [401, 403, 404, 410, 503],
+      description=SCORECARD_READERS, security=BEARER)
+route("/sessions/{id}/scorecards/mine", "put", "putMyScorecard", "Write or submit the caller's scorecard", "sessions",
+      {"200": ok("The scorecard as stored.", "MyScorecard")}, [400, 401, 403, 404, 409, 410, 413, 415, 422, 503],
+      description=SCORECARD_READERS + "Replaces the caller's recommendation, ratings and text (absent fields clear "
+                  "them); ratings are checked against the session's rubric (422 naming the field: an unknown criterion, "
+                  "a rating outside 1..4, a bad recommendation, a wrong type; 413 for text over 10,000 bytes), and "
+                  "nothing changes on a refusal. `submit: true` (or `status: submitted`) submits; it needs a "
+                  "recommendation. A submitted scorecard stays submitted: a further PUT must say submit and is "
+                  "recorded as an amendment (409 for one that does not).",
+      body=json_body("PutScorecardRequest", "The scorecard.", required=True), security=BEARER)
+route("/sessions/{id}/scorecards", "get", "listScorecards", "The scorecards the caller may see", "sessions",
+      {"200": ok("The visible scorecards and who has submitted.", "ScorecardList")}, [401, 403, 404, 410, 503],
+      description=SCORECARD_READERS + "Before the caller submits their own, only their own and who has submitted; "
+                  "after, every submitted one; never another's draft. The admin token (`--admin-token`) sees every "
+                  "submitted one.", security=BEARER)
+# ================================================================ end of scorecards
+
+
 def build_op(r, prefix_path, suffix, head=False):
     method = "head" if head else r["method"]
     op_id = r["op_id"]

@@ -42,6 +42,10 @@ public struct SessionKeys: Sendable {
     public var notesCheckpoint: String { key("notes-checkpoint") }
     /// String: the session's question as JSON (hidden tests included; Question strips them).
     public var question: String { key("question") }
+    /// Hash: author id (a participant's, or "host" for the host token) -> the scorecard JSON
+    /// (Lua/scorecard_put.lua; Scorecards.swift). The session hash's `scorecards_version` counts
+    /// its writes, so the archiver's release can refuse a session whose scorecards moved on.
+    public var scorecards: String { key("scorecards") }
     /// The pub/sub channel of the session's changes (ChannelMessage), for every member.
     public var channel: String { key(Self.eventsName) }
     /// The pub/sub channel of what only interviewers may see (notes ops, hidden test cases).
@@ -51,7 +55,7 @@ public struct SessionKeys: Sendable {
     /// publish on the names built here; they are in the session's slot like its keys).
     public var all: [String] {
         [session, participants, tokens, history, gone, legacyOps, presence, log, snapshot, checkpoint,
-         notes, notesLog, notesSnapshot, notesCheckpoint, question, channel, privateChannel]
+         notes, notesLog, notesSnapshot, notesCheckpoint, question, channel, privateChannel, scorecards]
     }
 }
 

@@ -35,6 +35,8 @@ public final class SessionArchive {
         public var codeRevision: Int
         public var notesRevision: Int
         public var jobIDs: [String]
+        /// The session's scorecards_version the record holds (Lua/scorecard_put.lua bumps it).
+        public var scorecardsVersion: Int = 0
     }
 
     public func read(_ id: String, now: Int64, _ completion: @escaping (Result<Found, InterviewError>) -> Void) {
@@ -47,7 +49,7 @@ public final class SessionArchive {
             ["HGETALL", keys.session], ["HGETALL", keys.participants], ["HGETALL", keys.tokens], ["LRANGE", keys.history, "0", "-1"],
             ["HGETALL", keys.checkpoint], ["LRANGE", keys.log, "0", "-1"],
             ["HGETALL", keys.notes], ["HGETALL", keys.notesCheckpoint], ["LRANGE", keys.notesLog, "0", "-1"],
-            ["GET", keys.question],
+            ["GET", keys.question], ["HVALS", keys.scorecards],
         ]
         redis.pipeline(commands) { [self] result in
             let replies: [RedisValue]
@@ -88,6 +90,9 @@ public final class SessionArchive {
             }
             let people = Self.people(participants: pairs(replies[1].array ?? []), tokens: pairs(replies[2].array ?? []), history: history)
             let question = replies[9].text.flatMap { try? JSON.parse($0) }
+            let scorecards = Scorecards.decode(cards: replies[10], question: .null, viewer: nil).cards
+                .sorted { ($0["created_at"]?.intValue ?? 0, $0["author_id"]?.stringValue ?? "") < ($1["created_at"]?.intValue ?? 0, $1["author_id"]?.stringValue ?? "") }
+            let scorecardsVersion = Int(session["scorecards_version"] ?? "0") ?? 0
             runs(id) { result in
                 switch result {
                 case .failure(let error): completion(.failure(error))
@@ -96,9 +101,10 @@ public final class SessionArchive {
                         id: id, name: session["name"].flatMap { $0.isEmpty ? nil : $0 }, language: session["language"] ?? "",
                         createdAt: Int64(session["created_at"] ?? "") ?? 0, endedAt: endedAt, ending: ending,
                         hostTokenHash: session["host_token_hash"] ?? "", code: code, notes: notes, question: question,
-                        participants: people, history: history, runs: runs)
+                        participants: people, history: history, runs: runs,
+                        extras: scorecards.isEmpty ? [:] : ["scorecards": scorecards])
                     completion(.success(.record(record, Release(ending: ending, codeRevision: code.revision, notesRevision: notes.revision,
-                                                                jobIDs: runs.map(\.id)))))
+                                                                jobIDs: runs.map(\.id), scorecardsVersion: scorecardsVersion))))
                 }
             }
         }
@@ -209,7 +215,7 @@ public final class SessionArchive {
     /// with a conflict when the session moved past what the record holds (read it again).
     public func release(_ id: String, _ release: Release, _ completion: @escaping (Result<Bool, InterviewError>) -> Void) {
         let arguments = [Self.goneReason(release.ending), String(settings.goneRetentionMillis), String(release.codeRevision),
-                         String(release.notesRevision)]
+                         String(release.notesRevision), String(release.scorecardsVersion)]
         redis.run(Self.release, keys: SessionKeys(id).all, arguments: arguments) { [redis] result in
             switch result {
             case .failure(let error): completion(.failure(translate(error, session: id)))

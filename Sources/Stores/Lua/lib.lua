@@ -61,6 +61,7 @@ end
 --  16 events       channel: every member's (sharded pub/sub; a channel, not a key, passed here so
 --                  its name is the Swift schema's)
 --  17 private      channel: the interviewers' only
+--  18 scorecards   hash author id -> scorecard JSON (scorecard_put.lua)
 -- (into: a table to fill instead of a new one: the Functions library reuses its tables across calls.)
 local function session_keys(keys, into)
   local k = into or {}
@@ -68,6 +69,7 @@ local function session_keys(keys, into)
   k.legacy_ops, k.presence, k.log, k.snapshot, k.checkpoint = keys[6], keys[7], keys[8], keys[9], keys[10]
   k.notes, k.notes_log, k.notes_snapshot, k.notes_checkpoint = keys[11], keys[12], keys[13], keys[14]
   k.question, k.events, k.private = keys[15], keys[16], keys[17]
+  k.scorecards = keys[18]
   return k
 end
 -- The layers' binders (prelude.lua's session, jobs.lua's jobs): what they derive from KEYS and
