@@ -131,8 +131,8 @@ def test_who_sees_what_before_and_after_each_submission(cluster, start_gateway):
 
     # Nothing of them reached what a candidate reads.
     history = http.get(f"{a.url}/api/v1/sessions/{sid}/history", headers=bearer(cat))
-    if history.status_code == 200:
-        assert "verdict" not in history.text and "amended" not in history.text
+    assert history.status_code == 200, history.text
+    assert "scorecard" not in history.text and "verdict" not in history.text, history.text
 
 
 def test_invalid_bodies_are_refused_and_change_nothing(cluster):
@@ -163,7 +163,6 @@ def test_invalid_bodies_are_refused_and_change_nothing(cluster):
     problem(http.put(f"{a.url}/api/v1/sessions/{sid}/scorecards/mine", content=b"[]", headers={**bearer(ada), "Content-Type": "application/json"}), 400)
     problem(http.put(f"{a.url}/api/v1/sessions/{sid}/scorecards/mine", content=b"{}", headers={**bearer(ada), "Content-Type": "text/plain"}), 415)
     assert ok(mine(a, sid, ada))["scorecard"] == before, "nothing changed"
-    problem(mine(a, "s_doesnotexist000000000000", ada), 404) if False else None
 
 
 def test_the_question_rubric_is_used_and_scorecards_work_after_the_end(cluster):

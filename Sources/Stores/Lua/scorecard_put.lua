@@ -2,11 +2,12 @@
 -- author (a participant with role interviewer, or 'host' for the host token), in the session's
 -- scorecards hash. Works while the session is live and after it ended (status completed), until
 -- the archiver releases it. A draft may become submitted; a submitted one stays submitted and a
--- further PUT (which must say submit) is an amendment: counted, stamped and put on the history.
+-- further PUT (which must say submit) is an amendment: counted and stamped in the scorecard. Nothing
+-- goes to the history: every member (and anyone with the session's id) reads it live.
 -- Every write bumps the session's scorecards_version, which archive_release.lua checks.
 -- ARGV: presented token hash, the contents JSON ({recommendation, ratings, text}, checked by the
 -- gateway against the rubric), submit ('1' or '0'), the most scorecards a session keeps,
--- history_limit. Answers the stored scorecard JSON.
+-- history_limit (unused). Answers the stored scorecard JSON.
 local now = now_ms()
 local s, err = load_session(now, true, {'id', 'expires_at', 'status', 'host_token_hash', 'archive_hold_ms'})
 if not s then return err end
@@ -47,8 +48,6 @@ redis.call('HSET', SK.scorecards, author_id, encoded)
 redis.call('PEXPIREAT', SK.scorecards, keep_until(s))
 redis.call('HINCRBY', K_SESSION, 'scorecards_version', 1)
 if event then
-  push_history({type = event, at = now, user_id = author_id, name = author_name, amendments = card.amendments},
-    tonumber(ARGV[5]), keep_until(s))
   publish('', 0, frame(event, cjson.encode({author_id = author_id, author_name = author_name,
     submitted_at = card.submitted_at, amendments = card.amendments}), now), 'private')
 end
