@@ -14,6 +14,7 @@ import { scalarCount, transformPosition, utf16Index } from "./ot.js";
 import { SharedEditor } from "./editor.js";
 import { QuestionPanel } from "./question.js";
 import { showReplay } from "./replay.js";
+import { ScorecardPanel } from "./scorecards.js";
 import { $, api, el, safeColor, setConnection, showNotice, showView, storage, translucent } from "./common.js";
 
 const CodeMirror = window.CodeMirror;
@@ -99,6 +100,10 @@ class Interview {
         const language = languages.find(this.language);
         return language && language.available === false ? `no runner offers ${language.name} right now` : null;
       },
+    });
+    this.scorecards = new ScorecardPanel({
+      sessionID: id,
+      token: () => this.credentials?.participant_token || this.credentials?.host_token || null,
     });
     this.setUpControls();
     this.exposeForTests();
@@ -439,7 +444,11 @@ class Interview {
         }
         return;
       case "session-ended":
-        return this.stop("This interview has ended.", { error: false });
+        this.stop("This interview has ended.", { error: false });
+        return this.scorecards.open();
+      case "scorecard-submitted":
+      case "scorecard-amended":
+        return this.scorecards.changed();
       case "execution-started": return this.executionStarted(data);
       case "execution-output": return this.executionOutput(data);
       case "execution-result": return this.executionResult(data);
@@ -490,6 +499,7 @@ class Interview {
     // Interviewers: the host, or a participant who joined as one (their welcome has the notes).
     this.interviewer = "notes" in data || this.me?.role === "interviewer";
     this.setUpNotes(data.notes);
+    if (this.interviewer) this.scorecards.enable();
     if ("question" in data) this.question.show(data.question);
     else this.question.fetch();
     this.question.enablePicker();
