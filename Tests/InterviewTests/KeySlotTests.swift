@@ -83,6 +83,7 @@ final class KeySlotTests: XCTestCase {
         sets[ExecutionScripts.registerRunner.name, default: []].append([NodeKeys.archivers, NodeKeys.archiverInfo])
         sets[ExecutionScripts.deregisterRunner.name, default: []].append([NodeKeys.archivers, NodeKeys.archiverInfo])
         sets[SessionArchive.release.name] = session
+        sets[Scorecards.put.name] = session
 
         // As Protection.admit calls it: every rule of a request for the client's address, tagged by
         // it; the per-session execution limit tagged by the session id.
