@@ -1370,8 +1370,9 @@ schemas.update({"RubricCriterion": rubric_criterion, "Scorecard": scorecard, "My
                 "ScorecardList": scorecard_list, "PutScorecardRequest": put_scorecard_req})
 SCORECARD_READERS = ("For the session's interviewers only: the host token, or the participant token of someone who "
                      "joined as interviewer (401 without a token, 403 for a candidate's or another session's). Works "
-                     "while the session lives, ended or not; 410 once it is archived (the record holds the submitted "
-                     "scorecards: `GET /interviews/{id}`). ")
+                     "while the session lives, ended or not, and after it is archived on a gateway with `--postgres` "
+                     "(then in the record, under the same rules; 503 when PostgreSQL is away); else 410 once the room "
+                     "is gone. ")
 route("/sessions/{id}/scorecards/mine", "get", "getMyScorecard", "The caller's scorecard and the session's rubric", "sessions",
       {"200": ok("The rubric, the scale and the caller's scorecard.", "MyScorecard")}, [401, 403, 404, 410, 503],
       description=SCORECARD_READERS, security=BEARER)

@@ -93,7 +93,7 @@ public final class Gateway {
             ClusterController(redis: redis, instanceID: instanceID),
             MetricsController(gateway: self),
             NotesController(sessions: sessions),
-            ScorecardController(scorecards: Scorecards(sessions: sessions), admin: AdminToken(configuration.protection.adminToken)),
+            ScorecardController(scorecards: Scorecards(sessions: sessions), records: records, admin: AdminToken(configuration.protection.adminToken)),
             QuestionController(questions: Questions(sessions: sessions, library: configuration.library),
                                admin: AdminToken(configuration.protection.adminToken)),
             TestRunController(executions: executions, execution: execution),

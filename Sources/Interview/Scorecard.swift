@@ -175,6 +175,28 @@ public struct ScorecardChange: Sendable {
         }
     }
 
+    /// The scorecard this change makes of `previous` (nil: the author's first), as
+    /// Lua/scorecard_put.lua makes it in Redis; the archived record's writes use this. Throws a
+    /// conflict for a submitted scorecard sent back to draft.
+    public func applied(to previous: JSON?, authorID: String, authorName: String, now: Int64) throws(InterviewError) -> JSON {
+        var card: JSON = previous ?? ["author_id": .string(authorID), "author_name": .string(authorName), "status": "draft",
+                                      "created_at": .integer(Int(now)), "amendments": 0]
+        if card["status"]?.stringValue == "submitted" {
+            guard submit else {
+                throw InterviewError(.conflict, "your scorecard is submitted and cannot return to draft; to amend it, PUT it again "
+                                     + "with \"submit\": true (the amendment is recorded)")
+            }
+            card.set("amendments", .integer((card["amendments"]?.intValue ?? 0) + 1))
+            card.set("amended_at", .integer(Int(now)))
+        } else if submit {
+            card.set("status", "submitted")
+            card.set("submitted_at", .integer(Int(now)))
+        }
+        for (key, value) in contentsJSON.objectValue ?? [] { card.set(key, value) }
+        card.set("updated_at", .integer(Int(now)))
+        return card
+    }
+
     /// The contents as the script stores them (it adds the author, status and times).
     public var contentsJSON: JSON {
         ["recommendation": recommendation.map { .string($0.rawValue) } ?? .null,

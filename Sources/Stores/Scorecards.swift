@@ -17,7 +17,7 @@ public final class Scorecards {
         sessions.redis.register(Self.put)
     }
 
-    static let purpose = "scorecards are for the session's interviewers"
+    public static let purpose = "scorecards are for the session's interviewers"
 
     /// What a reader gets: the rubric, the stored scorecards, and who the reader is (an author
     /// id; nil for the admin).
@@ -25,6 +25,12 @@ public final class Scorecards {
         public var rubric: [RubricCriterion]
         public var cards: [JSON]
         public var viewer: String?
+
+        public init(rubric: [RubricCriterion], cards: [JSON], viewer: String?) {
+            self.rubric = rubric
+            self.cards = cards
+            self.viewer = viewer
+        }
     }
 
     /// Reads as an interviewer (the token is checked in the same round trip).
@@ -90,7 +96,7 @@ public final class Scorecards {
 
     /// A stored scorecard as answered: ratings always an object (Lua's cjson writes an empty
     /// table as one, but an empty array would be as good to it).
-    static func normalized(_ card: JSON) -> JSON {
+    public static func normalized(_ card: JSON) -> JSON {
         var out = card
         if card["ratings"]?.objectValue == nil { out.set("ratings", .object([])) }
         if card["text"] == nil { out.set("text", .string("")) }

@@ -211,7 +211,7 @@ def archive_stack():
 
 
 @archive_only
-def test_scorecards_are_archived_into_the_record_for_interviewers_only(archive_stack):
+def test_scorecards_are_archived_into_the_record_and_written_there_after_archival(archive_stack):
     gws, redis, pg, logdir = archive_stack
     sid, host, (ada_id, ada), (zed_id, zed), cat = room(gws)
     ok(put(gws[0], sid, ada, recommendation="yes", ratings={"testing": 3}, text="Ada archived", submit=True))
@@ -234,6 +234,27 @@ def test_scorecards_are_archived_into_the_record_for_interviewers_only(archive_s
     candidate = http.get(f"{gws[1].url}/api/v1/interviews/{sid}", headers=bearer(cat))
     assert candidate.status_code == 200, candidate.text
     assert "scorecards" not in candidate.json().get("extras", {}) and "archived" not in candidate.text
-    # The room is gone: the live routes answer 410.
-    problem(put(gws[0], sid, ada, recommendation="no", submit=True), 410)
-    problem(listing(gws[0], sid, ada), 410)
+    # The room is gone; the same routes now read and write the record, under the same rules.
+    seen = ok(listing(gws[0], sid, ada))
+    assert authors(seen) == sorted([ada_id, zed_id]) and seen["unlocked"], seen
+    problem(listing(gws[0], sid, cat), 403)
+    problem(put(gws[0], sid, cat, recommendation="yes", submit=True), 403)
+    problem(mine(gws[0], sid, None), 401)
+    problem(put(gws[0], sid, ada, recommendation="no"), 409)  # submitted: no way back to draft
+    problem(put(gws[0], sid, ada, ratings={"speed": 2}, recommendation="no", submit=True), 422)
+    amended = ok(put(gws[1], sid, ada, recommendation="no", ratings={"testing": 2}, text="Ada amended after archival",
+                     submit=True))["scorecard"]
+    assert amended["amendments"] == 1 and amended["status"] == "submitted", amended
+    # The host writes a draft after archival: theirs alone; then submits and sees both others.
+    ok(put(gws[0], sid, host, recommendation="yes", text="Host draft after archival"))
+    assert "Host draft" not in listing(gws[1], sid, zed).text
+    seen = ok(listing(gws[0], sid, host))
+    assert authors(seen) == ["host"] and not seen["unlocked"]
+    ok(put(gws[0], sid, host, recommendation="yes", text="Host verdict", submit=True))
+    assert len(ok(listing(gws[1], sid, host))["scorecards"]) == 3
+    assert len(ok(listing(gws[1], sid, ADMIN))["scorecards"]) == 3
+    problem(put(gws[1], sid, ADMIN, recommendation="yes"), 403)
+    record = ok(http.get(f"{gws[0].url}/api/v1/interviews/{sid}", headers=bearer(zed)))
+    texts = {c["author_id"]: c["text"] for c in record["extras"]["scorecards"]}
+    assert texts == {ada_id: "Ada amended after archival", zed_id: "Zed archived", "host": "Host verdict"}, texts
+    assert "scorecards" not in http.get(f"{gws[0].url}/api/v1/interviews/{sid}", headers=bearer(cat)).json().get("extras", {})
