@@ -2,8 +2,7 @@
 -- it lapse and the next claim takes it again, with the same event id), and its attempt count goes
 -- up. A delivery whose endpoint is gone or disabled is dropped here. KEYS: WebhookKeys.keys.
 -- ARGV: lease (ms). Answers {delivery id, job JSON, endpoint JSON, attempt, now} or nil.
-local now_t = redis.call('TIME')
-local now = tonumber(now_t[1]) * 1000 + math.floor(tonumber(now_t[2]) / 1000)
+local now = now_ms()
 for _ = 1, 10 do
   local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1)
   if #due == 0 then return false end

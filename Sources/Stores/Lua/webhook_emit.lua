@@ -2,8 +2,7 @@
 -- proportional to the endpoints (at most the cap). A full queue drops the deliveries (counted as
 -- `dropped`) rather than growing without bound. KEYS: WebhookKeys.keys. ARGV: event id, type,
 -- the payload (JSON text), the most queued deliveries. Answers {queued, dropped}.
-local now_t = redis.call('TIME')
-local now = tonumber(now_t[1]) * 1000 + math.floor(tonumber(now_t[2]) / 1000)
+local now = now_ms()
 local all = redis.call('HGETALL', KEYS[1])
 local queued, dropped = 0, 0
 local size = redis.call('ZCARD', KEYS[2])

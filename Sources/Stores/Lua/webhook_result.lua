@@ -6,8 +6,7 @@
 -- KEYS: WebhookKeys.keys, WebhookKeys.log(endpoint). ARGV: delivery id, endpoint id, 'ok' |
 -- 'retry' | 'give-up', the attempt's JSON, retry delay (ms), log cap, given-up deliveries in a row
 -- that disable the endpoint. Answers 'ok', 'retry', 'given-up', 'disabled' or 'lost'.
-local now_t = redis.call('TIME')
-local now = tonumber(now_t[1]) * 1000 + math.floor(tonumber(now_t[2]) / 1000)
+local now = now_ms()
 local raw = redis.call('HGET', KEYS[1], ARGV[2])
 if raw then
   redis.call('LPUSH', KEYS[6], ARGV[4])
