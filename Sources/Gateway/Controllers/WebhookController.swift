@@ -49,7 +49,7 @@ final class WebhookController: Controller {
         do {
             let body = try RequestBody(context.request)
             try Self.onlyFields(body.json, ["url", "events", "description"])
-            guard let given = try body.string("url") else { throw Problem(400, "url is required: the http(s) URL events are POSTed to", field: "url") }
+            guard let given = try Self.url(body.json) else { throw Problem(400, "url is required: the http(s) URL events are POSTed to", field: "url") }
             url = given
             guard let list = try Self.events(body.json) else {
                 throw Problem(400, "events is required: a list of event types (\(WebhookOutbox.eventTypes.joined(separator: ", ")))", field: "events")
@@ -82,7 +82,7 @@ final class WebhookController: Controller {
         do {
             let body = try RequestBody(context.request)
             try Self.onlyFields(body.json, ["url", "events", "description", "enabled"])
-            if let given = try body.string("url") {
+            if let given = try Self.url(body.json) {
                 url = given
                 changes.set("url", .string(given))
             }
@@ -149,6 +149,12 @@ final class WebhookController: Controller {
             if !events.contains(type) { events.append(type) }
         }
         return events
+    }
+
+    private static func url(_ json: JSON) throws(Problem) -> String? {
+        guard let value = json["url"], !value.isNull else { return nil }
+        guard let text = value.stringValue else { throw Problem(400, "url must be a string, not \(value.typeName)", field: "url") }
+        return text
     }
 
     private static func description(_ json: JSON) throws(Problem) -> String? {
