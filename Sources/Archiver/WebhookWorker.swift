@@ -38,6 +38,8 @@ public final class WebhookWorker {
     private var claiming = false
     private var stopped = false
     private var inFlight = 0
+    /// Ends each attempt in flight (by delivery id): what stop() calls.
+    private var abandon: [String: () -> Void] = [:]
     public private(set) var delivered = 0
     public private(set) var failed = 0
 
@@ -53,11 +55,14 @@ public final class WebhookWorker {
         pull()
     }
 
-    /// Claims no more; attempts in flight finish (or their leases lapse if the process goes first).
+    /// Claims no more; attempts in flight end now as failed ones (retried after the schedule's
+    /// delay, by this or another worker; if recording that fails, after their lease).
     public func stop() {
         stopped = true
         pollTimer?.close()
         pollTimer = nil
+        for end in abandon.values { end() }
+        abandon.removeAll()
     }
 
     public func pull() {
@@ -97,11 +102,13 @@ public final class WebhookWorker {
         let finish: (HTTPClientExchange.Outcome, String?) -> Void = { [self] outcome, address in
             guard !done else { return }
             done = true
+            abandon.removeValue(forKey: delivery.id)
             deadline.close()
             exchange?.finish(outcome)
             let duration = Int((EventLoop.hrtime() - started) / 1_000_000)
             record(delivery, outcome, address: address, at: startedAt, durationMillis: duration)
         }
+        abandon[delivery.id] = { finish(.error("the worker stopped"), nil) }
         deadline.start(after: configuration.timeoutMillis) { finish(.error("timed out after \(self.configuration.timeoutMillis) ms"), nil) }
         let url: OutboundURL
         do {

@@ -74,18 +74,19 @@ public final class WebhookOutbox {
         emit(id: id, type, data, completion)
     }
 
-    public func emit(id: String, _ type: String, _ data: JSON, _ completion: @escaping (Result<Int, InterviewError>) -> Void = { _ in }) {
+    public func emit(id: String, _ type: String, _ data: JSON, only endpoint: String = "",
+                     _ completion: @escaping (Result<Int, InterviewError>) -> Void = { _ in }) {
         let body: JSON = ["type": .string(type), "timestamp": .integer(Int(unixSeconds())), "data": data]
         let text = body.text
         guard text.utf8.count <= settings.maxPayloadBytes else {
             return completion(.failure(InterviewError(.tooLarge, "the \(type) event is \(text.utf8.count) bytes, more than \(settings.maxPayloadBytes)")))
         }
-        redis.run(Self.emit, keys: WebhookKeys.keys, arguments: [id, type, text, String(settings.maxQueued)]) { result in
+        redis.run(Self.emit, keys: WebhookKeys.keys, arguments: [id, type, text, String(settings.maxQueued), endpoint]) { result in
             completion(result.map { $0.array?.first?.integer ?? 0 }.mapError { translate($0) })
         }
     }
 
-    /// Queues one event for one endpoint only (the test route's `ping`), as emit does.
+    /// Queues a `ping` event for one endpoint alone (the test route), as emit does; answers its id.
     public func ping(_ endpoint: String, _ completion: @escaping (Result<String, InterviewError>) -> Void) {
         get(endpoint) { [self] result in
             switch result {
@@ -95,14 +96,10 @@ public final class WebhookOutbox {
                     return completion(.failure(InterviewError(.conflict, "webhook \(endpoint) is disabled; enable it with PATCH {\"enabled\": true} first")))
                 }
                 let id = "evt_" + Identifiers.hex(Identifiers.randomBytes(12))
-                let body: JSON = ["type": "ping", "timestamp": .integer(Int(unixSeconds())), "data": ["webhook_id": .string(endpoint)]]
-                let delivery = id + ":" + endpoint
-                let job: JSON = ["endpoint": .string(endpoint), "event": .string(id), "type": "ping", "body": .string(body.text)]
-                redis.send(["HSET", WebhookKeys.jobs, delivery, job.text]) { [self] sent in
-                    if case .failure(let error) = sent { return completion(.failure(translate(error))) }
-                    redis.send(["ZADD", WebhookKeys.due, "NX", "0", delivery]) { added in
-                        completion(added.map { _ in id }.mapError { translate($0) })
-                    }
+                emit(id: id, "ping", ["webhook_id": .string(endpoint)], only: endpoint) { queued in
+                    completion(queued.flatMap { count in
+                        count == 1 ? .success(id) : .failure(InterviewError(.conflict, "webhook \(endpoint) is disabled, gone, or the queue is full"))
+                    })
                 }
             }
         }

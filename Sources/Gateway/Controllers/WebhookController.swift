@@ -34,7 +34,7 @@ final class WebhookController: Controller {
                   .patch(auth: admin, rate: .requests, body: .server, update),
                   .delete(auth: admin, rate: .requests, delete)),
             Route("webhooks/{webhook_id}/deliveries", .get(auth: admin, rate: .requests, deliveries)),
-            Route("webhooks/{webhook_id}/test", .post(auth: admin, rate: .requests, body: .server, test)),
+            Route("webhooks/{webhook_id}/test", .post(auth: admin, rate: .requests, body: .none, test)),
         ]
     }
 

@@ -1,7 +1,9 @@
 -- One event: a delivery job for each enabled endpoint subscribed to its type, due now. Work is
 -- proportional to the endpoints (at most the cap). A full queue drops the deliveries (counted as
 -- `dropped`) rather than growing without bound. KEYS: WebhookKeys.keys. ARGV: event id, type,
--- the payload (JSON text), the most queued deliveries. Answers {queued, dropped}.
+-- the payload (JSON text), the most queued deliveries, and an endpoint id to send it to that one
+-- alone, whatever its events ('' for every subscriber: the test route's ping). Answers {queued,
+-- dropped}.
 local now = now_ms()
 local all = redis.call('HGETALL', KEYS[1])
 local queued, dropped = 0, 0
@@ -9,7 +11,9 @@ local size = redis.call('ZCARD', KEYS[2])
 for i = 1, #all, 2 do
   local e = cjson.decode(all[i + 1])
   local wanted = false
-  if e.enabled then
+  if ARGV[5] ~= '' then
+    wanted = e.enabled and all[i] == ARGV[5]
+  elseif e.enabled then
     for _, t in ipairs(e.events) do
       if t == ARGV[2] or t == '*' then wanted = true end
     end
