@@ -325,3 +325,23 @@ def test_metrics_show_the_queue_and_deliveries(gateway):
     text = http.get(f"{gateway.url}/metrics", headers=ADMIN_HEADERS).text
     assert "codeinterview_webhook_queue_size" in text
     assert 'codeinterview_webhook_deliveries_total{result="delivered"}' in text
+
+
+def test_a_session_that_expires_ends_with_reason_expired_when_archived(redis, postgres, logdir, gateway, endpoint, start_archiver):
+    short = Gateway(binary_path(), redis, "gw-webhooks-short", ["--rate-limits", "off", f"--postgres={postgres.url}", "--archive-hold-hours=1",
+                                                                f"--admin-token={ADMIN}", "--webhook-allow-private", "--session-ttl=2"], logdir)
+    try:
+        hook = register(short, endpoint.url("/expiry"), ["session.ended", "interview.archived"])
+        start_archiver()
+        sid = create_session(short, language="python")["id"]
+
+        def events():
+            return {json.loads(b)["type"]: json.loads(b)["data"] for _, b in endpoint.requests("/expiry")
+                    if json.loads(b)["data"]["session_id"] == sid}
+        wait_for(lambda: {"session.ended", "interview.archived"} <= set(events()), 60, message="ended (expired) and archived")
+        assert events()["session.ended"]["reason"] == "expired"
+        assert events()["interview.archived"]["ending"] == "expired"
+        for headers, body in endpoint.requests("/expiry"):
+            assert verify(hook["secret"], headers, body)
+    finally:
+        short.stop()
