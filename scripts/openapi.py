@@ -1061,6 +1061,93 @@ for r in ROUTES:
     if r["path"] == "/ws/sessions/{id}":
         r["description"] = r["description"].replace("`execution-*`, ", "`execution-*`, `question-changed`, ")
 # ================================================================ end of questions and the library
+
+# ================================================================ webhooks (issue 22, part 4)
+# Owned by the webhooks work: signed webhook endpoints, their deliveries (docs/webhooks.md).
+WEBHOOK_EVENTS = ["session.created", "session.ended", "scorecard.submitted", "interview.archived"]
+webhook = {
+    "type": "object",
+    "required": ["id", "url", "events", "enabled", "created_at", "updated_at"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^wh_[0-9a-f]{16}$"},
+        "url": {"type": "string", "maxLength": 2048, "description": "http:// only for now (https is refused with 400)."},
+        "events": {"type": "array", "items": {"type": "string", "enum": WEBHOOK_EVENTS}},
+        "description": {"type": ["string", "null"]},
+        "enabled": {"type": "boolean"},
+        "disabled_reason": {"type": ["string", "null"], "description": "Why it was disabled (by the operator, or after "
+                            "`--webhook-disable-after` deliveries in a row were given up)."},
+        "disabled_at": {"type": ["integer", "null"]},
+        "given_up": {"type": "integer", "description": "Deliveries given up in a row."},
+        "last_success_at": {"type": "integer"},
+        "created_at": ms(), "updated_at": ms(),
+    },
+}
+webhook_created = {"allOf": [sref("Webhook"), {"type": "object", "required": ["secret"], "properties": {
+    "secret": {"type": "string", "pattern": "^whsec_", "description": "The signing secret, shown this once."}}}]}
+webhook_input = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "url": {"type": "string", "maxLength": 2048},
+        "events": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": WEBHOOK_EVENTS}},
+        "description": {"type": ["string", "null"], "maxLength": 500},
+        "enabled": {"type": "boolean", "description": "PATCH only: true enables a disabled endpoint again."},
+    },
+}
+webhook_delivery = {
+    "type": "object",
+    "properties": {
+        "delivery_id": {"type": "string"}, "event_id": {"type": "string"}, "type": {"type": "string"},
+        "attempt": {"type": "integer"}, "at": ms(), "status": {"type": ["integer", "null"]},
+        "error": {"type": ["string", "null"]}, "duration_ms": {"type": "integer"},
+        "address": {"type": ["string", "null"]}, "outcome": {"type": "string", "enum": ["delivered", "retrying", "given-up"]},
+        "next_attempt_in_ms": {"type": ["integer", "null"]},
+    },
+}
+schemas.update({"Webhook": webhook, "WebhookCreated": webhook_created, "WebhookInput": webhook_input,
+                "WebhookList": {"type": "object", "required": ["webhooks"], "properties": {"webhooks": {"type": "array", "items": sref("Webhook")}}},
+                "WebhookDelivery": webhook_delivery,
+                "WebhookDeliveries": {"type": "object", "required": ["deliveries"],
+                                      "properties": {"deliveries": {"type": "array", "items": sref("WebhookDelivery")}}},
+                "WebhookTest": {"type": "object", "properties": {"event_id": {"type": "string"}, "type": {"type": "string"}}}})
+parameters["WebhookId"] = {"name": "webhook_id", "in": "path", "required": True, "description": "Webhook id (`wh_` + 16 hex digits).",
+                           "schema": {"type": "string"}}
+parameters["WebhookDeliveriesLimit"] = {"name": "limit", "in": "query", "required": False,
+                                        "description": "Attempts to list: 1 to 100 (default 100), else 422.",
+                                        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}}
+headers["WebhookLocation"] = {"description": "Path of the new webhook: `/api/v1/webhooks/{webhook_id}`.", "schema": {"type": "string"}}
+PATH_PARAMS["{webhook_id}"] = "WebhookId"
+WEBHOOK_ADMIN = ("Needs the admin token (`--admin-token`) as a Bearer token: 401 without a token, 403 with another, and 403 "
+                 "when the gateway has no admin token.")
+WEBHOOK_URL = (" The url: http://, at most 2,048 bytes, no user info or fragment; unless the gateways run with "
+               "`--webhook-allow-private`, 400 when its host is, or resolves to, a loopback, private, link-local, CGNAT, "
+               "unique-local, multicast, broadcast or unspecified address (in any spelling). See docs/webhooks.md.")
+route("/webhooks", "post", "createWebhook", "Register a webhook endpoint", "webhooks",
+      {"201": ok("The endpoint, with its signing `secret` (shown this once).", "WebhookCreated",
+                 hdrs={"Location": ref("headers", "WebhookLocation")})},
+      [400, 401, 403, 409, 413, 415, 503],
+      description=WEBHOOK_ADMIN + " At most `--webhook-max-endpoints` (50): 409 beyond." + WEBHOOK_URL,
+      body=json_body("WebhookInput", "`url` and `events` (required), `description`.", required=True), security=BEARER)
+route("/webhooks", "get", "listWebhooks", "List the webhook endpoints", "webhooks",
+      {"200": ok("Every endpoint, oldest first, without secrets.", "WebhookList")}, [401, 403, 503],
+      description=WEBHOOK_ADMIN, security=BEARER)
+route("/webhooks/{webhook_id}", "get", "getWebhook", "Get a webhook endpoint", "webhooks",
+      {"200": ok("The endpoint (no secret); `disabled_reason` says why it is disabled.", "Webhook")}, [401, 403, 404, 503],
+      description=WEBHOOK_ADMIN, security=BEARER)
+route("/webhooks/{webhook_id}", "patch", "updateWebhook", "Change a webhook endpoint", "webhooks",
+      {"200": ok("The endpoint as changed.", "Webhook")}, [400, 401, 403, 404, 413, 415, 503],
+      description=WEBHOOK_ADMIN + " Any of url, events, description, enabled (`true` enables it again and restarts its "
+                  "count of given-up deliveries)." + WEBHOOK_URL,
+      body=json_body("WebhookInput", "The fields to change.", required=True), security=BEARER)
+route("/webhooks/{webhook_id}", "delete", "deleteWebhook", "Delete a webhook endpoint", "webhooks",
+      {"204": ok("The endpoint and its attempt log were deleted; its queued deliveries are dropped.")}, [401, 403, 404, 503],
+      description=WEBHOOK_ADMIN, security=BEARER)
+route("/webhooks/{webhook_id}/deliveries", "get", "listWebhookDeliveries", "A webhook's last delivery attempts", "webhooks",
+      {"200": ok("The last attempts (at most 100 kept), newest first.", "WebhookDeliveries")}, [401, 403, 404, 422, 503],
+      description=WEBHOOK_ADMIN, query=[ref("parameters", "WebhookDeliveriesLimit")], security=BEARER)
+route("/webhooks/{webhook_id}/test", "post", "testWebhook", "Send a ping event", "webhooks",
+      {"202": ok("A `ping` event was queued for this endpoint alone.", "WebhookTest")}, [401, 403, 404, 409, 503],
+      description=WEBHOOK_ADMIN + " 409 when the endpoint is disabled.", security=BEARER)
+# ================================================================ end of webhooks
 # ================================================================ test runs (issue 15)
 # Owned by the test-runs work: a session's document against its question's tests.
 CASE_STATUSES = ["passed", "failed", "time_limit_exceeded", "memory_limit_exceeded", "output_limit_exceeded",
@@ -1542,6 +1629,7 @@ doc = {
         {"name": "executions", "description": "Run code in a sandbox on a runner; read jobs and a session's executions."},
         {"name": "questions", "description": "A session's question with its test cases, and the deployment's question library."},
         {"name": "test runs", "description": "Run a session's code against its question's tests; read the runs."},
+        {"name": "webhooks", "description": "Signed webhook endpoints and their deliveries (the admin token's)."},
         {"name": "operations", "description": "Health check and this document."},
         {"name": "web client", "description": "The reference web client's page and files (root only)."},
     ],

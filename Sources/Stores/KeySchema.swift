@@ -209,3 +209,30 @@ public struct ChannelMessage: Sendable {
 
     public var payload: [UInt8] { Array("\(exclude) \(revision)\n".utf8) + frame }
 }
+
+/// Webhooks, one slot (`{webhooks}`): the deployment's endpoints, the delivery jobs of their
+/// events, and each endpoint's recent attempts. Lua/webhook_*.lua take `keys` (plus `log(id)`).
+///
+///   ci:{webhooks}:endpoints   HASH  endpoint id → JSON (url, events, secret, enabled, counters);
+///                                   at most `WebhookSettings.maxEndpoints` fields
+///   ci:{webhooks}:due         ZSET  delivery id (`<event id>:<endpoint id>`) → when it is due
+///                                   (Unix ms); once claimed, the claim's lease expiry (as the
+///                                   archive queue's); at most `WebhookSettings.maxQueued`
+///   ci:{webhooks}:jobs        HASH  delivery id → JSON {endpoint, event, type, body}
+///   ci:{webhooks}:attempts    HASH  delivery id → attempts started (claims)
+///   ci:{webhooks}:stats       HASH  delivered / failed / given_up / dropped counters (/metrics)
+///   ci:{webhooks}:log:<id>    LIST  an endpoint's last attempts (JSON), newest first, capped
+///
+/// The jobs leave when delivered or given up (a day of retries at most); the endpoints are the
+/// operator's and live until deleted (no TTL, as the question library).
+public enum WebhookKeys {
+    static let base = "ci:{webhooks}:"
+    public static let endpoints = base + "endpoints"
+    public static let due = base + "due"
+    public static let jobs = base + "jobs"
+    public static let attempts = base + "attempts"
+    public static let stats = base + "stats"
+    public static func log(_ endpoint: String) -> String { base + "log:" + endpoint }
+
+    static let keys = [endpoints, due, jobs, attempts, stats]
+}

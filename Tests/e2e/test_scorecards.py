@@ -258,3 +258,75 @@ def test_scorecards_are_archived_into_the_record_and_written_there_after_archiva
     texts = {c["author_id"]: c["text"] for c in record["extras"]["scorecards"]}
     assert texts == {ada_id: "Ada amended after archival", zed_id: "Zed archived", "host": "Host verdict"}, texts
     assert "scorecards" not in http.get(f"{gws[0].url}/api/v1/interviews/{sid}", headers=bearer(cat)).json().get("extras", {})
+
+
+# ---------------------------------------------------------------- the scorecard.submitted webhook
+
+webhooks_only = pytest.mark.skipif(not has_option("--webhook-allow-private", "archiver"), reason="this binary has no webhooks")
+
+
+class Receiver:
+    """A loopback HTTP endpoint that answers 200 and keeps every body."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        self.bodies: list[bytes] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                receiver.bodies.append(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+    def events(self) -> list[dict]:
+        import json
+        return [json.loads(b) for b in list(self.bodies)]
+
+    def stop(self):
+        self.server.shutdown()
+
+
+@archive_only
+@webhooks_only
+def test_a_submission_emits_scorecard_submitted_once_and_an_amendment_none(archive_stack):
+    _, redis, pg, logdir = archive_stack
+    flags = ["--rate-limits", "off", f"--postgres={pg.url}", "--archive-hold-hours=1", f"--admin-token={ADMIN}",
+             "--webhook-allow-private"]
+    gw = Gateway(binary_path(), redis, "gw-scorecards-webhooks", flags, logdir)
+    receiver = Receiver()
+    archiver = None
+    try:
+        r = http.post(f"{gw.url}/api/v1/webhooks", json={"url": receiver.url, "events": ["scorecard.submitted"]}, headers=bearer(ADMIN))
+        assert r.status_code == 201, r.text
+        hook = r.json()["id"]
+        sid, host, (ada_id, ada), (zed_id, zed), cat = room([gw, gw])
+        ok(put(gw, sid, ada, recommendation="yes", text="draft"))
+        ok(put(gw, sid, ada, recommendation="strong_yes", text="not in the event", submit=True))
+        ok(put(gw, sid, ada, recommendation="yes", submit=True))  # an amendment: no second event
+        ok(put(gw, sid, zed, recommendation="no", submit=True))
+        archiver = Archiver(binary_path(), redis, pg.url, f"archiver-scorecards-hooks-{os.getpid()}", logdir, "--webhook-allow-private")
+
+        def submitted():
+            # At-least-once: a redelivery carries the same event, so the set counts each once.
+            return sorted({(e["data"]["author_id"], e["data"]["recommendation"]) for e in receiver.events()
+                           if e["type"] == "scorecard.submitted" and e["data"]["session_id"] == sid})
+        wait_for(lambda: len(submitted()) >= 2, 60, message="two scorecard.submitted deliveries")
+        assert submitted() == sorted([(ada_id, "strong_yes"), (zed_id, "no")]), submitted()
+        assert "not in the event" not in b"".join(receiver.bodies).decode()
+        http.delete(f"{gw.url}/api/v1/webhooks/{hook}", headers=bearer(ADMIN))
+    finally:
+        if archiver:
+            archiver.stop()
+        receiver.stop()
+        gw.stop()

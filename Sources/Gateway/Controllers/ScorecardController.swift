@@ -84,7 +84,7 @@ final class ScorecardController: Controller {
                 let wasSubmitted = Self.own(read)?["status"]?.stringValue == "submitted"
                 scorecards.write(id.rawValue, change, token: token) { result in
                     context.reply(result) { card in
-                        if change.submit && !wasSubmitted { Self.submitted(id.rawValue, card) }
+                        if change.submit && !wasSubmitted { self.submitted(id.rawValue, card) }
                         var out = Self.head(read.rubric)
                         out.set("scorecard", card)
                         context.reply(out)
@@ -94,11 +94,13 @@ final class ScorecardController: Controller {
         }
     }
 
-    /// A scorecard was submitted (not amended): the webhook event's place.
-    private static func submitted(_ session: String, _ card: JSON) {
-        // WEBHOOK(scorecard.submitted): the lead wires this to the webhooks helper's WebhookOutbox at merge,
-        // e.g. outbox.emit("scorecard.submitted", ["session_id": session, "author_id": card["author_id"], ...]).
-        _ = (session, card)
+    /// A scorecard was submitted (not amended): the `scorecard.submitted` webhook event (the
+    /// recommendation, not the ratings or the text).
+    private func submitted(_ session: String, _ card: JSON) {
+        scorecards.sessions.webhooks?.emit("scorecard.submitted", [
+            "session_id": .string(session), "author_id": card["author_id"] ?? .null, "author_name": card["author_name"] ?? .null,
+            "recommendation": card["recommendation"] ?? .null, "submitted_at": card["submitted_at"] ?? .null,
+        ])
     }
 
     func list(_ context: RequestContext, _ id: SessionID) {
@@ -182,7 +184,7 @@ final class ScorecardController: Controller {
             case .success(false):
                 context.reply(Problem(409, "your scorecard changed meanwhile (another tab?); read it again (GET) and PUT again"))
             case .success(true):
-                if change.submit && previous?["status"]?.stringValue != "submitted" { Self.submitted(id, card) }
+                if change.submit && previous?["status"]?.stringValue != "submitted" { submitted(id, card) }
                 var out = Self.head(read.rubric)
                 out.set("scorecard", card)
                 context.reply(out)
