@@ -535,7 +535,11 @@ class Interview {
         case "unavailable":
           return; // the server closes; we retry
         case "session_ended":
-          return this.stop("This interview has ended.", { error: false });
+          this.stop("This interview has ended.", { error: false });
+          // An interviewer back after the end (a reload) still writes their scorecard: the panel
+          // asks the server, which answers 403 to a candidate's token (and the panel stays hidden).
+          this.scorecards.enable();
+          return this.scorecards.open();
         case "not_found":
           storage.clear(this.id);
           return this.stop("There is no such interview (the link may be wrong or it has expired).");

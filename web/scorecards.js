@@ -28,22 +28,20 @@ export class ScorecardPanel {
     return `/sessions/${encodeURIComponent(this.options.sessionID)}/scorecards${suffix}`;
   }
 
-  /** Interviewers only: shows the (collapsed) panel and loads it. */
+  /** Interviewers only: loads the panel, shown (collapsed) once the server answered it. */
   enable() {
-    if (!this.section) return;
-    this.section.hidden = false;
-    if (!this.enabled) {
-      this.enabled = true;
-      this.refresh();
-    }
+    if (!this.section || this.enabled) return;
+    this.enabled = true;
+    this.refresh();
   }
 
   /** The interview ended: open the panel where the interviewer sees it. */
   open() {
     if (!this.enabled || !this.section) return;
     this.section.open = true;
-    this.refresh();
-    this.section.scrollIntoView({ block: "nearest" });
+    this.refresh().then(() => {
+      if (!this.section.hidden) this.section.scrollIntoView({ block: "nearest" });
+    });
   }
 
   /** Someone submitted or amended (the private channel's frames): reload the others'. */
@@ -65,6 +63,7 @@ export class ScorecardPanel {
         this.dirty = false;
       }
       this.list = list;
+      this.section.hidden = false;
       this.render();
     } catch (error) {
       if (error.status === 403 || error.status === 401) {

@@ -121,3 +121,18 @@ def test_the_panel_opens_when_the_interview_ends(stack, room):
     assert not panel_shown(room.bob)
     for secret in ("sentinel-ada", "sentinel-cy"):
         assert secret not in room.bob.page_source
+
+
+def test_after_the_end_a_reload_still_gives_interviewers_the_panel_and_the_candidate_none(stack, room):
+    for d in (room.cy, room.bob):
+        d.refresh()
+    wait_for(lambda: panel_shown(room.cy) and ADA_TEXT in panel_text(room.cy),
+             message="Cy's panel, with Ada's scorecard, after a reload of the ended interview")
+    assert room.cy.find_element(By.ID, "scorecard-text").get_attribute("value") == CY_TEXT, "her own, as submitted"
+    assert panel_text(room.cy).startswith("Submitted")
+    assert room.cy.execute_script("return document.getElementById('scorecard-section').open")
+    save_screenshot(room.cy, "scorecard-after-reload")
+    # Bob's page asked nothing it may not have: no panel, nothing of the scorecards.
+    assert not panel_shown(room.bob)
+    for secret in ("sentinel-ada", "sentinel-cy"):
+        assert secret not in room.bob.page_source
