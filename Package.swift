@@ -101,8 +101,15 @@ let package = Package(
                                .embedInCode("Lua/runner_register.lua"),
                                .embedInCode("Lua/runner_slots.lua"),
                                .embedInCode("Lua/save_code.lua"),
+                               .embedInCode("Lua/scorecard_put.lua"),
                                .embedInCode("Lua/snapshot.lua"),
-                               .embedInCode("Lua/update.lua")
+                               .embedInCode("Lua/update.lua"),
+                               .embedInCode("Lua/webhook_claim.lua"),
+                               .embedInCode("Lua/webhook_delete.lua"),
+                               .embedInCode("Lua/webhook_emit.lua"),
+                               .embedInCode("Lua/webhook_register.lua"),
+                               .embedInCode("Lua/webhook_result.lua"),
+                               .embedInCode("Lua/webhook_update.lua")
                 ],
                 swiftSettings: swiftSettings),
         // Records: the interview record's PostgreSQL contract (as Stores is the Redis one): its

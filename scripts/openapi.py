@@ -1078,6 +1078,93 @@ for r in ROUTES:
     if r["path"] == "/ws/sessions/{id}":
         r["description"] = r["description"].replace("`execution-*`, ", "`execution-*`, `question-changed`, ")
 # ================================================================ end of questions and the library
+
+# ================================================================ webhooks (issue 22, part 4)
+# Owned by the webhooks work: signed webhook endpoints, their deliveries (docs/webhooks.md).
+WEBHOOK_EVENTS = ["session.created", "session.ended", "scorecard.submitted", "interview.archived"]
+webhook = {
+    "type": "object",
+    "required": ["id", "url", "events", "enabled", "created_at", "updated_at"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^wh_[0-9a-f]{16}$"},
+        "url": {"type": "string", "maxLength": 2048, "description": "http:// only for now (https is refused with 400)."},
+        "events": {"type": "array", "items": {"type": "string", "enum": WEBHOOK_EVENTS}},
+        "description": {"type": ["string", "null"]},
+        "enabled": {"type": "boolean"},
+        "disabled_reason": {"type": ["string", "null"], "description": "Why it was disabled (by the operator, or after "
+                            "`--webhook-disable-after` deliveries in a row were given up)."},
+        "disabled_at": {"type": ["integer", "null"]},
+        "given_up": {"type": "integer", "description": "Deliveries given up in a row."},
+        "last_success_at": {"type": "integer"},
+        "created_at": ms(), "updated_at": ms(),
+    },
+}
+webhook_created = {"allOf": [sref("Webhook"), {"type": "object", "required": ["secret"], "properties": {
+    "secret": {"type": "string", "pattern": "^whsec_", "description": "The signing secret, shown this once."}}}]}
+webhook_input = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "url": {"type": "string", "maxLength": 2048},
+        "events": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": WEBHOOK_EVENTS}},
+        "description": {"type": ["string", "null"], "maxLength": 500},
+        "enabled": {"type": "boolean", "description": "PATCH only: true enables a disabled endpoint again."},
+    },
+}
+webhook_delivery = {
+    "type": "object",
+    "properties": {
+        "delivery_id": {"type": "string"}, "event_id": {"type": "string"}, "type": {"type": "string"},
+        "attempt": {"type": "integer"}, "at": ms(), "status": {"type": ["integer", "null"]},
+        "error": {"type": ["string", "null"]}, "duration_ms": {"type": "integer"},
+        "address": {"type": ["string", "null"]}, "outcome": {"type": "string", "enum": ["delivered", "retrying", "given-up"]},
+        "next_attempt_in_ms": {"type": ["integer", "null"]},
+    },
+}
+schemas.update({"Webhook": webhook, "WebhookCreated": webhook_created, "WebhookInput": webhook_input,
+                "WebhookList": {"type": "object", "required": ["webhooks"], "properties": {"webhooks": {"type": "array", "items": sref("Webhook")}}},
+                "WebhookDelivery": webhook_delivery,
+                "WebhookDeliveries": {"type": "object", "required": ["deliveries"],
+                                      "properties": {"deliveries": {"type": "array", "items": sref("WebhookDelivery")}}},
+                "WebhookTest": {"type": "object", "properties": {"event_id": {"type": "string"}, "type": {"type": "string"}}}})
+parameters["WebhookId"] = {"name": "webhook_id", "in": "path", "required": True, "description": "Webhook id (`wh_` + 16 hex digits).",
+                           "schema": {"type": "string"}}
+parameters["WebhookDeliveriesLimit"] = {"name": "limit", "in": "query", "required": False,
+                                        "description": "Attempts to list: 1 to 100 (default 100), else 422.",
+                                        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}}
+headers["WebhookLocation"] = {"description": "Path of the new webhook: `/api/v1/webhooks/{webhook_id}`.", "schema": {"type": "string"}}
+PATH_PARAMS["{webhook_id}"] = "WebhookId"
+WEBHOOK_ADMIN = ("Needs the admin token (`--admin-token`) as a Bearer token: 401 without a token, 403 with another, and 403 "
+                 "when the gateway has no admin token.")
+WEBHOOK_URL = (" The url: http://, at most 2,048 bytes, no user info or fragment; unless the gateways run with "
+               "`--webhook-allow-private`, 400 when its host is, or resolves to, a loopback, private, link-local, CGNAT, "
+               "unique-local, multicast, broadcast or unspecified address (in any spelling). See docs/webhooks.md.")
+route("/webhooks", "post", "createWebhook", "Register a webhook endpoint", "webhooks",
+      {"201": ok("The endpoint, with its signing `secret` (shown this once).", "WebhookCreated",
+                 hdrs={"Location": ref("headers", "WebhookLocation")})},
+      [400, 401, 403, 409, 413, 415, 503],
+      description=WEBHOOK_ADMIN + " At most `--webhook-max-endpoints` (50): 409 beyond." + WEBHOOK_URL,
+      body=json_body("WebhookInput", "`url` and `events` (required), `description`.", required=True), security=BEARER)
+route("/webhooks", "get", "listWebhooks", "List the webhook endpoints", "webhooks",
+      {"200": ok("Every endpoint, oldest first, without secrets.", "WebhookList")}, [401, 403, 503],
+      description=WEBHOOK_ADMIN, security=BEARER)
+route("/webhooks/{webhook_id}", "get", "getWebhook", "Get a webhook endpoint", "webhooks",
+      {"200": ok("The endpoint (no secret); `disabled_reason` says why it is disabled.", "Webhook")}, [401, 403, 404, 503],
+      description=WEBHOOK_ADMIN, security=BEARER)
+route("/webhooks/{webhook_id}", "patch", "updateWebhook", "Change a webhook endpoint", "webhooks",
+      {"200": ok("The endpoint as changed.", "Webhook")}, [400, 401, 403, 404, 413, 415, 503],
+      description=WEBHOOK_ADMIN + " Any of url, events, description, enabled (`true` enables it again and restarts its "
+                  "count of given-up deliveries)." + WEBHOOK_URL,
+      body=json_body("WebhookInput", "The fields to change.", required=True), security=BEARER)
+route("/webhooks/{webhook_id}", "delete", "deleteWebhook", "Delete a webhook endpoint", "webhooks",
+      {"204": ok("The endpoint and its attempt log were deleted; its queued deliveries are dropped.")}, [401, 403, 404, 503],
+      description=WEBHOOK_ADMIN, security=BEARER)
+route("/webhooks/{webhook_id}/deliveries", "get", "listWebhookDeliveries", "A webhook's last delivery attempts", "webhooks",
+      {"200": ok("The last attempts (at most 100 kept), newest first.", "WebhookDeliveries")}, [401, 403, 404, 422, 503],
+      description=WEBHOOK_ADMIN, query=[ref("parameters", "WebhookDeliveriesLimit")], security=BEARER)
+route("/webhooks/{webhook_id}/test", "post", "testWebhook", "Send a ping event", "webhooks",
+      {"202": ok("A `ping` event was queued for this endpoint alone.", "WebhookTest")}, [401, 403, 404, 409, 503],
+      description=WEBHOOK_ADMIN + " 409 when the endpoint is disabled.", security=BEARER)
+# ================================================================ end of webhooks
 # ================================================================ test runs (issue 15)
 # Owned by the test-runs work: a session's document against its question's tests.
 CASE_STATUSES = ["passed", "failed", "time_limit_exceeded", "memory_limit_exceeded", "output_limit_exceeded",
@@ -1421,6 +1508,102 @@ for r in ROUTES:
 # ================================================================ end of integrity signals
 
 
+# ================================================================ scorecards (issue 22, part 3)
+# One scorecard per interviewer per session: GET/PUT /sessions/{id}/scorecards/mine, GET
+# /sessions/{id}/scorecards; a question's `rubric`. docs/scorecards.md.
+rubric_criterion = {
+    "type": "object",
+    "required": ["id", "name"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[a-z0-9_-]{1,40}$", "description": "Unique within the rubric; what ratings are keyed by."},
+        "name": {"type": "string", "minLength": 1, "description": "1..80 bytes."},
+        "description": {"type": "string", "default": "", "description": "Up to 1,000 bytes."},
+    },
+}
+question_input["properties"]["rubric"] = {
+    "type": "array", "maxItems": 12, "items": sref("RubricCriterion"),
+    "description": "What interviewers rate on (at most 12 criteria; interviewers' view only). Without one, sessions "
+                   "use the standard rubric: problem_solving, code_quality, communication, testing."}
+question_view["properties"]["rubric"] = {"type": "array", "items": sref("RubricCriterion"),
+                                         "description": "Interviewers' view, when the question has its own rubric."}
+scorecard = {
+    "type": "object",
+    "required": ["author_id", "author_name", "status", "recommendation", "ratings", "text", "created_at", "updated_at"],
+    "properties": {
+        "author_id": {"type": "string", "description": "The interviewer's participant id, or `host` for the host token."},
+        "author_name": {"type": "string"},
+        "status": {"type": "string", "enum": ["draft", "submitted"]},
+        "recommendation": {"type": ["string", "null"], "enum": ["strong_no", "no", "yes", "strong_yes", None]},
+        "ratings": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 4},
+                    "description": "Criterion id -> 1 (poor) .. 4 (excellent); criteria left out are not rated."},
+        "text": {"type": "string"},
+        "created_at": ms(), "updated_at": ms(),
+        "submitted_at": ms({"description": "When first submitted."}),
+        "amended_at": ms({"description": "When last amended after submitting."}),
+        "amendments": {"type": "integer", "minimum": 0, "description": "PUTs after submitting."},
+    },
+}
+scale = {"type": "array", "items": {"type": "object", "properties": {"value": {"type": "integer"}, "label": {"type": "string"}}}}
+my_scorecard = {
+    "type": "object",
+    "required": ["rubric", "scale", "scorecard"],
+    "properties": {
+        "rubric": {"type": "array", "items": sref("RubricCriterion")}, "scale": scale,
+        "scorecard": {"oneOf": [sref("Scorecard"), {"type": "null"}], "description": "Null before the first PUT."},
+    },
+}
+scorecard_list = {
+    "type": "object",
+    "required": ["rubric", "scale", "scorecards", "submitted", "unlocked"],
+    "properties": {
+        "rubric": {"type": "array", "items": sref("RubricCriterion")}, "scale": scale,
+        "scorecards": {"type": "array", "items": sref("Scorecard"),
+                       "description": "The caller's own (draft or submitted), and the others' submitted ones once the "
+                                      "caller has submitted (`unlocked`); the admin: every submitted one."},
+        "submitted": {"type": "array", "description": "Who has submitted (never what), for everyone allowed here.",
+                      "items": {"type": "object", "properties": {"author_id": {"type": "string"}, "author_name": {"type": "string"},
+                                                                 "submitted_at": ms()}}},
+        "unlocked": {"type": "boolean"},
+    },
+}
+put_scorecard_req = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "recommendation": {"type": ["string", "null"], "enum": ["strong_no", "no", "yes", "strong_yes", None]},
+        "ratings": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 4}},
+        "text": {"type": "string", "description": "10,000 bytes at most (413 above)."},
+        "submit": {"type": "boolean", "default": False, "description": "Submit (needs a recommendation)."},
+        "status": {"type": "string", "enum": ["draft", "submitted"], "description": "Another way to say submit."},
+    },
+}
+schemas.update({"RubricCriterion": rubric_criterion, "Scorecard": scorecard, "MyScorecard": my_scorecard,
+                "ScorecardList": scorecard_list, "PutScorecardRequest": put_scorecard_req})
+SCORECARD_READERS = ("For the session's interviewers only: the host token, or the participant token of someone who "
+                     "joined as interviewer (401 without a token, 403 for a candidate's or another session's). Works "
+                     "while the session lives, ended or not, and after it is archived on a gateway with `--postgres` "
+                     "(then in the record, under the same rules; 503 when PostgreSQL is away); else 410 once the room "
+                     "is gone. ")
+route("/sessions/{id}/scorecards/mine", "get", "getMyScorecard", "The caller's scorecard and the session's rubric", "sessions",
+      {"200": ok("The rubric, the scale and the caller's scorecard.", "MyScorecard")}, [401, 403, 404, 410, 503],
+      description=SCORECARD_READERS, security=BEARER)
+route("/sessions/{id}/scorecards/mine", "put", "putMyScorecard", "Write or submit the caller's scorecard", "sessions",
+      {"200": ok("The scorecard as stored.", "MyScorecard")}, [400, 401, 403, 404, 409, 410, 413, 415, 422, 503],
+      description=SCORECARD_READERS + "Replaces the caller's recommendation, ratings and text (absent fields clear "
+                  "them); ratings are checked against the session's rubric (422 naming the field: an unknown criterion, "
+                  "a rating outside 1..4, a bad recommendation, a wrong type; 413 for text over 10,000 bytes), and "
+                  "nothing changes on a refusal. `submit: true` (or `status: submitted`) submits; it needs a "
+                  "recommendation. A submitted scorecard stays submitted: a further PUT must say submit and is "
+                  "recorded as an amendment (409 for one that does not).",
+      body=json_body("PutScorecardRequest", "The scorecard.", required=True), security=BEARER)
+route("/sessions/{id}/scorecards", "get", "listScorecards", "The scorecards the caller may see", "sessions",
+      {"200": ok("The visible scorecards and who has submitted.", "ScorecardList")}, [401, 403, 404, 410, 503],
+      description=SCORECARD_READERS + "Before the caller submits their own, only their own and who has submitted; "
+                  "after, every submitted one; never another's draft. The admin token (`--admin-token`) sees every "
+                  "submitted one.", security=BEARER)
+# ================================================================ end of scorecards
+
+
 def build_op(r, prefix_path, suffix, head=False):
     method = "head" if head else r["method"]
     op_id = r["op_id"]
@@ -1570,6 +1753,7 @@ doc = {
         {"name": "executions", "description": "Run code in a sandbox on a runner; read jobs and a session's executions."},
         {"name": "questions", "description": "A session's question with its test cases, and the deployment's question library."},
         {"name": "test runs", "description": "Run a session's code against its question's tests; read the runs."},
+        {"name": "webhooks", "description": "Signed webhook endpoints and their deliveries (the admin token's)."},
         {"name": "operations", "description": "Health check and this document."},
         {"name": "web client", "description": "The reference web client's page and files (root only)."},
     ],

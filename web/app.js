@@ -16,6 +16,7 @@ import { QuestionPanel } from "./question.js";
 import { showReplay } from "./replay.js";
 import { Integrity } from "./integrity.js";
 import { RoomControls } from "./controls.js";
+import { ScorecardPanel } from "./scorecards.js";
 import { $, api, el, safeColor, setConnection, showNotice, showView, storage, translucent } from "./common.js";
 
 const CodeMirror = window.CodeMirror;
@@ -108,6 +109,10 @@ class Interview {
       interviewer: () => this.interviewer, send: (type, data) => this.send(type, data), editors: () => this.editors,
       question: this.question, me: () => this.me, joined: () => this.joined && !this.stopped,
       afterChange: () => this.updateRunAvailability(),
+    });
+    this.scorecards = new ScorecardPanel({
+      sessionID: id,
+      token: () => this.credentials?.participant_token || this.credentials?.host_token || null,
     });
     this.setUpControls();
     this.integrity = new Integrity(this); // integrity signals: reported by everyone, shown to interviewers
@@ -439,7 +444,12 @@ class Interview {
     this.endedShown = true;
     this.stop("This interview has ended.", { error: false });
     document.body.dataset.ended = "true";
-    if (this.interviewer) showReplay(this.id, this.credentials?.host_token || this.credentials?.participant_token || null);
+    this.scorecards.open();
+    if (this.interviewer) {
+      showReplay(this.id, this.credentials?.host_token || this.credentials?.participant_token || null);
+      // The scorecard is what an interviewer writes once it has ended: it moves beside the replay.
+      $("replay-view").querySelector(".sidebar")?.prepend($("scorecard-section"));
+    }
   }
 
   // ---- Messages ----------------------------------------------------------------------------------
@@ -461,6 +471,9 @@ class Interview {
       case "session-ended": return this.ended();
       case "session-controls": return this.controls.apply(data, { announce: true });
       case "control-result": return this.controls.apply(data);
+      case "scorecard-submitted":
+      case "scorecard-amended":
+        return this.scorecards.changed();
       case "execution-started": return this.executionStarted(data);
       case "execution-output": return this.executionOutput(data);
       case "execution-result": return this.executionResult(data);
@@ -513,6 +526,7 @@ class Interview {
     this.interviewer = "notes" in data || this.me?.role === "interviewer";
     this.setUpNotes(data.notes);
     this.controls.apply(data.controls);
+    if (this.interviewer) this.scorecards.enable();
     if ("question" in data) this.question.show(data.question);
     else this.question.fetch();
     this.question.enablePicker();
@@ -550,6 +564,9 @@ class Interview {
         case "unavailable":
           return; // the server closes; we retry
         case "session_ended":
+          // An interviewer back after the end (a reload) still writes their scorecard: the panel
+          // asks the server, which answers 403 to a candidate's token (and the panel stays hidden).
+          this.scorecards.enable();
           return this.ended();
         case "not_found":
           storage.clear(this.id);

@@ -47,6 +47,8 @@ public struct ArchiverConfiguration: Sendable {
     public var eraseEveryMillis: UInt64 = 3600 * 1000
     /// Only its gone retention matters here (how long a released session answers 410).
     public var sessions = SessionSettings()
+    /// The webhook delivery worker this archiver hosts (WebhookWorker.swift).
+    public var webhooks = WebhookWorkerConfiguration()
 
     public init() {}
 }
@@ -63,6 +65,9 @@ public final class Archiver {
     let redis: RedisConnection
     let queue: ArchiveQueue
     let sessions: SessionArchive
+    /// Emits session.ended (expired) and interview.archived; delivers webhooks unless turned off.
+    let outbox: WebhookOutbox
+    let webhookWorker: WebhookWorker?
 
     private var signals: SignalWatcher?
     private var heartbeatTimer: LoopTimer?
@@ -91,6 +96,9 @@ public final class Archiver {
         queue = ArchiveQueue(redis: redis)
         sessions = SessionArchive(redis: redis, settings: configuration.sessions)
         redis.register(RedisFunctions.library)
+        outbox = WebhookOutbox(redis: redis, settings: configuration.webhooks.settings)
+        webhookWorker = configuration.webhooks.enabled
+            ? WebhookWorker(loop: loop, redis: redis, configuration: configuration.webhooks, logger: logger) : nil
     }
 
     /// Serves until SIGTERM or SIGINT (then finishes what it holds; a second signal abandons it:
@@ -108,6 +116,7 @@ public final class Archiver {
         redis.onStateChange = { [unowned self] up in
             if up { self.heartbeat() }
             self.pull()
+            if up, !self.stopping { self.webhookWorker?.start() }
         }
         redis.start()
         let heartbeat = LoopTimer(loop: loop)
@@ -222,12 +231,33 @@ public final class Archiver {
                             case .success:
                                 log.info("session \(id) archived (\(record.ending.rawValue), code revision \(record.code.revision))")
                                 self.archived += 1
-                                self.complete(id, log)
+                                self.emitArchived(record) { self.complete(id, log) }
                             }
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// Webhooks: a session whose time ran out ends here (session.ended, reason expired); every
+    /// archived one is announced (interview.archived). Before completing the queue entry: an
+    /// archiver that dies in between archives again and emits again (at least once).
+    private func emitArchived(_ record: InterviewRecord, _ then: @escaping () -> Void) {
+        let id = record.id
+        let archived: JSON = ["session_id": .string(id), "ending": .string(record.ending.rawValue),
+                              "ended_at": .integer(Int(record.endedAt)), "record_url": .string("/api/v1/interviews/\(id)")]
+        let announce = { [outbox, logger] in
+            outbox.emit("interview.archived", archived) { result in
+                if case .failure(let error) = result { logger.warning("emitting interview.archived for \(id) failed: \(error)") }
+                then()
+            }
+        }
+        guard record.ending == .expired else { return announce() }
+        let ended: JSON = ["session_id": .string(id), "reason": "expired", "ended_at": .integer(Int(record.endedAt))]
+        outbox.emit("session.ended", ended) { [logger] result in
+            if case .failure(let error) = result { logger.warning("emitting session.ended for \(id) failed: \(error)") }
+            announce()
         }
     }
 
@@ -294,6 +324,7 @@ public final class Archiver {
         }
         logger.notice("signal \(signum): finishing \(inFlight.count) claim(s), then stopping")
         stopping = true
+        webhookWorker?.stop()
         heartbeat()
         shutdownIfIdle()
     }
@@ -307,6 +338,7 @@ public final class Archiver {
     private func shutdown() {
         guard !closed else { return }
         closed = true
+        webhookWorker?.stop()
         for timer in [heartbeatTimer, pollTimer, migrateTimer, eraseTimer] { timer?.close() }
         for timer in inFlight.values { timer.close() }
         inFlight.removeAll()

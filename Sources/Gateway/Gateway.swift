@@ -41,6 +41,8 @@ public final class Gateway {
     /// The interview archive (PostgreSQL, on this loop); nil without --postgres.
     let archive: PostgresPool?
     let records: InterviewRecords?
+    /// Webhook endpoints and the outbox (WebhookController; session events through `sessions`).
+    let webhooks: WebhookOutbox
 
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -49,6 +51,8 @@ public final class Gateway {
         redis = makeRedisClient(loop: loop, address: configuration.redis, logger: logger)
         subscriber = RedisSubscriber(loop: loop, address: configuration.redis, logger: logger)
         sessions = Sessions(redis: redis, settings: configuration.sessions)
+        webhooks = WebhookOutbox(redis: redis, settings: configuration.webhooks)
+        sessions.webhooks = webhooks
         rateLimiting = RateLimiting(settings: configuration.protection, limiter: RateLimiter(redis: redis))
         executions = Executions(redis: redis, settings: configuration.executions)
         let archive = configuration.postgres.map { [loop] in PostgresPool(loop: loop, configuration: $0, logger: logger) }
@@ -95,10 +99,12 @@ public final class Gateway {
             NotesController(sessions: sessions),
             ActivityController(activity: Activity(redis: sessions.redis), admin: AdminToken(configuration.protection.adminToken)),
             ControlsController(controls: RoomControlsStore(sessions: sessions)),
+            ScorecardController(scorecards: Scorecards(sessions: sessions), records: records, admin: AdminToken(configuration.protection.adminToken)),
             QuestionController(questions: Questions(sessions: sessions, library: configuration.library),
                                admin: AdminToken(configuration.protection.adminToken)),
             TestRunController(executions: executions, execution: execution),
             InterviewController(records: records, admin: AdminToken(configuration.protection.adminToken), logger: logger),
+            WebhookController(webhooks: webhooks, loop: loop, allowPrivate: configuration.webhookAllowPrivate),
         ]
         return controllers.flatMap(\.routes)
     }

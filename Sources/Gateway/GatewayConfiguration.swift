@@ -28,6 +28,10 @@ public struct GatewayConfiguration: Sendable {
     /// The interview archive (PostgreSQL), where finished interviews are read (and erased);
     /// nil: the /interviews routes answer 503.
     public var postgres: PostgresConfiguration?
+    /// Webhook bounds and schedule (docs/webhooks.md); `webhookAllowPrivate` turns the SSRF rule
+    /// off at registration (`--webhook-allow-private`).
+    public var webhooks = WebhookSettings()
+    public var webhookAllowPrivate = false
 
     public init() {}
 }

@@ -25,7 +25,11 @@ extension InterviewRecord {
         out.set("runs", .array(runs.compactMap { runJSON($0, forInterviewer: interviewer) }))
         out.set("history", .array(interviewer ? history : history.filter(Self.candidateSees)))
         let extraKinds = extras.keys.sorted().filter { interviewer || !Self.interviewerOnlyExtras.contains($0) }
-        out.set("extras", .object(extraKinds.map { (key: $0, value: JSON.array(extras[$0] ?? [])) }))
+        out.set("extras", .object(extraKinds.map { kind in
+            // A scorecard's draft is its author's alone: the record shows the submitted ones.
+            let entries = extras[kind] ?? []
+            return (key: kind, value: JSON.array(kind == "scorecards" ? entries.filter { $0["status"]?.stringValue == "submitted" } : entries))
+        }))
         return out
     }
 

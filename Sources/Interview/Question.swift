@@ -30,16 +30,20 @@ public struct Question: Sendable, Equatable {
     /// Language id -> starter code, in the order given.
     public var starterCode: [(language: String, code: String)]
     public var tests: [TestCase]
+    /// What interviewers rate on (Scorecard.swift); empty: the sessions use Rubric.standard.
+    public var rubric: [RubricCriterion]
 
-    public init(title: String, prompt: String, starterCode: [(language: String, code: String)], tests: [TestCase]) {
+    public init(title: String, prompt: String, starterCode: [(language: String, code: String)], tests: [TestCase],
+                rubric: [RubricCriterion] = []) {
         self.title = title
         self.prompt = prompt
         self.starterCode = starterCode
         self.tests = tests
+        self.rubric = rubric
     }
 
     public static func == (lhs: Question, rhs: Question) -> Bool {
-        lhs.title == rhs.title && lhs.prompt == rhs.prompt && lhs.tests == rhs.tests
+        lhs.title == rhs.title && lhs.prompt == rhs.prompt && lhs.tests == rhs.tests && lhs.rubric == rhs.rubric
             && lhs.starterCode.map(\.language) == rhs.starterCode.map(\.language)
             && lhs.starterCode.map(\.code) == rhs.starterCode.map(\.code)
     }
@@ -71,6 +75,8 @@ public struct Question: Sendable, Equatable {
                          "starter_code": .object(starterCode.map { (key: $0.language, value: JSON.string($0.code)) }),
                          "tests": .array(visible.map(\.json))]
         out.set("hidden_test_count", .integer(tests.count - tests.filter { !$0.hidden }.count))
+        // Only a question with its own rubric carries one (earlier questions' JSON stays as it was).
+        if interviewer && !rubric.isEmpty { out.set("rubric", .array(rubric.map(\.json))) }
         return out
     }
 
@@ -137,6 +143,7 @@ public struct Question: Sendable, Equatable {
                 tests.append(TestCase(name: name, stdin: stdin, expectedStdout: expected, hidden: hidden))
             }
         }
+        rubric = try Rubric.parse(json["rubric"])
     }
 }
 

@@ -49,6 +49,10 @@ public struct SessionKeys: Sendable {
     /// type), and the stream of what the room typed into it (Terminals; both expire on their own).
     public var terminal: String { key("terminal") }
     public var terminalInput: String { key("terminal-input") }
+    /// Hash: author id (a participant's, or "host" for the host token) -> the scorecard JSON
+    /// (Lua/scorecard_put.lua; Scorecards.swift). The session hash's `scorecards_version` counts
+    /// its writes, so the archiver's release can refuse a session whose scorecards moved on.
+    public var scorecards: String { key("scorecards") }
     /// The pub/sub channel of the session's changes (ChannelMessage), for every member.
     public var channel: String { key(Self.eventsName) }
     /// The pub/sub channel of what only interviewers may see (notes ops, hidden test cases).
@@ -58,7 +62,7 @@ public struct SessionKeys: Sendable {
     /// publish on the names built here; they are in the session's slot like its keys).
     public var all: [String] {
         [session, participants, tokens, history, gone, legacyOps, presence, log, snapshot, checkpoint,
-         notes, notesLog, notesSnapshot, notesCheckpoint, question, channel, privateChannel, activity]
+         notes, notesLog, notesSnapshot, notesCheckpoint, question, channel, privateChannel, activity, scorecards]
     }
 }
 
@@ -211,4 +215,31 @@ public struct ChannelMessage: Sendable {
     }
 
     public var payload: [UInt8] { Array("\(exclude) \(revision)\n".utf8) + frame }
+}
+
+/// Webhooks, one slot (`{webhooks}`): the deployment's endpoints, the delivery jobs of their
+/// events, and each endpoint's recent attempts. Lua/webhook_*.lua take `keys` (plus `log(id)`).
+///
+///   ci:{webhooks}:endpoints   HASH  endpoint id → JSON (url, events, secret, enabled, counters);
+///                                   at most `WebhookSettings.maxEndpoints` fields
+///   ci:{webhooks}:due         ZSET  delivery id (`<event id>:<endpoint id>`) → when it is due
+///                                   (Unix ms); once claimed, the claim's lease expiry (as the
+///                                   archive queue's); at most `WebhookSettings.maxQueued`
+///   ci:{webhooks}:jobs        HASH  delivery id → JSON {endpoint, event, type, body}
+///   ci:{webhooks}:attempts    HASH  delivery id → attempts started (claims)
+///   ci:{webhooks}:stats       HASH  delivered / failed / given_up / dropped counters (/metrics)
+///   ci:{webhooks}:log:<id>    LIST  an endpoint's last attempts (JSON), newest first, capped
+///
+/// The jobs leave when delivered or given up (a day of retries at most); the endpoints are the
+/// operator's and live until deleted (no TTL, as the question library).
+public enum WebhookKeys {
+    static let base = "ci:{webhooks}:"
+    public static let endpoints = base + "endpoints"
+    public static let due = base + "due"
+    public static let jobs = base + "jobs"
+    public static let attempts = base + "attempts"
+    public static let stats = base + "stats"
+    public static func log(_ endpoint: String) -> String { base + "log:" + endpoint }
+
+    static let keys = [endpoints, due, jobs, attempts, stats]
 }

@@ -38,7 +38,7 @@ public enum RedisFunctions {
     /// Every script the program runs (the gateway's and the runner's alike: one library for both).
     static var scripts: [RedisScript] {
         Scripts.all + ExecutionScripts.gateway + ExecutionScripts.runner + [Executions.slotsScript, RateLimiter.script]
-            + ArchiveQueue.all + [SessionArchive.release, Activity.add] + TerminalScripts.all
+            + ArchiveQueue.all + [SessionArchive.release, Activity.add, Scorecards.put] + TerminalScripts.all + WebhookOutbox.all
     }
 
     public static let library: RedisFunctionLibrary = {

@@ -37,6 +37,8 @@ public final class SessionArchive {
         public var jobIDs: [String]
         /// The integrity signals the record holds (the list's length: it only grows).
         public var activityCount = 0
+        /// The session's scorecards_version the record holds (Lua/scorecard_put.lua bumps it).
+        public var scorecardsVersion: Int = 0
     }
 
     public func read(_ id: String, now: Int64, _ completion: @escaping (Result<Found, InterviewError>) -> Void) {
@@ -49,7 +51,7 @@ public final class SessionArchive {
             ["HGETALL", keys.session], ["HGETALL", keys.participants], ["HGETALL", keys.tokens], ["LRANGE", keys.history, "0", "-1"],
             ["HGETALL", keys.checkpoint], ["LRANGE", keys.log, "0", "-1"],
             ["HGETALL", keys.notes], ["HGETALL", keys.notesCheckpoint], ["LRANGE", keys.notesLog, "0", "-1"],
-            ["GET", keys.question], ["LRANGE", keys.activity, "0", "-1"],
+            ["GET", keys.question], ["LRANGE", keys.activity, "0", "-1"], ["HVALS", keys.scorecards],
         ]
         redis.pipeline(commands) { [self] result in
             let replies: [RedisValue]
@@ -92,6 +94,12 @@ public final class SessionArchive {
             let question = replies[9].text.flatMap { try? JSON.parse($0) }
             let activity = (replies[10].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) } }
             let activityCount = replies[10].array?.count ?? 0
+            let scorecards = Scorecards.decode(cards: replies[11], question: .null, viewer: nil).cards
+                .sorted { ($0["created_at"]?.intValue ?? 0, $0["author_id"]?.stringValue ?? "") < ($1["created_at"]?.intValue ?? 0, $1["author_id"]?.stringValue ?? "") }
+            let scorecardsVersion = Int(session["scorecards_version"] ?? "0") ?? 0
+            var extras: [String: [JSON]] = [:]
+            if !activity.isEmpty { extras[InterviewRecord.integrityExtras] = activity }
+            if !scorecards.isEmpty { extras["scorecards"] = scorecards }
             runs(id) { result in
                 switch result {
                 case .failure(let error): completion(.failure(error))
@@ -101,9 +109,10 @@ public final class SessionArchive {
                         createdAt: Int64(session["created_at"] ?? "") ?? 0, endedAt: endedAt, ending: ending,
                         hostTokenHash: session["host_token_hash"] ?? "", code: code, notes: notes, question: question,
                         participants: people, history: history, runs: runs,
-                        extras: activity.isEmpty ? [:] : [InterviewRecord.integrityExtras: activity])
+                        extras: extras)
                     completion(.success(.record(record, Release(ending: ending, codeRevision: code.revision, notesRevision: notes.revision,
-                                                                jobIDs: runs.map(\.id), activityCount: activityCount))))
+                                                                jobIDs: runs.map(\.id), activityCount: activityCount,
+                                                                scorecardsVersion: scorecardsVersion))))
                 }
             }
         }
@@ -214,7 +223,7 @@ public final class SessionArchive {
     /// with a conflict when the session moved past what the record holds (read it again).
     public func release(_ id: String, _ release: Release, _ completion: @escaping (Result<Bool, InterviewError>) -> Void) {
         let arguments = [Self.goneReason(release.ending), String(settings.goneRetentionMillis), String(release.codeRevision),
-                         String(release.notesRevision), String(release.activityCount)]
+                         String(release.notesRevision), String(release.activityCount), String(release.scorecardsVersion)]
         redis.run(Self.release, keys: SessionKeys(id).all, arguments: arguments) { [redis] result in
             switch result {
             case .failure(let error): completion(.failure(translate(error, session: id)))

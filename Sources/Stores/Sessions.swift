@@ -50,6 +50,9 @@ public final class Sessions {
     /// (another slot); a gateway that dies in between leaves the create-time entry, which still
     /// archives the session at its expires_at.
     public let archive: ArchiveQueue?
+    /// Webhooks: session.created and session.ended are emitted here, after the script that made
+    /// them so (nil: none).
+    public var webhooks: WebhookOutbox?
     private static let palette = Palette.colors.joined(separator: ",")
 
     public init(redis: RedisConnection, settings: SessionSettings) {
@@ -75,9 +78,14 @@ public final class Sessions {
         let arguments = Scripts.createArguments(settings: settings, name: draft.name ?? "", code: code, language: draft.language,
                                                 maxParticipants: draft.maxParticipants, hostTokenHash: Identifiers.tokenHash(hostToken),
                                                 creator: creator)
-        run(Scripts.create, id, arguments) { [archive] result in
+        run(Scripts.create, id, arguments) { [archive, webhooks] result in
             if case .success(let value) = result, let archive, let expires = decodeView(value)?.expiresAt {
                 archive.schedule(id, dueAt: expires)
+            }
+            if case .success(let value) = result, let webhooks, let session = decodeView(value) {
+                webhooks.emit("session.created", ["session_id": .string(id), "name": session.name.map(JSON.string) ?? .null,
+                                                  "language": .string(session.language), "created_at": .integer(Int(session.createdAt)),
+                                                  "expires_at": .integer(Int(session.expiresAt))])
             }
             completion(result.flatMap { value in
                 guard var session = decodeView(value) else { return .failure(malformed("create")) }
@@ -234,7 +242,10 @@ public final class Sessions {
         let arguments = Scripts.updateArguments(settings: settings, changes: changes, presentedTokenHash: presentedTokenHash,
                                                 author: author, connection: connection)
         run(Scripts.update, id, arguments) { [self] result in
-            if case .success = result, changes.status == .completed { archive?.schedule(id) }
+            if case .success = result, changes.status == .completed {
+                archive?.schedule(id)
+                webhooks?.emit("session.ended", ["session_id": .string(id), "reason": "ended", "ended_at": .integer(Int(EventLoop.unixMillis()))])
+            }
             switch result {
             case .failure(let error): completion(.failure(error))
             case .success(let value):

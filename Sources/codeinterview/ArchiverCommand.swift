@@ -20,12 +20,17 @@ struct ArchiverCommand: ParsableCommand {
         most 5 min) and the keys stay. At start it brings the schema up to date, retrying until PostgreSQL \
         is there (reported unhealthy in the registry meanwhile), and erases records past \
         --archive-retention-days, then hourly. SIGTERM or SIGINT: finishes the sessions it holds, then exits \
-        0 (a second signal exits at once; their leases lapse).
+        0 (a second signal exits at once; their leases lapse). It also delivers webhooks (docs/webhooks.md) \
+        unless --no-webhooks.
         """)
 
     @OptionGroup var common: CommonOptions
 
     @OptionGroup var archive: PostgresOptions
+
+    @OptionGroup var webhookOptions: WebhookOptions
+
+    @OptionGroup var webhookWorker: WebhookWorkerOptions
 
     @Option(help: "Sessions archived at once.")
     var concurrency: Int = environment("CONCURRENCY", 2)
@@ -56,6 +61,7 @@ struct ArchiverCommand: ParsableCommand {
         configuration.leaseMillis = Int64(leaseMs)
         configuration.retentionMillis = Int64(archiveRetentionDays) * 24 * 3600 * 1000
         configuration.sessions.goneRetentionMillis = Int64(goneRetention) * 1000
+        configuration.webhooks = webhookWorker.configuration(webhookOptions)
         let logger = try common.makeLogger("codeinterview.archiver")
         let loop = EventLoop()
         guard let postgres = archive.configuration else { throw ValidationError("--postgres=URL is required") }

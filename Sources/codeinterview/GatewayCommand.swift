@@ -122,6 +122,8 @@ struct GatewayCommand: ParsableCommand {
         }
     }
 
+    @OptionGroup var webhookOptions: WebhookOptions
+
     func run() throws {
         var configuration = GatewayConfiguration()
         configuration.http.host = host
@@ -159,6 +161,8 @@ struct GatewayCommand: ParsableCommand {
         try protection.apply(to: &configuration)
         configuration.postgres = archive.configuration
         configuration.sessions.archiveHoldMillis = archive.archiveHoldMillis
+        configuration.webhooks = webhookOptions.settings
+        configuration.webhookAllowPrivate = webhookOptions.webhookAllowPrivate
         let logger = try common.makeLogger("codeinterview.gateway")
         let gateway = try Gateway(configuration: configuration, logger: logger)
         do {

@@ -86,6 +86,12 @@ final class KeySlotTests: XCTestCase {
         sets[ExecutionScripts.registerRunner.name, default: []].append([NodeKeys.archivers, NodeKeys.archiverInfo])
         sets[ExecutionScripts.deregisterRunner.name, default: []].append([NodeKeys.archivers, NodeKeys.archiverInfo])
         sets[SessionArchive.release.name] = session
+        sets[Scorecards.put.name] = session
+        // Webhooks: one slot; the delete and the result also take an endpoint's attempt log.
+        for script in WebhookOutbox.all { sets[script.name] = [WebhookKeys.keys] }
+        let logs = ["wh_0123456789abcdef", "x"].map { WebhookKeys.keys + [WebhookKeys.log($0)] }
+        sets[WebhookOutbox.delete.name] = logs
+        sets[WebhookOutbox.result.name] = logs
 
         // As Protection.admit calls it: every rule of a request for the client's address, tagged by
         // it; the per-session execution limit tagged by the session id.

@@ -59,9 +59,23 @@ final class MetricsController: Controller {
                 metric("runner_slots", "gauge", "Execution slots of live runners, by state.",
                        [("state=\"busy\"", Double(statistics.busySlots)), ("state=\"total\"", Double(statistics.totalSlots))])
             }
-            self.archiveMetrics(metric) {
+            self.archiveMetrics(metric) { self.webhookMetrics(metric) {
                 context.send(HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8)))
+            } }
+        }
+    }
+
+    /// Webhooks (the same on every gateway): deliveries queued, and attempts by outcome.
+    private func webhookMetrics(_ metric: @escaping (String, String, String, [(labels: String, value: Double)]) -> Void,
+                                _ done: @escaping () -> Void) {
+        gateway.webhooks.stats { stats in
+            if let stats {
+                metric("webhook_queue_size", "gauge", "Webhook deliveries queued (due, retrying, or in flight).", [("", Double(stats.queued))])
+                metric("webhook_deliveries_total", "counter", "Webhook delivery attempts and deliveries, by result.",
+                       [("result=\"delivered\"", Double(stats.delivered)), ("result=\"failed\"", Double(stats.failed)),
+                        ("result=\"given_up\"", Double(stats.givenUp)), ("result=\"dropped\"", Double(stats.dropped))])
             }
+            done()
         }
     }
 

@@ -100,6 +100,10 @@ struct Endpoint {
         Endpoint(method: "PUT", policy: RoutePolicy(authentication: auth, rate: rate, body: body), handler: .session(handler))
     }
 
+    static func patch(auth: Authentication, rate: RateClass, body: BodyLimit, _ handler: @escaping RouteHandler) -> Endpoint {
+        Endpoint(method: "PATCH", policy: RoutePolicy(authentication: auth, rate: rate, body: body), handler: .plain(handler))
+    }
+
     static func patch(auth: Authentication, rate: RateClass, body: BodyLimit,
                       _ handler: @escaping (RequestContext, SessionID) -> Void) -> Endpoint {
         Endpoint(method: "PATCH", policy: RoutePolicy(authentication: auth, rate: rate, body: body), handler: .session(handler))

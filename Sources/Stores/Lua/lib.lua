@@ -63,6 +63,7 @@ end
 --                  its name is the Swift schema's)
 --  17 private      channel: the interviewers' only
 --  18 activity     list: the integrity signals (Activity.swift), JSON entries, oldest first, capped
+--  19 scorecards   hash author id -> scorecard JSON (scorecard_put.lua)
 -- (into: a table to fill instead of a new one: the Functions library reuses its tables across calls.)
 local function session_keys(keys, into)
   local k = into or {}
@@ -71,6 +72,7 @@ local function session_keys(keys, into)
   k.notes, k.notes_log, k.notes_snapshot, k.notes_checkpoint = keys[11], keys[12], keys[13], keys[14]
   k.question, k.events, k.private = keys[15], keys[16], keys[17]
   k.activity = keys[18]
+  k.scorecards = keys[19]
   return k
 end
 -- The layers' binders (prelude.lua's session, jobs.lua's jobs): what they derive from KEYS and
