@@ -476,8 +476,9 @@ parameters = {
                       "schema": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 500}},
     "CodeRevision": {"name": "revision", "in": "query", "required": False,
                      "description": "The text at this revision instead of the current one: for interviewers (the host "
-                                    "token or an interviewer's participant token; 401 without, 403 with another). "
-                                    "404 past the current revision or before the op log's checkpoint.",
+                                    "token or an interviewer's participant token), and once the session has ended for its "
+                                    "candidates too (a candidate's token while it is live -> 403; 401 without a token, 403 "
+                                    "with another session's). 404 past the current revision or before the op log's checkpoint.",
                      "schema": {"type": "integer", "minimum": 0}},
     "SinceRevision": {"name": "since_revision", "in": "query", "required": False,
                       "description": "Also answer `ops`: the operations committed after this revision that the op log "
@@ -570,7 +571,8 @@ route("/sessions/{id}/users/{user_id}", "delete", "removeParticipant", "Remove a
 route("/sessions/{id}/code", "get", "getCode", "Get the session's code (now, or at a revision)", "code",
       {"200": ok("The current code, or with `revision` the text at that revision.", "Code")}, [401, 403, 404, 410, 422, 503],
       description="The current code needs no token. With `revision`, the text at that revision, rebuilt from the op "
-                  "log, for the session's interviewers only (session playback: jump straight to a point).",
+                  "log, for the session's interviewers, and once it has ended for its candidates too (session "
+                  "playback: jump straight to a point).",
       query=[ref("parameters", "CodeRevision")], security=OPT_BEARER)
 route("/sessions/{id}/code", "post", "saveCode", "Save the session's code", "code",
       {"200": ok("The saved code.", "Code")}, [400, 404, 410, 413, 415, 422, 503],
@@ -587,7 +589,12 @@ route("/sessions/{id}/history", "get", "getHistory", "Get the session's event hi
 route("/sessions/{id}/timeline", "get", "getTimeline", "Replay the session: its timeline, page by page", "sessions",
       {"200": ok("One page of the timeline, oldest first.", "Timeline")}, [401, 403, 404, 410, 422, 503],
       description="Session playback, for the session's interviewers (the host token or an interviewer's participant "
-                  "token; 401 without a token, 403 for a candidate's or another session's). Every committed op with "
+                  "token; 401 without a token, 403 for another session's). A candidate's token is refused (403) while "
+                  "the session is live; once it has ended (status `completed`) it reads the candidate's view: the same "
+                  "ops, and only the events a candidate saw live (no integrity signals, nothing about the notes or "
+                  "scorecards; a test run as `GET /test-runs/{id}` shows it to a candidate, with `kind` `test-run`, "
+                  "`passed`, `total` and `cases`, a hidden case's name, status, time and memory only), never "
+                  "`document=notes` (403). Every committed op with "
                   "its author and time, and among them the joins, leaves, language changes, saves, runs and the end. "
                   "Pages are cut by revision: ask again with `after_revision` = `next_after_revision` until it is "
                   "null. Where the op log's oldest ops were folded into a checkpoint (the op log is bounded in "
@@ -1392,12 +1399,15 @@ route("/interviews/{id}/timeline", "get", "getInterviewTimeline", "Replay a fini
                  "`GET /sessions/{id}/timeline`.", "Timeline")},
       ARCHIVE_ERRS, security=BEARER,
       query=[ref("parameters", "AfterRevision"), ref("parameters", "TimelineLimit"), ref("parameters", "TimelineDocument")],
-      description="Interviewers and the admin (a candidate's token -> 403). Malformed parameters -> 400.")
+      description="Interviewers and the admin: everything, as live; a candidate's token: the code's timeline in the "
+                  "candidate's view, as the live route answers a candidate once the session has ended (no integrity "
+                  "signals, notes or scorecard events, test runs as a candidate saw them); `document=notes` with a "
+                  "candidate's token -> 403. Malformed parameters -> 400.")
 route("/interviews/{id}/code", "get", "getInterviewCode", "A finished interview's code, at a revision", "interviews",
       {"200": ok("The code at the revision (`code`, `language` then, `revision`, `updated_at`).", "Code")},
       ARCHIVE_ERRS, security=BEARER, query=[ref("parameters", "ArchiveRevision")],
-      description="The final code for every token of the interview; with `revision` (playback) interviewers and the "
-                  "admin only (a candidate's token -> 403).")
+      description="The final code, or with `revision` the code at that revision (playback), for every token of the "
+                  "interview (its candidates' too: they saw the code) and the admin.")
 # ================================================================ room controls (issue 22, part 2)
 # The interviewers steer the room: lock the editor, hold back runs, hide the question (session fields
 # set by control.lua), and end (PATCH status completed's path). Enforced by the scripts that commit
@@ -1708,7 +1718,8 @@ for path, op_id, summary, desc, success in (
      "The same page as `/`, which joins the session in the path (the `join_url` of a session).", PAGE),
     ("/s/{id}/replay", "getWebClientReplay", "A session's replay",
      "The same page as `/`, showing the Replay view of the session in the path: for its interviewers, who watch the "
-     "code being written (the page reads `GET /sessions/{id}/timeline`).", PAGE),
+     "code being written (the page reads `GET /sessions/{id}/timeline`), and once it has ended for its candidates, "
+     "in the candidate's view.", PAGE),
     ("/static/{path}", "getWebClientFile", "A file of the web client",
      "A file from the web client's folder (`--web-root`), with its Content-Type.",
      {"200": ok("The file.", ctype="*/*", schema={"type": "string", "format": "binary"}, hdrs=FILE_HEADERS),

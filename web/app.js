@@ -437,19 +437,20 @@ class Interview {
     showNotice(message, { error, timeout: 0 });
   }
 
-  /** The interview has ended: the room is read-only; an interviewer's page turns into the replay
-   * (the live timeline until it is archived, the record after; playback is the interviewers'). */
+  /** The interview has ended: the room is read-only and every page turns into the replay (the
+   * live timeline until it is archived, the record after). An interviewer's token reads the
+   * interviewers' view; a candidate's the candidate's (what they saw live: no notes, no integrity
+   * signals, hidden tests as they saw them), which the server lets them read once it has ended. */
   ended() {
     if (this.stopped && this.endedShown) return;
     this.endedShown = true;
     this.stop("This interview has ended.", { error: false });
     document.body.dataset.ended = "true";
     this.scorecards.open();
-    if (this.interviewer) {
-      showReplay(this.id, this.credentials?.host_token || this.credentials?.participant_token || null);
-      // The scorecard is what an interviewer writes once it has ended: it moves beside the replay.
-      $("replay-view").querySelector(".sidebar")?.prepend($("scorecard-section"));
-    }
+    const token = this.credentials?.host_token || this.credentials?.participant_token || null;
+    if (token) showReplay(this.id, token);
+    // The scorecard is what an interviewer writes once it has ended: it moves beside the replay.
+    if (token && this.interviewer) $("replay-view").querySelector(".sidebar")?.prepend($("scorecard-section"));
   }
 
   // ---- Messages ----------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 // The Replay view: an interviewer watches how the code of a session was written, from its
-// timeline (GET /api/v1/sessions/{id}/timeline, README "Session playback"). The first page
+// timeline (GET /api/v1/sessions/{id}/timeline, README "Session playback"); once the interview
+// has ended, a candidate watches it too, from the candidate's view of the same timeline (no
+// integrity marks, no notes, test runs as they saw them: the server filters it). The first page
 // starts playing at once; the others load behind it. The document is rebuilt in this page from
 // the committed operations (ot.js, counted in Unicode scalars like the server), with each
 // character colored by who typed it; runs and joins are marked on the scrubber, and a run's
@@ -443,12 +445,14 @@ class Replay {
     this.shownRun = run;
     const box = $("replay-output");
     if (!run) { box.replaceChildren(el("div", "hint", "No run yet at this point.")); return; }
-    const header = el("div", "run-header", `${run.name || "Someone"} ran ${run.language || "the code"} at ${clock(run.timestamp)}: ${run.status || ""}`);
+    const tests = run.kind === "test-run" && typeof run.total === "number";
+    const what = tests ? `the tests (${run.passed ?? 0} of ${run.total} passed)` : run.language || "the code";
+    const header = el("div", "run-header", `${run.name || "Someone"} ran ${what} at ${clock(run.timestamp)}: ${run.status || ""}`);
     const parts = [header];
     if (run.stdout) parts.push(el("pre", "stdout", run.stdout));
     if (run.stderr) parts.push(el("pre", "stderr", run.stderr));
     if (run.compile_output) parts.push(el("pre", "stderr", run.compile_output));
-    if (!run.stdout && !run.stderr && !run.compile_output) parts.push(el("div", "hint", "(no output)"));
+    if (!run.stdout && !run.stderr && !run.compile_output && !tests) parts.push(el("div", "hint", "(no output)"));
     box.replaceChildren(...parts);
   }
 }
@@ -512,7 +516,7 @@ export async function showReplay(id, hostTokenFromLink) {
       }
     } catch (error) {
       $("replay-editor").replaceChildren();
-      if (error.status === 401 || error.status === 403) askForKey("Only the session's interviewers can replay it: enter the host key from the interviewer link.");
+      if (error.status === 401 || error.status === 403) askForKey("Only the session's interviewers can replay it while it is live (its candidates once it has ended): enter the host key from the interviewer link.");
       else if (error.status === 404) showNotice("There is no such interview, or its history has expired.", { error: true, timeout: 0 });
       else showNotice(`The replay could not start: ${error.message}`, { error: true, timeout: 0 });
     }

@@ -23,7 +23,7 @@ extension InterviewRecord {
         }
         out.set("question", question.map { questionJSON($0, forInterviewer: interviewer) } ?? .null)
         out.set("runs", .array(runs.compactMap { runJSON($0, forInterviewer: interviewer) }))
-        out.set("history", .array(interviewer ? history : history.filter(Self.candidateSees)))
+        out.set("history", .array(interviewer ? history : history.filter(Timeline.candidateSees(history:))))
         let extraKinds = extras.keys.sorted().filter { interviewer || !Self.interviewerOnlyExtras.contains($0) }
         out.set("extras", .object(extraKinds.map { kind in
             // A scorecard's draft is its author's alone: the record shows the submitted ones.
@@ -56,20 +56,16 @@ extension InterviewRecord {
         }
     }
 
-    /// History entries a candidate saw: none about the notes or the interviewers' extras.
-    private static func candidateSees(_ entry: JSON) -> Bool {
-        let type = entry["type"]?.stringValue ?? ""
-        return !type.hasPrefix("notes") && !type.hasPrefix("scorecard") && !type.hasPrefix("integrity")
-    }
-
     // MARK: Timeline
 
     /// The page of a document's timeline after `after`, exactly as the live
     /// `GET /sessions/{id}/timeline` builds it (Playback.swift): the same ops (at most `limit` + 1
     /// from the page's lower bound: the extra one bounds the last op's events), the same other
     /// events (the history's, then the runs', for the code; none for the notes), the same
-    /// checkpoint, the same `document` and `participants` members.
-    public func timeline(notes: Bool = false, after: Int, limit: Int) -> JSON {
+    /// checkpoint, the same `document` and `participants` members. A candidate's view
+    /// (`forInterviewer` false; never the notes) is the live candidate's too: the history a
+    /// candidate saw (`Timeline.candidateSees`), test runs as a candidate saw them, no integrity extras.
+    public func timeline(notes: Bool = false, after: Int, limit: Int, forInterviewer interviewer: Bool = true) -> JSON {
         let document = notes ? self.notes : code
         let page: TimelinePage
         if after >= document.revision {
@@ -77,9 +73,17 @@ extension InterviewRecord {
         } else {
             let lower = document.checkpoint.flatMap { after < $0.revision ? $0.revision : nil } ?? after
             let ops = Array(document.ops.lazy.filter { $0.revision > lower }.prefix(limit + 1))
-            let others = notes ? [] : history.compactMap(Timeline.event(history:)) + runs.compactMap(Self.runEvent)
-                + (extras[Self.integrityExtras] ?? []).filter { $0["type"]?.stringValue == Self.integrityExtras }
-                    .compactMap(Timeline.event(history:))
+            let others: [JSON]
+            if notes {
+                others = []
+            } else if interviewer {
+                others = history.compactMap(Timeline.event(history:)) + runs.compactMap(Self.runEvent)
+                    + (extras[Self.integrityExtras] ?? []).filter { $0["type"]?.stringValue == Self.integrityExtras }
+                        .compactMap(Timeline.event(history:))
+            } else {
+                others = history.filter(Timeline.candidateSees(history:)).compactMap(Timeline.event(history:))
+                    + runs.compactMap(Self.candidateRunEvent)
+            }
             page = Timeline.page(after: after, limit: limit, head: document.revision, ops: ops, others: others,
                                  checkpoint: document.checkpoint)
         }
@@ -97,6 +101,16 @@ extension InterviewRecord {
     private static func runEvent(_ run: Run) -> JSON? {
         guard let job = ExecutionJob(id: run.id, fields: run.fields) else { return nil }
         var event = Timeline.event(execution: job)
+        if let code = run.fields["code"] { event.set("code", .string(code)) }
+        return event
+    }
+
+    /// A run as a candidate's timeline shows it (Timeline.candidateEvent), with the code that ran.
+    private static func candidateRunEvent(_ run: Run) -> JSON? {
+        var fields = run.fields
+        fields["kind"] = run.kind.rawValue
+        guard let job = ExecutionJob(id: run.id, fields: fields) else { return nil }
+        var event = Timeline.candidateEvent(execution: job, fields: fields)
         if let code = run.fields["code"] { event.set("code", .string(code)) }
         return event
     }

@@ -105,6 +105,28 @@ public enum Timeline {
         return out
     }
 
+    /// Whether a history entry is one a candidate saw live (the rule of the record's candidate view
+    /// and of a candidate's timeline): nothing about the notes, scorecards or integrity signals.
+    public static func candidateSees(history entry: JSON) -> Bool {
+        let type = entry["type"]?.stringValue ?? ""
+        return !type.hasPrefix("notes") && !type.hasPrefix("scorecard") && !type.hasPrefix("integrity")
+    }
+
+    /// A run as a candidate's timeline shows it (`fields` the job's as stored): an execution as
+    /// interviewers see it; a test run as the candidate saw it live (GET /test-runs/{id} for a
+    /// candidate: a hidden case's name, status, time and memory only), without the raw result.
+    public static func candidateEvent(execution job: ExecutionJob, fields: [String: String]) -> JSON {
+        var event = event(execution: job)
+        guard let run = TestRunJob(id: job.id, fields: fields) else { return event }
+        let view = run.json(forInterviewer: false)
+        event = .object((event.objectValue ?? []).filter {
+            !["stdout", "stderr", "exit_code", "signal", "time_ms", "memory_kb", "truncated"].contains($0.key)
+        })
+        event.set("kind", .string(JobKind.testRun.rawValue))
+        for key in ["compile_output", "passed", "total", "cases"] { event.set(key, view[key] ?? .null) }
+        return event
+    }
+
     /// Assembles the page after `after`. `ops` are the log's ops from the page's lower bound on,
     /// oldest first, ONE MORE than `limit` where there are (the extra one is not shown: its time
     /// bounds the events of the page's last op); `others` every other event of the session, in

@@ -7,7 +7,9 @@ import Redis
 /// token, or the participant token of a participant whose role is interviewer; anyone else (no
 /// token: 401; a candidate's or another session's token: 403) is refused. Such reads outlive the
 /// end of a session, not its expiry or deletion. (Writes check the same in their script:
-/// `require_interviewer` in prelude.lua.)
+/// `require_interviewer` in prelude.lua.) A read that candidates may make once the session has
+/// ended (playback: the candidate's view of the replay) passes `candidatesAfterEnd`; then a
+/// candidate's token of an ended session is let through with `interviewer` false.
 struct InterviewerRead {
     /// The session hash's fields asked for (those present).
     var fields: [String: String]
@@ -15,10 +17,12 @@ struct InterviewerRead {
     var participants: [JSON]
     /// The replies of the reads asked for, in their order.
     var replies: [RedisValue]
+    /// False for a candidate's token (only with `candidatesAfterEnd`, on an ended session).
+    var interviewer = true
 
     /// `purpose` opens the refusals ("session playback is for the session's interviewers").
     static func run(_ redis: RedisConnection, session id: String, token: String?, purpose: String, fields: [String],
-                    reads: [RedisRequest] = [], _ completion: @escaping (Result<InterviewerRead, InterviewError>) -> Void) {
+                    reads: [RedisRequest] = [], candidatesAfterEnd: Bool = false, _ completion: @escaping (Result<InterviewerRead, InterviewError>) -> Void) {
         guard let token, !token.isEmpty else {
             return completion(.failure(InterviewError(.unauthorized, "\(purpose): send the host token or an interviewer's "
                                                       + "participant token (Authorization: Bearer ...)")))
@@ -45,16 +49,22 @@ struct InterviewerRead {
                 return completion(.failure(over.interviewError(session: id)))
             }
             let participants = (replies[2].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) } }
+            var interviewer = true
             if tokenHash != values["host_token_hash"] {
                 guard let participantID = replies[1].text else {
                     return completion(.failure(InterviewError(.forbidden, "this token does not belong to session \(id)")))
                 }
                 let role = participants.first { $0["id"]?.stringValue == participantID }?["role"]?.stringValue
-                guard role == Role.interviewer.rawValue else {
-                    return completion(.failure(InterviewError(.forbidden, "\(purpose); this token is a candidate's")))
+                if role != Role.interviewer.rawValue {
+                    guard candidatesAfterEnd, values["status"] == SessionStatus.completed.rawValue else {
+                        let until = candidatesAfterEnd ? " (a candidate may read it once the interview has ended)" : ""
+                        return completion(.failure(InterviewError(.forbidden, "\(purpose); this token is a candidate's\(until)")))
+                    }
+                    interviewer = false
                 }
             }
-            completion(.success(InterviewerRead(fields: values, participants: participants, replies: Array(replies.dropFirst(checks.count)))))
+            completion(.success(InterviewerRead(fields: values, participants: participants, replies: Array(replies.dropFirst(checks.count)),
+                                                interviewer: interviewer)))
         }
     }
 }

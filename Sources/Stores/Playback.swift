@@ -2,7 +2,9 @@ import Interview
 import JSON
 import Redis
 
-/// Session playback for the session's interviewers: the timeline (committed ops with their
+/// Session playback for the session's interviewers, and once it has ended for its candidates in
+/// the candidate's view (what they saw live: no notes, no integrity signals, test runs as a
+/// candidate saw them; the rule of the record's candidate view): the timeline (committed ops with their
 /// authors and times, and among them joins, leaves, language changes, saves, runs and the end)
 /// and the text at any revision. Everything here is plain reads, pipelined; nothing is written.
 /// Available while the session's keys live (its TTL), ended or not.
@@ -24,15 +26,23 @@ public final class Playback {
         var layout: String?
         var legacyText: String?
         var participants: [JSON]
+        /// False for a candidate's token (an ended session): the candidate's view.
+        var interviewer = true
     }
+
+    static let purpose = "session playback is for the session's interviewers until the interview ends"
+
 
     /// Checks the token and reads what every playback answer of `document` needs, in one round trip.
     private func access(_ id: String, token: String?, _ document: Document, _ completion: @escaping (Result<Access, InterviewError>) -> Void) {
         // The notes' revision is their own hash's (none until they are first written).
         let reads: [RedisRequest] = document == .notes ? [.command(["HGET", SessionKeys(id).notes, "revision"])] : []
-        InterviewerRead.run(redis, session: id, token: token, purpose: "session playback is for the session's interviewers",
-                            fields: ["revision", "layout", "code"], reads: reads) { result in
+        InterviewerRead.run(redis, session: id, token: token, purpose: Self.purpose,
+                            fields: ["revision", "layout", "code"], reads: reads, candidatesAfterEnd: true) { result in
             completion(result.flatMap { read in
+                guard read.interviewer || document == .code else {
+                    return .failure(InterviewError(.forbidden, "the notes' playback is for the session's interviewers; this token is a candidate's"))
+                }
                 guard let codeHead = read.fields["revision"].flatMap({ Int($0) }) else {
                     return .failure(InterviewError(.notFound, "no session with id \(id)"))
                 }
@@ -44,7 +54,8 @@ public final class Playback {
                     // The notes were never in the previous layout.
                     return .success(Access(head: read.replies[0].integer ?? 0, layout: "2", legacyText: nil, participants: people))
                 }
-                return .success(Access(head: codeHead, layout: read.fields["layout"], legacyText: read.fields["code"], participants: people))
+                return .success(Access(head: codeHead, layout: read.fields["layout"], legacyText: read.fields["code"], participants: people,
+                                       interviewer: read.interviewer))
             })
         }
     }
@@ -95,8 +106,8 @@ public final class Playback {
         var requests: [RedisRequest] = [.command(["HGETALL", document.checkpoint(keys)])]
         if document == .code {
             requests.append(.command(["LRANGE", keys.history, "0", "-1"]))
-            // The integrity signals (Activity), as events of the timeline: it is for interviewers only.
-            requests.append(.command(["LRANGE", keys.activity, "0", "-1"]))
+            // The integrity signals (Activity), as events of the timeline: for interviewers only.
+            if access.interviewer { requests.append(.command(["LRANGE", keys.activity, "0", "-1"])) }
         }
         requests.append(.script(Scripts.log, keys: keys.all, arguments: Scripts.logArguments(document, after: after, limit: limit + 1)))
         redis.pipeline(requests) { [self] result in
@@ -118,10 +129,13 @@ public final class Playback {
             guard document == .code else {
                 return completion(.success(Timeline.page(after: after, limit: limit, head: access.head, ops: ops, others: [], checkpoint: checkpoint)))
             }
-            let history = (replies[1].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) }.flatMap(Timeline.event(history:)) }
-                + (replies[2].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) }.flatMap(Timeline.event(history:)) }
+            let entries = (replies[1].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) } }
+            var history = (access.interviewer ? entries : entries.filter(Timeline.candidateSees(history:))).compactMap(Timeline.event(history:))
+            if access.interviewer {
+                history += (replies[2].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) }.flatMap(Timeline.event(history:)) }
+            }
             let jobIDs = (runIDs ?? []).compactMap(\.text)
-            runs(jobIDs) { result in
+            runs(jobIDs, interviewer: access.interviewer) { result in
                 completion(result.map { runs in
                     Timeline.page(after: after, limit: limit, head: access.head, ops: ops, others: history + runs, checkpoint: checkpoint)
                 })
@@ -148,13 +162,13 @@ public final class Playback {
 
     /// The session's runs as timeline events (the code that ran, the status, the output as stored);
     /// jobs whose results expired (`--execution-retention`) are left out.
-    private func runs(_ ids: [String], _ completion: @escaping (Result<[JSON], InterviewError>) -> Void) {
+    private func runs(_ ids: [String], interviewer: Bool, _ completion: @escaping (Result<[JSON], InterviewError>) -> Void) {
         redis.pipeline(ids.map { ["HGETALL", ExecutionKeys.job($0)] }) { result in
             completion(result.mapError { translate($0) }.map { replies in
                 zip(ids, replies).compactMap { id, reply -> JSON? in
                     let fields = pairs(reply.array ?? [])
                     guard let job = ExecutionJob(id: id, fields: fields) else { return nil }
-                    var event = Timeline.event(execution: job)
+                    var event = interviewer ? Timeline.event(execution: job) : Timeline.candidateEvent(execution: job, fields: fields)
                     if let code = fields["code"] { event.set("code", .string(code)) }
                     return event
                 }

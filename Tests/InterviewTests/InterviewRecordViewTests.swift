@@ -146,6 +146,27 @@ final class InterviewRecordViewTests: XCTestCase {
         XCTAssertTrue(past["next_after_revision"]?.isNull ?? false)
     }
 
+    func testACandidatesTimelineHasWhatACandidateSaw() {
+        var record = record()
+        record.extras["integrity"] = [["type": "integrity", "kind": "paste", "at": 1_200, "user_id": "u_00000000000000c1"]]
+        let theirs = record.timeline(after: 0, limit: 50)
+        let types = (theirs["events"]?.arrayValue ?? []).map { $0["type"]?.stringValue ?? "?" }
+        XCTAssertTrue(types.contains("integrity") && types.contains("notes_saved"), "the interviewers' view is unchanged")
+        let page = record.timeline(after: 0, limit: 50, forInterviewer: false)
+        let events = page["events"]?.arrayValue ?? []
+        XCTAssertEqual(events.map { $0["type"]?.stringValue ?? "?" }, types.filter { $0 != "integrity" && $0 != "notes_saved" })
+        XCTAssertEqual(events.filter { $0["type"]?.stringValue == "op" }.count, 12, "every op")
+        let text = page.text
+        for secret in ["hidden input", "tupni", "nope", "paste"] { XCTAssertFalse(text.contains(secret), secret) }
+        let run = events.first { $0["kind"]?.stringValue == "test-run" }
+        XCTAssertEqual(run?["total"]?.intValue, 2)
+        XCTAssertEqual(run?["passed"]?.intValue, 1)
+        let secret = run?["cases"]?.arrayValue?.first { $0["name"]?.stringValue == "secret" }
+        XCTAssertEqual(Set(secret?.objectValue?.map(\.key) ?? []), ["name", "hidden", "status"])
+        let shown = run?["cases"]?.arrayValue?.first { $0["name"]?.stringValue == "shown" }
+        XCTAssertEqual(shown?["stdin"]?.stringValue, "ab", "a visible case as the candidate saw it")
+    }
+
     func testTheNotesTimelineStartsFromItsCheckpoint() {
         let page = record().timeline(notes: true, after: 0, limit: 50)
         let events = page["events"]?.arrayValue ?? []

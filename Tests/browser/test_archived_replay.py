@@ -8,7 +8,7 @@ revisions with POST /code, a candidate joins, the host ends the interview; once 
 stored it (its row in PostgreSQL, GET /sessions/{id} answering 410) Redis is flushed. Then
 /s/{id}/replay#host=<host token> must read the timeline from /api/v1/interviews/{id} and show, at
 every revision the scrubber is moved to, exactly the text the record (and the live room before
-it) had there. A candidate's token in the link gets the interviewers-only notice, not the code.
+it) had there. A candidate's token in the link plays the candidate's view of the record.
 """
 
 from __future__ import annotations
@@ -191,7 +191,11 @@ def test_the_record_answers_what_the_replay_reads(archive_stack, archived):
     for n, code in archived["texts"].items():
         r = http.get(f"{gw.url}/api/v1/interviews/{sid}/code", params={"revision": n}, headers=bearer(host))
         assert r.status_code == 200 and r.json()["code"] == code, (n, r.text)
+    # A candidate's token: the code's timeline in the candidate's view (issue 22 item 2), never the notes.
     r = http.get(f"{gw.url}/api/v1/interviews/{sid}/timeline", headers=bearer(archived["candidate"]))
+    assert r.status_code == 200 and [e for e in r.json()["events"] if e["type"] == "op"] == \
+        [e for e in record["events"] if e["type"] == "op"], r.text
+    r = http.get(f"{gw.url}/api/v1/interviews/{sid}/timeline", params={"document": "notes"}, headers=bearer(archived["candidate"]))
     assert r.status_code == 403, r.text
 
 
@@ -231,17 +235,15 @@ def test_the_host_link_replays_the_archived_interview(archive_stack, browsers, a
     browsers.close(driver)
 
 
-def test_a_candidate_key_opens_no_archived_replay(archive_stack, browsers, archived):
+def test_a_candidate_key_replays_the_archived_interview_in_the_candidates_view(archive_stack, browsers, archived):
     gw, sid = archive_stack.gateway, archived["sid"]
     driver = browsers.new("archived-replay-candidate")
     driver.get(f"{gw.url}/s/{sid}/replay#host={archived['candidate']}")
-    wait_for(lambda: driver.find_element(By.ID, "replay-key-form").is_displayed(), message="the key form")
-    notice = driver.find_element(By.ID, "notice")
-    assert notice.is_displayed() and "interviewers" in notice.text, notice.text
-    assert driver.execute_script("return window.codeinterviewReplay.timeline.resource") == "interviews", \
-        "refused by the record (403), not by the gone room"
-    assert driver.execute_script("return window.codeinterviewReplay.timeline.events.length") == 0
-    page = driver.execute_script("return document.body.innerText")
-    assert "print(add(40, 2))" not in page and "return a" not in page, "no code shown"
+    wait_for(lambda: view(driver) == "replay", message="the replay view")
+    wait_for(lambda: (replay_state(driver) or {}).get("loaded"), message="the candidate's timeline loaded")
+    assert replay_state(driver)["resource"] == "interviews", "read from the record"
+    assert not driver.find_element(By.ID, "replay-key-form").is_displayed()
+    scrub_to(driver, replay_state(driver)["max"])
+    wait_for(lambda: replay_state(driver)["text"] == archived["final"], timeout=5, message="the final code")
     save_screenshot(driver, "archived-replay-candidate")
     browsers.close(driver)

@@ -4,7 +4,8 @@ Two people edit a session over WebSockets (real protocol clients, one op at a ti
 runs the code on the stack's Python runner, more edits follow, and the host ends the interview.
 The interviewer then opens /s/{id}/replay: the scrubber carries the run and the joins, scrubbing to
 a revision shows exactly the text GET /code?revision=N answers, the run mark shows the run's
-output, and playing at 32x ends on the final text. A candidate's key opens nothing.
+output, and playing at 32x ends on the final text. A candidate's key, the interview over, opens
+the candidate's view of the same replay.
 """
 
 from __future__ import annotations
@@ -192,10 +193,10 @@ def test_scrubbing_shows_the_text_of_that_revision(stack, browsers, finished):
     browsers.close(driver)
 
 
-def test_a_candidate_key_opens_no_replay(stack, browsers, finished):
+def test_a_candidate_key_replays_the_ended_interview(stack, browsers, finished):
+    # The interview has ended: a candidate's token reads the candidate's view (issue 22 item 2).
     driver = browsers.new("replay-candidate")
     driver.get(f"{stack.a.url}/s/{finished['sid']}/replay#host={finished['candidate']}")
-    wait_for(lambda: driver.find_element(By.ID, "replay-key-form").is_displayed(), message="the key form")
-    assert "interviewers" in driver.find_element(By.ID, "notice").text
-    assert driver.execute_script("return window.codeinterviewReplay.timeline.events.length") == 0
+    wait_for(lambda: (replay_state(driver) or {}).get("loaded"), message="the candidate's timeline loaded")
+    assert not driver.find_element(By.ID, "replay-key-form").is_displayed()
     browsers.close(driver)

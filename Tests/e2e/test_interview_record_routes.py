@@ -190,9 +190,11 @@ def test_timeline_and_code_replay_the_interview(archive_gateway):
         assert r.status_code == 200, r.text
         assert r.json()["code"] == text and r.json()["revision"] == revision
     assert get(gw, f"interviews/{SID}/code", HOST).json()["code"] == "abd"
-    # Candidates do not replay; past the end is invalid input.
-    problem(get(gw, f"interviews/{SID}/timeline", CANDIDATE), 403)
-    problem(get(gw, f"interviews/{SID}/code", CANDIDATE, revision=1), 403)
+    # Candidates replay the code in their view (the code at a revision too), never the notes;
+    # past the end is invalid input.
+    assert get(gw, f"interviews/{SID}/timeline", CANDIDATE).status_code == 200
+    assert problem(get(gw, f"interviews/{SID}/timeline", CANDIDATE, document="notes"), 403)["field"] == "document"
+    assert get(gw, f"interviews/{SID}/code", CANDIDATE, revision=1).json()["code"] == TEXTS[1]
     assert get(gw, f"interviews/{SID}/code", CANDIDATE).json()["code"] == "abd", "the final code is in their record too"
     assert problem(get(gw, f"interviews/{SID}/code", HOST, revision=6), 400)["field"] == "revision"
 

@@ -10,8 +10,9 @@ import Transport
 /// are in the record), or the admin token.
 ///
 ///     GET    /interviews/{id}                       the record (full; a candidate's token: what a candidate saw)
-///     GET    /interviews/{id}/timeline?after_revision=&limit=&document=   as the live timeline (interviewers, admin)
-///     GET    /interviews/{id}/code?revision=N       the code at revision N (interviewers, admin)
+///     GET    /interviews/{id}/timeline?after_revision=&limit=&document=   as the live timeline (interviewers, admin;
+///                                                   a candidate's token: the code's, in the candidate's view)
+///     GET    /interviews/{id}/code?revision=N       the code at revision N (anyone of the interview, the admin)
 ///     GET    /interviews?from=&to=&q=&cursor=&limit=  the admin's list, newest first
 ///     DELETE /interviews/{id}                       erasure (the host or the admin)
 ///
@@ -63,10 +64,12 @@ final class InterviewController: Controller {
         guard let token = requireToken(context) else { return }
         records.record(id, includeOps: true) { [self] result in
             guard let record = found(context, id, result), let interviewer = viewer(context, record, token) else { return }
-            guard interviewer else {
-                return context.reply(Problem(403, "the interview's timeline is for its interviewers; this token is a candidate's"))
+            // A candidate replays the code as they saw it live; the notes are never theirs.
+            guard interviewer || document == "code" else {
+                return context.reply(Problem(403, "the notes' timeline is for the interview's interviewers; this token is a candidate's",
+                                             field: "document"))
             }
-            context.reply(record.timeline(notes: document == "notes", after: after, limit: limit))
+            context.reply(record.timeline(notes: document == "notes", after: after, limit: limit, forInterviewer: interviewer))
         }
     }
 
@@ -76,12 +79,8 @@ final class InterviewController: Controller {
         guard let revision = integer(context, "revision", default: 0, range: 0...Int.max) else { return }
         guard let token = requireToken(context) else { return }
         records.record(id, includeOps: revisionGiven) { [self] result in
-            guard let record = found(context, id, result), let interviewer = viewer(context, record, token) else { return }
-            // The final code is in the candidate's record too; the code at a revision is playback,
-            // the interviewers' (as live).
-            guard interviewer || !revisionGiven else {
-                return context.reply(Problem(403, "the interview's playback is for its interviewers; this token is a candidate's"))
-            }
+            // The code (final or at a revision) is what every participant saw: a candidate replays it too.
+            guard let record = found(context, id, result), viewer(context, record, token) != nil else { return }
             do throws(InterviewError) {
                 // Without ?revision= the final code (no ops read).
                 context.reply(try record.codeJSON(at: revisionGiven ? revision : record.code.revision))
