@@ -58,6 +58,9 @@ struct WebhookWorkerOptions: ParsableArguments {
     @Option(help: "Milliseconds a claimed delivery stays this worker's (more than --webhook-timeout-ms); a killed worker's come back after it.")
     var webhookLeaseMs: Int = environment("WEBHOOK_LEASE_MS", 30_000)
 
+    @Option(help: "A PEM file of CA certificates trusted for https webhook endpoints besides the system's.")
+    var webhookCaFile: String?
+
     func validate() throws {
         guard (1...256).contains(webhookConcurrency) else { throw ValidationError("--webhook-concurrency must be 1...256") }
         guard webhookTimeoutMs >= 100, webhookLeaseMs > webhookTimeoutMs + 500 else {
@@ -72,6 +75,7 @@ struct WebhookWorkerOptions: ParsableArguments {
         configuration.timeoutMillis = UInt64(webhookTimeoutMs)
         configuration.leaseMillis = Int64(webhookLeaseMs)
         configuration.allowPrivate = shared.webhookAllowPrivate
+        configuration.caFile = webhookCaFile
         configuration.settings = shared.settings
         return configuration
     }

@@ -14,6 +14,8 @@ import hmac
 import json
 import os
 import socket
+import ssl
+import subprocess
 import tempfile
 import threading
 import time
@@ -43,7 +45,7 @@ class Endpoint:
     (path, headers, body) in order; `behaviour[path]` is a list of actions taken one per request
     (the last repeats): "ok", "500", "reset", "hang"."""
 
-    def __init__(self):
+    def __init__(self, tls: tuple[str, str] | None = None):
         self.received: list[tuple[str, dict, bytes]] = []
         self.behaviour: dict[str, list[str]] = {}
         self.counts: dict[str, int] = {}
@@ -78,11 +80,18 @@ class Endpoint:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.server.handle_error = lambda *args: None  # a client that refuses our certificate
+        self.scheme = "http"
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def requests(self, path: str) -> list[tuple[dict, bytes]]:
         with self.lock:
@@ -200,8 +209,7 @@ def test_admin_routes_and_malformed_bodies(gateway):
                         ({"url": "http://127.0.0.1:9/", "events": ["session.ended"], "extra": 1}, "extra"),
                         ({"url": "ftp://127.0.0.1/", "events": ["session.ended"]}, "url"),
                         ({"url": "http://u:p@127.0.0.1/", "events": ["session.ended"]}, "url"),
-                        ({"url": "http://127.0.0.1/" + "a" * 2100, "events": ["session.ended"]}, "url"),
-                        ({"url": "https://127.0.0.1/", "events": ["session.ended"]}, "url")]:
+                        ({"url": "http://127.0.0.1/" + "a" * 2100, "events": ["session.ended"]}, "url")]:
         r = http.post(url, json=body, headers=ADMIN_HEADERS)
         assert r.status_code == 400, (body, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -345,3 +353,49 @@ def test_a_session_that_expires_ends_with_reason_expired_when_archived(redis, po
             assert verify(hook["secret"], headers, body)
     finally:
         short.stop()
+
+
+@pytest.fixture(scope="module")
+def certificates(logdir):
+    """A CA and a leaf certificate for the name localhost (only), signed by it."""
+    d = tempfile.mkdtemp(prefix="ci-webhook-tls-")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run = lambda *args: subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=CodeInterview test CA")
+    run("req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(d, "san.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost\n")
+    run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.pem", "-days", "2",
+        "-extfile", "san.ext")
+    return {name: os.path.join(d, name) for name in ("ca.pem", "leaf.pem", "leaf.key")}
+
+
+def test_https_endpoints_verify_the_chain_and_the_name(gateway, certificates, start_archiver):
+    server = Endpoint(tls=(certificates["leaf.pem"], certificates["leaf.key"]))
+    try:
+        good = register(gateway, f"https://localhost:{server.port}/tls", ["session.ended"])
+        wrong_name = register(gateway, f"https://127.0.0.1:{server.port}/wrong-name", ["session.ended"])
+        start_archiver(f"--webhook-ca-file={certificates['ca.pem']}")
+        sid = end_session(gateway)
+        wait_for(lambda: len(server.requests("/tls")) >= 1, 30, message="delivered over TLS")
+        headers, body = server.requests("/tls")[0]
+        assert verify(good["secret"], headers, body) and json.loads(body)["data"]["session_id"] == sid
+        assert headers["host"] == f"localhost:{server.port}"
+        wait_for(lambda: deliveries(gateway, wrong_name["id"]), 20, message="an attempt at the wrong name")
+        assert "certificate" in deliveries(gateway, wrong_name["id"])[0]["error"]
+        assert server.requests("/wrong-name") == []
+    finally:
+        server.stop()
+
+
+def test_https_without_the_ca_is_refused(gateway, certificates, start_archiver):
+    server = Endpoint(tls=(certificates["leaf.pem"], certificates["leaf.key"]))
+    try:
+        hook = register(gateway, f"https://localhost:{server.port}/untrusted", ["session.ended"])
+        start_archiver()
+        end_session(gateway)
+        wait_for(lambda: deliveries(gateway, hook["id"]), 20, message="an attempt")
+        assert "certificate" in deliveries(gateway, hook["id"])[0]["error"]
+        assert server.requests("/untrusted") == []
+    finally:
+        server.stop()
