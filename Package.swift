@@ -118,7 +118,7 @@ let package = Package(
                 ],
                 swiftSettings: swiftSettings),
         // Gateway: routes, problems, OpenAPI document, configuration.
-        .target(name: "Gateway", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON", "Records", "Postgres",
+        .target(name: "Gateway", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON", "Records", "Postgres", "Archiver",
                                                 .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Resources/openapi.json")],
                 swiftSettings: swiftSettings),

@@ -6,7 +6,7 @@ import Stores
 import Transport
 
 public struct WebhookWorkerConfiguration: Sendable {
-    /// Off: this archiver delivers no webhooks (`--no-webhooks`).
+    /// Off: this process delivers no webhooks (`--no-webhooks`).
     public var enabled = true
     /// Deliveries in flight at once.
     public var concurrency = 8
@@ -79,7 +79,8 @@ public final class WebhookWorker {
     }
 
     public func pull() {
-        guard !stopped, !claiming, inFlight < configuration.concurrency, outbox.redis.isConnected else { return }
+        guard !stopped, !claiming, inFlight < configuration.concurrency else { return }
+        guard outbox.redis.isConnected else { return poll() }
         claiming = true
         outbox.claim(leaseMillis: configuration.leaseMillis) { [self] result in
             claiming = false

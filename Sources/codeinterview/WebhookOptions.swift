@@ -44,9 +44,9 @@ struct WebhookOptions: ParsableArguments {
     }
 }
 
-/// The archiver's delivery worker options.
+/// The delivery worker's options (archivers and gateways both host one).
 struct WebhookWorkerOptions: ParsableArguments {
-    @Flag(inversion: .prefixedNo, help: "Deliver webhooks from this archiver (the delivery worker).")
+    @Flag(inversion: .prefixedNo, help: "Deliver webhooks from this process (the delivery worker; gateways and archivers both run one).")
     var webhooks: Bool = environment("WEBHOOKS", true)
 
     @Option(help: "Webhook deliveries in flight at once.")

@@ -133,16 +133,19 @@ def redis():
 
 @pytest.fixture(scope="module")
 def gateway(redis, postgres, logdir):
+    """Registers and emits; delivers nothing itself (--no-webhooks): the archivers do, so a test
+    that kills one knows who held the delivery."""
     gw = Gateway(binary_path(), redis, "gw-webhooks", ["--rate-limits", "off", f"--postgres={postgres.url}", "--archive-hold-hours=1",
-                                                       f"--admin-token={ADMIN}", "--webhook-allow-private"], logdir)
+                                                       f"--admin-token={ADMIN}", "--webhook-allow-private", "--no-webhooks"], logdir)
     yield gw
     gw.stop()
 
 
 @pytest.fixture(scope="module")
 def strict_gateway(redis, logdir):
-    """Without --webhook-allow-private: the SSRF rule applies."""
-    gw = Gateway(binary_path(), redis, "gw-webhooks-strict", ["--rate-limits", "off", f"--admin-token={ADMIN}"], logdir)
+    """Without --webhook-allow-private: the SSRF rule applies (it delivers nothing: its worker would
+    refuse the other tests' loopback endpoints, as it should)."""
+    gw = Gateway(binary_path(), redis, "gw-webhooks-strict", ["--rate-limits", "off", f"--admin-token={ADMIN}", "--no-webhooks"], logdir)
     yield gw
     gw.stop()
 
@@ -337,7 +340,7 @@ def test_metrics_show_the_queue_and_deliveries(gateway):
 
 def test_a_session_that_expires_ends_with_reason_expired_when_archived(redis, postgres, logdir, gateway, endpoint, start_archiver):
     short = Gateway(binary_path(), redis, "gw-webhooks-short", ["--rate-limits", "off", f"--postgres={postgres.url}", "--archive-hold-hours=1",
-                                                                f"--admin-token={ADMIN}", "--webhook-allow-private", "--session-ttl=2"], logdir)
+                                                                f"--admin-token={ADMIN}", "--webhook-allow-private", "--session-ttl=2", "--no-webhooks"], logdir)
     try:
         hook = register(short, endpoint.url("/expiry"), ["session.ended", "interview.archived"])
         start_archiver()
@@ -399,3 +402,37 @@ def test_https_without_the_ca_is_refused(gateway, certificates, start_archiver):
         assert server.requests("/untrusted") == []
     finally:
         server.stop()
+
+
+def test_gateways_alone_deliver_too(redis, logdir, gateway, endpoint):
+    """The issue's scenario: gateways started with --webhook-allow-private and no archiver; the
+    endpoint fails twice, then gets session.ended signed, once per delivery id."""
+    alone = Gateway(binary_path(), redis, "gw-webhooks-alone", ["--rate-limits", "off", f"--admin-token={ADMIN}", *WORKER_FLAGS], logdir)
+    try:
+        endpoint.behaviour["/alone"] = ["500", "500", "ok"]
+        hook = register(alone, endpoint.url("/alone"), ["session.ended"])
+        sid = end_session(alone)
+        wait_for(lambda: len(endpoint.requests("/alone")) >= 3, 30, message="three attempts from the gateway's worker")
+        headers, body = endpoint.requests("/alone")[-1]
+        assert verify(hook["secret"], headers, body) and json.loads(body)["data"]["session_id"] == sid
+        assert len({h["webhook-id"] for h, _ in endpoint.requests("/alone")}) == 1
+        time.sleep(1)  # no further attempt after the 200 (retries come within 300 ms)
+        assert len(endpoint.requests("/alone")) == 3
+    finally:
+        alone.stop()
+
+
+def test_the_worker_checks_the_address_again_at_delivery(redis, postgres, logdir, gateway, endpoint):
+    """Registered where private addresses were allowed, delivered by a worker where they are not
+    (as if the name had been rebound to a private address): refused at the attempt, never sent."""
+    hook = register(gateway, endpoint.url("/rebound"), ["session.ended"])
+    strict = Archiver(binary_path(), redis, postgres.url, f"webhook-archiver-strict-{os.getpid()}", logdir,
+                      *[f for f in WORKER_FLAGS if f != "--webhook-allow-private"])
+    try:
+        end_session(gateway)
+        wait_for(lambda: deliveries(gateway, hook["id"]), 20, message="an attempt")
+        error = deliveries(gateway, hook["id"])[0]["error"]
+        assert "refused" in error and "loopback" in error and "--webhook-allow-private" in error
+        assert endpoint.requests("/rebound") == []
+    finally:
+        strict.stop()
