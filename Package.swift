@@ -24,12 +24,14 @@ let package = Package(
         .target(name: "CHiredisLibUV", dependencies: ["CHiredis", "CLibUV"]),
         .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // OpenSSL's TLS (libssl), for the webhook client's https.
+        .systemLibrary(name: "CTLS", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         // A small JSON value type: strict parser, byte serializer.
         .target(name: "JSON", swiftSettings: swiftSettings),
         // Transport: the libuv loop, TCP, HTTP/1.1 (and WebSocket) server.
-        .target(name: "Transport", dependencies: ["CLibUV", "CHTTPParser", "CCrypto",
+        .target(name: "Transport", dependencies: ["CLibUV", "CHTTPParser", "CCrypto", "CTLS",
                                                   .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
         // Redis client: hiredis async on the same libuv loop.
@@ -122,7 +124,7 @@ let package = Package(
                 ],
                 swiftSettings: swiftSettings),
         // Gateway: routes, problems, OpenAPI document, configuration.
-        .target(name: "Gateway", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON", "Records", "Postgres",
+        .target(name: "Gateway", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON", "Records", "Postgres", "Archiver",
                                                 .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Resources/openapi.json")],
                 swiftSettings: swiftSettings),

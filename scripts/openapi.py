@@ -1094,7 +1094,7 @@ webhook = {
     "required": ["id", "url", "events", "enabled", "created_at", "updated_at"],
     "properties": {
         "id": {"type": "string", "pattern": "^wh_[0-9a-f]{16}$"},
-        "url": {"type": "string", "maxLength": 2048, "description": "http:// only for now (https is refused with 400)."},
+        "url": {"type": "string", "maxLength": 2048, "description": "http:// or https:// (the certificate chain and name verified at delivery)."},
         "events": {"type": "array", "items": {"type": "string", "enum": WEBHOOK_EVENTS}},
         "description": {"type": ["string", "null"]},
         "enabled": {"type": "boolean"},
@@ -1142,7 +1142,7 @@ headers["WebhookLocation"] = {"description": "Path of the new webhook: `/api/v1/
 PATH_PARAMS["{webhook_id}"] = "WebhookId"
 WEBHOOK_ADMIN = ("Needs the admin token (`--admin-token`) as a Bearer token: 401 without a token, 403 with another, and 403 "
                  "when the gateway has no admin token.")
-WEBHOOK_URL = (" The url: http://, at most 2,048 bytes, no user info or fragment; unless the gateways run with "
+WEBHOOK_URL = (" The url: http:// or https://, at most 2,048 bytes, no user info or fragment; unless the gateways run with "
                "`--webhook-allow-private`, 400 when its host is, or resolves to, a loopback, private, link-local, CGNAT, "
                "unique-local, multicast, broadcast or unspecified address (in any spelling). See docs/webhooks.md.")
 route("/webhooks", "post", "createWebhook", "Register a webhook endpoint", "webhooks",

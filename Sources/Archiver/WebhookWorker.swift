@@ -6,7 +6,7 @@ import Stores
 import Transport
 
 public struct WebhookWorkerConfiguration: Sendable {
-    /// Off: this archiver delivers no webhooks (`--no-webhooks`).
+    /// Off: this process delivers no webhooks (`--no-webhooks`).
     public var enabled = true
     /// Deliveries in flight at once.
     public var concurrency = 8
@@ -18,6 +18,8 @@ public struct WebhookWorkerConfiguration: Sendable {
     public var pollMillis: UInt64 = 500
     /// `--webhook-allow-private`: the SSRF rule off (endpoints on the cluster's own networks).
     public var allowPrivate = false
+    /// A PEM file of CA certificates trusted besides the system's (`--webhook-ca-file`; tests).
+    public var caFile: String?
     public var settings = WebhookSettings()
 
     public init() {}
@@ -42,12 +44,23 @@ public final class WebhookWorker {
     private var abandon: [String: () -> Void] = [:]
     public private(set) var delivered = 0
     public private(set) var failed = 0
+    /// https: one TLS context for every attempt; nil when it could not be made (https attempts fail).
+    private let tls: TLSClientContext?
+    private let tlsProblem: String?
 
     public init(loop: EventLoop, redis: RedisConnection, configuration: WebhookWorkerConfiguration, logger: Logger) {
         self.loop = loop
         self.configuration = configuration
         self.logger = logger
         outbox = WebhookOutbox(redis: redis, settings: configuration.settings)
+        do {
+            tls = try TLSClientContext(caFile: configuration.caFile)
+            tlsProblem = nil
+        } catch {
+            tls = nil
+            tlsProblem = error.description
+            logger.error("https webhooks will fail: \(error)")
+        }
     }
 
     public func start() {
@@ -66,7 +79,8 @@ public final class WebhookWorker {
     }
 
     public func pull() {
-        guard !stopped, !claiming, inFlight < configuration.concurrency, outbox.redis.isConnected else { return }
+        guard !stopped, !claiming, inFlight < configuration.concurrency else { return }
+        guard outbox.redis.isConnected else { return poll() }
         claiming = true
         outbox.claim(leaseMillis: configuration.leaseMillis) { [self] result in
             claiming = false
@@ -116,7 +130,11 @@ public final class WebhookWorker {
         } catch {
             return finish(.error("the endpoint's url is invalid: \(error)"), nil)
         }
-        guard url.scheme == "http" else { return finish(.error("https endpoints are not supported yet"), nil) }
+        var secure: (context: TLSClientContext, serverName: String)?
+        if url.scheme == "https" {
+            guard let tls else { return finish(.error("no TLS: \(tlsProblem ?? "?")"), nil) }
+            secure = (tls, url.resolvableHost)
+        }
         Resolver.resolve(loop: loop, host: url.resolvableHost, port: url.port) { [self] resolved in
             guard !done else { return }
             let addresses: [[UInt8]]
@@ -133,7 +151,7 @@ public final class WebhookWorker {
             let text = OutboundAddress.text(address)
             let request = Self.request(delivery, url)
             exchange = HTTPClientExchange.start(loop: loop, address: address, port: url.port, request: request,
-                                                timeoutMillis: configuration.timeoutMillis) { outcome in finish(outcome, text) }
+                                                timeoutMillis: configuration.timeoutMillis, tls: secure) { outcome in finish(outcome, text) }
         }
     }
 

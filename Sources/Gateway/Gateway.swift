@@ -1,3 +1,4 @@
+import Archiver
 import Interview
 import Stores
 import JSON
@@ -43,6 +44,8 @@ public final class Gateway {
     let records: InterviewRecords?
     /// Webhook endpoints and the outbox (WebhookController; session events through `sessions`).
     let webhooks: WebhookOutbox
+    /// Delivers webhooks from this gateway too (WebhookWorker; nil with --no-webhooks).
+    let webhookWorker: WebhookWorker?
 
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -53,6 +56,8 @@ public final class Gateway {
         sessions = Sessions(redis: redis, settings: configuration.sessions)
         webhooks = WebhookOutbox(redis: redis, settings: configuration.webhooks)
         sessions.webhooks = webhooks
+        webhookWorker = configuration.webhookWorker.enabled
+            ? WebhookWorker(loop: loop, redis: redis, configuration: configuration.webhookWorker, logger: logger) : nil
         rateLimiting = RateLimiting(settings: configuration.protection, limiter: RateLimiter(redis: redis))
         executions = Executions(redis: redis, settings: configuration.executions)
         let archive = configuration.postgres.map { [loop] in PostgresPool(loop: loop, configuration: $0, logger: logger) }
@@ -115,6 +120,7 @@ public final class Gateway {
         redis.start()
         subscriber.start()
         collaboration.start()
+        webhookWorker?.start()
         migrateArchive()
         signals = SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT]) { [unowned self] signum in self.stop(signum) }
         logger.info("gateway \(configuration.nodeID) listening on \(configuration.http.host):\(server.boundPort), Redis at \(configuration.redis)")
@@ -128,6 +134,7 @@ public final class Gateway {
             exit(1)
         }
         stopping = true
+        webhookWorker?.stop()
         logger.info("signal \(signum): no new connections; finishing \(server.connectionCount) open one(s)")
         server.stop { [unowned self] in
             self.collaboration.stop()

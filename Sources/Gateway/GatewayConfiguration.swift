@@ -1,3 +1,4 @@
+import Archiver
 import Interview
 import Postgres
 import Stores
@@ -32,6 +33,8 @@ public struct GatewayConfiguration: Sendable {
     /// off at registration (`--webhook-allow-private`).
     public var webhooks = WebhookSettings()
     public var webhookAllowPrivate = false
+    /// The webhook delivery worker this gateway hosts as well as the archivers (off: `--no-webhooks`).
+    public var webhookWorker = WebhookWorkerConfiguration()
 
     public init() {}
 }

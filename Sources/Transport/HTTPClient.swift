@@ -1,5 +1,6 @@
 import CHTTPParser
 import CLibUV
+import CTLS
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -60,8 +61,28 @@ private final class ResolveBox {
     init(_ completion: @escaping (Result<[[UInt8]], ResolveError>) -> Void) { self.completion = completion }
 }
 
+/// A TLS client configuration: the system's CA certificates (and optionally a CA file, for
+/// tests), TLS 1.2 at least, the peer's certificate chain verified.
+public final class TLSClientContext {
+    let raw: OpaquePointer
+
+    public init(caFile: String? = nil) throws(ResolveError) {
+        guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw ResolveError("could not create a TLS context") }
+        raw = ctx
+        _ = ci_ssl_ctx_min_tls12(ctx)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
+        guard SSL_CTX_set_default_verify_paths(ctx) == 1 else { throw ResolveError("could not load the system's CA certificates") }
+        if let caFile, SSL_CTX_load_verify_locations(ctx, caFile, nil) != 1 {
+            throw ResolveError("could not load the CA file \(caFile)")
+        }
+    }
+
+    deinit { SSL_CTX_free(raw) }
+}
+
 /// A small outbound HTTP/1.1 client on the loop, for webhooks: one POST per connection
-/// (`Connection: close`), plain http, to an address already checked by the caller (it connects to
+/// (`Connection: close`), http or https (OpenSSL through memory BIOs: the chain verified against
+/// the system CAs, the host name checked, SNI sent), to an address already checked by the caller (it connects to
 /// exactly that address). The whole exchange (connect, send, response head and body) has one
 /// deadline; the response body is read up to a cap and discarded; redirects are not followed
 /// (the status is answered as is). libuv opens its sockets close-on-exec.
@@ -83,14 +104,21 @@ public final class HTTPClientExchange {
     private var request: [UInt8]
     private var status = 0
     private var received = 0
+    /// https: the TLS session (its BIOs inside), and whether its handshake is done.
+    private var ssl: OpaquePointer?
+    private var readBIO: OpaquePointer?
+    private var writeBIO: OpaquePointer?
+    private var handshakeDone = false
     private let readBuffer = UnsafeMutableRawPointer.allocate(byteCount: 16 * 1024, alignment: 16)
 
     /// Starts `request` (the whole request's bytes) to `address` (4 or 16 bytes) and `port`;
     /// `completion` runs once, on the loop.
     @discardableResult
     public static func start(loop: EventLoop, address: [UInt8], port: Int, request: [UInt8], timeoutMillis: UInt64,
+                             tls: (context: TLSClientContext, serverName: String)? = nil,
                              _ completion: @escaping (Outcome) -> Void) -> HTTPClientExchange {
         let exchange = HTTPClientExchange(loop: loop, request: request, completion: completion)
+        if let tls, !exchange.startTLS(tls.context, serverName: tls.serverName) { return exchange }
         exchange.connect(address, port, timeoutMillis)
         return exchange
     }
@@ -104,7 +132,29 @@ public final class HTTPClientExchange {
         parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
     }
 
+    /// A TLS session for `serverName` (a host name, or an IP address checked as one).
+    private func startTLS(_ context: TLSClientContext, serverName: String) -> Bool {
+        guard let ssl = SSL_new(context.raw), let rbio = BIO_new(BIO_s_mem()), let wbio = BIO_new(BIO_s_mem()) else {
+            finish(.error("could not start TLS"))
+            return false
+        }
+        SSL_set_bio(ssl, rbio, wbio)
+        self.ssl = ssl
+        readBIO = rbio
+        writeBIO = wbio
+        SSL_set_connect_state(ssl)
+        var v4 = in_addr(), v6 = in6_addr()
+        if inet_pton(AF_INET, serverName, &v4) == 1 || inet_pton(AF_INET6, serverName, &v6) == 1 {
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName)
+        } else {
+            _ = ci_ssl_set_sni(ssl, serverName)
+            SSL_set1_host(ssl, serverName)
+        }
+        return true
+    }
+
     deinit {
+        if let ssl { SSL_free(ssl) }
         parser.deallocate()
         readBuffer.deallocate()
     }
@@ -144,11 +194,19 @@ public final class HTTPClientExchange {
     private func connected(_ status: Int32) {
         guard completion != nil, let socket, !socket.isClosed else { return }
         guard status == 0 else { return finish(.error("connect failed: \(String(cString: uv_strerror(status)))")) }
+        startReading(socket)
+        if ssl != nil { return handshake() }
+        request.withUnsafeBytes { send($0) }
+    }
+
+    /// Writes bytes to the socket (copied; freed by the write's callback).
+    private func send(_ data: UnsafeRawBufferPointer) {
+        guard completion != nil, let socket, !socket.isClosed, data.count > 0 else { return }
         let write = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
-        let bytes = UnsafeMutableRawPointer.allocate(byteCount: request.count, alignment: 1)
-        request.withUnsafeBytes { bytes.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: data.count, alignment: 1)
+        bytes.copyMemory(from: data.baseAddress!, byteCount: data.count)
         write.pointee.data = bytes
-        var buf = uv_buf_init(bytes.assumingMemoryBound(to: CChar.self), UInt32(request.count))
+        var buf = uv_buf_init(bytes.assumingMemoryBound(to: CChar.self), UInt32(data.count))
         let result = uv_write(write, socket.stream, &buf, 1) { write, status in
             let exchange = LoopHandle.owner(of: write!.pointee.handle.pointee.data, as: HTTPClientExchange.self)
             write!.pointee.data.deallocate()
@@ -158,8 +216,71 @@ public final class HTTPClientExchange {
         if result != 0 {
             bytes.deallocate()
             write.deallocate()
-            return finish(.error("sending the request failed: \(String(cString: uv_strerror(result)))"))
+            finish(.error("sending the request failed: \(String(cString: uv_strerror(result)))"))
         }
+    }
+
+    // MARK: TLS
+
+    /// Sends what TLS has written into its outgoing BIO.
+    private func flushTLS() {
+        guard let writeBIO else { return }
+        while completion != nil, BIO_ctrl_pending(writeBIO) > 0 {
+            let count = BIO_read(writeBIO, readBuffer, 16 * 1024)
+            if count <= 0 { break }
+            send(UnsafeRawBufferPointer(start: readBuffer, count: Int(count)))
+        }
+    }
+
+    private func tlsFailure(_ what: String, _ result: Int32) {
+        guard let ssl else { return }
+        let verify = SSL_get_verify_result(ssl)
+        if verify != X509_V_OK {
+            return finish(.error("\(what): the certificate was refused: \(String(cString: X509_verify_cert_error_string(verify)))"))
+        }
+        let code = ERR_get_error()
+        var text = [CChar](repeating: 0, count: 256)
+        ERR_error_string_n(code, &text, 256)
+        ERR_clear_error()
+        finish(.error("\(what) failed (\(code == 0 ? "error \(SSL_get_error(ssl, result))" : String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))"))
+    }
+
+    private func handshake() {
+        guard let ssl else { return }
+        let result = SSL_do_handshake(ssl)
+        flushTLS()
+        guard completion != nil else { return }
+        if result == 1 {
+            handshakeDone = true
+            let written = request.withUnsafeBytes { SSL_write(ssl, $0.baseAddress, Int32($0.count)) }
+            guard written == Int32(request.count) else { return tlsFailure("sending the request over TLS", written) }
+            flushTLS()
+            return drainTLS()
+        }
+        let error = SSL_get_error(ssl, result)
+        if error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE { return }
+        tlsFailure("the TLS handshake", result)
+    }
+
+    /// Feeds the decrypted bytes to the parser.
+    private func drainTLS() {
+        guard let ssl else { return }
+        let plain = UnsafeMutableRawPointer.allocate(byteCount: 16 * 1024, alignment: 16)
+        defer { plain.deallocate() }
+        while completion != nil {
+            let count = SSL_read(ssl, plain, 16 * 1024)
+            if count > 0 {
+                parse(plain.assumingMemoryBound(to: CChar.self), Int(count))
+                continue
+            }
+            let error = SSL_get_error(ssl, count)
+            if error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE { return }
+            if error == SSL_ERROR_ZERO_RETURN { return endOfStream() }
+            return tlsFailure("reading the response over TLS", count)
+        }
+    }
+
+    private func startReading(_ socket: LoopHandle) {
         uv_read_start(socket.stream, { handle, _, buf in
             let exchange = LoopHandle.owner(of: handle!.pointee.data, as: HTTPClientExchange.self)
             buf!.pointee = uv_buf_init(exchange.readBuffer.assumingMemoryBound(to: CChar.self), 16 * 1024)
@@ -173,15 +294,26 @@ public final class HTTPClientExchange {
         guard completion != nil else { return }
         if count == 0 { return }
         if count < 0 {
-            if count == Int(UV_EOF.rawValue) {
-                _ = http_parser_execute(parser, &responseParserSettings, nil, 0)
-                if completion == nil { return }
-                if status > 0 { return finish(.status(status)) }
-                return finish(.error("the connection closed before a complete response"))
-            }
+            if count == Int(UV_EOF.rawValue) { return endOfStream() }
             if status > 0 { return finish(.status(status)) }
             return finish(.error("reading the response failed: \(String(cString: uv_strerror(Int32(count))))"))
         }
+        if let readBIO {
+            _ = BIO_write(readBIO, base, Int32(count))
+            return handshakeDone ? drainTLS() : handshake()
+        }
+        parse(base, count)
+    }
+
+    private func endOfStream() {
+        _ = http_parser_execute(parser, &responseParserSettings, nil, 0)
+        if completion == nil { return }
+        if status > 0 { return finish(.status(status)) }
+        finish(.error(ssl != nil && !handshakeDone ? "the connection closed during the TLS handshake"
+                                                   : "the connection closed before a complete response"))
+    }
+
+    private func parse(_ base: UnsafeMutablePointer<CChar>?, _ count: Int) {
         received += count
         let consumed = http_parser_execute(parser, &responseParserSettings, base, count)
         if completion == nil { return }

@@ -124,6 +124,8 @@ struct GatewayCommand: ParsableCommand {
 
     @OptionGroup var webhookOptions: WebhookOptions
 
+    @OptionGroup var webhookWorker: WebhookWorkerOptions
+
     func run() throws {
         var configuration = GatewayConfiguration()
         configuration.http.host = host
@@ -163,6 +165,7 @@ struct GatewayCommand: ParsableCommand {
         configuration.sessions.archiveHoldMillis = archive.archiveHoldMillis
         configuration.webhooks = webhookOptions.settings
         configuration.webhookAllowPrivate = webhookOptions.webhookAllowPrivate
+        configuration.webhookWorker = webhookWorker.configuration(webhookOptions)
         let logger = try common.makeLogger("codeinterview.gateway")
         let gateway = try Gateway(configuration: configuration, logger: logger)
         do {

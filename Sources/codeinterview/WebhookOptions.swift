@@ -44,9 +44,9 @@ struct WebhookOptions: ParsableArguments {
     }
 }
 
-/// The archiver's delivery worker options.
+/// The delivery worker's options (archivers and gateways both host one).
 struct WebhookWorkerOptions: ParsableArguments {
-    @Flag(inversion: .prefixedNo, help: "Deliver webhooks from this archiver (the delivery worker).")
+    @Flag(inversion: .prefixedNo, help: "Deliver webhooks from this process (the delivery worker; gateways and archivers both run one).")
     var webhooks: Bool = environment("WEBHOOKS", true)
 
     @Option(help: "Webhook deliveries in flight at once.")
@@ -57,6 +57,9 @@ struct WebhookWorkerOptions: ParsableArguments {
 
     @Option(help: "Milliseconds a claimed delivery stays this worker's (more than --webhook-timeout-ms); a killed worker's come back after it.")
     var webhookLeaseMs: Int = environment("WEBHOOK_LEASE_MS", 30_000)
+
+    @Option(help: "A PEM file of CA certificates trusted for https webhook endpoints besides the system's.")
+    var webhookCaFile: String?
 
     func validate() throws {
         guard (1...256).contains(webhookConcurrency) else { throw ValidationError("--webhook-concurrency must be 1...256") }
@@ -72,6 +75,7 @@ struct WebhookWorkerOptions: ParsableArguments {
         configuration.timeoutMillis = UInt64(webhookTimeoutMs)
         configuration.leaseMillis = Int64(webhookLeaseMs)
         configuration.allowPrivate = shared.webhookAllowPrivate
+        configuration.caFile = webhookCaFile
         configuration.settings = shared.settings
         return configuration
     }

@@ -14,6 +14,8 @@ import hmac
 import json
 import os
 import socket
+import ssl
+import subprocess
 import tempfile
 import threading
 import time
@@ -43,7 +45,7 @@ class Endpoint:
     (path, headers, body) in order; `behaviour[path]` is a list of actions taken one per request
     (the last repeats): "ok", "500", "reset", "hang"."""
 
-    def __init__(self):
+    def __init__(self, tls: tuple[str, str] | None = None):
         self.received: list[tuple[str, dict, bytes]] = []
         self.behaviour: dict[str, list[str]] = {}
         self.counts: dict[str, int] = {}
@@ -78,11 +80,18 @@ class Endpoint:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.server.handle_error = lambda *args: None  # a client that refuses our certificate
+        self.scheme = "http"
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def requests(self, path: str) -> list[tuple[dict, bytes]]:
         with self.lock:
@@ -124,16 +133,19 @@ def redis():
 
 @pytest.fixture(scope="module")
 def gateway(redis, postgres, logdir):
+    """Registers and emits; delivers nothing itself (--no-webhooks): the archivers do, so a test
+    that kills one knows who held the delivery."""
     gw = Gateway(binary_path(), redis, "gw-webhooks", ["--rate-limits", "off", f"--postgres={postgres.url}", "--archive-hold-hours=1",
-                                                       f"--admin-token={ADMIN}", "--webhook-allow-private"], logdir)
+                                                       f"--admin-token={ADMIN}", "--webhook-allow-private", "--no-webhooks"], logdir)
     yield gw
     gw.stop()
 
 
 @pytest.fixture(scope="module")
 def strict_gateway(redis, logdir):
-    """Without --webhook-allow-private: the SSRF rule applies."""
-    gw = Gateway(binary_path(), redis, "gw-webhooks-strict", ["--rate-limits", "off", f"--admin-token={ADMIN}"], logdir)
+    """Without --webhook-allow-private: the SSRF rule applies (it delivers nothing: its worker would
+    refuse the other tests' loopback endpoints, as it should)."""
+    gw = Gateway(binary_path(), redis, "gw-webhooks-strict", ["--rate-limits", "off", f"--admin-token={ADMIN}", "--no-webhooks"], logdir)
     yield gw
     gw.stop()
 
@@ -200,8 +212,7 @@ def test_admin_routes_and_malformed_bodies(gateway):
                         ({"url": "http://127.0.0.1:9/", "events": ["session.ended"], "extra": 1}, "extra"),
                         ({"url": "ftp://127.0.0.1/", "events": ["session.ended"]}, "url"),
                         ({"url": "http://u:p@127.0.0.1/", "events": ["session.ended"]}, "url"),
-                        ({"url": "http://127.0.0.1/" + "a" * 2100, "events": ["session.ended"]}, "url"),
-                        ({"url": "https://127.0.0.1/", "events": ["session.ended"]}, "url")]:
+                        ({"url": "http://127.0.0.1/" + "a" * 2100, "events": ["session.ended"]}, "url")]:
         r = http.post(url, json=body, headers=ADMIN_HEADERS)
         assert r.status_code == 400, (body, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -329,7 +340,7 @@ def test_metrics_show_the_queue_and_deliveries(gateway):
 
 def test_a_session_that_expires_ends_with_reason_expired_when_archived(redis, postgres, logdir, gateway, endpoint, start_archiver):
     short = Gateway(binary_path(), redis, "gw-webhooks-short", ["--rate-limits", "off", f"--postgres={postgres.url}", "--archive-hold-hours=1",
-                                                                f"--admin-token={ADMIN}", "--webhook-allow-private", "--session-ttl=2"], logdir)
+                                                                f"--admin-token={ADMIN}", "--webhook-allow-private", "--session-ttl=2", "--no-webhooks"], logdir)
     try:
         hook = register(short, endpoint.url("/expiry"), ["session.ended", "interview.archived"])
         start_archiver()
@@ -345,3 +356,83 @@ def test_a_session_that_expires_ends_with_reason_expired_when_archived(redis, po
             assert verify(hook["secret"], headers, body)
     finally:
         short.stop()
+
+
+@pytest.fixture(scope="module")
+def certificates(logdir):
+    """A CA and a leaf certificate for the name localhost (only), signed by it."""
+    d = tempfile.mkdtemp(prefix="ci-webhook-tls-")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run = lambda *args: subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=CodeInterview test CA")
+    run("req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(d, "san.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost\n")
+    run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.pem", "-days", "2",
+        "-extfile", "san.ext")
+    return {name: os.path.join(d, name) for name in ("ca.pem", "leaf.pem", "leaf.key")}
+
+
+def test_https_endpoints_verify_the_chain_and_the_name(gateway, certificates, start_archiver):
+    server = Endpoint(tls=(certificates["leaf.pem"], certificates["leaf.key"]))
+    try:
+        good = register(gateway, f"https://localhost:{server.port}/tls", ["session.ended"])
+        wrong_name = register(gateway, f"https://127.0.0.1:{server.port}/wrong-name", ["session.ended"])
+        start_archiver(f"--webhook-ca-file={certificates['ca.pem']}")
+        sid = end_session(gateway)
+        wait_for(lambda: len(server.requests("/tls")) >= 1, 30, message="delivered over TLS")
+        headers, body = server.requests("/tls")[0]
+        assert verify(good["secret"], headers, body) and json.loads(body)["data"]["session_id"] == sid
+        assert headers["host"] == f"localhost:{server.port}"
+        wait_for(lambda: deliveries(gateway, wrong_name["id"]), 20, message="an attempt at the wrong name")
+        assert "certificate" in deliveries(gateway, wrong_name["id"])[0]["error"]
+        assert server.requests("/wrong-name") == []
+    finally:
+        server.stop()
+
+
+def test_https_without_the_ca_is_refused(gateway, certificates, start_archiver):
+    server = Endpoint(tls=(certificates["leaf.pem"], certificates["leaf.key"]))
+    try:
+        hook = register(gateway, f"https://localhost:{server.port}/untrusted", ["session.ended"])
+        start_archiver()
+        end_session(gateway)
+        wait_for(lambda: deliveries(gateway, hook["id"]), 20, message="an attempt")
+        assert "certificate" in deliveries(gateway, hook["id"])[0]["error"]
+        assert server.requests("/untrusted") == []
+    finally:
+        server.stop()
+
+
+def test_gateways_alone_deliver_too(redis, logdir, gateway, endpoint):
+    """The issue's scenario: gateways started with --webhook-allow-private and no archiver; the
+    endpoint fails twice, then gets session.ended signed, once per delivery id."""
+    alone = Gateway(binary_path(), redis, "gw-webhooks-alone", ["--rate-limits", "off", f"--admin-token={ADMIN}", *WORKER_FLAGS], logdir)
+    try:
+        endpoint.behaviour["/alone"] = ["500", "500", "ok"]
+        hook = register(alone, endpoint.url("/alone"), ["session.ended"])
+        sid = end_session(alone)
+        wait_for(lambda: len(endpoint.requests("/alone")) >= 3, 30, message="three attempts from the gateway's worker")
+        headers, body = endpoint.requests("/alone")[-1]
+        assert verify(hook["secret"], headers, body) and json.loads(body)["data"]["session_id"] == sid
+        assert len({h["webhook-id"] for h, _ in endpoint.requests("/alone")}) == 1
+        time.sleep(1)  # no further attempt after the 200 (retries come within 300 ms)
+        assert len(endpoint.requests("/alone")) == 3
+    finally:
+        alone.stop()
+
+
+def test_the_worker_checks_the_address_again_at_delivery(redis, postgres, logdir, gateway, endpoint):
+    """Registered where private addresses were allowed, delivered by a worker where they are not
+    (as if the name had been rebound to a private address): refused at the attempt, never sent."""
+    hook = register(gateway, endpoint.url("/rebound"), ["session.ended"])
+    strict = Archiver(binary_path(), redis, postgres.url, f"webhook-archiver-strict-{os.getpid()}", logdir,
+                      *[f for f in WORKER_FLAGS if f != "--webhook-allow-private"])
+    try:
+        end_session(gateway)
+        wait_for(lambda: deliveries(gateway, hook["id"]), 20, message="an attempt")
+        error = deliveries(gateway, hook["id"])[0]["error"]
+        assert "refused" in error and "loopback" in error and "--webhook-allow-private" in error
+        assert endpoint.requests("/rebound") == []
+    finally:
+        strict.stop()

@@ -174,10 +174,6 @@ final class WebhookController: Controller {
         } catch {
             return context.reply(Problem(400, error.description, field: "url"))
         }
-        guard url.scheme == "http" else {
-            return context.reply(Problem(400, "https endpoints are not supported yet (the delivery worker has no TLS client); use an http:// URL, "
-                                         + "for example behind a TLS-terminating proxy you run", field: "url"))
-        }
         if allowPrivate { return then() }
         if let literal = OutboundAddress.literal(url.host) {
             if let why = OutboundAddress.refusal(literal) {
