@@ -124,7 +124,7 @@ let package = Package(
                 ],
                 swiftSettings: swiftSettings),
         // Gateway: routes, problems, OpenAPI document, configuration.
-        .target(name: "Gateway", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON", "Records", "Postgres", "Archiver",
+        .target(name: "Gateway", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON", "Records", "Postgres", "Webhooks",
                                                 .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Resources/openapi.json")],
                 swiftSettings: swiftSettings),
@@ -132,8 +132,13 @@ let package = Package(
         .target(name: "Runner", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON", "CLibUV",
                                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
+        // Webhooks: the delivery worker (leased jobs from Redis, signed HTTP(S) requests); hosted by
+        // gateways and archivers alike.
+        .target(name: "Webhooks", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON",
+                                                 .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
         // Archiver: moves ended sessions from Redis to the interview record (PostgreSQL).
-        .target(name: "Archiver", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON",
+        .target(name: "Archiver", dependencies: ["Transport", "Redis", "Interview", "Stores", "JSON", "Webhooks",
                                                  .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
         // The sandbox supervisor: PID 1 inside each bubblewrap sandbox (plain C), and its launcher
@@ -145,7 +150,7 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--gc-sections", "-Xlinker", "--as-needed",
                                                          "-Xlinker", "-l:libseccomp.a"])]),
         .executableTarget(name: "codeinterview", dependencies: [
-            "Gateway", "Runner", "Archiver", "Interview", "Stores", "JSON", "Postgres", "Records",
+            "Gateway", "Runner", "Archiver", "Webhooks", "Interview", "Stores", "JSON", "Postgres", "Records",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),

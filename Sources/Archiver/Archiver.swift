@@ -3,6 +3,7 @@ import JSON
 import Logging
 import Redis
 import Stores
+import Webhooks
 import Transport
 #if canImport(Glibc)
 import Glibc

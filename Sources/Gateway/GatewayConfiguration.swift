@@ -1,4 +1,4 @@
-import Archiver
+import Webhooks
 import Interview
 import Postgres
 import Stores
