@@ -8,6 +8,10 @@ extension InterviewRecord {
     public static let interviewerOnlyExtras: Set<String> = ["scorecards", "integrity"]
     /// The extras kind of the integrity signals (Stores' Activity), one entry per signal.
     public static let integrityExtras = "integrity"
+    /// The extras kind of the interactive runs' terminal (Stores' Terminals): `terminal-input`,
+    /// `terminal-output` and `terminal-truncated` entries at their times. The room shared the
+    /// terminal, so candidates see it too.
+    public static let terminalExtras = "terminal"
 
     /// The record for a role: everything for an interviewer (the host, an interviewer's token,
     /// the admin); for a candidate what they saw in the room: no notes, the question without its
@@ -75,6 +79,8 @@ extension InterviewRecord {
             let ops = Array(document.ops.lazy.filter { $0.revision > lower }.prefix(limit + 1))
             let others = notes ? [] : history.compactMap(Timeline.event(history:)) + runs.compactMap(Self.runEvent)
                 + (extras[Self.integrityExtras] ?? []).filter { $0["type"]?.stringValue == Self.integrityExtras }
+                    .compactMap(Timeline.event(history:))
+                + (extras[Self.terminalExtras] ?? []).filter { $0["type"]?.stringValue?.hasPrefix("terminal-") == true }
                     .compactMap(Timeline.event(history:))
             page = Timeline.page(after: after, limit: limit, head: document.revision, ops: ops, others: others,
                                  checkpoint: document.checkpoint)

@@ -49,6 +49,10 @@ public struct SessionKeys: Sendable {
     /// type), and the stream of what the room typed into it (Terminals; both expire on their own).
     public var terminal: String { key("terminal") }
     public var terminalInput: String { key("terminal-input") }
+    /// List: what went into and came out of the session's interactive runs, one JSON entry each
+    /// (`terminal-input`, `terminal-output`, `terminal-truncated`), oldest first, capped per run and
+    /// per session (Terminals); kept with the session, in its timeline and its record.
+    public var terminalLog: String { key("terminal-log") }
     /// The pub/sub channel of the session's changes (ChannelMessage), for every member.
     public var channel: String { key(Self.eventsName) }
     /// The pub/sub channel of what only interviewers may see (notes ops, hidden test cases).
@@ -58,7 +62,7 @@ public struct SessionKeys: Sendable {
     /// publish on the names built here; they are in the session's slot like its keys).
     public var all: [String] {
         [session, participants, tokens, history, gone, legacyOps, presence, log, snapshot, checkpoint,
-         notes, notesLog, notesSnapshot, notesCheckpoint, question, channel, privateChannel, activity]
+         notes, notesLog, notesSnapshot, notesCheckpoint, question, channel, privateChannel, activity, terminalLog]
     }
 }
 

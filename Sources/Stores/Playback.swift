@@ -97,6 +97,8 @@ public final class Playback {
             requests.append(.command(["LRANGE", keys.history, "0", "-1"]))
             // The integrity signals (Activity), as events of the timeline: it is for interviewers only.
             requests.append(.command(["LRANGE", keys.activity, "0", "-1"]))
+            // The interactive runs' terminal input and output (Terminals), at their times.
+            requests.append(.command(["LRANGE", keys.terminalLog, "0", "-1"]))
         }
         requests.append(.script(Scripts.log, keys: keys.all, arguments: Scripts.logArguments(document, after: after, limit: limit + 1)))
         redis.pipeline(requests) { [self] result in
@@ -120,6 +122,7 @@ public final class Playback {
             }
             let history = (replies[1].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) }.flatMap(Timeline.event(history:)) }
                 + (replies[2].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) }.flatMap(Timeline.event(history:)) }
+                + (replies[3].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) }.flatMap(Timeline.event(history:)) }
             let jobIDs = (runIDs ?? []).compactMap(\.text)
             runs(jobIDs) { result in
                 completion(result.map { runs in

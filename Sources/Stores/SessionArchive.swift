@@ -37,6 +37,8 @@ public final class SessionArchive {
         public var jobIDs: [String]
         /// The integrity signals the record holds (the list's length: it only grows).
         public var activityCount = 0
+        /// The terminal log entries the record holds (the list's length: it only grows).
+        public var terminalLogCount = 0
     }
 
     public func read(_ id: String, now: Int64, _ completion: @escaping (Result<Found, InterviewError>) -> Void) {
@@ -49,7 +51,7 @@ public final class SessionArchive {
             ["HGETALL", keys.session], ["HGETALL", keys.participants], ["HGETALL", keys.tokens], ["LRANGE", keys.history, "0", "-1"],
             ["HGETALL", keys.checkpoint], ["LRANGE", keys.log, "0", "-1"],
             ["HGETALL", keys.notes], ["HGETALL", keys.notesCheckpoint], ["LRANGE", keys.notesLog, "0", "-1"],
-            ["GET", keys.question], ["LRANGE", keys.activity, "0", "-1"],
+            ["GET", keys.question], ["LRANGE", keys.activity, "0", "-1"], ["LRANGE", keys.terminalLog, "0", "-1"],
         ]
         redis.pipeline(commands) { [self] result in
             let replies: [RedisValue]
@@ -92,6 +94,11 @@ public final class SessionArchive {
             let question = replies[9].text.flatMap { try? JSON.parse($0) }
             let activity = (replies[10].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) } }
             let activityCount = replies[10].array?.count ?? 0
+            let terminal = (replies[11].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) } }
+            let terminalLogCount = replies[11].array?.count ?? 0
+            var extras: [String: [JSON]] = [:]
+            if !activity.isEmpty { extras[InterviewRecord.integrityExtras] = activity }
+            if !terminal.isEmpty { extras[InterviewRecord.terminalExtras] = terminal }
             runs(id) { result in
                 switch result {
                 case .failure(let error): completion(.failure(error))
@@ -101,9 +108,10 @@ public final class SessionArchive {
                         createdAt: Int64(session["created_at"] ?? "") ?? 0, endedAt: endedAt, ending: ending,
                         hostTokenHash: session["host_token_hash"] ?? "", code: code, notes: notes, question: question,
                         participants: people, history: history, runs: runs,
-                        extras: activity.isEmpty ? [:] : [InterviewRecord.integrityExtras: activity])
+                        extras: extras)
                     completion(.success(.record(record, Release(ending: ending, codeRevision: code.revision, notesRevision: notes.revision,
-                                                                jobIDs: runs.map(\.id), activityCount: activityCount))))
+                                                                jobIDs: runs.map(\.id), activityCount: activityCount,
+                                                                terminalLogCount: terminalLogCount))))
                 }
             }
         }
@@ -214,7 +222,7 @@ public final class SessionArchive {
     /// with a conflict when the session moved past what the record holds (read it again).
     public func release(_ id: String, _ release: Release, _ completion: @escaping (Result<Bool, InterviewError>) -> Void) {
         let arguments = [Self.goneReason(release.ending), String(settings.goneRetentionMillis), String(release.codeRevision),
-                         String(release.notesRevision), String(release.activityCount)]
+                         String(release.notesRevision), String(release.activityCount), String(release.terminalLogCount)]
         redis.run(Self.release, keys: SessionKeys(id).all, arguments: arguments) { [redis] result in
             switch result {
             case .failure(let error): completion(.failure(translate(error, session: id)))
