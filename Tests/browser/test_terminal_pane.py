@@ -35,9 +35,12 @@ def type_into_pane(driver, text: str):
 @pytest.fixture
 def room(stack, browsers):
     created = httpx.post(stack.a.url + "/api/v1/sessions", json={"host_name": "Ivy", "session_name": "Terminal",
-                                                                   "initial_language": "python", "code": PROGRAM},
-                         timeout=5).json()
+                                                                   "initial_language": "python"}, timeout=5).json()
     sid = created["id"]
+    # The program as an edit (revision 1): the replay's timeline has something to place the runs after.
+    r = httpx.post(f"{stack.a.url}/api/v1/sessions/{sid}/code", json={"code": PROGRAM},
+                   headers={"Authorization": f"Bearer {created['host_token']}"}, timeout=5)
+    assert r.status_code == 200, r.text
     joined = httpx.post(f"{stack.a.url}/api/v1/sessions/{sid}/users", json={"name": "Cal", "role": "candidate"}, timeout=5)
     assert joined.status_code in (200, 201), joined.text
     ivy, cal = browsers.new("ivy-terminal"), browsers.new("cal-terminal")
@@ -45,7 +48,7 @@ def room(stack, browsers):
                               "name": "Ivy"})
     open_as(cal, stack, sid, {"participant_token": joined.json()["participant_token"], "name": "Cal"},
             ws=stack.live_b().hostport)
-    yield {"sid": sid, "ivy": ivy, "cal": cal}
+    yield {"sid": sid, "ivy": ivy, "cal": cal, "host": created["host_token"]}
     browsers.close(ivy)
     browsers.close(cal)
 
@@ -108,6 +111,25 @@ def test_input_program_typed_in_one_pane_shows_in_both(stack, room):
     ivy.find_element(By.ID, "run").click()
     wait_for(lambda: "Hello, Bo!" in cal.find_element(By.ID, "output").text, timeout=30, message="a plain run in the box")
     assert not cal.find_element(By.ID, "terminal-section").is_displayed()
+
+    # The replay shows the terminal as it was at the playhead, the typing marked.
+    job = ivy.execute_script("return window.codeInterview.terminalRun.id")
+    ivy.get(f"{stack.a.url}/s/{room['sid']}/replay#host={room['host']}")
+    wait_for(lambda: ivy.execute_script("const r = window.codeinterviewReplay; return !!r && r.timeline.next === null"),
+             message="the replay loaded")
+    indexes = ivy.execute_script("""
+        return window.codeinterviewReplay.timeline.events.map((e, i) => [i, e.type, e.run_id || null, e.data || ""])
+            .filter((e) => e[2] === arguments[0]);""", job)
+    first_input = next(i for i, kind, _, _ in indexes if kind == "terminal-input")
+    last_output = max(i for i, kind, _, _ in indexes if kind == "terminal-output")
+    ivy.execute_script("window.codeinterviewReplay.seekToEvent(arguments[0])", first_input - 1)
+    wait_for(lambda: "name?" in ivy.find_element(By.ID, "replay-output").text, message="the prompt at the playhead")
+    assert "Hello, Ada!" not in ivy.find_element(By.ID, "replay-output").text, "nothing after the playhead"
+    ivy.execute_script("window.codeinterviewReplay.seekToEvent(arguments[0])", last_output)
+    wait_for(lambda: "bye Cal" in ivy.find_element(By.ID, "replay-output").text, message="the whole terminal at its end")
+    assert "Hello, Ada!" in ivy.find_element(By.ID, "replay-output").text
+    assert ivy.find_elements(By.CSS_SELECTOR, "#replay-output .replay-typed"), "where someone typed"
+    save_screenshot(ivy, "terminal-replay")
 
 
 def test_without_xterm_the_page_works_and_shows_the_run_in_the_output_box(stack, browsers):
