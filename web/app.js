@@ -715,7 +715,7 @@ class Interview {
       if (mode === "repl") body.mode = "repl";
     } else {
       body.stdin = $("stdin").value;
-      this.terminal.hide();
+      this.terminal.hideIfDone();
     }
     try {
       const job = await api("POST", `/sessions/${encodeURIComponent(this.id)}/execute`, body, this.credentials?.participant_token);
@@ -759,7 +759,7 @@ class Interview {
   executionStarted(data) {
     if (!data.job_id) return;
     if (data.interactive === true && this.terminal.start(data)) return;
-    if (!this.jobs.has(data.job_id) && !this.terminal.owns(data.job_id)) this.terminal.hide();
+    if (!this.jobs.has(data.job_id) && !this.terminal.owns(data.job_id)) this.terminal.hideIfDone();
     if (this.terminal.owns(data.job_id)) return;
     this.jobBlock(data.job_id, data);
   }

@@ -188,6 +188,11 @@ export class TerminalPane {
     $("output").hidden = false;
   }
 
+  /** A plain run started: back to the output box, unless the terminal's run is still live. */
+  hideIfDone() {
+    if (!this.run || this.run.done) this.hide();
+  }
+
   fit() {
     if (!this.term || $("terminal-section").hidden) return;
     try {
