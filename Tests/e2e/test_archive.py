@@ -370,3 +370,36 @@ def test_terminal_input_and_output_are_in_the_timeline_and_the_record(gateways, 
             sorted((e["timestamp"], e["type"], e["run_id"], e.get("data") or "") for e in events)
     archived = http.get(f"{b.url}/api/v1/interviews/{sid}/timeline", headers=bearer(host)).json()
     assert terminal_events(archived) == events, "the archived timeline has the same terminal events"
+
+
+def test_the_terminal_log_stops_at_the_session_cap(gateways, redis, runner):
+    """Past the session's cap (512 KiB of terminal log in all) a run's output and input are not
+    logged: one terminal-truncated entry per way says so; the run itself goes on."""
+    from harness.ws import WS, run
+
+    a, _ = gateways
+    created = create_session(a, code="print(0)\n", host_name="Ada")
+    sid = created["id"]
+    assert http.post(f"{a.url}/api/v1/sessions/{sid}/code", json={"code": ASK}, headers=bearer(created["host_token"])).status_code == 200
+    # As if earlier runs had logged all but 3 bytes of the session's cap (less than "Ada\r" or "name? ").
+    redis.command("HSET", f"ci:{{{sid}}}:session", "terminal_logged", str(524288 - 3))
+
+    async def main():
+        typist = await WS.open(a, sid)
+        await typist.join(participant_token=created["participant_token"])
+        r = http.post(f"{a.url}/api/v1/sessions/{sid}/execute", json={"code": ASK, "interactive": True},
+                      headers=bearer(created["participant_token"]))
+        assert r.status_code == 202, r.text
+        job = r.json()["job_id"]
+        await typist.expect("execution-output", 30, where=lambda d: d["job_id"] == job and "name?" in d["chunk"])
+        await typist.send("run-input", {"run_id": job, "data": "Ada\r"})
+        result = await typist.expect("execution-result", 30, where=lambda d: d["job_id"] == job)
+        await typist.close()
+        return job, result["data"]
+
+    job, result = run(main())
+    assert result["status"] == "ok" and "Hello, Ada!" in result["stdout"], result
+    timeline = http.get(f"{a.url}/api/v1/sessions/{sid}/timeline", headers=bearer(created["host_token"])).json()
+    terminal = [e for e in timeline["events"] if e["type"].startswith("terminal-")]
+    assert sorted(e["direction"] for e in terminal if e["type"] == "terminal-truncated") == ["in", "out"], terminal
+    assert all(e["type"] == "terminal-truncated" for e in terminal), terminal
