@@ -54,6 +54,7 @@ let package = Package(
                                .embedInCode("Lua/terminal_open.lua"),
                                .embedInCode("Lua/terminal_input.lua"),
                                .embedInCode("Lua/terminal_renew.lua"),
+                               .embedInCode("Lua/terminal_record.lua"),
                                .embedInCode("Lua/archive_complete.lua"),
                                .embedInCode("Lua/archive_release.lua"),
                                .embedInCode("Lua/archive_renew.lua"),

@@ -770,7 +770,8 @@ EXECUTE_ANSWERS = {
               "ExecutionJob", hdrs={"Location": ref("headers", "Location")}),
 }
 EVENTS = ("Every participant connected to the session's WebSocket receives `execution-started` "
-          "(`{job_id, language, session_id, runner_id, attempt, user_id?, name?}`), `execution-output` chunks as the "
+          "(`{job_id, language, session_id, runner_id, attempt, user_id?, name?, interactive?, mode?}`: `interactive` true "
+          "and `mode` `program` or `repl` for an interactive run), `execution-output` chunks as the "
           "program prints (`{job_id, stream: stdout|stderr, chunk, seq}`, up to the capture cap per stream) and "
           "one `execution-result` (data = `ExecutionResult`). When a runner dies mid-job the job runs again elsewhere "
           "(a second `execution-started` with `attempt` 2), and there is still exactly one `execution-result`.")
@@ -1696,7 +1697,7 @@ headers.update({
              "schema": {"type": "string"}},
     "Last-Modified": {"description": "The file's modification time.", "schema": {"type": "string"}},
     "Cache-Control": {"description": "`no-cache` for the page and its files (revalidated with the ETag each time), "
-                                     "`public, max-age=86400` for CodeMirror.", "schema": {"type": "string"}},
+                                     "`public, max-age=86400` for CodeMirror and xterm.js.", "schema": {"type": "string"}},
 })
 parameters["FilePath"] = {"name": "path", "in": "path", "required": True,
                           "description": "A file's path below the folder (may contain `/`). Each segment is percent-decoded "
@@ -1728,6 +1729,17 @@ for path, op_id, summary, desc, success in (
      "A file of CodeMirror 5 as Debian's libjs-codemirror installs it (`--codemirror-root`, default "
      "/usr/share/javascript/codemirror).",
      {"200": ok("The file.", ctype="*/*", schema={"type": "string", "format": "binary"}, hdrs=FILE_HEADERS),
+      "304": NOT_MODIFIED}),
+    ("/vendor/xterm/xterm.js", "getXtermScript", "xterm.js for the browser",
+     "xterm.js 3.8 as one browser script, bundled by the gateway at start-up from the CommonJS modules Debian's "
+     "node-xterm installs (`--xterm-root`, default /usr/share/nodejs/xterm/lib; tests and source maps left out), "
+     "each wrapped in a small CommonJS registry; it sets `window.Terminal` (the fit addon applied). 404 when "
+     "node-xterm is not installed: the page then shows interactive runs in its plain output box.",
+     {"200": ok("The script.", ctype="text/javascript", schema={"type": "string"}, hdrs=FILE_HEADERS),
+      "304": NOT_MODIFIED}),
+    ("/vendor/xterm/xterm.css", "getXtermStyle", "xterm.js's style sheet",
+     "xterm.css as Debian's libjs-xterm installs it (`--xterm-style-root`, default /usr/share/javascript/xterm).",
+     {"200": ok("The style sheet.", ctype="text/css", schema={"type": "string"}, hdrs=FILE_HEADERS),
       "304": NOT_MODIFIED}),
 ):
     PAGE_ROUTES.append(dict(path=path, method="get", op_id=op_id, summary=summary, tag="web client", success=success,

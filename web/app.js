@@ -17,6 +17,7 @@ import { showReplay } from "./replay.js";
 import { Integrity } from "./integrity.js";
 import { RoomControls } from "./controls.js";
 import { ScorecardPanel } from "./scorecards.js";
+import { TerminalPane } from "./terminal.js";
 import { $, api, el, safeColor, setConnection, showNotice, showView, storage, translucent } from "./common.js";
 
 const CodeMirror = window.CodeMirror;
@@ -116,6 +117,7 @@ class Interview {
     });
     this.setUpControls();
     this.integrity = new Integrity(this); // integrity signals: reported by everyone, shown to interviewers
+    this.terminal = new TerminalPane(this); // interactive runs: the room's shared terminal
     this.exposeForTests();
   }
 
@@ -191,6 +193,10 @@ class Interview {
     this.language = language;
     this.cm.setOption("mode", MODES[language] || null);
     languages.fill($("language"), language);
+    const repl = $("run-mode").querySelector('option[value="repl"]');
+    repl.textContent = `${languages.find(language)?.name?.replace(/ \(.*\)$/, "") || language} REPL`;
+    repl.disabled = !["python", "javascript", "ruby"].includes(language);
+    if (repl.disabled && $("run-mode").value === "repl") $("run-mode").value = "";
     this.updateRunAvailability();
   }
 
@@ -478,6 +484,8 @@ class Interview {
       case "execution-started": return this.executionStarted(data);
       case "execution-output": return this.executionOutput(data);
       case "execution-result": return this.executionResult(data);
+      case "run-typing": return this.terminal.typing(data);
+      case "run-open": return this.terminal.opened(data);
       case "notes-op": return this.notes?.receiveOp(data);
       case "notes-ack": return this.notes?.receiveAck(data);
       case "question-changed": return this.question.changed(data, this.me);
@@ -546,6 +554,7 @@ class Interview {
   serverError(data) {
     const detail = data.detail || data.code || "error";
     const request = data.request_type || "";
+    if (this.terminal.refused(data)) return;
     if (request === "activity") return; // an integrity signal not kept: nothing the person can act on
     if (request === "join" || request === "join_session") {
       switch (data.code) {
@@ -716,14 +725,22 @@ class Interview {
     }
     const button = $("run");
     button.disabled = true;
+    // "" a plain run (stdin from the box), "interactive" on the shared terminal, "repl" the REPL.
+    const mode = this.terminal.available ? $("run-mode").value : "";
+    const body = { language: this.language, code: this.cm.getValue(), wait: false };
+    if (mode) {
+      body.interactive = true;
+      if (mode === "repl") body.mode = "repl";
+    } else {
+      body.stdin = $("stdin").value;
+      this.terminal.hideIfDone();
+    }
     try {
-      const job = await api("POST", `/sessions/${encodeURIComponent(this.id)}/execute`, {
-        language: this.language,
-        code: this.cm.getValue(),
-        stdin: $("stdin").value,
-        wait: false,
-      }, this.credentials?.participant_token);
-      if (job && job.job_id) {
+      const job = await api("POST", `/sessions/${encodeURIComponent(this.id)}/execute`, body, this.credentials?.participant_token);
+      if (job && job.job_id && mode) {
+        this.terminal.start({ job_id: job.job_id, user_id: this.me?.id, name: this.me?.name, mode });
+        if (job.result) this.terminal.result({ ...job.result, job_id: job.job_id });
+      } else if (job && job.job_id) {
         const block = this.jobBlock(job.job_id, { language: job.language, name: job.name || this.me?.name });
         block.mine = true;
         if (job.result) this.executionResult({ ...job.result, job_id: job.job_id });
@@ -731,6 +748,7 @@ class Interview {
     } catch (error) {
       const block = el("div", "run");
       block.append(el("div", "run-status error", `Could not run: ${error.message}`));
+      if (mode) this.terminal.hide();
       $("output").append(block);
       block.scrollIntoView({ block: "end" });
       if (error.status === 503) languages.refresh().then(() => this.setMode(this.language));
@@ -758,11 +776,15 @@ class Interview {
 
   executionStarted(data) {
     if (!data.job_id) return;
+    if (data.interactive === true && this.terminal.start(data)) return;
+    if (!this.jobs.has(data.job_id) && !this.terminal.owns(data.job_id)) this.terminal.hideIfDone();
+    if (this.terminal.owns(data.job_id)) return;
     this.jobBlock(data.job_id, data);
   }
 
   executionOutput(data) {
     if (!data.job_id || typeof data.chunk !== "string") return;
+    if (this.terminal.owns(data.job_id)) return this.terminal.output(data);
     const block = this.jobBlock(data.job_id, data);
     if (block.done) return;
     if (Number.isInteger(data.seq)) {
@@ -777,6 +799,7 @@ class Interview {
   executionResult(data) {
     const jobID = data.job_id;
     if (!jobID) return;
+    if (this.terminal.owns(jobID)) return this.terminal.result(data);
     const block = this.jobBlock(jobID, data);
     if (block.done) return;
     block.done = true;
@@ -827,6 +850,9 @@ class Interview {
       get notesRevision() { return self.notes ? self.notes.client.revision : null; },
       get notesSynchronized() { return self.notes ? self.notes.synchronized : null; },
       get notesEditor() { return self.notes ? self.notes.cm : null; },
+      get terminalText() { return self.terminal.text(); },
+      get terminalRun() { return self.terminal.run ? { id: self.terminal.run.id, done: self.terminal.run.done, open: self.terminal.run.open, mayType: self.terminal.mayType() } : null; },
+      get terminalAvailable() { return self.terminal.available; },
     };
   }
 }

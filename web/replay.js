@@ -435,26 +435,69 @@ class Replay {
     $("replay-people").replaceChildren(...items);
   }
 
-  /** The output of the latest run before the playhead. */
+  /** The output of the latest run before the playhead; for an interactive run, its terminal as
+   *  it was at the playhead (the terminal-output events so far, with a ⌨ where someone typed). */
   showRunOutput() {
     let run = null;
+    let runIndex = -1;
     for (let i = this.applied - 1; i >= 0; i--) {
-      if (this.timeline.events[i].type === "execution") { run = this.timeline.events[i]; break; }
+      if (this.timeline.events[i].type === "execution") { run = this.timeline.events[i]; runIndex = i; break; }
     }
-    if (run === this.shownRun) return;
-    this.shownRun = run;
+    const terminal = [];
+    if (run) {
+      // A run's terminal events come after its execution event (its time is the submission's).
+      for (let i = runIndex + 1; i < this.applied; i++) {
+        const event = this.timeline.events[i];
+        if (event.type.startsWith("terminal-") && event.run_id === run.execution_id) terminal.push(event);
+      }
+    }
+    const key = run ? `${run.execution_id}:${terminal.length}` : null;
+    if (key === this.shownRun) return;
+    this.shownRun = key;
     const box = $("replay-output");
     if (!run) { box.replaceChildren(el("div", "hint", "No run yet at this point.")); return; }
     const tests = run.kind === "test-run" && typeof run.total === "number";
     const what = tests ? `the tests (${run.passed ?? 0} of ${run.total} passed)` : run.language || "the code";
     const header = el("div", "run-header", `${run.name || "Someone"} ran ${what} at ${clock(run.timestamp)}: ${run.status || ""}`);
     const parts = [header];
-    if (run.stdout) parts.push(el("pre", "stdout", run.stdout));
-    if (run.stderr) parts.push(el("pre", "stderr", run.stderr));
-    if (run.compile_output) parts.push(el("pre", "stderr", run.compile_output));
-    if (!run.stdout && !run.stderr && !run.compile_output && !tests) parts.push(el("div", "hint", "(no output)"));
+    const interactive = terminal.length > 0 || this.timeline.events.some((e) => e.type.startsWith("terminal-") && e.run_id === run.execution_id);
+    if (interactive) {
+      const screen = el("pre", "stdout replay-terminal");
+      let typing = null; // the ⌨ of the latest burst of typing: one per person per 2 s
+      for (const event of terminal) {
+        if (event.type === "terminal-output") {
+          screen.append(document.createTextNode(plainTerminalText(event.data || "")));
+        } else if (event.type === "terminal-input") {
+          const who = this.timeline.author(event.user_id)?.name || "someone";
+          const typed = event.data !== undefined ? event.data : "(bytes)";
+          if (typing && typing.user === event.user_id && event.timestamp - typing.last <= 2000) {
+            typing.text += typed;
+            typing.last = event.timestamp;
+          } else {
+            typing = { user: event.user_id, who, text: typed, first: event.timestamp, last: event.timestamp, mark: el("span", "replay-typed", "⌨") };
+            screen.append(typing.mark);
+          }
+          typing.mark.title = `${clock(typing.first)} · ${typing.who} typed ${JSON.stringify(typing.text)}`;
+        } else if (event.type === "terminal-truncated") {
+          screen.append(el("span", "hint", `\n[the record keeps no more of this run's ${event.direction === "in" ? "input" : "output"}]\n`));
+        }
+      }
+      parts.push(screen);
+      if (!terminal.length) parts.push(el("div", "hint", "(the terminal is empty at this point)"));
+    } else {
+      if (run.stdout) parts.push(el("pre", "stdout", run.stdout));
+      if (run.stderr) parts.push(el("pre", "stderr", run.stderr));
+      if (run.compile_output) parts.push(el("pre", "stderr", run.compile_output));
+      if (!run.stdout && !run.stderr && !run.compile_output && !tests) parts.push(el("div", "hint", "(no output)"));
+    }
     box.replaceChildren(...parts);
   }
+}
+
+/** A terminal's output as plain text: CR LF as LF, escape sequences (colors, cursor moves) left out. */
+function plainTerminalText(text) {
+  return text.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]/g, "").replace(/\x1b[\]P^_][^\x07\x1b]*(\x07|\x1b\\)?/g, "")
+    .replace(/\r\n/g, "\n").replace(/\r/g, "");
 }
 
 function clock(ms) {
@@ -470,6 +513,8 @@ function describe(event, timeline) {
     case "left": return `${clock(event.timestamp)} · ${who} left`;
     case "ended": return `${clock(event.timestamp)} · the interview ended`;
     case "integrity": return describeSignal({ ...event, name: who });
+    case "terminal-input": return `${clock(event.timestamp)} · ${who} typed into the terminal`;
+    case "terminal-output": return `${clock(event.timestamp)} · the terminal printed`;
     case "controls_changed": {
       const what = (event.changed || []).map((name) => `${name.replace("_", " ")} ${event[name] ? "on" : "off"}`).join(", ");
       return `${clock(event.timestamp)} · ${event.by_host ? "the host" : who} set ${what || "the room controls"}`;

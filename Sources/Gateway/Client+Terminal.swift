@@ -43,6 +43,16 @@ extension Client {
         collaboration.redis.send(bytes: [Array("SPUBLISH".utf8), Array(Sessions.channel(sessionID).utf8), payload]) { _ in }
     }
 
+    /// `run-open` {run_id, open, user_id, name} to the whole room (this connection too), so every
+    /// page knows who may type now.
+    private func announceOpen(run: String, open: Bool, participant: Participant) {
+        let frame: JSON = ["type": "run-open",
+                           "data": ["run_id": .string(run), "open": .bool(open), "user_id": .string(participant.id), "name": .string(participant.name)],
+                           "timestamp": .integer(Int(EventLoop.unixMillis()))]
+        let payload = ChannelMessage(exclude: "", revision: 0, frame: frame.bytes).payload
+        collaboration.redis.send(bytes: [Array("SPUBLISH".utf8), Array(Sessions.channel(sessionID).utf8), payload]) { _ in }
+    }
+
     func terminalMessage(_ type: String, _ data: JSON, participant: Participant) {
         guard let run = data["run_id"]?.stringValue, !run.isEmpty, run.utf8.count <= 64 else {
             return sendError("invalid", "\(type) needs run_id: the id of the session's interactive run (execution-started's job_id)", about: type)
@@ -101,7 +111,7 @@ extension Client {
             guard let self else { return }
             switch result {
             case .success:
-                if kind == "o" { self.send(type: "run-open", ["run_id": .string(run), "open": .bool(payload == "1")]) }
+                if kind == "o" { self.announceOpen(run: run, open: payload == "1", participant: participant) }
                 if kind == "d" || kind == "b" { self.announceTyping(run: run, participant: participant) }
             case .failure(.runFinished):
                 self.sendError("run_finished", "run \(run) has ended (or the session has no interactive run)", about: type)

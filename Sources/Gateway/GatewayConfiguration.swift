@@ -26,6 +26,11 @@ public struct GatewayConfiguration: Sendable {
     public var webRoot = ""
     /// Where Debian's libjs-codemirror installs CodeMirror 5, served under /vendor/codemirror/.
     public var codeMirrorRoot = "/usr/share/javascript/codemirror"
+    /// Where Debian's node-xterm installs xterm.js 3.8's CommonJS modules: bundled once into one
+    /// browser script served as /vendor/xterm/xterm.js (the terminal pane).
+    public var xtermRoot = "/usr/share/nodejs/xterm/lib"
+    /// Where Debian's libjs-xterm installs xterm.css, served as /vendor/xterm/xterm.css.
+    public var xtermStyleRoot = "/usr/share/javascript/xterm"
     /// The interview archive (PostgreSQL), where finished interviews are read (and erased);
     /// nil: the /interviews routes answer 503.
     public var postgres: PostgresConfiguration?

@@ -8,6 +8,10 @@ extension InterviewRecord {
     public static let interviewerOnlyExtras: Set<String> = ["scorecards", "integrity"]
     /// The extras kind of the integrity signals (Stores' Activity), one entry per signal.
     public static let integrityExtras = "integrity"
+    /// The extras kind of the interactive runs' terminal (Stores' Terminals): `terminal-input`,
+    /// `terminal-output` and `terminal-truncated` entries at their times. The room shared the
+    /// terminal, so candidates see it too.
+    public static let terminalExtras = "terminal"
 
     /// The record for a role: everything for an interviewer (the host, an interviewer's token,
     /// the admin); for a candidate what they saw in the room: no notes, the question without its
@@ -73,6 +77,8 @@ extension InterviewRecord {
         } else {
             let lower = document.checkpoint.flatMap { after < $0.revision ? $0.revision : nil } ?? after
             let ops = Array(document.ops.lazy.filter { $0.revision > lower }.prefix(limit + 1))
+            let terminal = (extras[Self.terminalExtras] ?? []).filter { $0["type"]?.stringValue?.hasPrefix("terminal-") == true }
+                .compactMap(Timeline.event(history:))
             let others: [JSON]
             if notes {
                 others = []
@@ -80,9 +86,11 @@ extension InterviewRecord {
                 others = history.compactMap(Timeline.event(history:)) + runs.compactMap(Self.runEvent)
                     + (extras[Self.integrityExtras] ?? []).filter { $0["type"]?.stringValue == Self.integrityExtras }
                         .compactMap(Timeline.event(history:))
+                    + terminal
             } else {
+                // The terminal was the whole room's: a candidate saw it too.
                 others = history.filter(Timeline.candidateSees(history:)).compactMap(Timeline.event(history:))
-                    + runs.compactMap(Self.candidateRunEvent)
+                    + runs.compactMap(Self.candidateRunEvent) + terminal
             }
             page = Timeline.page(after: after, limit: limit, head: document.revision, ops: ops, others: others,
                                  checkpoint: document.checkpoint)

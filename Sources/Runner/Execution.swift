@@ -255,6 +255,7 @@ final class Execution {
                                         "chunk": .string(String(decoding: chunk, as: UTF8.self)), "seq": .integer(sequence)],
                                "timestamp": .integer(Int(EventLoop.unixMillis()))]
             runner.publishOutput(job, frame: frame.text)
+            if job.interactive { runner.recordTerminalOutput(job, chunk: String(decoding: chunk, as: UTF8.self)) }
         }
     }
 
@@ -274,13 +275,14 @@ final class Execution {
         sandbox = nil
         feed?.stop()
         feed = nil
+        flushTimer?.close()
+        flushTimer = nil
+        // The last output first: it is logged in the terminal log while the run is still live.
+        if streams { flush(final: true) }
         runner.endTerminal(job)
         releaseSlot()
         backstop?.close()
         backstop = nil
-        flushTimer?.close()
-        flushTimer = nil
-        if streams { flush(final: true) }
         if cancelled {
             done = true
             runner.executionEnded(self, outcome: nil)

@@ -474,6 +474,13 @@ public final class Runner {
     /// An interactive run ended: its session's terminal goes, on the connection that writes the
     /// result next (so once the room sees the result, another interactive run may start and late
     /// input is refused as run_finished).
+    /// An interactive run's output into the session's terminal log (its timeline and record), on
+    /// the connection that ends the terminal, so every chunk is logged before the run's terminal goes.
+    func recordTerminalOutput(_ job: ClaimedJob, chunk: String) {
+        guard job.interactive, let sessionID = job.sessionID else { return }
+        Terminals(redis: redis).record(sessionID: sessionID, job: job.id, chunk: chunk, at: Int64(EventLoop.unixMillis())) { _ in }
+    }
+
     func endTerminal(_ job: ClaimedJob) {
         guard job.interactive, let sessionID = job.sessionID else { return }
         Terminals(redis: redis).renew(sessionID: sessionID, job: job.id, ending: true) { _ in }

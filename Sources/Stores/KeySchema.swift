@@ -53,6 +53,10 @@ public struct SessionKeys: Sendable {
     /// (Lua/scorecard_put.lua; Scorecards.swift). The session hash's `scorecards_version` counts
     /// its writes, so the archiver's release can refuse a session whose scorecards moved on.
     public var scorecards: String { key("scorecards") }
+    /// List: what went into and came out of the session's interactive runs, one JSON entry each
+    /// (`terminal-input`, `terminal-output`, `terminal-truncated`), oldest first, capped per run and
+    /// per session (Terminals); kept with the session, in its timeline and its record.
+    public var terminalLog: String { key("terminal-log") }
     /// The pub/sub channel of the session's changes (ChannelMessage), for every member.
     public var channel: String { key(Self.eventsName) }
     /// The pub/sub channel of what only interviewers may see (notes ops, hidden test cases).
@@ -62,7 +66,8 @@ public struct SessionKeys: Sendable {
     /// publish on the names built here; they are in the session's slot like its keys).
     public var all: [String] {
         [session, participants, tokens, history, gone, legacyOps, presence, log, snapshot, checkpoint,
-         notes, notesLog, notesSnapshot, notesCheckpoint, question, channel, privateChannel, activity, scorecards]
+         notes, notesLog, notesSnapshot, notesCheckpoint, question, channel, privateChannel, activity, scorecards,
+         terminalLog]
     }
 }
 

@@ -106,6 +106,9 @@ public final class Playback {
         var requests: [RedisRequest] = [.command(["HGETALL", document.checkpoint(keys)])]
         if document == .code {
             requests.append(.command(["LRANGE", keys.history, "0", "-1"]))
+            // The interactive runs' terminal input and output (Terminals), at their times: the whole
+            // room's, so a candidate's view has them too.
+            requests.append(.command(["LRANGE", keys.terminalLog, "0", "-1"]))
             // The integrity signals (Activity), as events of the timeline: for interviewers only.
             if access.interviewer { requests.append(.command(["LRANGE", keys.activity, "0", "-1"])) }
         }
@@ -131,8 +134,9 @@ public final class Playback {
             }
             let entries = (replies[1].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) } }
             var history = (access.interviewer ? entries : entries.filter(Timeline.candidateSees(history:))).compactMap(Timeline.event(history:))
+            history += (replies[2].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) }.flatMap(Timeline.event(history:)) }
             if access.interviewer {
-                history += (replies[2].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) }.flatMap(Timeline.event(history:)) }
+                history += (replies[3].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) }.flatMap(Timeline.event(history:)) }
             }
             let jobIDs = (runIDs ?? []).compactMap(\.text)
             runs(jobIDs, interviewer: access.interviewer) { result in

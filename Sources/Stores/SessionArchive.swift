@@ -39,6 +39,8 @@ public final class SessionArchive {
         public var activityCount = 0
         /// The session's scorecards_version the record holds (Lua/scorecard_put.lua bumps it).
         public var scorecardsVersion: Int = 0
+        /// The terminal log entries the record holds (the list's length: it only grows).
+        public var terminalLogCount = 0
     }
 
     public func read(_ id: String, now: Int64, _ completion: @escaping (Result<Found, InterviewError>) -> Void) {
@@ -52,6 +54,7 @@ public final class SessionArchive {
             ["HGETALL", keys.checkpoint], ["LRANGE", keys.log, "0", "-1"],
             ["HGETALL", keys.notes], ["HGETALL", keys.notesCheckpoint], ["LRANGE", keys.notesLog, "0", "-1"],
             ["GET", keys.question], ["LRANGE", keys.activity, "0", "-1"], ["HVALS", keys.scorecards],
+            ["LRANGE", keys.terminalLog, "0", "-1"],
         ]
         redis.pipeline(commands) { [self] result in
             let replies: [RedisValue]
@@ -97,9 +100,12 @@ public final class SessionArchive {
             let scorecards = Scorecards.decode(cards: replies[11], question: .null, viewer: nil).cards
                 .sorted { ($0["created_at"]?.intValue ?? 0, $0["author_id"]?.stringValue ?? "") < ($1["created_at"]?.intValue ?? 0, $1["author_id"]?.stringValue ?? "") }
             let scorecardsVersion = Int(session["scorecards_version"] ?? "0") ?? 0
+            let terminal = (replies[12].array ?? []).compactMap { $0.text.flatMap { try? JSON.parse($0) } }
+            let terminalLogCount = replies[12].array?.count ?? 0
             var extras: [String: [JSON]] = [:]
             if !activity.isEmpty { extras[InterviewRecord.integrityExtras] = activity }
             if !scorecards.isEmpty { extras["scorecards"] = scorecards }
+            if !terminal.isEmpty { extras[InterviewRecord.terminalExtras] = terminal }
             runs(id) { result in
                 switch result {
                 case .failure(let error): completion(.failure(error))
@@ -112,7 +118,7 @@ public final class SessionArchive {
                         extras: extras)
                     completion(.success(.record(record, Release(ending: ending, codeRevision: code.revision, notesRevision: notes.revision,
                                                                 jobIDs: runs.map(\.id), activityCount: activityCount,
-                                                                scorecardsVersion: scorecardsVersion))))
+                                                                scorecardsVersion: scorecardsVersion, terminalLogCount: terminalLogCount))))
                 }
             }
         }
@@ -223,7 +229,8 @@ public final class SessionArchive {
     /// with a conflict when the session moved past what the record holds (read it again).
     public func release(_ id: String, _ release: Release, _ completion: @escaping (Result<Bool, InterviewError>) -> Void) {
         let arguments = [Self.goneReason(release.ending), String(settings.goneRetentionMillis), String(release.codeRevision),
-                         String(release.notesRevision), String(release.activityCount), String(release.scorecardsVersion)]
+                         String(release.notesRevision), String(release.activityCount), String(release.scorecardsVersion),
+                         String(release.terminalLogCount)]
         redis.run(Self.release, keys: SessionKeys(id).all, arguments: arguments) { [redis] result in
             switch result {
             case .failure(let error): completion(.failure(translate(error, session: id)))

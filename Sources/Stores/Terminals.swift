@@ -6,7 +6,8 @@ public enum TerminalScripts {
     public static let open = RedisScripts.script("terminal_open", PackageResources.terminal_open_lua)
     public static let input = RedisScripts.script("terminal_input", PackageResources.terminal_input_lua)
     public static let renew = RedisScripts.script("terminal_renew", PackageResources.terminal_renew_lua)
-    public static let all = [open, input, renew]
+    public static let record = RedisScripts.script("terminal_record", PackageResources.terminal_record_lua)
+    public static let all = [open, input, renew, record]
 }
 
 /// Why a terminal call was refused.
@@ -29,12 +30,17 @@ public struct Terminals {
     public static let queuedTTLMillis = 120_000
     /// What a runner renews to, each time its read returns (at least every second).
     public static let liveTTLMillis = 15_000
+    /// The terminal log (SessionKeys.terminalLog, the session's timeline and record): at most this
+    /// many bytes of input and of output per run, ...
+    public static let logBytesPerRun = 65_536
+    /// ... and this many in all per session; past either a `terminal-truncated` entry says so.
+    public static let logBytesPerSession = 524_288
 
     public init(redis: RedisConnection) { self.redis = redis }
 
     public static func keys(_ sessionID: String) -> [String] {
         let keys = SessionKeys(sessionID)
-        return [keys.terminal, keys.terminalInput]
+        return [keys.terminal, keys.terminalInput, keys.session, keys.terminalLog]
     }
 
     private static func refusal(_ error: RedisError) -> TerminalRefusal {
@@ -56,7 +62,8 @@ public struct Terminals {
     /// type (kind 'o', payload "1" or "0").
     public func input(sessionID: String, run: String, user: String, interviewer: Bool, kind: String, payload: String,
                       _ completion: @escaping (Result<Void, TerminalRefusal>) -> Void) {
-        let arguments = [run, user, interviewer ? "1" : "0", kind, payload, String(Self.streamMaxLength), String(Self.liveTTLMillis)]
+        let arguments = [run, user, interviewer ? "1" : "0", kind, payload, String(Self.streamMaxLength), String(Self.liveTTLMillis),
+                         String(Self.logBytesPerRun), String(Self.logBytesPerSession)]
         redis.run(TerminalScripts.input, keys: Self.keys(sessionID), arguments: arguments) { result in
             completion(result.map { _ in () }.mapError(Self.refusal))
         }
@@ -65,6 +72,15 @@ public struct Terminals {
     /// Renews the run's keys (or deletes them, `ending`): false when it is not the live run any more.
     public func renew(sessionID: String, job: String, ending: Bool, _ completion: @escaping (Bool) -> Void) {
         redis.run(TerminalScripts.renew, keys: Self.keys(sessionID), arguments: [job, String(Self.liveTTLMillis), ending ? "1" : "0"]) { result in
+            completion((try? result.get())?.integer == 1)
+        }
+    }
+
+    /// The runner's output of the live interactive run `job` into the terminal log (written at
+    /// `at`, ms): false when it was not logged (a cap, or not the live run any more).
+    public func record(sessionID: String, job: String, chunk: String, at: Int64, _ completion: @escaping (Bool) -> Void) {
+        redis.run(TerminalScripts.record, keys: Self.keys(sessionID),
+                  arguments: [job, chunk, String(at), String(Self.logBytesPerRun), String(Self.logBytesPerSession)]) { result in
             completion((try? result.get())?.integer == 1)
         }
     }

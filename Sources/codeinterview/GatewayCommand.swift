@@ -99,6 +99,12 @@ struct GatewayCommand: ParsableCommand {
     @Option(help: "Folder of CodeMirror 5 (Debian's libjs-codemirror), served under /vendor/codemirror/.")
     var codemirrorRoot: String = environment("CODEMIRROR_ROOT") ?? "/usr/share/javascript/codemirror"
 
+    @Option(help: "Folder of xterm.js 3.8's CommonJS modules (Debian's node-xterm), bundled into /vendor/xterm/xterm.js.")
+    var xtermRoot: String = environment("XTERM_ROOT") ?? "/usr/share/nodejs/xterm/lib"
+
+    @Option(help: "Folder of xterm.css (Debian's libjs-xterm), served as /vendor/xterm/xterm.css.")
+    var xtermStyleRoot: String = environment("XTERM_STYLE_ROOT") ?? "/usr/share/javascript/xterm"
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard maxParticipantsLimit >= 1, maxParticipantsLimit <= 50 else { throw ValidationError("--max-participants-limit must be 1...50") }
@@ -159,6 +165,8 @@ struct GatewayCommand: ParsableCommand {
         configuration.library.maxQuestions = maxLibraryQuestions
         configuration.webRoot = webRoot
         configuration.codeMirrorRoot = codemirrorRoot
+        configuration.xtermRoot = xtermRoot
+        configuration.xtermStyleRoot = xtermStyleRoot
         configuration.executions = try execution.settings(maxCodeBytes: maxCodeBytes)
         try protection.apply(to: &configuration)
         configuration.postgres = archive.configuration

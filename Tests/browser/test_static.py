@@ -34,6 +34,8 @@ def raw_get(gateway, target: str) -> tuple[int, bytes]:
     ("/vendor/codemirror/lib/codemirror.css", "text/css; charset=utf-8"),
     ("/vendor/codemirror/mode/python/python.js", "text/javascript; charset=utf-8"),
     ("/vendor/codemirror/mode/clike/clike.js", "text/javascript; charset=utf-8"),
+    ("/vendor/xterm/xterm.js", "text/javascript; charset=utf-8"),
+    ("/vendor/xterm/xterm.css", "text/css; charset=utf-8"),
 ])
 def test_files_are_served_with_their_type(stack, path, ctype):
     for gw in (stack.a, stack.live_b()):
@@ -112,6 +114,6 @@ def test_static_routes_are_root_only(stack):
 
 def test_openapi_documents_the_page_routes(stack):
     paths = httpx.get(stack.a.url + "/openapi.json", timeout=5).json()["paths"]
-    for p in ["/", "/s/{id}", "/static/{path}", "/vendor/codemirror/{path}"]:
+    for p in ["/", "/s/{id}", "/static/{path}", "/vendor/codemirror/{path}", "/vendor/xterm/xterm.js", "/vendor/xterm/xterm.css"]:
         assert "get" in paths[p] and "head" in paths[p], p
         assert f"/api/v1{p}" not in paths

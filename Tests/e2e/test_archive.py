@@ -283,3 +283,123 @@ def test_archivers_and_postgres_killed_mid_archive_store_each_session_exactly_on
     # Off the archive queue (other tests' live sessions may still wait there, due at their expiry).
     wait_for(lambda: all(redis.command("ZSCORE", "ci:{archive}:due", s) in ("$-1", "", None) for s in sids), 60,
              message="every session off the archive queue")
+
+
+ASK = 'name = input("name? ")\nprint("Hello, " + name + "!")\n'
+
+
+def test_terminal_input_and_output_are_in_the_timeline_and_the_record(gateways, redis, postgres, runner, start_archiver):
+    """Issue 23: an interactive run's input (who typed what) and output are in the session's
+    timeline at their times, capped per run (64 KiB each way: a terminal-truncated entry says
+    so), and in the archived record for interviewers and candidates alike (the room shared it)."""
+    from harness.ws import WS, run
+
+    a, b = gateways
+    created = create_session(a, code="print(0)\n", host_name="Ada")
+    sid, host = created["id"], created["host_token"]
+    r = http.post(f"{a.url}/api/v1/sessions/{sid}/code", json={"code": ASK}, headers=bearer(host))
+    assert r.status_code == 200, r.text
+    joined = http.post(f"{b.url}/api/v1/sessions/{sid}/users", json={"name": "Bob", "role": "candidate"})
+    assert joined.status_code in (200, 201), joined.text
+    candidate = joined.json()["participant_token"]
+    wait_for(lambda: any(l["id"] == "python" and l.get("available")
+                         for l in http.get(a.url + "/api/v1/languages").json()["languages"]), 60, message="python offered")
+
+    def start(code):
+        r = http.post(f"{a.url}/api/v1/sessions/{sid}/execute", json={"code": code, "interactive": True},
+                      headers=bearer(created["participant_token"]))
+        assert r.status_code == 202, r.text
+        return r.json()["job_id"]
+
+    async def main():
+        typist = await WS.open(a, sid)
+        await typist.join(participant_token=created["participant_token"])
+        watcher = await WS.open(b, sid)
+        await watcher.join(participant_token=candidate)
+        job = start(ASK)
+        await watcher.expect("execution-output", 30, where=lambda d: d["job_id"] == job and "name?" in d["chunk"])
+        await typist.send("run-input", {"run_id": job, "data": "Ada\r"})
+        await watcher.expect("execution-result", 30, where=lambda d: d["job_id"] == job)
+        # A run printing more than the log keeps of a run's output.
+        big = start('import sys\nsys.stdout.write("x" * 100000)\nsys.stdout.flush()\ninput()\n')
+        await watcher.expect("execution-output", 30, where=lambda d: d["job_id"] == big)
+        await typist.send("run-signal", {"run_id": big, "signal": "interrupt"})
+        await watcher.expect("execution-result", 30, where=lambda d: d["job_id"] == big)
+        await typist.close()
+        await watcher.close()
+        return job, big
+
+    job, big = run(main())
+
+    def terminal_events(timeline):
+        return [e for e in timeline["events"] if e["type"].startswith("terminal-")]
+
+    live = http.get(f"{a.url}/api/v1/sessions/{sid}/timeline", headers=bearer(host)).json()
+    events = terminal_events(live)
+    mine = [e for e in events if e["run_id"] == job]
+    inputs = [e for e in mine if e["type"] == "terminal-input"]
+    assert [(e["data"], e["user_id"]) for e in inputs] == [("Ada\r", created["participant_id"])], mine
+    output = "".join(e["data"] for e in mine if e["type"] == "terminal-output")
+    assert "name? " in output and "Hello, Ada!" in output, output
+    # At their times: the prompt before the typing, the answer after it.
+    prompt_at = next(e["timestamp"] for e in mine if e["type"] == "terminal-output" and "name?" in e["data"])
+    answer_at = next(e["timestamp"] for e in mine if e["type"] == "terminal-output" and "Hello" in e["data"])
+    assert prompt_at <= inputs[0]["timestamp"] <= answer_at, mine
+    timestamps = [e["timestamp"] for e in live["events"]]
+    assert timestamps == sorted(timestamps)
+    flood = [e for e in events if e["run_id"] == big]
+    logged = sum(len(e["data"]) for e in flood if e["type"] == "terminal-output")
+    assert 0 < logged <= 65536, logged
+    assert [e["direction"] for e in flood if e["type"] == "terminal-truncated"] == ["out"], flood[-3:]
+    # Candidates have no live timeline (it is the interviewers'), and the log is no route of its own.
+    assert http.get(f"{a.url}/api/v1/sessions/{sid}/timeline", headers=bearer(candidate)).status_code in (401, 403)
+
+    end(a, sid, host)
+    start_archiver()
+    wait_for(lambda: stored(postgres, sid), 30, message="the ended session stored in PostgreSQL")
+    count = sql(postgres, f"SELECT count(*) FROM interview_extras WHERE interview_id = '{sid}' AND kind = 'terminal'")
+    assert int(count[0][0]) == len(events), (count, len(events))
+    wait_for(lambda: int(redis.command("EXISTS", f"ci:{{{sid}}}:terminal-log").lstrip(":")) == 0, 15,
+             message="the terminal log released with the session's keys")
+    for token in (host, candidate):
+        record = http.get(f"{b.url}/api/v1/interviews/{sid}", headers=bearer(token))
+        assert record.status_code == 200, record.text
+        entries = record.json()["extras"]["terminal"]
+        # The record keeps them as appended; the timeline places them by time.
+        assert sorted((e["at"], e["type"], e["run_id"], e.get("data") or "") for e in entries) == \
+            sorted((e["timestamp"], e["type"], e["run_id"], e.get("data") or "") for e in events)
+    archived = http.get(f"{b.url}/api/v1/interviews/{sid}/timeline", headers=bearer(host)).json()
+    assert terminal_events(archived) == events, "the archived timeline has the same terminal events"
+
+
+def test_the_terminal_log_stops_at_the_session_cap(gateways, redis, runner):
+    """Past the session's cap (512 KiB of terminal log in all) a run's output and input are not
+    logged: one terminal-truncated entry per way says so; the run itself goes on."""
+    from harness.ws import WS, run
+
+    a, _ = gateways
+    created = create_session(a, code="print(0)\n", host_name="Ada")
+    sid = created["id"]
+    assert http.post(f"{a.url}/api/v1/sessions/{sid}/code", json={"code": ASK}, headers=bearer(created["host_token"])).status_code == 200
+    # As if earlier runs had logged all but 3 bytes of the session's cap (less than "Ada\r" or "name? ").
+    redis.command("HSET", f"ci:{{{sid}}}:session", "terminal_logged", str(524288 - 3))
+
+    async def main():
+        typist = await WS.open(a, sid)
+        await typist.join(participant_token=created["participant_token"])
+        r = http.post(f"{a.url}/api/v1/sessions/{sid}/execute", json={"code": ASK, "interactive": True},
+                      headers=bearer(created["participant_token"]))
+        assert r.status_code == 202, r.text
+        job = r.json()["job_id"]
+        await typist.expect("execution-output", 30, where=lambda d: d["job_id"] == job and "name?" in d["chunk"])
+        await typist.send("run-input", {"run_id": job, "data": "Ada\r"})
+        result = await typist.expect("execution-result", 30, where=lambda d: d["job_id"] == job)
+        await typist.close()
+        return job, result["data"]
+
+    job, result = run(main())
+    assert result["status"] == "ok" and "Hello, Ada!" in result["stdout"], result
+    timeline = http.get(f"{a.url}/api/v1/sessions/{sid}/timeline", headers=bearer(created["host_token"])).json()
+    terminal = [e for e in timeline["events"] if e["type"].startswith("terminal-")]
+    assert sorted(e["direction"] for e in terminal if e["type"] == "terminal-truncated") == ["in", "out"], terminal
+    assert all(e["type"] == "terminal-truncated" for e in terminal), terminal

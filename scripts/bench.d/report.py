@@ -70,6 +70,11 @@ def part_figures(part, reference=True):
                 ("bare sandbox run p50", lambda res: res["execution"]["latency"]["bare_ms"]["p50"]),
                 ("API jobs/s", lambda res: res["execution"]["throughput"]["api_jobs_per_s"]),
                 ("bare sandbox runs/s", lambda res: res["execution"]["throughput"]["bare_runs_per_s"])]
+    if part == "term":
+        return [("input-to-echo p50", lambda res: res["terminal"]["echo_ms"]["p50"]),
+                ("input-to-echo p99", lambda res: res["terminal"]["echo_ms"]["p99"]),
+                ("output-only p50", lambda res: res["terminal"]["output_ms"]["p50"]),
+                ("output-only p99", lambda res: res["terminal"]["output_ms"]["p99"])]
     if part == "cluster":
         return [("deliveries/s of every phase",
                  lambda res: min(p["deliveries_per_s"] for p in res["cluster"]["sessions_500x4"]["gateways"]["phases"])),
@@ -332,6 +337,17 @@ def main():
             rows.append(("Execution: jobs/s across two runners (2 slots each)", fmt(thr["api_jobs_per_s"], 1),
                          f"{thr['bare_parallel']} bare bwrap runs in parallel: {fmt(thr['bare_runs_per_s'], 1)}",
                          f"{times(thr['api_jobs_per_s'], thr['bare_runs_per_s'], 2)}", "", ""))
+
+    terminal = r.get("terminal")
+    with section("term"):
+        if terminal:
+            echo, output = terminal["echo_ms"], terminal["output_ms"]
+            rows.append(("Terminal: input-to-echo round trip p50 (typist -> gateway -> Redis stream -> runner -> pty -> reader)",
+                         fmt(echo["p50"], 2, " ms"), f"output only: {fmt(output['p50'], 2, ' ms')}",
+                         f"{times(echo['p50'], output['p50'], 2)}", "", ""))
+            rows.append(("Terminal: input-to-echo round trip p99",
+                         fmt(echo["p99"], 2, " ms"), f"output only: {fmt(output['p99'], 2, ' ms')}",
+                         f"{times(echo['p99'], output['p99'], 2)}", "", ""))
 
     m = r.get("machine", {})
     print()

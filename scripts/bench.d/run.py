@@ -2,7 +2,7 @@
 """The driver of scripts/bench: starts the servers, runs every measurement, writes results.json.
 
 Called by scripts/bench (which builds everything first and stops whatever is left at exit):
-    run.py --bin DIR --tools DIR --state DIR [--quick] [--only doc,http,fanout,heavy,idle,exec] [--profile]
+    run.py --bin DIR --tools DIR --state DIR [--quick] [--only doc,http,fanout,heavy,idle,exec,term] [--profile]
            [--redis-cluster] [--baseline-bin DIR --baseline-label TEXT]
 
 --baseline-bin: the release build of another revision (scripts/bench --baseline=REV builds it). The
@@ -165,6 +165,7 @@ class Bench:
         self.ws_warmup = 1 if quick else 2
         self.exec_pairs = 8 if quick else 30
         self.exec_seconds = 3 if quick else 10
+        self.terminal_rounds = 40 if quick else 200
         self.idle_connections = 2000 if quick else 10000
         self.results = {}
         self.out = self.results      # where the parts write: results, or results["baseline"]
@@ -741,6 +742,86 @@ class Bench:
             f"bare sandbox runs/s ({slots} in parallel)")
         self.results["execution"] = {"code": PYTHON_CODE, "latency": latency, "throughput": throughput}
 
+    # ---- The shared terminal (issue 23) ----------------------------------------------------------
+
+    def terminal_room(self):
+        """A session with its creator (the typist) and a candidate (who reads), each on a WebSocket
+        of its own to the gateways' shared port: (session id, typist, watcher)."""
+        from websockets.sync.client import connect
+        session = self.api.ok("POST", "/api/v1/sessions", {"host_name": "Typist", "session_name": "terminal"})
+        sockets = []
+        for join in ({"participant_token": session["participant_token"]}, {"user_name": "Reader"}):
+            ws = connect(f"ws://127.0.0.1:{self.gateway_port}/ws/sessions/{session['id']}", max_size=None, open_timeout=30)
+            ws.send(json.dumps({"type": "join", "data": join}))
+            while json.loads(ws.recv(timeout=30))["type"] != "welcome":
+                pass
+            sockets.append(ws)
+        return session, sockets[0], sockets[1]
+
+    def bench_terminal(self):
+        log("Terminal: an interactive run's input-to-echo round trip (typist's WebSocket, gateway, Redis stream, runner, "
+            "pty and back through Redis to the reader's WebSocket) beside its output-only path (the program prints its "
+            "clock, the reader receives it)")
+        self.wait_runners()
+        rounds = self.terminal_rounds
+        code = ("import sys, time\nfor i in range(%d):\n    print('t', repr(time.time()), flush=True)\n    time.sleep(0.02)\n"
+                "while True:\n    if input() == 'q':\n        break\n" % rounds)
+        session, typist, watcher = self.terminal_room()
+        job = self.api.ok("POST", f"/api/v1/sessions/{session['id']}/execute",
+                          {"language": "python", "code": code, "interactive": True, "wait": False},
+                          token=session["participant_token"], expect=(202,))["job_id"]
+
+        def chunks(until):
+            """The reader's execution-output chunks of the run (with their receipt times) until
+            `until(text so far)`; fails on the run's end."""
+            text = ""
+            while not until(text):
+                message = json.loads(watcher.recv(timeout=30))
+                data = message.get("data") or {}
+                if data.get("job_id") != job:
+                    continue
+                if message["type"] == "execution-result":
+                    raise RuntimeError(f"the interactive run ended early: {str(data)[:300]}")
+                if message["type"] == "execution-output":
+                    text += data["chunk"]
+                    yield time.time(), data["chunk"]
+
+        output_ms, partial = [], ""
+        for received, chunk in chunks(lambda _: len(output_ms) >= rounds):
+            partial += chunk
+            while "\n" in partial:
+                line, partial = partial.split("\n", 1)
+                if line.startswith("t "):
+                    output_ms.append((received - float(line[2:].strip())) * 1000)
+        echo_ms = []
+        for i in range(rounds + 5):
+            marker = f"k{i:04d}"
+            sent = time.perf_counter()
+            typist.send(json.dumps({"type": "run-input", "data": {"run_id": job, "data": marker}}))
+            for _ in chunks(lambda text, marker=marker: marker in text):
+                pass
+            if i >= 5:   # the first few warm the path
+                echo_ms.append((time.perf_counter() - sent) * 1000)
+        typist.send(json.dumps({"type": "run-input", "data": {"run_id": job, "data": "\rq\r"}}))
+        while True:
+            message = json.loads(watcher.recv(timeout=30))
+            if message["type"] == "execution-result" and message["data"].get("job_id") == job:
+                status = message["data"].get("status")
+                break
+        typist.close()
+        watcher.close()
+        if status != "ok":
+            raise RuntimeError(f"the interactive run ended {status}, not ok")
+
+        def p99(values):
+            ordered = sorted(values)
+            return round(ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))], 3)
+        echo = summary(echo_ms) | {"p99": p99(echo_ms)}
+        output = summary(output_ms) | {"p99": p99(output_ms)}
+        log(f"  input to echo over {echo['n']} keystrokes: p50 {echo['p50']:.2f} ms, p99 {echo['p99']:.2f} ms; "
+            f"output only over {output['n']} lines: p50 {output['p50']:.2f} ms, p99 {output['p99']:.2f} ms")
+        self.results["terminal"] = {"rounds": rounds, "echo_ms": echo, "output_ms": output}
+
     # ---- the run ---------------------------------------------------------------------------
 
     # ---- the document in Redis (issue 13) ----------------------------------------------------
@@ -930,7 +1011,7 @@ class Bench:
         info["load_before"] = os.getloadavg()
         return info
 
-    PARTS = ("doc", "http", "fanout", "heavy", "idle", "exec")
+    PARTS = ("doc", "http", "fanout", "heavy", "idle", "exec", "term")
     COMPARED = ("doc", "http", "fanout")     # also run with the baseline binary, when there is one
 
     def use(self, which):
@@ -978,6 +1059,10 @@ class Bench:
             if not getattr(self, "runners", None):
                 self.start_runners()
             self.bench_exec()
+        elif part == "term":
+            if not getattr(self, "runners", None):
+                self.start_runners()
+            self.bench_terminal()
 
     def attempt(self, name, function):
         """Runs one part; a failure is logged and recorded, and the run goes on."""

@@ -12,16 +12,30 @@ import Glibc
 ///     GET /s/{id}/replay         web/index.html (the session's replay, for interviewers)
 ///     GET /static/{path}         web/{path}
 ///     GET /vendor/codemirror/{path}   {--codemirror-root}/{path}
+///     GET /vendor/xterm/xterm.js      xterm.js 3.8 as one browser script, bundled at start-up
+///                                     from node-xterm's CommonJS modules ({--xterm-root})
+///     GET /vendor/xterm/xterm.css     {--xterm-style-root}/xterm.css (libjs-xterm)
 ///
 /// HEAD works wherever GET does (the router maps it). Responses carry a content hash as ETag,
 /// Last-Modified and Cache-Control, and answer 304 to a matching If-None-Match/If-Modified-Since.
 final class StaticController: Controller {
     private let web: StaticFolder?
     private let vendor: StaticFolder?
+    /// xterm.js bundled for the browser; nil without node-xterm (the page then shows run output
+    /// in its plain output box).
+    private let xterm: StaticFile?
+    private let xtermStyles: StaticFolder?
 
     init(configuration: GatewayConfiguration, logger: Logger) {
         web = StaticFolder.webRoot(configured: configuration.webRoot).flatMap { StaticFolder(path: $0) }
         vendor = StaticFolder(path: configuration.codeMirrorRoot)
+        xterm = XtermBundle.build(root: configuration.xtermRoot)
+        xtermStyles = StaticFolder(path: configuration.xtermStyleRoot)
+        if let xterm {
+            logger.info("web client: xterm.js bundled from \(configuration.xtermRoot) (\(xterm.bytes.count) bytes)")
+        } else {
+            logger.warning("web client: xterm.js not found at \(configuration.xtermRoot) (install node-xterm or set --xterm-root): interactive runs show in the plain output box")
+        }
         if let web {
             logger.info("web client: serving \(web.root)")
         } else {
@@ -39,6 +53,8 @@ final class StaticController: Controller {
             Route("s/{id}/replay", at: .rootOnly, .get(auth: .none, rate: .exempt, page)),
             Route("static/{*path}", at: .rootOnly, .get(auth: .none, rate: .exempt, webFile)),
             Route("vendor/codemirror/{*path}", at: .rootOnly, .get(auth: .none, rate: .exempt, codeMirrorFile)),
+            Route("vendor/xterm/xterm.js", at: .rootOnly, .get(auth: .none, rate: .exempt, xtermScript)),
+            Route("vendor/xterm/xterm.css", at: .rootOnly, .get(auth: .none, rate: .exempt, xtermStyle)),
         ]
     }
 
@@ -58,6 +74,20 @@ final class StaticController: Controller {
         serveStatic(context, folder: vendor, what: "CodeMirror", cacheControl: "public, max-age=86400")
     }
 
+    func xtermScript(_ context: RequestContext) {
+        guard let xterm else {
+            return context.reply(Problem(404, "xterm.js is not installed on this gateway (install node-xterm or set --xterm-root)"))
+        }
+        send(context, file: xterm, cacheControl: "public, max-age=86400", page: false)
+    }
+
+    func xtermStyle(_ context: RequestContext) {
+        guard let xtermStyles else {
+            return context.reply(Problem(404, "xterm.css is not installed on this gateway (install libjs-xterm or set --xterm-style-root)"))
+        }
+        serveFile(context, folder: xtermStyles, segments: ["xterm.css"], cacheControl: "public, max-age=86400", page: false)
+    }
+
     private func serveStatic(_ context: RequestContext, folder: StaticFolder?, what: String, cacheControl: String) {
         guard let folder else { return context.reply(Problem(404, "\(what) files are not installed on this gateway")) }
         guard let segments = StaticFolder.segments(context.parameters[0]) else {
@@ -68,6 +98,10 @@ final class StaticController: Controller {
 
     private func serveFile(_ context: RequestContext, folder: StaticFolder, segments: [String], cacheControl: String, page: Bool) {
         guard let file = folder.file(segments) else { return context.reply(Problem(404, "no file at \(context.path)")) }
+        send(context, file: file, cacheControl: cacheControl, page: page)
+    }
+
+    private func send(_ context: RequestContext, file: StaticFile, cacheControl: String, page: Bool) {
         var headers = HTTPHeaders()
         headers.add("ETag", file.etag)
         headers.add("Last-Modified", file.lastModified)
@@ -270,4 +304,102 @@ final class StaticFolder {
         }
         return out
     }
+}
+
+/// xterm.js for the browser from Debian's node-xterm, which installs xterm 3.8 as CommonJS modules
+/// (`lib/**/*.js`) and no browser build (libjs-xterm's own xterm.js is a stub requiring a file it
+/// lacks). Built once at start-up: each module (tests and source maps left out) wrapped as
+/// `define("path/without/.js", function (require, module, exports) {...})` in a tiny CommonJS
+/// registry resolving relative requires, then `window.Terminal` = the `xterm` module (the fit
+/// addon applied). No eval: the modules are plain function bodies, so the page's CSP holds.
+enum XtermBundle {
+    static let largestBundle = 4 << 20
+
+    static func build(root: String) -> StaticFile? {
+        guard let real = StaticFolder.realPath(root), StaticFolder.isRegularFile(real + "/xterm.js"),
+              StaticFolder.isRegularFile(real + "/public/Terminal.js") else { return nil }
+        var modules: [(name: String, path: String)] = []
+        collect(folder: real, prefix: "", into: &modules, depth: 0)
+        guard !modules.isEmpty else { return nil }
+        var out = "/* xterm.js 3.8 bundled by the CodeInterview gateway from \(real) (Debian's node-xterm). MIT licence. */\n"
+        out += prelude
+        var total = 0
+        for module in modules.sorted(by: { $0.name < $1.name }) {
+            guard let bytes = StaticFolder.read(module.path) else { return nil }
+            total += bytes.count
+            guard total <= largestBundle else { return nil }
+            // The source map comment names a file not served: drop it.
+            let source = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+                .filter { !$0.hasPrefix("//# sourceMappingURL=") }.joined(separator: "\n")
+            out += "define(\(jsonString(module.name)), function (require, module, exports) {\n\(source)\n});\n"
+        }
+        out += epilogue
+        let bytes = Array(out.utf8)
+        var info = stat()
+        let modified = stat(real + "/xterm.js", &info) == 0 ? Int(info.st_mtim.tv_sec) : 0
+        let hash = StaticFile.fnv1a(bytes)
+        return StaticFile(bytes: bytes, contentType: "text/javascript; charset=utf-8",
+                          etag: "\"\(String(bytes.count, radix: 16))-\(String(hash, radix: 16))\"",
+                          lastModified: StaticFile.httpDate(modified), modifiedAt: modified, stamp: [])
+    }
+
+    /// The `.js` files below folder (not `*.test.js`), as module names relative to the root.
+    private static func collect(folder: String, prefix: String, into modules: inout [(name: String, path: String)], depth: Int) {
+        guard depth < 8, let directory = opendir(folder) else { return }
+        defer { closedir(directory) }
+        while let entry = readdir(directory) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name.hasPrefix(".") || !plainName(name) { continue }
+            let path = folder + "/" + name
+            if StaticFolder.isDirectory(path) {
+                collect(folder: path, prefix: prefix + name + "/", into: &modules, depth: depth + 1)
+            } else if name.hasSuffix(".js"), !name.hasSuffix(".test.js"), StaticFolder.isRegularFile(path) {
+                modules.append((prefix + String(name.dropLast(3)), path))
+            }
+        }
+    }
+
+    /// A module name as a JavaScript string literal: names are file paths of letters, digits,
+    /// `_`, `-`, `.` and `/` only (collect skips any other).
+    private static func jsonString(_ text: String) -> String { "\"" + text + "\"" }
+
+    static func plainName(_ name: String) -> Bool {
+        !name.isEmpty && name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0) }
+    }
+
+    static let prelude = """
+    (function () {
+    var factories = Object.create(null), cache = Object.create(null);
+    function define(name, factory) { factories[name] = factory; }
+    function resolve(from, request) {
+      var parts = request.charAt(0) === "." ? from.split("/").slice(0, -1) : [];
+      request.split("/").forEach(function (part) {
+        if (part === "..") parts.pop(); else if (part !== "." && part !== "") parts.push(part);
+      });
+      var name = parts.join("/");
+      if (name.slice(-3) === ".js") name = name.slice(0, -3);
+      if (!(name in factories) && (name + "/index") in factories) name += "/index";
+      return name;
+    }
+    function load(name) {
+      if (name in cache) return cache[name].exports;
+      var factory = factories[name];
+      if (!factory) throw new Error("xterm.js bundle: no module " + name);
+      var module = { exports: {} };
+      cache[name] = module;
+      factory(function (request) { return load(resolve(name, request)); }, module, module.exports);
+      return module.exports;
+    }
+
+    """
+
+    static let epilogue = """
+    var Terminal = load("xterm");
+    if (factories["addons/fit/fit"]) Terminal.applyAddon(load("addons/fit/fit"));
+    window.Terminal = Terminal;
+    })();
+
+    """
 }

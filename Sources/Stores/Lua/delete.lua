@@ -16,7 +16,7 @@ if s.archive_hold_ms then
   return 1
 end
 redis.call('DEL', K_SESSION, K_PARTICIPANTS, K_TOKENS, K_HISTORY, K_LEGACY_OPS, K_PRESENCE, K_LOG, K_SNAPSHOT, K_CHECKPOINT,
-  K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT, K_QUESTION, SK.activity, SK.scorecards)
+  K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT, K_QUESTION, SK.activity, SK.scorecards, SK.terminal_log)
 publish('', 0, frame('session-ended', '{"session_id":' .. cjson.encode(s.id) .. ',"deleted":true}', now))
 redis.call('SET', K_GONE, 'deleted', 'PXAT', tonumber(s.expires_at) + tonumber(ARGV[2]))
 return 1

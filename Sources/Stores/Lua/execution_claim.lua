@@ -64,6 +64,11 @@ if test_run then
 elseif f[6] ~= '' then
   local data = {job_id = id, language = f[2], session_id = f[6], runner_id = ARGS[2], attempt = attempt}
   if f[7] ~= '' then data.user_id = f[7] data.name = f[8] end
+  -- An interactive run: the room's pages show it on a terminal (mode 'repl': the language's REPL).
+  if f[14] == '1' or f[14] == 'repl' then
+    data.interactive = true
+    data.mode = f[14] == 'repl' and 'repl' or 'program'
+  end
   publish_event(f[6], frame('execution-started', cjson.encode(data), now))
 end
 return with_events({'run', f[2], f[3], f[4], f[5], f[6], tostring(attempt), tostring(now), f[7], f[9] or '', f[10] or '', f[11] or '', f[14] or ''})

@@ -64,6 +64,7 @@ end
 --  17 private      channel: the interviewers' only
 --  18 activity     list: the integrity signals (Activity.swift), JSON entries, oldest first, capped
 --  19 scorecards   hash author id -> scorecard JSON (scorecard_put.lua)
+--  20 terminal-log list: the interactive runs' input and output (Terminals.swift), JSON entries, capped
 -- (into: a table to fill instead of a new one: the Functions library reuses its tables across calls.)
 local function session_keys(keys, into)
   local k = into or {}
@@ -73,7 +74,32 @@ local function session_keys(keys, into)
   k.question, k.events, k.private = keys[15], keys[16], keys[17]
   k.activity = keys[18]
   k.scorecards = keys[19]
+  k.terminal_log = keys[20]
   return k
+end
+
+-- The record of a session's terminal (Terminals.keys: 1 the live run's hash, 3 the session hash,
+-- 4 the terminal log): appends entry (a table, JSON-encoded) of size bytes, direction 'in' or
+-- 'out', while the run has logged at most run_cap bytes that way (counted in the run's hash) and
+-- the session session_cap bytes in all (counted in the session hash). The first entry past a cap
+-- becomes one 'terminal-truncated' entry, and that direction of that run logs nothing more. The
+-- log expires with the session's keys. Nothing when the session is gone.
+local function log_terminal(keys, direction, entry, size, run_cap, session_cap)
+  local s = redis.call('HMGET', keys[3], 'expires_at', 'archive_hold_ms', 'terminal_logged')
+  if not s[1] then return 0 end
+  local field = 'logged_' .. direction
+  local run_logged = tonumber(redis.call('HGET', keys[1], field) or '0')
+  if run_logged < 0 then return 0 end
+  if run_logged + size > run_cap or tonumber(s[3] or '0') + size > session_cap then
+    redis.call('HSET', keys[1], field, '-1')
+    entry = {type = 'terminal-truncated', run_id = entry.run_id, direction = direction, at = entry.at}
+  else
+    redis.call('HINCRBY', keys[1], field, size)
+    redis.call('HINCRBY', keys[3], 'terminal_logged', size)
+  end
+  redis.call('RPUSH', keys[4], cjson.encode(entry))
+  redis.call('PEXPIREAT', keys[4], tonumber(s[1]) + tonumber(s[2] or '0'))
+  return 1
 end
 -- The layers' binders (prelude.lua's session, jobs.lua's jobs): what they derive from KEYS and
 -- ARGV. A script run by EVAL binds once, as its layer is read; in the Functions library
