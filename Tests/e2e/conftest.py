@@ -9,10 +9,14 @@
   AOF, restartable); stopped when the test ends.
 - `redis_cluster` (session): a real Redis Cluster, 3 primaries and 3 replicas (`RedisCluster`);
   gateways use it with `start_gateway("--redis-cluster", redis_cluster.seeds)`.
+- `logdir`, `postgres`, `redis` (module): a log folder, a PostgreSQL (Tests/harness/postgres.py)
+  and a redis-server of the module's own, for the archive's suites.
 When a test fails, what each gateway logged during the test is attached to the report.
 """
 
 from __future__ import annotations
+
+import tempfile
 
 import pytest
 
@@ -85,3 +89,26 @@ def _gateway_logs_on_failure(request):
     if {"pool", "cluster", "start_gateway"} & set(request.fixturenames):  # not ot.py's own tests
         reports.attach(request.node, reports.logs_since_now(request.getfixturevalue("pool").all))
     yield
+
+
+# The archive's suites (archive, integrity, room controls in the record, candidate replay,
+# webhooks): each module has a redis-server and a PostgreSQL of its own, and one folder for
+# their logs. A module that needs no PostgreSQL never starts one (the fixtures are lazy).
+@pytest.fixture(scope="module")
+def logdir(request):
+    return tempfile.mkdtemp(prefix=f"ci-{request.module.__name__}-logs-")
+
+
+@pytest.fixture(scope="module")
+def postgres(logdir):
+    from harness.postgres import PostgresServer
+    server = PostgresServer(logdir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis():
+    server = RedisServer()
+    yield server
+    server.stop()

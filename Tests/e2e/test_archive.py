@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 import random
 import signal
-import tempfile
 import time
 
 import httpx
 import pytest
 
 from harness.binaries import binary_path, has_option
-from harness.processes import Archiver, Gateway, RedisServer, Runner
+from harness.processes import Archiver, Gateway, Runner
 from harness.rest import bearer, create_session, put_notes
 from harness.waiting import wait_for
 
@@ -28,25 +27,6 @@ pytestmark = pytest.mark.skipif(not has_option("--postgres", "archiver"), reason
 
 http = httpx.Client(timeout=15)
 ADMIN = "archive-admin-token"
-
-
-@pytest.fixture(scope="module")
-def logdir():
-    return tempfile.mkdtemp(prefix="ci-archive-logs-")
-
-
-@pytest.fixture(scope="module")
-def postgres(logdir):
-    server = postgres_harness.PostgresServer(logdir)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def redis():
-    server = RedisServer()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,12 @@ case's data, although the session had all three.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import httpx
 import pytest
 
 from harness.binaries import binary_path, has_option
-from harness.processes import Archiver, Gateway, RedisServer, Runner
+from harness.processes import Archiver, Gateway, Runner
 from harness.rest import bearer, create_session, put_notes
 from harness.waiting import wait_for
 from harness.ws import WS, run
@@ -31,25 +30,6 @@ QUESTION = {"title": "Sum two numbers", "prompt": "Add them.", "tests": [
     {"name": "secret", "stdin": "HIDDEN-IN 5 5\n", "expected_stdout": "10\n", "hidden": True}]}
 NOTES = "SECRET-NOTE: strong on parsing"
 PASTE = {"kind": "paste", "length": 240, "source": "external", "document": "code", "offset": 0, "line": 1}
-
-
-@pytest.fixture(scope="module")
-def logdir():
-    return tempfile.mkdtemp(prefix="ci-candidate-replay-logs-")
-
-
-@pytest.fixture(scope="module")
-def postgres(logdir):
-    server = postgres_harness.PostgresServer(logdir)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def redis():
-    server = RedisServer()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,12 @@ two gateways with --postgres, an archiver.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import httpx
 import pytest
 
 from harness.binaries import binary_path, has_option
-from harness.processes import Archiver, Gateway, RedisServer
+from harness.processes import Archiver, Gateway
 from harness.rest import bearer, create_session
 from harness.waiting import wait_for
 
@@ -23,25 +22,6 @@ postgres_harness = pytest.importorskip("harness.postgres", reason="PostgreSQL ha
 pytestmark = pytest.mark.skipif(not has_option("--postgres", "archiver"), reason="this binary has no archiver")
 
 http = httpx.Client(timeout=15)
-
-
-@pytest.fixture(scope="module")
-def logdir():
-    return tempfile.mkdtemp(prefix="ci-controls-record-logs-")
-
-
-@pytest.fixture(scope="module")
-def postgres(logdir):
-    server = postgres_harness.PostgresServer(logdir)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def redis():
-    server = RedisServer()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import tempfile
 import time
 
 import httpx
 import pytest
 
 from harness.binaries import binary_path, has_option
-from harness.processes import Archiver, Gateway, RedisServer
+from harness.processes import Archiver, Gateway
 from harness.rest import bearer, create_session
 from harness.waiting import wait_for
 from harness.ws import WS, run
@@ -29,25 +28,6 @@ postgres_harness = pytest.importorskip("harness.postgres", reason="PostgreSQL ha
 http = httpx.Client(timeout=15)
 ADMIN = "integrity-admin-token"
 CAP = 5_000
-
-
-@pytest.fixture(scope="module")
-def logdir():
-    return tempfile.mkdtemp(prefix="ci-integrity-logs-")
-
-
-@pytest.fixture(scope="module")
-def postgres(logdir):
-    server = postgres_harness.PostgresServer(logdir)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def redis():
-    server = RedisServer()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

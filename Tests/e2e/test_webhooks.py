@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from harness.binaries import binary_path, has_option
-from harness.processes import Archiver, Gateway, RedisServer
+from harness.processes import Archiver, Gateway
 from harness.rest import bearer, create_session
 from harness.waiting import wait_for
 
@@ -110,25 +110,6 @@ def verify(secret: str, headers: dict, body: bytes) -> bool:
     if abs(time.time() - int(headers["webhook-timestamp"])) > 300:
         return False
     return any(hmac.compare_digest(expected, s.split(",", 1)[1]) for s in headers["webhook-signature"].split() if s.startswith("v1,"))
-
-
-@pytest.fixture(scope="module")
-def logdir():
-    return tempfile.mkdtemp(prefix="ci-webhook-logs-")
-
-
-@pytest.fixture(scope="module")
-def postgres(logdir):
-    server = postgres_harness.PostgresServer(logdir)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def redis():
-    server = RedisServer()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
