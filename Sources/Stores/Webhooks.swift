@@ -15,9 +15,11 @@ public struct WebhookSettings: Sendable {
     /// Attempts kept per endpoint for GET .../deliveries.
     public var logLength = 100
     /// Delays before the 2nd, 3rd... attempt (ms), each with up to +10% jitter; after the last
-    /// attempt fails the delivery is given up. Default: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h
-    /// (8 attempts over about 27.6 hours, Standard Webhooks' schedule).
-    public var retryScheduleMillis: [Int64] = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]
+    /// attempt fails the delivery is given up. Default: 1 s, 5 s, 30 s, 2 min, 10 min, 30 min, 1 h,
+    /// 2 h, 4 h, 6 h, 12 h (12 attempts over about 25.7 hours): quick at first, so a receiver that
+    /// blipped gets the event within seconds, then backing off for a day.
+    public var retryScheduleMillis: [Int64] = [1_000, 5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000,
+                                                21_600_000, 43_200_000]
     /// Deliveries given up in a row that disable an endpoint.
     public var disableAfterGivenUp = 5
 

@@ -14,7 +14,7 @@ struct WebhookOptions: ParsableArguments {
     var webhookMaxQueued: Int = environment("WEBHOOK_MAX_QUEUED", 100_000)
 
     @Option(help: "Milliseconds before the 2nd, 3rd... delivery attempt, comma-separated (each with up to 10% jitter); after the last the delivery is given up.")
-    var webhookRetryScheduleMs: String = environment("WEBHOOK_RETRY_SCHEDULE_MS", "5000,300000,1800000,7200000,18000000,36000000,36000000")
+    var webhookRetryScheduleMs: String = environment("WEBHOOK_RETRY_SCHEDULE_MS", "1000,5000,30000,120000,600000,1800000,3600000,7200000,14400000,21600000,43200000")
 
     @Option(help: "Deliveries given up in a row that disable an endpoint.")
     var webhookDisableAfter: Int = environment("WEBHOOK_DISABLE_AFTER", 5)

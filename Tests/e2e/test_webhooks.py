@@ -385,22 +385,27 @@ def test_https_without_the_ca_is_refused(gateway, certificates, start_archiver):
         server.stop()
 
 
-def test_gateways_alone_deliver_too(redis, logdir, gateway, endpoint):
-    """The issue's scenario: gateways started with --webhook-allow-private and no archiver; the
-    endpoint fails twice, then gets session.ended signed, once per delivery id."""
-    alone = Gateway(binary_path(), redis, "gw-webhooks-alone", ["--rate-limits", "off", f"--admin-token={ADMIN}", *WORKER_FLAGS], logdir)
+def test_gateways_alone_deliver_too(start_redis, logdir, endpoint):
+    """The issue's scenario: gateways started with --webhook-allow-private (and nothing else about
+    webhooks: the default retry schedule) on a Redis of their own, no archiver; the endpoint fails
+    twice, then gets session.ended signed, once per delivery id, within seconds."""
+    flags = ["--rate-limits", "off", f"--admin-token={ADMIN}", "--webhook-allow-private"]
+    redis = start_redis()
+    alone = [Gateway(binary_path(), redis, f"gw-webhooks-alone-{i}", flags, logdir) for i in range(2)]
     try:
         endpoint.behaviour["/alone"] = ["500", "500", "ok"]
-        hook = register(alone, endpoint.url("/alone"), ["session.ended"])
-        sid = end_session(alone)
-        wait_for(lambda: len(endpoint.requests("/alone")) >= 3, 30, message="three attempts from the gateway's worker")
+        hook = register(alone[0], endpoint.url("/alone"), ["session.ended"])
+        sid = end_session(alone[1])
+        # The default schedule retries after 1 s and 5 s (+10% jitter at most).
+        wait_for(lambda: len(endpoint.requests("/alone")) >= 3, 30, message="three attempts from the gateways' workers")
         headers, body = endpoint.requests("/alone")[-1]
         assert verify(hook["secret"], headers, body) and json.loads(body)["data"]["session_id"] == sid
         assert len({h["webhook-id"] for h, _ in endpoint.requests("/alone")}) == 1
-        time.sleep(1)  # no further attempt after the 200 (retries come within 300 ms)
-        assert len(endpoint.requests("/alone")) == 3
+        wait_for(lambda: [d for d in deliveries(alone[1], hook["id"]) if d.get("status") == 200], 10, message="the attempt logged")
+        assert len(endpoint.requests("/alone")) == 3  # delivered: no attempt after the 200
     finally:
-        alone.stop()
+        for gw in alone:
+            gw.stop()
 
 
 def test_the_worker_checks_the_address_again_at_delivery(redis, postgres, logdir, gateway, endpoint):
