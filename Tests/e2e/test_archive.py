@@ -263,6 +263,10 @@ def test_archivers_and_postgres_killed_mid_archive_store_each_session_exactly_on
     # Off the archive queue (other tests' live sessions may still wait there, due at their expiry).
     wait_for(lambda: all(redis.command("ZSCORE", "ci:{archive}:due", s) in ("$-1", "", None) for s in sids), 60,
              message="every session off the archive queue")
+    # The gateways' pools reconnect with a backoff (up to 5 s) after PostgreSQL came back; until
+    # then their record routes answer 503. The next test reads records at once.
+    wait_for(lambda: all(http.get(f"{gw.url}/health").json()["archive"] == {"reachable": True} for gw in gateways), 30,
+             message="both gateways reach PostgreSQL again")
 
 
 ASK = 'name = input("name? ")\nprint("Hello, " + name + "!")\n'
