@@ -7,7 +7,8 @@
 -- the full view on private.
 -- The text is never read or written by a commit: it is the snapshot plus the log entries after it,
 -- applied by whoever reads.
--- The session's keys (bound to this call's KEYS by bind_session, below).
+-- The session's keys (bound to this call's KEYS by bind_session, below): K_* for the ones most
+-- scripts use, SK for the few others (SK.activity, SK.scorecards, SK.terminal_log).
 local SK = {}
 local K_SESSION, K_PARTICIPANTS, K_TOKENS, K_HISTORY, K_GONE, K_LEGACY_OPS, K_PRESENCE, K_LOG, K_SNAPSHOT, K_CHECKPOINT
 local K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT, K_QUESTION
@@ -39,6 +40,15 @@ end
 -- What a commit needs of the session hash (a commit reads no more than this).
 local COMMIT_FIELDS = {'expires_at', 'status', 'layout', 'revision', 'length', 'bytes_raw', 'bytes_drift', 'log_bytes',
   'snapshot_revision', 'snapshot_log_bytes', 'checkpoint_revision', 'archive_hold_ms', 'editor_locked'}
+-- COMMIT_FIELDS' values as one table constructor: a commit runs on every keystroke, and a table
+-- grown field by field is rehashed four times on the way to 13 (a field HMGET found no value for
+-- is nil, as load_session makes it for any other list).
+local function commit_state(v)
+  return {expires_at = v[1], status = v[2], layout = v[3] or nil, revision = v[4] or nil, length = v[5] or nil,
+    bytes_raw = v[6] or nil, bytes_drift = v[7] or nil, log_bytes = v[8] or nil, snapshot_revision = v[9] or nil,
+    snapshot_log_bytes = v[10] or nil, checkpoint_revision = v[11] or nil, archive_hold_ms = v[12] or nil,
+    editor_locked = v[13] or nil}
+end
 -- A document's state, as a commit reads it: its revision, length (Unicode scalars), byte bound
 -- (bytes_raw - bytes_drift), log bytes, and where its snapshot and checkpoint are.
 local DOCUMENT_FIELDS = {'layout', 'revision', 'length', 'bytes_raw', 'bytes_drift', 'log_bytes', 'snapshot_revision',
@@ -53,13 +63,16 @@ local CHANNELS = {}
 local CODE = {name = 'code', channel = 'events', op = 'op', session_fields = COMMIT_FIELDS}
 local NOTES = {name = 'notes', channel = 'private', op = 'notes-op', session_fields = {'expires_at', 'status', 'archive_hold_ms'}}
 local DOCUMENTS = {code = CODE, notes = NOTES}
+-- Binding runs on every call of every session script, a keystroke's commit included: it assigns
+-- what the scripts use from KEYS in order (session_keys in lib.lua lists them), and nothing more
+-- (in Redis' Lua a table write costs about as much as a command's argument).
 local function bind_session()
-  session_keys(KEYS, SK)
-  K_SESSION, K_PARTICIPANTS, K_TOKENS, K_HISTORY, K_GONE = SK.session, SK.participants, SK.tokens, SK.history, SK.gone
-  K_LEGACY_OPS, K_PRESENCE, K_LOG, K_SNAPSHOT, K_CHECKPOINT = SK.legacy_ops, SK.presence, SK.log, SK.snapshot, SK.checkpoint
-  K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT, K_QUESTION = SK.notes, SK.notes_log, SK.notes_snapshot,
-    SK.notes_checkpoint, SK.question
-  CHANNELS.events, CHANNELS.private = SK.events, SK.private
+  local k = KEYS
+  K_SESSION, K_PARTICIPANTS, K_TOKENS, K_HISTORY, K_GONE = k[1], k[2], k[3], k[4], k[5]
+  K_LEGACY_OPS, K_PRESENCE, K_LOG, K_SNAPSHOT, K_CHECKPOINT = k[6], k[7], k[8], k[9], k[10]
+  K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT, K_QUESTION = k[11], k[12], k[13], k[14], k[15]
+  CHANNELS.events, CHANNELS.private = k[16], k[17]
+  SK.activity, SK.scorecards, SK.terminal_log = k[18], k[19], k[20]
   CODE.state, CODE.log, CODE.snapshot, CODE.checkpoint = K_SESSION, K_LOG, K_SNAPSHOT, K_CHECKPOINT
   NOTES.state, NOTES.log, NOTES.snapshot, NOTES.checkpoint = K_NOTES, K_NOTES_LOG, K_NOTES_SNAPSHOT, K_NOTES_CHECKPOINT
 end
@@ -72,8 +85,13 @@ local function load_session(now, allow_ended, fields)
   fields = fields or SESSION_FIELDS
   local values = redis.call('HMGET', K_SESSION, unpack(fields))
   if not values[1] then return nil, gone_or_not_found(K_GONE) end
-  local s = {}
-  for i = 1, #fields do s[fields[i]] = values[i] or nil end
+  local s
+  if fields == COMMIT_FIELDS then
+    s = commit_state(values)
+  else
+    s = {}
+    for i = 1, #fields do s[fields[i]] = values[i] or nil end
+  end
   local err = over(s.expires_at, s.status, now, allow_ended)
   if err then return nil, err end
   return s
@@ -227,35 +245,45 @@ end
 -- ms), "bytes" (the byte bound after it)}: the op message's data plus the time and the bound, and
 -- it counts its length against the log cap.
 -- ops_json spans the whole document (its trailing retain written out), as later ops made at this
--- revision transform against it length for length. author: {id, name, color} or nil.
+-- revision transform against it length for length. author_json: the author's fields as JSON
+-- (author_json below; '' for none). now: Redis' time, a number or its text (now_ms_text).
 -- Returns the revision and whether a new snapshot and a fold of the log are due.
-local function append_op(doc, s, ops_json, length, bytes_raw, author, exclude, now, bounds)
-  local revision = tonumber(s.revision) + 1
-  local data = '{"revision":' .. revision .. ',"ops":' .. ops_json
-  if author then
-    data = data .. ',"user_id":' .. cjson.encode(author.id) .. ',"name":' .. cjson.encode(author.name) .. ',"color":' .. cjson.encode(author.color)
-  end
-  local entry = data .. ',"ts":' .. now .. ',"bytes":' .. bytes_raw .. '}'
+-- Every number here is converted to text once and every text to a number once, by arithmetic (a
+-- conversion costs Redis' Lua about as much as a command's argument; tonumber makes two; see
+-- now_ms_text): a commit runs this on every keystroke.
+local function append_op(doc, s, ops_json, length, bytes_raw, author_json, exclude, now, bounds)
+  local revision = s.revision + 1
+  local revision_text, bytes_raw_text = tostring(revision), tostring(bytes_raw)
+  local data = '{"revision":' .. revision_text .. ',"ops":' .. ops_json .. author_json
+  local entry = data .. ',"ts":' .. now .. ',"bytes":' .. bytes_raw_text .. '}'
   redis.call('RPUSH', doc.log, entry)
-  local log_bytes = tonumber(s.log_bytes) + #entry
-  redis.call('HSET', doc.state, 'revision', revision, 'length', length, 'bytes_raw', bytes_raw,
+  local log_bytes = s.log_bytes + #entry
+  redis.call('HSET', doc.state, 'revision', revision_text, 'length', length, 'bytes_raw', bytes_raw_text,
     'log_bytes', log_bytes, 'updated_at', now)
-  if revision == tonumber(s.checkpoint_revision) + 1 then redis.call('PEXPIREAT', doc.log, keep_until(s)) end
-  publish(exclude, revision, frame(doc.op, data .. '}', now), doc.channel)
-  s.revision = tostring(revision)
+  -- The first entry after the checkpoint starts the log key: it expires with the session.
+  if s.revision == s.checkpoint_revision then redis.call('PEXPIREAT', doc.log, keep_until(s)) end
+  publish(exclude, revision_text, frame(doc.op, data .. '}', now), doc.channel)
+  s.revision = revision_text
   -- Due once when a bound is crossed, then again every 8 revisions while it stays crossed (a
   -- writer that failed is replaced by the next committer). The bounds grow with the document (an
   -- op per KiB of text, as many log bytes as the text has), so writing a snapshot, which copies
   -- the text, costs each op about the same at any size.
-  local doc_bytes = bytes_raw - tonumber(s.bytes_drift)
+  local doc_bytes = bytes_raw - s.bytes_drift
   local ops_bound = math.max(bounds.snapshot_ops, math.floor(doc_bytes / 1024))
   local bytes_bound = math.max(bounds.snapshot_bytes, doc_bytes)
-  local since = revision - tonumber(s.snapshot_revision)
-  local since_bytes = log_bytes - tonumber(s.snapshot_log_bytes or '0')
+  local since = revision - s.snapshot_revision
+  local since_bytes = log_bytes - (s.snapshot_log_bytes or 0)
   local snapshot_due = (since >= ops_bound or since_bytes >= bytes_bound) and
     (since == ops_bound or since % 8 == 0 or since_bytes - #entry < bytes_bound)
-  local fold_due = log_bytes > bounds.log_bytes and revision % 8 == 0
+  local fold_due = revision % 8 == 0 and log_bytes > bounds.log_bytes
   return revision, snapshot_due and 1 or 0, fold_due and 1 or 0
+end
+-- An op's author as the log entry's and the frame's fields: ',"user_id":...,"name":...,"color":...'
+-- ('' for none). A commit gets it made by the gateway (CommitAuthor.json); the other writers make
+-- it here from the participant.
+local function author_json(author)
+  if not author then return '' end
+  return ',"user_id":' .. cjson.encode(author.id) .. ',"name":' .. cjson.encode(author.name) .. ',"color":' .. cjson.encode(author.color)
 end
 -- Replaces the whole text of `doc` (a PATCH, a save, a legacy client's code_update, a PUT of the
 -- notes) as one revision: logged as delete-all + insert, and written as the new snapshot, since
@@ -265,7 +293,8 @@ local function replace_text(doc, s, text, length, author, exclude, now, bounds)
   if tonumber(s.length) > 0 then table.insert(parts, tostring(-tonumber(s.length))) end
   if text ~= '' then table.insert(parts, cjson.encode(text)) end
   local bytes_raw = #text + tonumber(s.bytes_drift)
-  local revision = append_op(doc, s, '[' .. table.concat(parts, ',') .. ']', length, bytes_raw, author, exclude, now, bounds)
+  local revision = append_op(doc, s, '[' .. table.concat(parts, ',') .. ']', length, bytes_raw, author_json(author), exclude, now,
+    bounds)
   redis.call('HSET', doc.snapshot, 'revision', revision, 'text', text, 'length', length, 'bytes', #text, 'ts', now)
   redis.call('PEXPIREAT', doc.snapshot, keep_until(s))
   redis.call('HSET', doc.state, 'snapshot_revision', revision, 'snapshot_log_bytes', redis.call('HGET', doc.state, 'log_bytes'))
@@ -275,6 +304,6 @@ end
 -- The bounds a commit is checked against, from ARGV at `at`: snapshot every N ops, every N bytes
 -- of log, the log cap.
 local function bounds_at(at)
-  return {snapshot_ops = tonumber(ARGV[at]), snapshot_bytes = tonumber(ARGV[at + 1]), log_bytes = tonumber(ARGV[at + 2])}
+  return {snapshot_ops = ARGV[at] + 0, snapshot_bytes = ARGV[at + 1] + 0, log_bytes = ARGV[at + 2] + 0}
 end
 
