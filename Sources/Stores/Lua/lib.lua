@@ -12,19 +12,18 @@
 -- Swift; the contract tests check they agree.
 local EXCEPT_INTERVIEWERS = '~interviewers'
 
--- Redis' clock, in Unix milliseconds.
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
--- The same, as decimal text, made without a number conversion: in Redis' Lua, turning text into a
--- number (strtod) or a number into text (sprintf) costs about half a microsecond each, more than
--- a script's own logic, and a commit stamps its time three times (the log entry, the state, the
--- frame). Works wherever a time is only written out; `over` and arithmetic take it as well.
+-- Redis' clock (TIME, read here only), in Unix milliseconds as decimal text, made without a
+-- number conversion: in Redis' Lua, turning text into a number (strtod) or a number into text
+-- (sprintf) costs about as much as a command's argument, and a commit stamps its time three times
+-- (the log entry, the state, the frame). Arithmetic and `over` take the text as it is.
 local function now_ms_text()
   local t = redis.call('TIME')
   local us = t[2]
   return t[1] .. string.sub(string.rep('0', 6 - #us) .. us, 1, 3)
+end
+-- The same as a number.
+local function now_ms()
+  return now_ms_text() + 0
 end
 -- A client frame: {"type", "data" (JSON text), "timestamp"}.
 local function frame(kind, data_json, now)
