@@ -225,26 +225,24 @@ enum Scripts {
 
 /// Who commits an operation, as the gateway knows them (stamped on the broadcast and the log).
 public struct CommitAuthor: Sendable {
-    public var id: String
-    public var name: String
-    public var color: String
+    public let id: String
+    public let name: String
+    public let color: String
+    /// The author's fields as the log entry and the op frame carry them,
+    /// `,"user_id":...,"name":...,"color":...` ("" without an id): made once here, so the commit
+    /// script encodes no JSON on its hot path (author_json in prelude.lua makes the same for the
+    /// other writers). A connection keeps its author for all its ops.
+    let json: String
 
     public init(id: String, name: String, color: String) {
         self.id = id
         self.name = name
         self.color = color
+        let fields: [(String, String)] = id.isEmpty ? [] : [("user_id", id), ("name", name), ("color", color)]
+        json = fields.map { ",\(JSON.string($0.0).text):\(JSON.string($0.1).text)" }.joined()
     }
 
     public init(_ participant: Participant) {
         self.init(id: participant.id, name: participant.name, color: participant.color)
-    }
-
-    /// The author's fields as the log entry and the op frame carry them,
-    /// `,"user_id":...,"name":...,"color":...` ("" without an id): made here, so the commit script
-    /// encodes no JSON on its hot path (author_json in prelude.lua makes the same for other writers).
-    var json: String {
-        guard !id.isEmpty else { return "" }
-        let fields: [(String, String)] = [("user_id", id), ("name", name), ("color", color)]
-        return fields.map { ",\(JSON.string($0.0).text):\(JSON.string($0.1).text)" }.joined()
     }
 }
