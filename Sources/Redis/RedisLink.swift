@@ -287,11 +287,19 @@ private func errorString(_ context: UnsafeMutablePointer<redisAsyncContext>) -> 
 
 typealias ReplyCallback = @convention(c) (UnsafeMutablePointer<redisAsyncContext>?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void
 
-/// Sends one command in hiredis' binary-safe argv form (hiredis copies the arguments during the
-/// call); answers hiredis' status.
+/// Sends one command, formatted here in the protocol's own form (RESP) and handed to hiredis as
+/// bytes it appends to its output as they are (written once per loop turn with every other
+/// command of the turn). Binary-safe like the argv form; measured (scripts/bench.d/profile.py) it
+/// costs a few thousand instructions per commit where hiredis' argv formatting (one `sdscatfmt`
+/// per argument) and the pointer and length arrays it needs cost about 58,000. Answers hiredis' status.
 private func sendArgv(_ context: UnsafeMutablePointer<redisAsyncContext>, _ arguments: [[UInt8]],
                       _ callback: ReplyCallback, _ privdata: UnsafeMutableRawPointer?) -> Int32 {
-    withArgv(arguments) { redisAsyncCommandArgv(context, callback, privdata, $0, $1, $2) }
+    let command = formatCommand(arguments)
+    return command.withUnsafeBufferPointer { buffer in
+        UnsafeRawPointer(buffer.baseAddress!).withMemoryRebound(to: CChar.self, capacity: buffer.count) {
+            redisAsyncFormattedCommand(context, callback, privdata, $0, buffer.count)
+        }
+    }
 }
 
 private func withArgv(_ arguments: [[UInt8]],
@@ -320,6 +328,55 @@ private func withArgv(_ arguments: [[UInt8]],
             }
         }
     }
+}
+
+/// `arguments` as one RESP command: `*<count>\r\n` then `$<length>\r\n<bytes>\r\n` for each,
+/// exactly what hiredis' `redisFormatCommandArgv` writes, in one allocation of the exact size.
+func formatCommand(_ arguments: [[UInt8]]) -> [UInt8] {
+    var size = 1 + decimalDigits(arguments.count) + 2
+    for argument in arguments { size += 1 + decimalDigits(argument.count) + 2 + argument.count + 2 }
+    return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+        var at = 0
+        func header(_ marker: UInt8, _ value: Int) {
+            buffer[at] = marker
+            at += 1
+            let digits = decimalDigits(value)
+            var rest = value
+            for index in stride(from: at + digits - 1, through: at, by: -1) {
+                buffer[index] = UInt8(truncatingIfNeeded: 48 + rest % 10)
+                rest /= 10
+            }
+            at += digits
+            buffer[at] = 13
+            buffer[at + 1] = 10
+            at += 2
+        }
+        header(UInt8(ascii: "*"), arguments.count)
+        for argument in arguments {
+            header(UInt8(ascii: "$"), argument.count)
+            argument.withUnsafeBufferPointer { bytes in
+                if bytes.count > 0 {
+                    UnsafeMutableRawPointer(buffer.baseAddress! + at).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+                }
+            }
+            at += argument.count
+            buffer[at] = 13
+            buffer[at + 1] = 10
+            at += 2
+        }
+        initialized = at
+    }
+}
+
+/// How many decimal digits a non-negative count has.
+private func decimalDigits(_ value: Int) -> Int {
+    var digits = 1
+    var rest = value
+    while rest >= 10 {
+        rest /= 10
+        digits += 1
+    }
+    return digits
 }
 
 func decode(_ reply: UnsafePointer<redisReply>) -> RedisValue {
