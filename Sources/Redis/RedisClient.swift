@@ -37,6 +37,10 @@ public protocol RedisClient: AnyObject {
     func register(_ library: RedisFunctionLibrary)
     func start()
     func send(bytes arguments: [[UInt8]], _ completion: @escaping Completion)
+    /// The same, for text arguments: one server formats them straight into the command's bytes
+    /// (no array per argument); the default converts them for `send(bytes:)` (a cluster reads
+    /// their keys to route them).
+    func send(strings arguments: [String], _ completion: @escaping Completion)
     /// Runs a registered script (see `RedisScripting.run`).
     func run(_ script: RedisScript, keys: [String], arguments: [String], _ completion: @escaping Completion)
     /// Waits for pending replies, then disconnects; no reconnect afterwards. Every call's
@@ -61,6 +65,10 @@ public func makeRedisClient(loop: EventLoop, address: RedisAddress, logger: Logg
 
 extension RedisClient {
     public func send(_ arguments: [String], _ completion: @escaping Completion) {
+        send(strings: arguments, completion)
+    }
+
+    public func send(strings arguments: [String], _ completion: @escaping Completion) {
         send(bytes: arguments.map { Array($0.utf8) }, completion)
     }
 }

@@ -97,11 +97,16 @@ final class RedisLink {
     /// Sends one command. Its completion runs exactly once: with the reply, or with a failure when
     /// the link is not connected or ends before the reply.
     func send(_ arguments: [[UInt8]], _ completion: @escaping Completion) {
+        send(command: formatCommand(arguments), completion)
+    }
+
+    /// Sends one command already in the protocol's form (`formatCommand`).
+    func send(command: [UInt8], _ completion: @escaping Completion) {
         guard state == .connected, let context, onPush == nil else {
             return completion(.failure(.unavailable("Redis at \(endpoint) is not connected")))
         }
         let pending = Unmanaged.passRetained(PendingCommand(completion)).toOpaque()
-        if sendArgv(context, arguments, replyCallback, pending) != REDIS_OK {
+        if sendFormatted(context, command, replyCallback, pending) != REDIS_OK {
             Unmanaged<PendingCommand>.fromOpaque(pending).release()
             return completion(.failure(.connectionLost("the Redis connection to \(endpoint) is closing")))
         }
@@ -287,15 +292,15 @@ private func errorString(_ context: UnsafeMutablePointer<redisAsyncContext>) -> 
 
 typealias ReplyCallback = @convention(c) (UnsafeMutablePointer<redisAsyncContext>?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void
 
-/// Sends one command, formatted here in the protocol's own form (RESP) and handed to hiredis as
-/// bytes it appends to its output as they are (written once per loop turn with every other
-/// command of the turn). Binary-safe like the argv form; measured (scripts/bench.d/profile.py) it
-/// costs a few thousand instructions per commit where hiredis' argv formatting (one `sdscatfmt`
-/// per argument) and the pointer and length arrays it needs cost about 58,000. Answers hiredis' status.
-private func sendArgv(_ context: UnsafeMutablePointer<redisAsyncContext>, _ arguments: [[UInt8]],
-                      _ callback: ReplyCallback, _ privdata: UnsafeMutableRawPointer?) -> Int32 {
-    let command = formatCommand(arguments)
-    return command.withUnsafeBufferPointer { buffer in
+/// Hands one command, formatted here in the protocol's own form (RESP), to hiredis, which appends
+/// the bytes to its output as they are (written once per loop turn with every other command of the
+/// turn). Binary-safe like the argv form; measured (scripts/bench.d/profile.py), formatting in
+/// Swift costs a few thousand instructions per commit where hiredis' argv formatting (one
+/// `sdscatfmt` per argument) and the pointer and length arrays it needs cost about 58,000.
+/// Answers hiredis' status.
+private func sendFormatted(_ context: UnsafeMutablePointer<redisAsyncContext>, _ command: [UInt8],
+                           _ callback: ReplyCallback, _ privdata: UnsafeMutableRawPointer?) -> Int32 {
+    command.withUnsafeBufferPointer { buffer in
         UnsafeRawPointer(buffer.baseAddress!).withMemoryRebound(to: CChar.self, capacity: buffer.count) {
             redisAsyncFormattedCommand(context, callback, privdata, $0, buffer.count)
         }
@@ -333,39 +338,60 @@ private func withArgv(_ arguments: [[UInt8]],
 /// `arguments` as one RESP command: `*<count>\r\n` then `$<length>\r\n<bytes>\r\n` for each,
 /// exactly what hiredis' `redisFormatCommandArgv` writes, in one allocation of the exact size.
 func formatCommand(_ arguments: [[UInt8]]) -> [UInt8] {
+    formatCommand(arguments, count: { $0.count }, copy: { argument, to in
+        argument.withUnsafeBytes { to.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    })
+}
+
+/// The same for text arguments, copied from each string's UTF-8 storage (no array per argument).
+func formatCommand(_ arguments: [String]) -> [UInt8] {
+    formatCommand(arguments, count: { $0.utf8.count }, copy: { argument, to in
+        if argument.utf8.withContiguousStorageIfAvailable({ to.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }) == nil {
+            Array(argument.utf8).withUnsafeBytes { to.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+    })
+}
+
+/// `copy` writes an argument's `count(argument)` bytes (only called when there is at least one).
+@inline(__always)
+private func formatCommand<Argument>(_ arguments: [Argument], count: (Argument) -> Int,
+                                     copy: (Argument, UnsafeMutableRawPointer) -> Void) -> [UInt8] {
     var size = 1 + decimalDigits(arguments.count) + 2
-    for argument in arguments { size += 1 + decimalDigits(argument.count) + 2 + argument.count + 2 }
-    return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-        var at = 0
-        func header(_ marker: UInt8, _ value: Int) {
-            buffer[at] = marker
-            at += 1
-            let digits = decimalDigits(value)
-            var rest = value
-            for index in stride(from: at + digits - 1, through: at, by: -1) {
-                buffer[index] = UInt8(truncatingIfNeeded: 48 + rest % 10)
-                rest /= 10
-            }
-            at += digits
-            buffer[at] = 13
-            buffer[at + 1] = 10
-            at += 2
-        }
-        header(UInt8(ascii: "*"), arguments.count)
-        for argument in arguments {
-            header(UInt8(ascii: "$"), argument.count)
-            argument.withUnsafeBufferPointer { bytes in
-                if bytes.count > 0 {
-                    UnsafeMutableRawPointer(buffer.baseAddress! + at).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-                }
-            }
-            at += argument.count
-            buffer[at] = 13
-            buffer[at + 1] = 10
-            at += 2
-        }
-        initialized = at
+    for argument in arguments {
+        let length = count(argument)
+        size += 1 + decimalDigits(length) + 2 + length + 2
     }
+    return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+        var at = buffer.baseAddress!
+        at = writeHeader(at, UInt8(ascii: "*"), arguments.count)
+        for argument in arguments {
+            let length = count(argument)
+            at = writeHeader(at, UInt8(ascii: "$"), length)
+            if length > 0 { copy(argument, UnsafeMutableRawPointer(at)) }
+            at += length
+            at[0] = 13
+            at[1] = 10
+            at += 2
+        }
+        initialized = at - buffer.baseAddress!
+    }
+}
+
+/// Writes `<marker><value>\r\n` at `at`; answers where it ended.
+@inline(__always)
+private func writeHeader(_ at: UnsafeMutablePointer<UInt8>, _ marker: UInt8, _ value: Int) -> UnsafeMutablePointer<UInt8> {
+    at[0] = marker
+    let digits = decimalDigits(value)
+    var rest = value
+    var index = digits
+    while index > 0 {
+        at[index] = UInt8(truncatingIfNeeded: 48 + rest % 10)
+        rest /= 10
+        index -= 1
+    }
+    at[digits + 1] = 13
+    at[digits + 2] = 10
+    return at + digits + 3
 }
 
 /// How many decimal digits a non-negative count has.
