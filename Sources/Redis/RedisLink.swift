@@ -338,43 +338,43 @@ private func withArgv(_ arguments: [[UInt8]],
 /// `arguments` as one RESP command: `*<count>\r\n` then `$<length>\r\n<bytes>\r\n` for each,
 /// exactly what hiredis' `redisFormatCommandArgv` writes, in one allocation of the exact size.
 func formatCommand(_ arguments: [[UInt8]]) -> [UInt8] {
-    formatCommand(arguments, count: { $0.count }, copy: { argument, to in
-        argument.withUnsafeBytes { to.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-    })
-}
-
-/// The same for text arguments, copied from each string's UTF-8 storage (no array per argument).
-func formatCommand(_ arguments: [String]) -> [UInt8] {
-    formatCommand(arguments, count: { $0.utf8.count }, copy: { argument, to in
-        if argument.utf8.withContiguousStorageIfAvailable({ to.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }) == nil {
-            Array(argument.utf8).withUnsafeBytes { to.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        }
-    })
-}
-
-/// `copy` writes an argument's `count(argument)` bytes (only called when there is at least one).
-@inline(__always)
-private func formatCommand<Argument>(_ arguments: [Argument], count: (Argument) -> Int,
-                                     copy: (Argument, UnsafeMutableRawPointer) -> Void) -> [UInt8] {
     var size = 1 + decimalDigits(arguments.count) + 2
-    for argument in arguments {
-        let length = count(argument)
-        size += 1 + decimalDigits(length) + 2 + length + 2
-    }
+    for argument in arguments { size += 1 + decimalDigits(argument.count) + 2 + argument.count + 2 }
     return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-        var at = buffer.baseAddress!
-        at = writeHeader(at, UInt8(ascii: "*"), arguments.count)
+        var at = writeHeader(buffer.baseAddress!, UInt8(ascii: "*"), arguments.count)
         for argument in arguments {
-            let length = count(argument)
-            at = writeHeader(at, UInt8(ascii: "$"), length)
-            if length > 0 { copy(argument, UnsafeMutableRawPointer(at)) }
-            at += length
-            at[0] = 13
-            at[1] = 10
-            at += 2
+            argument.withUnsafeBufferPointer { bytes in at = writeArgument(at, bytes) }
         }
         initialized = at - buffer.baseAddress!
     }
+}
+
+/// The same for text arguments, copied from each string's UTF-8 storage (no array per argument;
+/// a string without contiguous storage, a bridged one, is made contiguous in a copy first).
+func formatCommand(_ arguments: [String]) -> [UInt8] {
+    var size = 1 + decimalDigits(arguments.count) + 2
+    for argument in arguments {
+        let length = argument.utf8.count
+        size += 1 + decimalDigits(length) + 2 + length + 2
+    }
+    return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+        var at = writeHeader(buffer.baseAddress!, UInt8(ascii: "*"), arguments.count)
+        for var argument in arguments {
+            argument.withUTF8 { bytes in at = writeArgument(at, bytes) }
+        }
+        initialized = at - buffer.baseAddress!
+    }
+}
+
+/// Writes `$<length>\r\n<bytes>\r\n` at `at`; answers where it ended.
+@inline(__always)
+private func writeArgument(_ at: UnsafeMutablePointer<UInt8>, _ bytes: UnsafeBufferPointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
+    var at = writeHeader(at, UInt8(ascii: "$"), bytes.count)
+    if bytes.count > 0 { at.update(from: bytes.baseAddress!, count: bytes.count) }
+    at += bytes.count
+    at[0] = 13
+    at[1] = 10
+    return at + 2
 }
 
 /// Writes `<marker><value>\r\n` at `at`; answers where it ended.
