@@ -111,12 +111,12 @@ final class Room {
         revision = max(revision, messageRevision)
         var legacyFrame: [UInt8]?
         if messageRevision > 0 && hasLegacyMembers { legacyFrame = legacyUpdate(body, revision: messageRevision) }
-        let kind = frameType(body)
+        let kind = FrameKind(body)
         for client in members.values {
             client.receive(frame: frame, body: body, revision: messageRevision, exclude: exclude, channel: channel, legacyFrame: legacyFrame)
         }
         switch kind {
-        case "user-left":
+        case .userLeft:
             // A participant removed from the session loses its connections here too.
             if let json = try? JSON.parse(body), json["data"]?["removed"]?.boolValue == true,
                let user = json["data"]?["user_id"]?.stringValue {
@@ -124,19 +124,30 @@ final class Room {
                     client.socket.close(code: 1008, reason: "removed from the session")
                 }
             }
-        case "session-ended":
+        case .sessionEnded:
             for client in members.values { client.socket.close(code: 1000, reason: "the session has ended") }
-        default:
+        case .other:
             break
         }
     }
 
-    /// The "type" of a frame, read from its first bytes (every frame starts {"type":"...").
-    private func frameType(_ body: [UInt8]) -> Substring {
-        let prefix: [UInt8] = Array(#"{"type":""#.utf8)
-        guard body.count > prefix.count, body.starts(with: prefix),
-              let end = body[prefix.count...].firstIndex(of: UInt8(ascii: "\"")) else { return "" }
-        return Substring(String(decoding: body[prefix.count..<end], as: UTF8.self))
+    /// The frame types the room acts on, read from a frame's first bytes (every frame starts
+    /// {"type":"...") without making a String of every op's type.
+    private enum FrameKind {
+        case userLeft, sessionEnded, other
+
+        private static let userLeftPrefix = Array(#"{"type":"user-left""#.utf8)
+        private static let sessionEndedPrefix = Array(#"{"type":"session-ended""#.utf8)
+
+        init(_ body: [UInt8]) {
+            if body.starts(with: Self.userLeftPrefix) {
+                self = .userLeft
+            } else if body.starts(with: Self.sessionEndedPrefix) {
+                self = .sessionEnded
+            } else {
+                self = .other
+            }
+        }
     }
 
     /// Applies an op frame to the document copy and frames the whole text for legacy clients.

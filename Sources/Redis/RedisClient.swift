@@ -37,6 +37,10 @@ public protocol RedisClient: AnyObject {
     func register(_ library: RedisFunctionLibrary)
     func start()
     func send(bytes arguments: [[UInt8]], _ completion: @escaping Completion)
+    /// The same, for text arguments: one server formats them straight into the command's bytes
+    /// (no array per argument); the default converts them for `send(bytes:)` (a cluster reads
+    /// their keys to route them).
+    func send(strings arguments: [String], _ completion: @escaping Completion)
     /// Runs a registered script (see `RedisScripting.run`).
     func run(_ script: RedisScript, keys: [String], arguments: [String], _ completion: @escaping Completion)
     /// Waits for pending replies, then disconnects; no reconnect afterwards. Every call's
@@ -61,6 +65,10 @@ public func makeRedisClient(loop: EventLoop, address: RedisAddress, logger: Logg
 
 extension RedisClient {
     public func send(_ arguments: [String], _ completion: @escaping Completion) {
+        send(strings: arguments, completion)
+    }
+
+    public func send(strings arguments: [String], _ completion: @escaping Completion) {
         send(bytes: arguments.map { Array($0.utf8) }, completion)
     }
 }
@@ -145,14 +153,24 @@ final class RedisScripting {
     /// fallback when the server lost its script cache (restart, SCRIPT FLUSH).
     func run(_ script: RedisScript, keys: [String], arguments: [String], on client: some RedisTopology,
              _ completion: @escaping RedisClient.Completion) {
-        let tail = [String(keys.count)] + keys + arguments
-        guard let function = library?.functions[script.name] else { return evaluate(script, tail, on: client, completion) }
-        client.send(["FCALL", function] + tail) { [weak client, logger] result in
+        guard let function = library?.functions[script.name] else {
+            return evaluate(script, [String(keys.count)] + keys + arguments, on: client, completion)
+        }
+        // One array, built once: the command, kept by the callback for the rare fallback (the
+        // concatenations it replaced retained and released every argument three times per call).
+        var command: [String] = []
+        command.reserveCapacity(3 + keys.count + arguments.count)
+        command.append("FCALL")
+        command.append(function)
+        command.append(String(keys.count))
+        command.append(contentsOf: keys)
+        command.append(contentsOf: arguments)
+        client.send(command) { [weak client, logger] result in
             if case .failure(let error) = result, !error.isUnavailable,
                error.message.contains("Function not found") || error.message.contains("unknown command"), let client {
                 logger.info("function \(function) missing on the server; loading the library again")
                 client.reloadLibrary()
-                client.scripting.evaluate(script, tail, on: client, completion)
+                client.scripting.evaluate(script, Array(command.dropFirst(2)), on: client, completion)
                 return
             }
             completion(result)

@@ -73,7 +73,12 @@ public final class RedisNodeClient: RedisTopology {
 
     public func send(bytes arguments: [[UInt8]], _ completion: @escaping Completion) {
         guard state == .connected, let link else { return completion(.failure(.unavailable(unavailableReason))) }
-        link.send(arguments, completion)
+        link.send(command: formatCommand(arguments), completion)
+    }
+
+    public func send(strings arguments: [String], _ completion: @escaping Completion) {
+        guard state == .connected, let link else { return completion(.failure(.unavailable(unavailableReason))) }
+        link.send(command: formatCommand(arguments), completion)
     }
 
     /// Sends a command of a push-mode client: its replies go to `onPush`. False when not connected.

@@ -96,6 +96,8 @@ public final class RedisSentinelClient: RedisTopology {
 
     public func send(bytes arguments: [[UInt8]], _ completion: @escaping Completion) { node.send(bytes: arguments, completion) }
 
+    public func send(strings arguments: [String], _ completion: @escaping Completion) { node.send(strings: arguments, completion) }
+
     @discardableResult
     func sendSubscription(_ arguments: [String]) -> Bool { node.sendSubscription(arguments) }
 

@@ -364,6 +364,21 @@ public final class Sessions {
 
     // MARK: Plumbing
 
+    /// The KEYS of recent sessions' scripts. Building the 20 names costs about 29,000 instructions
+    /// (60 string allocations), once per commit on the typing path (scripts/bench.d/profile.py);
+    /// a session's commits come one after another, so its names are kept. Bounded: emptied when
+    /// it holds `keysCacheLimit` sessions. Used on the loop only, as the rest of this class.
+    private var keysCache: [String: [String]] = [:]
+    private static let keysCacheLimit = 4096
+
+    func keys(of id: String) -> [String] {
+        if let keys = keysCache[id] { return keys }
+        if keysCache.count >= Self.keysCacheLimit { keysCache.removeAll(keepingCapacity: true) }
+        let keys = SessionKeys(id).all
+        keysCache[id] = keys
+        return keys
+    }
+
     func hash(_ token: String?) -> String {
         guard let token, !token.isEmpty else { return "" }
         return Identifiers.tokenHash(token)
@@ -371,7 +386,7 @@ public final class Sessions {
 
     func run(_ script: RedisScript, _ id: String, _ arguments: [String],
                      _ completion: @escaping (Result<RedisValue, InterviewError>) -> Void) {
-        redis.run(script, keys: SessionKeys(id).all, arguments: arguments) { result in
+        redis.run(script, keys: keys(of: id), arguments: arguments) { result in
             completion(result.mapError { error in translate(error, session: id) })
         }
     }
