@@ -69,6 +69,7 @@ let package = Package(
                                .embedInCode("Lua/delete.lua"),
                                .embedInCode("Lua/disconnect.lua"),
                                .embedInCode("Lua/document.lua"),
+                               .embedInCode("Lua/session_read.lua"),
                                .embedInCode("Lua/drop_gateway.lua"),
                                .embedInCode("Lua/execution_claim.lua"),
                                .embedInCode("Lua/execution_finish.lua"),

@@ -87,6 +87,8 @@ enum Scripts {
     static let dropGateway = session("drop_gateway", PackageResources.drop_gateway_lua)
     /// The document read stands alone (no prelude): it runs on every welcome and GET.
     static let document = standalone("document", PackageResources.document_lua)
+    /// The session GET's read (session hash, participants, presence, code) stands alone too.
+    static let sessionRead = standalone("session_read", PackageResources.session_read_lua)
     static let snapshot = session("snapshot", PackageResources.snapshot_lua)
     static let fold = session("fold", PackageResources.fold_lua)
     static let log = session("log", PackageResources.log_lua)
@@ -102,7 +104,7 @@ enum Scripts {
     static let libraryList = standalone("library_list", PackageResources.library_list_lua)
 
     static let all: [RedisScript] = [create, join, leave, saveCode, update, delete, history, participantForToken, commit,
-                                     connect, disconnect, dropGateway, document, snapshot, fold, log, notesPut, availableLanguages,
+                                     connect, disconnect, dropGateway, document, sessionRead, snapshot, fold, log, notesPut, availableLanguages,
                                      gatewayHeartbeat, forgetGateway,
                                      question, librarySave, libraryDelete, libraryList, RoomControlsStore.control]
 

@@ -99,64 +99,24 @@ public final class Sessions {
         }
     }
 
-    /// The session, its participants (with presence) and its text: three plain commands and the
-    /// document read, pipelined in one round trip and put together here, no script assembling
-    /// JSON in Redis.
+    /// The session, its participants (with presence) and its text: one standalone script
+    /// (Lua/session_read.lua) on the six keys it reads, put together here, no script assembling
+    /// JSON in Redis. It was three pipelined commands and the document script on all 20 session
+    /// keys: four commands to format, send, parse and call back on every GET (profile in
+    /// docs/benchmarks.md, "Profiling the session GET").
     public func session(_ id: String, _ completion: @escaping (Result<Session, InterviewError>) -> Void) {
-        let keys = SessionKeys(id)
-        var replies: [Result<RedisValue, RedisError>?] = Array(repeating: nil, count: 3)
-        var document: Result<DocumentText, InterviewError>?
-        var waiting = 4
-        let done = { [self] in
-            waiting -= 1
-            guard waiting == 0, let document else { return }
-            let values: [RedisValue]
-            switch Self.values(replies.map { $0! }) {
-            case .failure(let error): return completion(.failure(translate(error, session: id)))
-            case .success(let got): values = got
-            }
-            // Missing: the document read said why (gone, or never was); else ask its `gone` key.
-            guard values[0].array?.first?.text != nil else {
-                if case .failure(let error) = document { return completion(.failure(error)) }
-                return gone(id, completion)
-            }
-            completion(Self.assemble(values, document))
-        }
-        // The session's keys expire at its `expires_at` (PEXPIREAT), so Redis answers an expired
-        // session as missing; an archived one's outlive it (see `over`).
-        let commands: [[String]] = [["HMGET", keys.session] + Session.fields, ["HGETALL", keys.participants],
-                                    ["HVALS", keys.presence]]
-        for (index, command) in commands.enumerated() {
-            redis.send(command) { result in
-                replies[index] = result
-                done()
-            }
-        }
-        documents.read(id) { result in
-            document = result
-            done()
-        }
-    }
-
-    private static func values(_ replies: [Result<RedisValue, RedisError>]) -> Result<[RedisValue], RedisError> {
-        var values: [RedisValue] = []
-        for reply in replies {
-            switch reply {
-            case .success(let value): values.append(value)
-            case .failure(let error): return .failure(error)
-            }
-        }
-        return .success(values)
-    }
-
-    /// The answer for a session that is not there: gone (410, and why) or never was (404).
-    private func gone<T>(_ id: String, _ completion: @escaping (Result<T, InterviewError>) -> Void) {
-        redis.send(["GET", SessionKeys(id).gone]) { result in
+        redis.run(Scripts.sessionRead, keys: Self.readKeys(id), arguments: Session.fields) { result in
             switch result {
             case .failure(let error): completion(.failure(translate(error, session: id)))
-            case .success(let value): completion(.failure(Self.missing(id, gone: value.text)))
+            case .success(let value): completion(Self.assemble(value))
             }
         }
+    }
+
+    /// KEYS of Lua/session_read.lua, in its order.
+    static func readKeys(_ id: String) -> [String] {
+        let keys = SessionKeys(id)
+        return [keys.session, keys.participants, keys.presence, keys.gone, keys.log, keys.snapshot]
     }
 
     /// Why session `id` is not there, from its `gone` key's value: 410 and why, or 404.
@@ -176,10 +136,11 @@ public final class Sessions {
         return nil
     }
 
-    /// The session hash's fields, its participants and presence, and its text, put together.
-    private static func assemble(_ values: [RedisValue], _ document: Result<DocumentText, InterviewError>) -> Result<Session, InterviewError> {
+    /// session_read.lua's reply, {fields, participants, presence, document part...}, put together.
+    private static func assemble(_ reply: RedisValue) -> Result<Session, InterviewError> {
+        guard let values = reply.array, values.count >= 6 else { return .failure(malformed("session read")) }
         let fields = values[0].array ?? []
-        var scalars: [String: String] = [:]
+        var scalars = [String: String](minimumCapacity: Session.fields.count)
         for (name, value) in zip(Session.fields, fields) { if let text = value.text { scalars[name] = text } }
         if let over = over(status: scalars["status"], expiresAt: scalars["expires_at"]) {
             return .failure(over.interviewError(session: scalars["id"] ?? ""))
@@ -196,8 +157,9 @@ public final class Sessions {
             index += 2
         }
         participants.sort { ($0.joinedAt, $0.id) < ($1.joinedAt, $1.id) }
+        // The rest is the document script's reply from its layout on (Documents.decode).
         let text: DocumentText
-        switch document {
+        switch Documents.decode(.array(Array(values[3...]))) {
         case .success(let value): text = value
         case .failure(let error): return .failure(error)
         }

@@ -20,6 +20,25 @@ final class Router {
         self.protection = protection
         admin = AdminToken(protection.adminToken)
         self.logger = logger
+        apiCandidates = Self.candidates(routes, atRoot: false)
+        rootCandidates = Self.candidates(routes, atRoot: true)
+    }
+
+    /// For each segment count n (index n, up to the longest pattern; the last entry serves every
+    /// longer path), the routes that can match a path of n segments, in declaration order (the
+    /// first match wins, as before): a fixed pattern of n segments, or a "*rest" one of at most n.
+    /// Built once, so a request compares its path with a handful of routes, not all of them.
+    private let apiCandidates: [[Route]]
+    private let rootCandidates: [[Route]]
+
+    private static func candidates(_ routes: [Route], atRoot: Bool) -> [[Route]] {
+        let eligible = routes.filter { atRoot ? $0.atRoot : !$0.rootOnly }
+        let longest = eligible.map(\.pattern.count).max() ?? 0
+        return (0...longest + 1).map { count in
+            eligible.filter { route in
+                route.pattern.last?.hasPrefix("*") == true ? count >= route.pattern.count : count == route.pattern.count
+            }
+        }
     }
 
     // MARK: Dispatch
@@ -80,24 +99,25 @@ final class Router {
 
     /// The route and the decoded parameters, or nil for an unknown path.
     func match(_ path: String) -> (Route, [String])? {
-        let segments = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        for prefix in Self.prefixes where segments.starts(with: prefix) {
-            if let found = match(Array(segments.dropFirst(prefix.count)), atRoot: false) { return found }
+        // Split on the bytes into slices of the path: no String per segment, no Character walk.
+        let segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true).map { Substring($0) }
+        for prefix in Self.prefixes where segments.starts(with: prefix, by: { $0 == $1 }) {
+            if let found = match(segments.dropFirst(prefix.count), in: apiCandidates) { return found }
         }
-        return match(segments, atRoot: true)
+        return match(segments[...], in: rootCandidates)
     }
 
-    private func match(_ segments: [String], atRoot: Bool) -> (Route, [String])? {
-        for route in routes where atRoot ? route.atRoot : !route.rootOnly {
+    private func match(_ segments: ArraySlice<Substring>, in candidates: [[Route]]) -> (Route, [String])? {
+        for route in candidates[min(segments.count, candidates.count - 1)] {
             let rest = route.pattern.last?.hasPrefix("*") == true
             guard rest ? segments.count >= route.pattern.count : segments.count == route.pattern.count else { continue }
             var parameters: [String] = []
             var matched = true
             for (index, (part, segment)) in zip(route.pattern, segments).enumerated() {
                 if rest && index == route.pattern.count - 1 {
-                    parameters.append(segments[index...].joined(separator: "/"))
+                    parameters.append(segments.dropFirst(index).joined(separator: "/"))
                 } else if part.hasPrefix(":") {
-                    parameters.append(percentDecode(segment))
+                    parameters.append(percentDecode(String(segment)))
                 } else if part != segment {
                     matched = false
                     break
