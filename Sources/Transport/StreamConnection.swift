@@ -8,10 +8,15 @@ import Glibc
 /// small frames (pongs) costs about its bytes, not an allocation and a request per frame, and
 /// the bound on it bounds the memory. It moves with the socket from an HTTPConnection to its
 /// WebSocketConnection.
+///
+/// An idle connection holds nothing here: the write request and both buffers exist only while
+/// something waits (most writes are taken whole by `uv_try_write` and never get here), and they
+/// are given back when the queue empties.
 final class SendQueue {
-    /// The one write request, reused; its memory lives as long as the queue, which its owner
-    /// keeps until the socket's close callback (after the request's own callback).
-    let request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
+    /// The write request while a write is in progress: allocated when one starts, freed in its
+    /// callback (libuv runs it, with UV_ECANCELED if the socket closed meanwhile, before the
+    /// close callback, so it is always freed there or, never started, in `deinit`).
+    fileprivate var request: UnsafeMutablePointer<uv_write_t>?
     fileprivate var writing = ByteBuffer()
     fileprivate var waiting = ByteBuffer()
     fileprivate(set) var isWriting = false
@@ -19,7 +24,7 @@ final class SendQueue {
     var count: Int { writing.count + waiting.count }
 
     deinit {
-        request.deallocate()
+        request?.deallocate()
         writing.release()
         waiting.release()
     }
@@ -40,12 +45,6 @@ fileprivate struct ByteBuffer {
         }
         (base! + count).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
         count += bytes.count
-    }
-
-    /// Empties the buffer; a large one is given back rather than kept by an idle connection.
-    mutating func reset() {
-        count = 0
-        if capacity > 64 * 1024 { release() }
     }
 
     mutating func release() {
@@ -114,24 +113,39 @@ public class StreamConnection {
     private func startWrite() {
         swap(&sendQueue.writing, &sendQueue.waiting)
         var buf = uv_buf_init(sendQueue.writing.base!.assumingMemoryBound(to: CChar.self), UInt32(sendQueue.writing.count))
+        let request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
+        sendQueue.request = request
         sendQueue.isWriting = true
-        let status = uv_write(sendQueue.request, socket.stream, &buf, 1) { request, status in
+        let status = uv_write(request, socket.stream, &buf, 1) { request, status in
             // Runs once per write, with UV_ECANCELED when the socket closed meanwhile (before the
             // close callback, so the owner is still there).
             LoopHandle.owner(of: request!.pointee.handle.pointee.data, as: StreamConnection.self).writeCompleted(status)
         }
         if status != 0 {
-            sendQueue.isWriting = false
-            sendQueue.writing.reset()
+            // Never started: no callback will come for it.
+            finishRequest()
             writeFailed()
         }
     }
 
     private func writeCompleted(_ status: Int32) {
-        sendQueue.isWriting = false
-        sendQueue.writing.reset()
-        if status == 0 && sendQueue.waiting.count > 0 && !socket.isClosed { startWrite() }
+        finishRequest()
+        if status == 0 && sendQueue.waiting.count > 0 && !socket.isClosed {
+            startWrite()
+        } else if sendQueue.waiting.count == 0 || status != 0 {
+            // Nothing waits (or nothing more will be written): an idle connection keeps no buffer.
+            sendQueue.waiting.release()
+        }
         writeFinished(status: status)
+    }
+
+    /// The write request is over (its callback ran, or it never started): free it and the bytes
+    /// it wrote.
+    private func finishRequest() {
+        sendQueue.request?.deallocate()
+        sendQueue.request = nil
+        sendQueue.isWriting = false
+        sendQueue.writing.release()
     }
 
     /// A write completed (status 0; `isWriting` tells whether more is queued) or failed
