@@ -13,9 +13,9 @@ import Glibc
 /// something waits (most writes are taken whole by `uv_try_write` and never get here), and they
 /// are given back when the queue empties.
 final class SendQueue {
-    /// The write request while a write is in progress: allocated when one starts, freed in its
-    /// callback (libuv runs it, with UV_ECANCELED if the socket closed meanwhile, before the
-    /// close callback, so it is always freed there or, never started, in `deinit`).
+    /// The write request while writes are in progress: allocated when one starts, freed in the
+    /// callback of the last (libuv runs it, with UV_ECANCELED if the socket closed meanwhile,
+    /// before the close callback), or at once when it never started.
     fileprivate var request: UnsafeMutablePointer<uv_write_t>?
     fileprivate var writing = ByteBuffer()
     fileprivate var waiting = ByteBuffer()
@@ -23,11 +23,17 @@ final class SendQueue {
 
     var count: Int { writing.count + waiting.count }
 
-    deinit {
+    /// Gives back the request and both buffers; only while no write is in progress (its
+    /// callback ran, or it never started).
+    fileprivate func release() {
         request?.deallocate()
+        request = nil
+        isWriting = false
         writing.release()
         waiting.release()
     }
+
+    deinit { release() }
 }
 
 /// A malloc'ed byte buffer (no copy-on-write, a stable address while a write uses it).
@@ -109,43 +115,36 @@ public class StreamConnection {
         if !sendQueue.isWriting { startWrite() }
     }
 
-    /// Hands everything waiting to libuv as one write.
+    /// Hands everything waiting to libuv as one write (reusing the request and the buffer of the
+    /// write before it while a slow reader keeps the queue busy).
     private func startWrite() {
         swap(&sendQueue.writing, &sendQueue.waiting)
         var buf = uv_buf_init(sendQueue.writing.base!.assumingMemoryBound(to: CChar.self), UInt32(sendQueue.writing.count))
-        let request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
-        sendQueue.request = request
+        if sendQueue.request == nil { sendQueue.request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1) }
         sendQueue.isWriting = true
-        let status = uv_write(request, socket.stream, &buf, 1) { request, status in
+        let status = uv_write(sendQueue.request!, socket.stream, &buf, 1) { request, status in
             // Runs once per write, with UV_ECANCELED when the socket closed meanwhile (before the
             // close callback, so the owner is still there).
             LoopHandle.owner(of: request!.pointee.handle.pointee.data, as: StreamConnection.self).writeCompleted(status)
         }
         if status != 0 {
             // Never started: no callback will come for it.
-            finishRequest()
+            sendQueue.release()
             writeFailed()
         }
     }
 
     private func writeCompleted(_ status: Int32) {
-        finishRequest()
+        sendQueue.isWriting = false
+        // The kernel has those bytes: the buffer is free, kept for the next write if one follows.
+        sendQueue.writing.count = 0
         if status == 0 && sendQueue.waiting.count > 0 && !socket.isClosed {
             startWrite()
-        } else if sendQueue.waiting.count == 0 || status != 0 {
-            // Nothing waits (or nothing more will be written): an idle connection keeps no buffer.
-            sendQueue.waiting.release()
+        } else {
+            // Nothing waits (or nothing more will be written): an idle connection keeps nothing.
+            sendQueue.release()
         }
         writeFinished(status: status)
-    }
-
-    /// The write request is over (its callback ran, or it never started): free it and the bytes
-    /// it wrote.
-    private func finishRequest() {
-        sendQueue.request?.deallocate()
-        sendQueue.request = nil
-        sendQueue.isWriting = false
-        sendQueue.writing.release()
     }
 
     /// A write completed (status 0; `isWriting` tells whether more is queued) or failed
