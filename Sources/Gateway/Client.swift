@@ -170,12 +170,27 @@ final class Client: WebSocketDelegate {
         frame += #"{"type":""#.utf8
         frame += type.utf8
         frame += #"","data":{"revision":"#.utf8
-        frame += String(revision).utf8
+        appendDecimal(revision, to: &frame)
         frame += #"},"timestamp":"#.utf8
-        frame += String(timestamp).utf8
+        appendDecimal(timestamp, to: &frame)
         frame.append(UInt8(ascii: "}"))
         frame[1] = UInt8(frame.count - 2)
         return frame
+    }
+
+    /// Appends a non-negative integer's decimal digits (no String made on the way).
+    private static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)   // room for 24 digits, on the stack
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var rest = UInt64(max(value, 0))
+            var at = buffer.count
+            repeat {
+                at -= 1
+                buffer[at] = UInt8(truncatingIfNeeded: 48 + rest % 10)
+                rest /= 10
+            } while rest > 0
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[at...]))
+        }
     }
 
     func sendLegacyDocument(_ frame: [UInt8], revision: Int) {

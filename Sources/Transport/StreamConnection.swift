@@ -8,21 +8,32 @@ import Glibc
 /// small frames (pongs) costs about its bytes, not an allocation and a request per frame, and
 /// the bound on it bounds the memory. It moves with the socket from an HTTPConnection to its
 /// WebSocketConnection.
+///
+/// An idle connection holds nothing here: the write request and both buffers exist only while
+/// something waits (most writes are taken whole by `uv_try_write` and never get here), and they
+/// are given back when the queue empties.
 final class SendQueue {
-    /// The one write request, reused; its memory lives as long as the queue, which its owner
-    /// keeps until the socket's close callback (after the request's own callback).
-    let request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
+    /// The write request while writes are in progress: allocated when one starts, freed in the
+    /// callback of the last (libuv runs it, with UV_ECANCELED if the socket closed meanwhile,
+    /// before the close callback), or at once when it never started.
+    fileprivate var request: UnsafeMutablePointer<uv_write_t>?
     fileprivate var writing = ByteBuffer()
     fileprivate var waiting = ByteBuffer()
     fileprivate(set) var isWriting = false
 
     var count: Int { writing.count + waiting.count }
 
-    deinit {
-        request.deallocate()
+    /// Gives back the request and both buffers; only while no write is in progress (its
+    /// callback ran, or it never started).
+    fileprivate func release() {
+        request?.deallocate()
+        request = nil
+        isWriting = false
         writing.release()
         waiting.release()
     }
+
+    deinit { release() }
 }
 
 /// A malloc'ed byte buffer (no copy-on-write, a stable address while a write uses it).
@@ -40,12 +51,6 @@ fileprivate struct ByteBuffer {
         }
         (base! + count).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
         count += bytes.count
-    }
-
-    /// Empties the buffer; a large one is given back rather than kept by an idle connection.
-    mutating func reset() {
-        count = 0
-        if capacity > 64 * 1024 { release() }
     }
 
     mutating func release() {
@@ -110,27 +115,35 @@ public class StreamConnection {
         if !sendQueue.isWriting { startWrite() }
     }
 
-    /// Hands everything waiting to libuv as one write.
+    /// Hands everything waiting to libuv as one write (reusing the request and the buffer of the
+    /// write before it while a slow reader keeps the queue busy).
     private func startWrite() {
         swap(&sendQueue.writing, &sendQueue.waiting)
         var buf = uv_buf_init(sendQueue.writing.base!.assumingMemoryBound(to: CChar.self), UInt32(sendQueue.writing.count))
+        if sendQueue.request == nil { sendQueue.request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1) }
         sendQueue.isWriting = true
-        let status = uv_write(sendQueue.request, socket.stream, &buf, 1) { request, status in
+        let status = uv_write(sendQueue.request!, socket.stream, &buf, 1) { request, status in
             // Runs once per write, with UV_ECANCELED when the socket closed meanwhile (before the
             // close callback, so the owner is still there).
             LoopHandle.owner(of: request!.pointee.handle.pointee.data, as: StreamConnection.self).writeCompleted(status)
         }
         if status != 0 {
-            sendQueue.isWriting = false
-            sendQueue.writing.reset()
+            // Never started: no callback will come for it.
+            sendQueue.release()
             writeFailed()
         }
     }
 
     private func writeCompleted(_ status: Int32) {
         sendQueue.isWriting = false
-        sendQueue.writing.reset()
-        if status == 0 && sendQueue.waiting.count > 0 && !socket.isClosed { startWrite() }
+        // The kernel has those bytes: the buffer is free, kept for the next write if one follows.
+        sendQueue.writing.count = 0
+        if status == 0 && sendQueue.waiting.count > 0 && !socket.isClosed {
+            startWrite()
+        } else {
+            // Nothing waits (or nothing more will be written): an idle connection keeps nothing.
+            sendQueue.release()
+        }
         writeFinished(status: status)
     }
 

@@ -99,3 +99,61 @@ def test_client_that_stops_reading_is_dropped_and_memory_stays_bounded(start_gat
         await ws.ping()
         await ws.close()
     run(after())
+
+
+def test_a_reader_that_pauses_gets_every_queued_frame_whole_and_in_order(start_gateway):
+    """A member stops reading until megabytes wait for it in the gateway (below the bound), then
+    reads everything, twice. The queued frames arrive whole and in revision order, and the second
+    pause works as the first: the send queue's write request and buffers exist only while
+    something waits (issue 24), so they are given back after the first drain and made again."""
+    gw = start_gateway("--ws-max-queue-bytes", str(64 << 20), "--ws-max-message-bytes", "131072")
+    sid = create_session(gw, code="")["id"]
+    rng = random.Random(7)
+    updates, size = 100, 80_000   # ~8 MB per pause: twice what the kernel buffers at most (tcp_wmem 4 MB)
+
+    def apply(text, ops):
+        """An op (retain n > 0, delete n < 0, insert "s"; the trailing retain may be left out)."""
+        out, at = [], 0
+        for c in ops:
+            if isinstance(c, str):
+                out.append(c)
+            elif c > 0:
+                out.append(text[at:at + c])
+                at += c
+            else:
+                at -= c
+        return "".join(out) + text[at:]
+
+    async def main():
+        writer = await WS.open(gw, sid)
+        await writer.join(name="Writer")
+        reader = RawWS.connect(gw, sid, rcvbuf=4096)
+        reader.sock.settimeout(20)
+        reader.send_json({"type": "join", "data": {"name": "Reader"}})
+        welcome = reader.recv_json()
+        while welcome["type"] != "welcome":
+            welcome = reader.recv_json()
+        revision = welcome["data"]["revision"]
+        text = welcome["data"].get("code", "")
+        for pause in range(2):
+            sent = []
+            for i in range(updates):
+                new = "".join(rng.choice(string.ascii_letters) for _ in range(size - 8)) + f"{pause:02d}{i:06d}"
+                await writer.send("code-update", {"code": new})
+                ack = await writer.expect("ack", timeout=10)
+                sent.append((ack["data"]["revision"], new))
+            # Now read: every op, whole, in order (other frames, e.g. the writer's presence, pass).
+            got = []
+            while len(got) < len(sent):
+                message = reader.recv_json()
+                if message["type"] == "op":
+                    text = apply(text, message["data"]["ops"])
+                    got.append((message["data"]["revision"], text))
+            assert [r for r, _ in got] == list(range(revision + 1, revision + 1 + updates))
+            assert [r for r, _ in got] == [r for r, _ in sent]
+            assert all(a == b for (_, a), (_, b) in zip(got, sent)), "a frame arrived altered"
+            revision = got[-1][0]
+        await writer.close()
+        reader.close()
+
+    run(main(), timeout=180)
