@@ -133,7 +133,9 @@ public struct WebSocketFrameDecoder {
 
     private mutating func compact() {
         if start == buffer.count {
-            buffer.removeAll(keepingCapacity: buffer.capacity <= 16 * 1024)
+            // Nothing partial: give the buffer back. An idle connection (most of them, most of the
+            // time) then holds no buffer at all; the next read allocates one for its bytes.
+            buffer = []
             start = 0
         } else if start > 0 {
             buffer.removeFirst(start)
