@@ -110,8 +110,11 @@ def test_frames_split_across_reads_after_the_decoder_gave_its_buffer_back(gatewa
     while ws.recv_json()["type"] != "welcome":
         pass
     for round_ in range(3):
-        # Every frame so far was read whole: the decoder holds no buffer now. A ping and a text
-        # message, one byte per write, each frame straddling many reads.
+        # Every frame so far was read whole, and the connection's tick (once a second) gives the
+        # decoder's buffer back then: nothing outside the gateway can see that it did, so this
+        # waits out a tick. Then a ping and a text message, one byte per write, each frame
+        # straddling many reads.
+        time.sleep(1.1)
         ping = RawWS.frame(PING, f"p{round_}".encode())
         message = RawWS.frame(TEXT, json.dumps({"type": "ping", "data": {"nonce": f"n{round_}"}}).encode())
         for i in range(len(ping + message)):
