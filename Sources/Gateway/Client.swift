@@ -27,6 +27,44 @@ struct DocumentPosition {
     }
 }
 
+/// A SHA-256 (Identifiers.tokenHash's 64 lowercase hex digits) as four words, no heap object.
+struct TokenDigest: Equatable {
+    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+
+    init?(hex: String) {
+        let digits = Array(hex.utf8)
+        guard digits.count == 64 else { return nil }
+        var values: [UInt64] = []
+        for word in 0..<4 {
+            var value: UInt64 = 0
+            for digit in digits[(word * 16)..<(word * 16 + 16)] {
+                let nibble: UInt8
+                switch digit {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = digit - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = digit - UInt8(ascii: "a") + 10
+                default: return nil
+                }
+                value = value << 4 | UInt64(nibble)
+            }
+            values.append(value)
+        }
+        words = (values[0], values[1], values[2], values[3])
+    }
+
+    /// The 64 lowercase hex digits again.
+    var hex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for word in [words.0, words.1, words.2, words.3] {
+            for shift in stride(from: 60, through: 0, by: -4) { out.append(digits[Int((word >> UInt64(shift)) & 15)]) }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func == (a: TokenDigest, b: TokenDigest) -> Bool { a.words == b.words }
+}
+
 /// One WebSocket client of a session on this collaboration.
 ///
 /// Life: connected (waiting for `join`) -> joining (room subscribed, state being read; channel
@@ -54,7 +92,10 @@ final class Client: WebSocketDelegate {
     private(set) var flavor = Flavor.current
     private(set) var participant: Participant?
     /// The hash of the token it joined with (the room controls present it, as REST presents a token).
-    private(set) var tokenHash = ""
+    var tokenHash: String { tokenDigest?.hex ?? "" }
+    /// That hash kept as its 32 bytes inline: the hex String was a 112-byte heap object on every
+    /// joined connection, and the hash is only presented when the room controls are used or on leave.
+    private var tokenDigest: TokenDigest?
     /// Where it is in the code, and (an interviewer) in the notes.
     private var code = DocumentPosition()
     private var notes = DocumentPosition()
@@ -351,7 +392,7 @@ final class Client: WebSocketDelegate {
                 self.refuse(error, request: request, code: 1008)
             case .success(let state):
                 self.participant = state.you
-                self.tokenHash = Identifiers.tokenHash(token)
+                self.tokenDigest = TokenDigest(hex: Identifiers.tokenHash(token))
                 self.code.revision = state.session.revision
                 self.notes.revision = state.notes?.revision ?? 0
                 self.phase = .joined

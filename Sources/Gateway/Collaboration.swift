@@ -77,6 +77,9 @@ final class Collaboration {
 
     /// A WebSocket upgraded for session `id`: it becomes a client waiting for its `join`.
     func accept(_ socket: WebSocketConnection, session id: String, joinURL: String) {
+        // The members of a room share its key's storage for the session id (a 22-byte id is a
+        // heap string of its own per connection otherwise).
+        let id = rooms.index(forKey: id).map { rooms.keys[$0] } ?? id
         connectionCounter += 1
         let client = Client(socket: socket, collaboration: self, sessionID: id,
                             connectionID: "\(instanceID)#\(connectionCounter)", joinURL: joinURL)

@@ -131,6 +131,15 @@ public struct WebSocketFrameDecoder {
         }
     }
 
+    /// Gives the buffer back when no frame is partial. The connection calls it from its tick (once
+    /// a second): an idle connection (most of them, most of the time) then holds no buffer at all,
+    /// while a busy one keeps reusing its own between reads instead of allocating one per read.
+    public mutating func releaseBuffer() {
+        guard buffer.isEmpty, buffer.capacity > 0 else { return }
+        buffer = []
+        start = 0
+    }
+
     private mutating func compact() {
         if start == buffer.count {
             buffer.removeAll(keepingCapacity: buffer.capacity <= 16 * 1024)
