@@ -91,6 +91,8 @@ final class Client: WebSocketDelegate {
     private(set) var phase = Phase.connected
     private(set) var flavor = Flavor.current
     private(set) var participant: Participant?
+    /// Who its ops are by, made at its first op (a connection that never types makes none).
+    private var author: CommitAuthor?
     /// The hash of the token it joined with (the room controls present it, as REST presents a token).
     var tokenHash: String { tokenDigest?.hex ?? "" }
     /// That hash kept as its 32 bytes inline: the hex String was a 112-byte heap object on every
@@ -475,8 +477,10 @@ final class Client: WebSocketDelegate {
         guard !committing, phase == .joined, !pendingOps.isEmpty, let participant else { return }
         let (document, op, base) = pendingOps.removeFirst()
         committing = true
+        let author = self.author ?? CommitAuthor(participant)
+        self.author = author
         collaboration.sessions.submit(sessionID, document, op: op, base: base, connection: connectionID,
-                                      author: CommitAuthor(participant)) { [weak self] result in
+                                      author: author) { [weak self] result in
             guard let self else { return }
             self.committing = false
             switch result {

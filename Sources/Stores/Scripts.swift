@@ -225,26 +225,37 @@ enum Scripts {
     }
 }
 
-/// Who commits an operation, as the gateway knows them (stamped on the broadcast and the log).
-public struct CommitAuthor: Sendable {
+/// Who commits an operation, as the gateway knows them (stamped on the broadcast and the log). A
+/// class: a connection makes its author once, at its first op, and keeps it (a reference costs a
+/// connection that never types 8 bytes).
+public final class CommitAuthor: Sendable {
     public let id: String
     public let name: String
     public let color: String
     /// The author's fields as the log entry and the op frame carry them,
     /// `,"user_id":...,"name":...,"color":...` ("" without an id): made once here, so the commit
     /// script encodes no JSON on its hot path (author_json in prelude.lua makes the same for the
-    /// other writers). A connection keeps its author for all its ops.
+    /// other writers).
     let json: String
 
     public init(id: String, name: String, color: String) {
         self.id = id
         self.name = name
         self.color = color
-        let fields: [(String, String)] = id.isEmpty ? [] : [("user_id", id), ("name", name), ("color", color)]
-        json = fields.map { ",\(JSON.string($0.0).text):\(JSON.string($0.1).text)" }.joined()
+        guard !id.isEmpty else {
+            json = ""
+            return
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(40 + id.utf8.count + name.utf8.count + color.utf8.count)
+        for (key, value) in [(#","user_id":"#, id), (#","name":"#, name), (#","color":"#, color)] {
+            bytes.append(contentsOf: key.utf8)
+            JSON.string(value).serialize(into: &bytes)
+        }
+        json = String(decoding: bytes, as: UTF8.self)
     }
 
-    public init(_ participant: Participant) {
+    public convenience init(_ participant: Participant) {
         self.init(id: participant.id, name: participant.name, color: participant.color)
     }
 }

@@ -86,6 +86,8 @@ final class KeySlotTests: XCTestCase {
         sets[ExecutionScripts.registerRunner.name, default: []].append([NodeKeys.archivers, NodeKeys.archiverInfo])
         sets[ExecutionScripts.deregisterRunner.name, default: []].append([NodeKeys.archivers, NodeKeys.archiverInfo])
         sets[SessionArchive.release.name] = session
+        // The session GET's read, on the six of them it reads.
+        sets[Scripts.sessionRead.name] = sessionIDs.map { Sessions.readKeys($0) }
         sets[Scorecards.put.name] = session
         // Webhooks: one slot; the delete and the result also take an endpoint's attempt log.
         for script in WebhookOutbox.all { sets[script.name] = [WebhookKeys.keys] }
