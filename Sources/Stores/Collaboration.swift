@@ -28,7 +28,7 @@ extension Sessions {
     private func submit(_ id: String, _ document: Document, op: TextOperation, base: Int, connection: String, author: CommitAuthor,
                         attempt: Int, resnapshotted: Bool, _ completion: @escaping (Result<Int, InterviewError>) -> Void) {
         let arguments = Scripts.commitArguments(settings: settings, document, base: base, op: op, connection: connection, author: author)
-        run(Scripts.commit, id, arguments) { [self] result in
+        run(Scripts.commit, id, arguments, keepingKeys: true) { [self] result in
             switch result {
             case .failure(let error):
                 // The stored byte count is an upper bound; a snapshot makes it exact. One retry.

@@ -326,10 +326,12 @@ public final class Sessions {
 
     // MARK: Plumbing
 
-    /// The KEYS of recent sessions' scripts. Building the 20 names costs about 29,000 instructions
+    /// The KEYS of the sessions that commit. Building the 20 names costs about 29,000 instructions
     /// (60 string allocations), once per commit on the typing path (scripts/bench.d/profile.py);
-    /// a session's commits come one after another, so its names are kept. Bounded: emptied when
-    /// it holds `keysCacheLimit` sessions. Used on the loop only, as the rest of this class.
+    /// a session's commits come one after another, so its names are kept. Only commits keep them:
+    /// kept for every script, an idle room's names (about 2 KiB a session) showed as 0.2 KiB more
+    /// memory per idle connection (scripts/bench --only idle). Bounded: emptied when it holds
+    /// `keysCacheLimit` sessions. Used on the loop only, as the rest of this class.
     private var keysCache: [String: [String]] = [:]
     private static let keysCacheLimit = 4096
 
@@ -346,9 +348,10 @@ public final class Sessions {
         return Identifiers.tokenHash(token)
     }
 
-    func run(_ script: RedisScript, _ id: String, _ arguments: [String],
-                     _ completion: @escaping (Result<RedisValue, InterviewError>) -> Void) {
-        redis.run(script, keys: keys(of: id), arguments: arguments) { result in
+    /// Runs a session script on session `id`'s keys (`keepingKeys`: from the commits' cache).
+    func run(_ script: RedisScript, _ id: String, _ arguments: [String], keepingKeys: Bool = false,
+             _ completion: @escaping (Result<RedisValue, InterviewError>) -> Void) {
+        redis.run(script, keys: keepingKeys ? keys(of: id) : SessionKeys(id).all, arguments: arguments) { result in
             completion(result.mapError { error in translate(error, session: id) })
         }
     }
