@@ -7,6 +7,7 @@ import socket
 import string
 import time
 
+from harness.ot import TextOperation
 from harness.rest import create_session, get_code
 from harness.ws import WS, RawWS, run
 from harness.peers import Peer, quiesce
@@ -111,19 +112,6 @@ def test_a_reader_that_pauses_gets_every_queued_frame_whole_and_in_order(start_g
     rng = random.Random(7)
     updates, size = 100, 80_000   # ~8 MB per pause: twice what the kernel buffers at most (tcp_wmem 4 MB)
 
-    def apply(text, ops):
-        """An op (retain n > 0, delete n < 0, insert "s"; the trailing retain may be left out)."""
-        out, at = [], 0
-        for c in ops:
-            if isinstance(c, str):
-                out.append(c)
-            elif c > 0:
-                out.append(text[at:at + c])
-                at += c
-            else:
-                at -= c
-        return "".join(out) + text[at:]
-
     async def main():
         writer = await WS.open(gw, sid)
         await writer.join(name="Writer")
@@ -147,7 +135,7 @@ def test_a_reader_that_pauses_gets_every_queued_frame_whole_and_in_order(start_g
             while len(got) < len(sent):
                 message = reader.recv_json()
                 if message["type"] == "op":
-                    text = apply(text, message["data"]["ops"])
+                    text = TextOperation(message["data"]["ops"]).padded(len(text)).apply(text)
                     got.append((message["data"]["revision"], text))
             assert [r for r, _ in got] == list(range(revision + 1, revision + 1 + updates))
             assert [r for r, _ in got] == [r for r, _ in sent]

@@ -29,6 +29,8 @@ import urllib.request
 
 from websockets.sync.client import connect
 
+from run import reference_commands
+
 
 def free_port():
     with socket.socket() as s:
@@ -148,13 +150,7 @@ def profile(binary, ops):
         commits = inclusive(redis.measure(type_ops), NAMES)
         ws.close()
 
-        entry = 'ops "[512,\\"y\\",512]" user_id u_0123456789abcdef ts 1700000000000'
-        frame = '{"type":"op","data":{"revision":1,"ops":[512,"y",512],"user_id":"u_0123456789abcdef"},"timestamp":1700000000000}'
-        lines = []
-        for index in range(1, ops + 1):
-            lines.append(f"XADD ci:{{bench}}:reference {index}-0 {entry}")
-            lines.append("PUBLISH ci:{bench}:reference-events " + json.dumps("- %d\n%s" % (index, frame)))
-        reference = inclusive(redis.measure(lambda: cli(redis.port, stdin="\n".join(lines) + "\n")), NAMES)
+        reference = inclusive(redis.measure(lambda: cli(redis.port, stdin=reference_commands(ops))), NAMES)
         return commits, reference
     finally:
         gateway.terminate()

@@ -18,6 +18,7 @@ import argparse, json, os, re, socket, subprocess, sys, tempfile, time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "Tests"))
 from harness.processes import RedisServer, Gateway, redis_info   # noqa: E402
+from valgrind_gateway import wrapped                               # noqa: E402
 import httpx                                                      # noqa: E402
 from websockets.sync.client import connect                        # noqa: E402
 
@@ -59,15 +60,8 @@ def main():
     ap.add_argument("--out", default=tempfile.mkdtemp(prefix="httpprofile-"))
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    # Valgrind 3.19 cannot read the DWARF 5 that Swift 6 emits ("possibly corrupted debuginfo"):
-    # profile a copy without debug info. Its symbol table stays, so callgrind still names functions.
-    binary = os.path.join(args.out, "codeinterview")
-    subprocess.run(["objcopy", "--strip-debug", args.bin, binary], check=True)
-    wrapper = os.path.join(args.out, "gateway-under-callgrind")
-    with open(wrapper, "w") as f:
-        f.write("#!/bin/sh\nexec valgrind --tool=callgrind --instr-atstart=no "
-                f"--callgrind-out-file={args.out}/callgrind.out.%p {binary} \"$@\"\n")
-    os.chmod(wrapper, 0o755)
+    wrapper = wrapped(args.bin, args.out, "--tool=callgrind --instr-atstart=no "
+                      f"--callgrind-out-file={args.out}/callgrind.out.%p", "gateway-under-callgrind")
     redis = RedisServer(logdir=args.out)
     gateway = Gateway(wrapper, redis, "prof", ["--rate-limits", "off"], args.out, ready_within=180, grace=30)
     try:

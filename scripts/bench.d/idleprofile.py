@@ -15,6 +15,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.join(HERE, "..", "..")
 sys.path.insert(0, os.path.join(REPO, "Tests"))
 from harness.processes import RedisServer, Gateway   # noqa: E402
+from valgrind_gateway import wrapped                               # noqa: E402
 import httpx                                          # noqa: E402
 
 OURS = re.compile(r"\$s(7Gateway|9Transport|6Stores|9Interview|5Redis|4JSON)")
@@ -50,13 +51,8 @@ def main():
     wsload = os.path.join(REPO, ".state", "bench", "tools", "wsload")
     if not os.access(wsload, os.X_OK):
         sys.exit(f"no {wsload}: run scripts/bench --quick --only idle once to build it")
-    binary = os.path.join(args.out, "codeinterview")
-    subprocess.run(["objcopy", "--strip-debug", args.bin, binary], check=True)
-    wrapper = os.path.join(args.out, "gateway-under-massif")
-    with open(wrapper, "w") as f:
-        f.write("#!/bin/sh\nexec valgrind --tool=massif --vgdb=yes --depth=12 --threshold=0.5 "
-                f"--massif-out-file={args.out}/massif.out.%p {binary} \"$@\"\n")
-    os.chmod(wrapper, 0o755)
+    wrapper = wrapped(args.bin, args.out, "--tool=massif --vgdb=yes --depth=12 --threshold=0.5 "
+                      f"--massif-out-file={args.out}/massif.out.%p", "gateway-under-massif")
     redis = RedisServer(logdir=args.out)
     gateway = Gateway(wrapper, redis, "idle", ["--rate-limits", "off", "--max-connections-per-address", "30000"],
                       args.out, ready_within=180, grace=30)

@@ -49,6 +49,19 @@ PYTHON_CODE = 'print("hello, world")\n'
 SCRIPT_COMMANDS = ("eval", "evalsha", "eval_ro", "evalsha_ro", "fcall")
 
 
+def reference_commands(ops):
+    """The doc part's reference, as redis-cli reads it from stdin (one connection, no
+    pipelining): per op, one XADD of an op-sized entry and one PUBLISH of an op-sized frame, what
+    the floor of an append-and-publish costs (commit_profile.py counts it too)."""
+    entry = 'ops "[512,\\"y\\",512]" user_id u_0123456789abcdef ts 1700000000000'
+    frame = '{"type":"op","data":{"revision":1,"ops":[512,"y",512],"user_id":"u_0123456789abcdef"},"timestamp":1700000000000}'
+    lines = []
+    for index in range(1, ops + 1):
+        lines.append(f"XADD ci:{{bench}}:reference {index}-0 {entry}")
+        lines.append("PUBLISH ci:{bench}:reference-events " + json.dumps("- %d\n%s" % (index, frame)))
+    return "\n".join(lines) + "\n"
+
+
 def log(message):
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
@@ -922,17 +935,9 @@ class Bench:
             log(f"  {label}: {r['redis_usec_per_op']:.1f} us Redis (commandstats of the scripts) per op, "
                 f"redis-server CPU {r['redis_cpu_us_per_op']:.0f} us per op, round trip p50 {r['round_trip_ms']['p50']:.2f} ms; "
                 f"per op by command (script calls included): {by}")
-        # The reference: what the floor of an append-and-publish costs in the same Redis, one
-        # XADD of an op-sized entry and one PUBLISH of an op-sized frame per op, sent as redis-cli
-        # sends them (one connection, no pipelining).
-        entry = 'ops "[512,\\"y\\",512]" user_id u_0123456789abcdef ts 1700000000000'
-        frame = '{"type":"op","data":{"revision":1,"ops":[512,"y",512],"user_id":"u_0123456789abcdef"},"timestamp":1700000000000}'
-        lines = []
-        for index in range(1, ops + 1):
-            lines.append(f"XADD ci:{{bench}}:reference {index}-0 {entry}")
-            lines.append("PUBLISH ci:{bench}:reference-events " + json.dumps("- %d\n%s" % (index, frame)))
+        # The reference: what the floor of an append-and-publish costs in the same Redis.
         before = self.commandstats()
-        self.redis_cli(stdin="\n".join(lines) + "\n")
+        self.redis_cli(stdin=reference_commands(ops))
         after = self.commandstats()
         calls, usec, by = self.redis_usec(before, after)
         self.redis_cli("DEL", "ci:{bench}:reference")
