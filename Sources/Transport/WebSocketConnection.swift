@@ -179,6 +179,7 @@ public final class WebSocketConnection: StreamConnection {
     func tick(now: UInt64) {
         pingsThisSecond = 0
         decoder.releaseBuffer()
+        releaseIdleSendQueue()
         switch state {
         case .closing, .finishing:
             if now >= closeDeadline { closeNow(code: closeCode) }
