@@ -28,6 +28,9 @@ final class Room {
     var notesRevision = 0
     /// The document text, kept only while a legacy (whole-text) client is here.
     private var document: (text: String, revision: Int)?
+    /// Messages that came past a gap, per channel, and the channels whose gap is being read.
+    private var held: [SessionChannel: [ChannelMessage]] = [:]
+    private var filling: Set<SessionChannel> = []
     private var refreshing = false
 
     init(sessionID: String, collaboration: Collaboration) {
@@ -97,6 +100,42 @@ final class Room {
     }
 
     func deliver(_ message: ChannelMessage, on channel: SessionChannel) {
+        // An op past a gap (the revision before it not seen here: published while the
+        // subscription was moving to a slot's new owner, say) waits until the missing entries are
+        // read from the log, so every member gets the revisions in order: a member takes only
+        // revisions above its last, and would skip the missing one for good.
+        let known = channel == .events ? revision : notesRevision
+        if message.revision > 0, known > 0, message.revision > known + 1 || filling.contains(channel) {
+            held[channel, default: []].append(message)
+            return fill(channel, after: known)
+        }
+        broadcast(message, on: channel)
+    }
+
+    /// Reads the log entries of `channel`'s document after `known`, delivers them, then what was
+    /// held meanwhile, in revision order (what the read did not cover goes out as it is: a read
+    /// that failed must not hold the room's messages for good).
+    private func fill(_ channel: SessionChannel, after known: Int) {
+        guard filling.insert(channel).inserted else { return }
+        let document = channel.document
+        collaboration.sessions.frames(sessionID, document, after: known) { [weak self] _, entries in
+            guard let self else { return }
+            self.filling.remove(channel)
+            let waiting = (self.held.removeValue(forKey: channel) ?? []).sorted { $0.revision < $1.revision }
+            // A revision both read and held goes out as it was published (its exclude makes it
+            // its author's ack).
+            let published = Dictionary(waiting.map { ($0.revision, $0) }, uniquingKeysWith: { first, _ in first })
+            for entry in entries {
+                self.broadcast(published[entry.revision]
+                               ?? ChannelMessage(exclude: "", revision: entry.revision, frame: entry.frame(document)), on: channel)
+            }
+            for message in waiting where message.revision > (channel == .events ? self.revision : self.notesRevision) {
+                self.broadcast(message, on: channel)
+            }
+        }
+    }
+
+    private func broadcast(_ message: ChannelMessage, on channel: SessionChannel) {
         let exclude = message.exclude, messageRevision = message.revision, body = message.frame
         let frame = WebSocketFrame.text(body)
         collaboration.counters.broadcasts += 1
