@@ -146,7 +146,7 @@ public final class WebhookWorker {
             guard let address = allowed.first else {
                 let why = addresses.first.flatMap(OutboundAddress.refusal) ?? "not allowed"
                 return finish(.error("refused: \(url.host) resolves to \(OutboundAddress.text(addresses[0])), \(why) "
-                                     + "(start the archivers with --webhook-allow-private to allow it)"), nil)
+                                     + "(start every process that delivers webhooks, archivers and gateways, with --webhook-allow-private to allow it)"), nil)
             }
             let text = OutboundAddress.text(address)
             let request = Self.request(delivery, url)

@@ -201,7 +201,10 @@ def archive_stack():
     logdir = tempfile.mkdtemp(prefix="ci-scorecards-logs-")
     pg = postgres_harness.PostgresServer(logdir)
     redis = RedisServer()
-    flags = ["--rate-limits", "off", f"--postgres={pg.url}", "--archive-hold-hours=1", f"--admin-token={ADMIN}"]
+    # --no-webhooks: these gateways would refuse the test receiver's loopback address (no
+    # --webhook-allow-private) and, claiming a delivery before the allowed worker, push it down the
+    # retry schedule (1 s, 5 s, 30 s, 2 min) past the webhook test's wait.
+    flags = ["--rate-limits", "off", f"--postgres={pg.url}", "--archive-hold-hours=1", f"--admin-token={ADMIN}", "--no-webhooks"]
     gws = [Gateway(binary_path(), redis, f"gw-scorecards-{i}", flags, logdir) for i in range(2)]
     yield gws, redis, pg, logdir
     for gw in gws:
